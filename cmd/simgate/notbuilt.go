@@ -1,0 +1,28 @@
+package main
+
+import (
+	"context"
+	"io"
+)
+
+// The subcommands below belong to issues that have not landed yet. Each still
+// answers --help, and otherwise says it is not built, with exit status 1.
+
+func notBuilt(name, synopsis, example string) func(context.Context, []string, io.Writer, io.Writer) error {
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		fs := newFlagSet(name, synopsis, example, stderr)
+		if err := parseFlags(fs, args); err != nil {
+			return err
+		}
+		return errNotBuilt(name)
+	}
+}
+
+var (
+	runServe  = notBuilt("serve", "-c FILE", "simgate serve -c /etc/simgate/simgate.yaml")
+	runDemo   = notBuilt("demo", "[--dir DIR] [--serve]", "simgate demo")
+	runSim    = notBuilt("sim", "[-n N] [--dir DIR]", "simgate sim -n 2 --dir /tmp/simgate-sim")
+	runModems = notBuilt("modems", "probe [DEVICE...]", "simgate modems probe /dev/ttyUSB*")
+	runSend   = notBuilt("send", "--to NUMBER --text TEXT", `simgate send --to +15551234567 --text "hello"`)
+	runAPIKey = notBuilt("apikey", "create|list|revoke", "simgate apikey create --name app --scopes verify")
+)

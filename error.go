@@ -1,0 +1,63 @@
+package simgate
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a stable, machine-readable error class. The API maps each code to
+// one HTTP status and puts it in the problem+json "code" field.
+type Code string
+
+// Error codes.
+const (
+	CodeInvalid      Code = "invalid"
+	CodeNotFound     Code = "not_found"
+	CodeConflict     Code = "conflict"
+	CodeRateLimited  Code = "rate_limited"
+	CodeUnauthorized Code = "unauthorized"
+	CodeForbidden    Code = "forbidden"
+	CodeUnavailable  Code = "unavailable"
+	CodeInternal     Code = "internal"
+)
+
+// Error is a domain error: a code for programs and a message for people.
+// Errors without a Code are internal and their text is not shown to clients.
+type Error struct {
+	Code    Code
+	Message string
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string {
+	return fmt.Sprintf("simgate error: code=%s message=%s", e.Code, e.Message)
+}
+
+// Errorf returns an *Error with the given code and formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, CodeInternal
+// for any other error, and "" for nil.
+func ErrorCode(err error) Code {
+	var e *Error
+	if err == nil {
+		return ""
+	} else if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// ErrorMessage returns the message of the first *Error in err's chain, or a
+// generic text for internal errors so that their details stay in the logs.
+func ErrorMessage(err error) string {
+	var e *Error
+	if err == nil {
+		return ""
+	} else if errors.As(err, &e) {
+		return e.Message
+	}
+	return "internal error"
+}

@@ -1,0 +1,137 @@
+package simgate
+
+import "time"
+
+// MessageStatus is where a message or a part is in its life.
+//
+//	accepted -> queued -> sending -> sent -> delivered | failed
+//	                 \-> expired | canceled | failed
+//	sending --(process died during the submit)--> unknown
+type MessageStatus string
+
+// Message statuses.
+const (
+	StatusAccepted  MessageStatus = "accepted"
+	StatusQueued    MessageStatus = "queued"
+	StatusSending   MessageStatus = "sending"
+	StatusSent      MessageStatus = "sent"
+	StatusDelivered MessageStatus = "delivered"
+	StatusFailed    MessageStatus = "failed"
+	StatusExpired   MessageStatus = "expired"
+	StatusCanceled  MessageStatus = "canceled"
+	// StatusUnknown marks a message whose submit was under way when the
+	// process died: the modem may or may not have sent it.
+	StatusUnknown MessageStatus = "unknown"
+)
+
+// Final reports whether no further transition is expected. A sent message is
+// not final: its status report may still arrive.
+func (s MessageStatus) Final() bool {
+	switch s {
+	case StatusDelivered, StatusFailed, StatusExpired, StatusCanceled, StatusUnknown:
+		return true
+	}
+	return false
+}
+
+// Valid reports whether s is one of the defined statuses.
+func (s MessageStatus) Valid() bool {
+	switch s {
+	case StatusAccepted, StatusQueued, StatusSending, StatusSent, StatusDelivered,
+		StatusFailed, StatusExpired, StatusCanceled, StatusUnknown:
+		return true
+	}
+	return false
+}
+
+// Message is one outbound SMS as the client asked for it. A long text is
+// split into Parts, each submitted and reported on its own.
+type Message struct {
+	ID             string
+	To             string // E.164
+	Text           string
+	Priority       Priority
+	Status         MessageStatus
+	Reason         string // why the last transition happened, e.g. "+CMS ERROR: 21"
+	Attempts       int
+	NextAttemptAt  time.Time // zero: as soon as a modem is free
+	ExpiresAt      time.Time // zero: never
+	ModemID        string    // modem that took the last attempt
+	VerificationID string    // set for the SMS of a verification
+	APIKeyID       string    // key that created it; scopes the idempotency key
+	IdempotencyKey string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	Parts          []Part
+	Events         []MessageEvent
+}
+
+// Part is one SMS-SUBMIT of a message. Long messages have several, each with
+// its own message reference (TP-MR) and status report.
+type Part struct {
+	MessageID    string
+	Seq          int // 1-based
+	Status       MessageStatus
+	ModemID      string
+	MR           int // TP-MR assigned by the modem; -1 before it was submitted
+	SubmittedAt  time.Time
+	ReportStatus int // TP-ST of the last status report; -1 without one
+	DoneAt       time.Time
+}
+
+// MessageEvent records one status transition and why it happened.
+type MessageEvent struct {
+	MessageID string
+	At        time.Time
+	Status    MessageStatus
+	Reason    string
+}
+
+// StatusReport is an SMS-STATUS-REPORT received from a modem (TS 23.040
+// §9.2.2.3). It is matched to a part by modem identity, message reference,
+// recipient and time; unmatched reports are kept too.
+type StatusReport struct {
+	ID            int64
+	ModemID       string
+	MR            int
+	Recipient     string
+	SCTS          time.Time // when the SMSC accepted the submit
+	DischargeTime time.Time // when the SMSC delivered or gave up
+	TPST          int       // TP-Status
+	ReceivedAt    time.Time
+	MessageID     string // empty when unmatched
+	PartSeq       int
+}
+
+// ReportOutcome classifies a TP-Status value (TS 23.040 §9.2.3.15).
+type ReportOutcome int
+
+// Report outcomes.
+const (
+	ReportDelivered ReportOutcome = iota // 0x00-0x1F: transaction completed
+	ReportPending                        // 0x20-0x3F: SMSC still trying, not final
+	ReportFailed                         // 0x40-0x7F: permanent error, or the SMSC gave up
+)
+
+// ClassifyTPST returns the outcome of a TP-Status value.
+func ClassifyTPST(st int) ReportOutcome {
+	switch {
+	case st >= 0x00 && st <= 0x1F:
+		return ReportDelivered
+	case st >= 0x20 && st <= 0x3F:
+		return ReportPending
+	default:
+		return ReportFailed
+	}
+}
+
+// InboundMessage is an SMS received by one of the modems, reassembled when it
+// came in several parts.
+type InboundMessage struct {
+	ID         int64
+	ModemID    string
+	From       string
+	Text       string
+	SCTS       time.Time // the SMSC's timestamp
+	ReceivedAt time.Time
+}
