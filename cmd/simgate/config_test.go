@@ -1,0 +1,152 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+func noEnv(string) (string, bool) { return "", false }
+
+func TestExampleConfigLoads(t *testing.T) {
+	cfg, err := LoadConfig("../../configs/simgate.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.Database.Path, "/var/lib/simgate/simgate.db"; got != want {
+		t.Fatalf("database.path = %q, want %q", got, want)
+	}
+	if got, want := len(cfg.Modems), 1; got != want {
+		t.Fatalf("modems = %d, want %d", got, want)
+	}
+	if got, want := cfg.Modems[0].SubmitTimeout, 60*time.Second; got != want {
+		t.Fatalf("submit_timeout = %v, want %v", got, want)
+	}
+}
+
+// TestExampleConfigMatchesDefaults keeps the documented example and
+// DefaultConfig in step for every section but the modems.
+func TestExampleConfigMatchesDefaults(t *testing.T) {
+	cfg, err := LoadConfig("../../configs/simgate.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := DefaultConfig()
+	cfg.Database.Path, def.Database.Path = "", ""
+	cfg.Modems = nil
+	if got, want := dump(t, cfg), dump(t, def); got != want {
+		t.Fatalf("configs/simgate.yaml and DefaultConfig differ:\n%s\nvs\n%s", got, want)
+	}
+}
+
+func dump(t *testing.T, cfg *Config) string {
+	t.Helper()
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestEmptyConfigUsesDefaults(t *testing.T) {
+	cfg, err := ParseConfig("empty.yaml", nil, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.HTTP.Listen, "127.0.0.1:8080"; got != want {
+		t.Fatalf("listen = %q, want %q", got, want)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name, yaml string
+		want       []string // substrings of the error
+	}{
+		{"misspelt key", "database:\n  path: x.db\n  synchronus: FULL\n",
+			[]string{"bad.yaml:3:", "database.synchronus", "unknown key", `did you mean "synchronous"`}},
+		{"misspelt top-level key", "modem:\n  - name: a\n",
+			[]string{"bad.yaml:1:", "modem:", "unknown key", `"modems"`}},
+		{"bad duration", "queue:\n  lease: 10 minutes\n",
+			[]string{"bad.yaml:2:", "queue.lease", "want a duration", `"10 minutes"`}},
+		{"wrong type", "queue:\n  max_attempts: many\n",
+			[]string{"bad.yaml:2:", "queue.max_attempts", "want a whole number", `"many"`}},
+		{"wrong type in a list item", "modems:\n  - name: m0\n    device: /dev/ttyUSB0\n    per_day: lots\n",
+			[]string{"bad.yaml:4:", "modems[0].per_day", "whole number"}},
+		{"invalid value", "verify:\n  ttl: 48h\n",
+			[]string{"bad.yaml:2:", "verify.ttl", "between 1m and 24h"}},
+		{"invalid enum", "database:\n  synchronous: FAST\n",
+			[]string{"bad.yaml:2:", "database.synchronous", "FULL or NORMAL"}},
+		{"modem without device", "modems:\n  - name: m0\n",
+			[]string{"bad.yaml:2:", "modems[0]", "set device"}},
+		{"duplicate modem name", "modems:\n  - {name: m0, device: /dev/a}\n  - {name: m0, device: /dev/b}\n",
+			[]string{"bad.yaml:3:", "modems[1].name", "used by another"}},
+		{"unset env", "verify:\n  secret: ${SIMGATE_TEST_NOT_SET}\n",
+			[]string{"bad.yaml:2:", "verify.secret", "SIMGATE_TEST_NOT_SET is not set"}},
+		{"syntax", "http:\n  listen: [\n",
+			[]string{"bad.yaml:", "line"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig("bad.yaml", []byte(tt.yaml), noEnv)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigReportsEveryProblem(t *testing.T) {
+	_, err := ParseConfig("bad.yaml", []byte("http:\n  listen: nope\nverify:\n  code_length: 3\n"), noEnv)
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("error %v is not a *ConfigError", err)
+	}
+	if got, want := len(ce.Problems), 2; got != want {
+		t.Fatalf("problems = %d (%v), want %d", got, err, want)
+	}
+	if got, want := ce.Problems[0].Line, 2; got != want {
+		t.Fatalf("first problem on line %d, want %d", got, want)
+	}
+}
+
+func TestConfigEnvExpansion(t *testing.T) {
+	env := map[string]string{"SECRET": "0123456789abcdef0123456789abcdef: {not: yaml}", "BURST": "7"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	cfg, err := ParseConfig("env.yaml", []byte(
+		"verify:\n  secret: ${SECRET}\nlimits:\n  per_ip:\n    rate: 1\n    burst: ${BURST}\nmodems:\n  - {name: m0, device: /dev/x, pin: \"${PIN:-1234}\"}\n"), lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.Verify.Secret, env["SECRET"]; got != want {
+		t.Fatalf("secret = %q, want %q", got, want)
+	}
+	if got, want := cfg.Limits.PerIP.Burst, 7; got != want {
+		t.Fatalf("burst = %d, want %d", got, want)
+	}
+	if got, want := cfg.Modems[0].PIN, "1234"; got != want {
+		t.Fatalf("pin = %q, want %q", got, want)
+	}
+}
+
+func TestConfigErrorHidesPIN(t *testing.T) {
+	_, err := ParseConfig("bad.yaml", []byte("modems:\n  - {name: m0, device: /dev/x, pin: \"98x7\"}\n"), noEnv)
+	if err == nil || strings.Contains(err.Error(), "98x7") {
+		t.Fatalf("error %v must reject the PIN without echoing it", err)
+	}
+}
+
+func TestLoadConfigMissingFile(t *testing.T) {
+	_, err := LoadConfig(t.TempDir() + "/nope.yaml")
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("error %v, want not exist", err)
+	}
+}
