@@ -1,0 +1,172 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/simgate/simgate"
+)
+
+// CreateAPIKey stores k. It sets k.ID when empty and k.CreatedAt to the
+// current time. It returns a CodeInvalid error when k.Hash is not a SHA-256
+// or k has no scope, and a CodeConflict error when a key with the same hash
+// or id exists.
+func (db *DB) CreateAPIKey(ctx context.Context, k *simgate.APIKey) error {
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot create api key: %w", err)
+	}
+	defer tx.Rollback()
+
+	if err := createAPIKey(ctx, tx, k); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("cannot create api key: %w", err)
+	}
+	return nil
+}
+
+// FindAPIKeyByHash returns the unrevoked key whose SHA-256 is hash. It
+// returns a CodeNotFound error when there is none, also when the key was
+// revoked, so that authentication cannot forget to check.
+func (db *DB) FindAPIKeyByHash(ctx context.Context, hash []byte) (*simgate.APIKey, error) {
+	tx, err := db.beginReadTx(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cannot find api key: %w", err)
+	}
+	defer tx.Rollback()
+
+	keys, err := findAPIKeys(ctx, tx, `WHERE hash = ? AND revoked_at IS NULL`, hash)
+	if err != nil {
+		return nil, err
+	} else if len(keys) == 0 {
+		// Never put the hash in the message: it identifies the key.
+		return nil, simgate.Errorf(simgate.CodeNotFound, "api key not found")
+	}
+	return keys[0], nil
+}
+
+// ListAPIKeys returns every key, revoked ones included, oldest first.
+func (db *DB) ListAPIKeys(ctx context.Context) ([]*simgate.APIKey, error) {
+	tx, err := db.beginReadTx(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list api keys: %w", err)
+	}
+	defer tx.Rollback()
+	return findAPIKeys(ctx, tx, ``)
+}
+
+// RevokeAPIKey revokes the key with the given id. Revoking a revoked key
+// keeps its first revocation time. It returns a CodeNotFound error when there
+// is no such key.
+func (db *DB) RevokeAPIKey(ctx context.Context, id string) error {
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot revoke api key: %w", err)
+	}
+	defer tx.Rollback()
+
+	if err := revokeAPIKey(ctx, tx, id); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("cannot revoke api key: %w", err)
+	}
+	return nil
+}
+
+func createAPIKey(ctx context.Context, tx *tx, k *simgate.APIKey) error {
+	if len(k.Hash) != sha256.Size {
+		return simgate.Errorf(simgate.CodeInvalid, "api key hash is %d bytes, want a SHA-256 (%d)", len(k.Hash), sha256.Size)
+	} else if len(k.Scopes) == 0 {
+		return simgate.Errorf(simgate.CodeInvalid, "api key has no scope")
+	}
+	scopes, err := formatScopes(k.Scopes)
+	if err != nil {
+		return err
+	}
+
+	id := k.ID
+	if id == "" {
+		id = newID("key")
+	}
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO api_keys (id, name, prefix, hash, scopes, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)
+	`, id, k.Name, k.Prefix, k.Hash, scopes, tx.now.UnixMilli()); isUniqueViolation(err) {
+		return simgate.Errorf(simgate.CodeConflict, "api key already exists")
+	} else if err != nil {
+		return fmt.Errorf("cannot create api key: %w", err)
+	}
+
+	k.ID, k.CreatedAt, k.RevokedAt, k.LastUsedAt = id, tx.now, time.Time{}, time.Time{}
+	return nil
+}
+
+func revokeAPIKey(ctx context.Context, tx *tx, id string) error {
+	res, err := tx.ExecContext(ctx, `
+		UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?
+	`, tx.now.UnixMilli(), id)
+	if err != nil {
+		return fmt.Errorf("cannot revoke api key: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("cannot revoke api key: %w", err)
+	} else if n == 0 {
+		return notFound("api key", id)
+	}
+	return nil
+}
+
+// findAPIKeys returns the keys matching where (a WHERE clause, or empty).
+func findAPIKeys(ctx context.Context, tx *tx, where string, args ...any) ([]*simgate.APIKey, error) {
+	rows, err := tx.QueryContext(ctx, `
+		SELECT id, name, prefix, hash, scopes, created_at, revoked_at, last_used_at
+		FROM api_keys `+where+`
+		ORDER BY created_at, id
+	`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot find api keys: %w", err)
+	}
+	defer rows.Close()
+
+	keys := []*simgate.APIKey{}
+	for rows.Next() {
+		var k simgate.APIKey
+		var scopes string
+		var createdAt int64
+		var revokedAt, lastUsedAt sql.NullInt64
+		if err := rows.Scan(&k.ID, &k.Name, &k.Prefix, &k.Hash, &scopes, &createdAt, &revokedAt, &lastUsedAt); err != nil {
+			return nil, fmt.Errorf("cannot find api keys: %w", err)
+		}
+		if k.Scopes, err = simgate.ParseScopes(scopes); err != nil {
+			return nil, fmt.Errorf("cannot find api keys: key %s: %w", k.ID, err)
+		}
+		k.CreatedAt = fromMillis(sql.NullInt64{Int64: createdAt, Valid: true})
+		k.RevokedAt = fromMillis(revokedAt)
+		k.LastUsedAt = fromMillis(lastUsedAt)
+		keys = append(keys, &k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("cannot find api keys: %w", err)
+	}
+	return keys, nil
+}
+
+// formatScopes joins scopes for the scopes column, refusing unknown ones.
+func formatScopes(scopes []simgate.Scope) (string, error) {
+	s := make([]string, len(scopes))
+	for i, sc := range scopes {
+		s[i] = string(sc)
+	}
+	joined := strings.Join(s, ",")
+	if _, err := simgate.ParseScopes(joined); err != nil {
+		return "", simgate.Errorf(simgate.CodeInvalid, "%v", err)
+	}
+	return joined, nil
+}

@@ -1,0 +1,117 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/simgate/simgate"
+)
+
+// Page sizes of ListInboundMessages.
+const (
+	// DefaultInboundLimit is the page size when the caller gives none.
+	DefaultInboundLimit = 100
+	// MaxInboundLimit is the largest page ListInboundMessages returns.
+	MaxInboundLimit = 1000
+)
+
+// CreateInboundMessage stores a received SMS and sets m.ID, and m.ReceivedAt
+// when it is zero. It counts the message on the modem's inbound counter when
+// that modem is known. It returns a CodeInvalid error when m has no modem or
+// sender.
+func (db *DB) CreateInboundMessage(ctx context.Context, m *simgate.InboundMessage) error {
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot create inbound message: %w", err)
+	}
+	defer tx.Rollback()
+
+	if err := createInboundMessage(ctx, tx, m); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("cannot create inbound message: %w", err)
+	}
+	return nil
+}
+
+// ListInboundMessages returns up to limit received messages with an id above
+// afterID, oldest first, so that a client pages by passing the last id it
+// saw. A limit of 0 or less means DefaultInboundLimit; limits above
+// MaxInboundLimit are lowered to it.
+func (db *DB) ListInboundMessages(ctx context.Context, afterID int64, limit int) ([]*simgate.InboundMessage, error) {
+	tx, err := db.beginReadTx(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list inbound messages: %w", err)
+	}
+	defer tx.Rollback()
+	return listInboundMessages(ctx, tx, afterID, limit)
+}
+
+func createInboundMessage(ctx context.Context, tx *tx, m *simgate.InboundMessage) error {
+	if m.ModemID == "" {
+		return simgate.Errorf(simgate.CodeInvalid, "inbound message has no modem")
+	} else if m.From == "" {
+		return simgate.Errorf(simgate.CodeInvalid, "inbound message has no sender")
+	}
+	receivedAt := m.ReceivedAt
+	if receivedAt.IsZero() {
+		receivedAt = tx.now
+	}
+
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO inbound_messages (modem_id, from_number, text, scts, received_at)
+		VALUES (?, ?, ?, ?, ?)
+	`, m.ModemID, m.From, m.Text, millis(m.SCTS), receivedAt.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("cannot create inbound message: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("cannot create inbound message: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE modems SET inbound = inbound + 1 WHERE id = ?`, m.ModemID); err != nil {
+		return fmt.Errorf("cannot count inbound message: %w", err)
+	}
+
+	m.ID, m.ReceivedAt = id, receivedAt.UTC().Truncate(time.Millisecond)
+	return nil
+}
+
+func listInboundMessages(ctx context.Context, tx *tx, afterID int64, limit int) ([]*simgate.InboundMessage, error) {
+	if limit <= 0 {
+		limit = DefaultInboundLimit
+	}
+	limit = min(limit, MaxInboundLimit)
+
+	rows, err := tx.QueryContext(ctx, `
+		SELECT id, modem_id, from_number, text, scts, received_at
+		FROM inbound_messages
+		WHERE id > ?
+		ORDER BY id
+		LIMIT ?
+	`, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list inbound messages: %w", err)
+	}
+	defer rows.Close()
+
+	ms := []*simgate.InboundMessage{}
+	for rows.Next() {
+		var m simgate.InboundMessage
+		var scts sql.NullInt64
+		var receivedAt int64
+		if err := rows.Scan(&m.ID, &m.ModemID, &m.From, &m.Text, &scts, &receivedAt); err != nil {
+			return nil, fmt.Errorf("cannot list inbound messages: %w", err)
+		}
+		m.SCTS = fromMillis(scts)
+		m.ReceivedAt = fromMillis(sql.NullInt64{Int64: receivedAt, Valid: true})
+		ms = append(ms, &m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("cannot list inbound messages: %w", err)
+	}
+	return ms, nil
+}

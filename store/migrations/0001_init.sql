@@ -1,0 +1,281 @@
+-- 0001_init: the initial schema.
+--
+-- Conventions for every table below:
+--   * Ids of domain objects are TEXT: opaque, prefixed ids made by simgate
+--     ("msg_...", "key_..."). Append-only logs use an INTEGER PRIMARY KEY
+--     (the rowid) instead, so that clients can page with "after id".
+--   * Times are INTEGER unix milliseconds, UTC. NULL means "not set" (the zero
+--     time.Time in Go), except where a column says otherwise.
+--   * Tables are STRICT: a value of the wrong type is an error instead of being
+--     silently stored as whatever it happened to be.
+--   * Status columns carry a CHECK with the values the Go code defines, so a
+--     typo in a later query fails loudly instead of creating a new state.
+--   * modem_id columns in history tables (messages, parts, reports, inbound)
+--     are not foreign keys: they name the configured modem at the time, and
+--     history must survive a modem being renamed or removed from the config.
+
+-- api_keys holds client credentials. Only the SHA-256 of a key is stored; the
+-- key itself is shown once, when it is created.
+CREATE TABLE api_keys (
+    id           TEXT    PRIMARY KEY,
+    name         TEXT    NOT NULL DEFAULT '',
+    prefix       TEXT    NOT NULL,
+    hash         BLOB    NOT NULL UNIQUE CHECK (length(hash) = 32),
+    scopes       TEXT    NOT NULL CHECK (scopes <> ''), -- comma-separated, e.g. "verify,send"
+    created_at   INTEGER NOT NULL,
+    revoked_at   INTEGER,
+    last_used_at INTEGER
+) STRICT;
+
+-- messages is one outbound SMS as the client asked for it.
+CREATE TABLE messages (
+    id               TEXT    PRIMARY KEY,
+    to_number        TEXT    NOT NULL CHECK (to_number <> ''),
+    text             TEXT    NOT NULL,
+    priority         INTEGER NOT NULL DEFAULT 20,
+    status           TEXT    NOT NULL CHECK (status IN ('accepted', 'queued', 'sending', 'sent', 'delivered',
+                                                        'failed', 'expired', 'canceled', 'unknown')),
+    reason           TEXT    NOT NULL DEFAULT '',
+    attempts         INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at  INTEGER NOT NULL DEFAULT 0, -- 0: as soon as a modem is free
+    expires_at       INTEGER,                    -- NULL: never
+    modem_id         TEXT,
+    verification_id  TEXT    REFERENCES verifications (id) ON DELETE SET NULL,
+    api_key_id       TEXT    REFERENCES api_keys (id),
+    idempotency_key  TEXT,
+    request_hash     BLOB,                       -- SHA-256 of the request, to tell a retry from a reuse
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    -- A dispatcher claims a message by leasing it; an expired lease means the
+    -- claimer died and the message may be reclaimed.
+    lease_owner      TEXT,
+    lease_expires_at INTEGER,
+    CHECK ((lease_owner IS NULL) = (lease_expires_at IS NULL))
+) STRICT;
+
+-- The queue: the dispatcher takes the highest priority first, then the
+-- earliest due. Partial, so it only holds what is waiting.
+CREATE INDEX messages_queue ON messages (priority DESC, next_attempt_at, created_at)
+    WHERE status = 'queued';
+-- Leases to reclaim after a crash.
+CREATE INDEX messages_lease ON messages (lease_expires_at)
+    WHERE lease_expires_at IS NOT NULL;
+-- Messages still waiting that may run out of time.
+CREATE INDEX messages_expiry ON messages (expires_at)
+    WHERE expires_at IS NOT NULL AND status IN ('accepted', 'queued');
+CREATE UNIQUE INDEX messages_idempotency ON messages (api_key_id, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE INDEX messages_created ON messages (created_at, id);
+CREATE INDEX messages_verification ON messages (verification_id)
+    WHERE verification_id IS NOT NULL;
+
+-- message_parts is one SMS-SUBMIT of a message, with its own TP-MR and status
+-- report.
+CREATE TABLE message_parts (
+    message_id    TEXT    NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    seq           INTEGER NOT NULL CHECK (seq >= 1),
+    status        TEXT    NOT NULL CHECK (status IN ('accepted', 'queued', 'sending', 'sent', 'delivered',
+                                                     'failed', 'expired', 'canceled', 'unknown')),
+    modem_id      TEXT,
+    mr            INTEGER NOT NULL DEFAULT -1 CHECK (mr BETWEEN -1 AND 255),            -- -1: not submitted
+    submitted_at  INTEGER,
+    report_status INTEGER NOT NULL DEFAULT -1 CHECK (report_status BETWEEN -1 AND 255), -- TP-ST; -1: no report
+    done_at       INTEGER,
+    attempts      INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    PRIMARY KEY (message_id, seq)
+) STRICT;
+
+-- A status report names only the modem's TP-MR (one byte, so it wraps) and
+-- the recipient; the newest submit with that MR on that modem is the match.
+CREATE INDEX message_parts_report ON message_parts (modem_id, mr, submitted_at);
+
+-- message_events records each status transition of a message and why.
+CREATE TABLE message_events (
+    id         INTEGER PRIMARY KEY,
+    message_id TEXT    NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    at         INTEGER NOT NULL,
+    status     TEXT    NOT NULL CHECK (status IN ('accepted', 'queued', 'sending', 'sent', 'delivered',
+                                                  'failed', 'expired', 'canceled', 'unknown')),
+    reason     TEXT    NOT NULL DEFAULT ''
+) STRICT;
+
+CREATE INDEX message_events_message ON message_events (message_id, id);
+
+-- status_reports keeps every SMS-STATUS-REPORT received, matched to a part or
+-- not (message_id and part_seq both NULL).
+CREATE TABLE status_reports (
+    id             INTEGER PRIMARY KEY,
+    modem_id       TEXT    NOT NULL,
+    mr             INTEGER NOT NULL CHECK (mr BETWEEN 0 AND 255),
+    recipient      TEXT    NOT NULL,
+    scts           INTEGER,
+    discharge_time INTEGER,
+    tp_st          INTEGER NOT NULL CHECK (tp_st BETWEEN 0 AND 255),
+    received_at    INTEGER NOT NULL,
+    message_id     TEXT,
+    part_seq       INTEGER,
+    CHECK ((message_id IS NULL) = (part_seq IS NULL)),
+    FOREIGN KEY (message_id, part_seq) REFERENCES message_parts (message_id, seq) ON DELETE SET NULL
+) STRICT;
+
+CREATE INDEX status_reports_part ON status_reports (message_id, part_seq)
+    WHERE message_id IS NOT NULL;
+CREATE INDEX status_reports_unmatched ON status_reports (modem_id, mr, received_at)
+    WHERE message_id IS NULL;
+
+-- verifications holds one-time-code verifications. The code itself is never
+-- stored: code_hash is a keyed HMAC-SHA256 of the verification id and the code
+-- under a server secret, and is erased (NULL) once the verification leaves
+-- pending, which the CHECK enforces.
+CREATE TABLE verifications (
+    id           TEXT    PRIMARY KEY,
+    to_number    TEXT    NOT NULL CHECK (to_number <> ''),
+    status       TEXT    NOT NULL CHECK (status IN ('pending', 'approved', 'canceled', 'expired',
+                                                    'max_attempts_reached', 'failed')),
+    code_hash    BLOB    CHECK (code_hash IS NULL OR length(code_hash) = 32),
+    code_length  INTEGER NOT NULL CHECK (code_length BETWEEN 4 AND 10),
+    locale       TEXT    NOT NULL DEFAULT '',
+    app_name     TEXT    NOT NULL DEFAULT '',
+    reference    TEXT    NOT NULL DEFAULT '' CHECK (length(reference) <= 128),
+    attempts     INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    max_attempts INTEGER NOT NULL CHECK (max_attempts >= 1),
+    send_count   INTEGER NOT NULL DEFAULT 0 CHECK (send_count >= 0),
+    message_id   TEXT    REFERENCES messages (id) ON DELETE SET NULL,
+    api_key_id   TEXT    REFERENCES api_keys (id),
+    expires_at   INTEGER NOT NULL,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    approved_at  INTEGER,
+    CHECK (status = 'pending' OR code_hash IS NULL)
+) STRICT;
+
+-- At most one pending verification per number is looked up on create.
+CREATE INDEX verifications_pending ON verifications (to_number, created_at)
+    WHERE status = 'pending';
+CREATE INDEX verifications_expiry ON verifications (expires_at)
+    WHERE status = 'pending';
+CREATE INDEX verifications_message ON verifications (message_id)
+    WHERE message_id IS NOT NULL;
+
+-- verification_sends has one row per code SMS, for the per-number send limit
+-- over a sliding window.
+CREATE TABLE verification_sends (
+    number TEXT    NOT NULL,
+    at     INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX verification_sends_number ON verification_sends (number, at);
+
+-- check_failures has one row per wrong code, for the per-number failure
+-- counter that outlives a single verification.
+CREATE TABLE check_failures (
+    number TEXT    NOT NULL,
+    at     INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX check_failures_number ON check_failures (number, at);
+
+-- inbound_messages holds received SMS, reassembled. AUTOINCREMENT so that an
+-- id is never reused after old rows are purged: clients page with "after id".
+CREATE TABLE inbound_messages (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    modem_id    TEXT    NOT NULL CHECK (modem_id <> ''),
+    from_number TEXT    NOT NULL CHECK (from_number <> ''),
+    text        TEXT    NOT NULL,
+    scts        INTEGER,
+    received_at INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX inbound_messages_received ON inbound_messages (received_at);
+
+-- modems remembers each configured modem and the hardware last seen behind
+-- it. The IMEI is what makes a modem the same modem after a USB reset.
+CREATE TABLE modems (
+    id           TEXT    PRIMARY KEY, -- configured name, e.g. "modem0"
+    imei         TEXT    UNIQUE,      -- NULL until first identified
+    iccid        TEXT    NOT NULL DEFAULT '',
+    imsi         TEXT    NOT NULL DEFAULT '',
+    manufacturer TEXT    NOT NULL DEFAULT '',
+    model        TEXT    NOT NULL DEFAULT '',
+    revision     TEXT    NOT NULL DEFAULT '',
+    first_seen   INTEGER NOT NULL,
+    last_seen    INTEGER NOT NULL,
+    sent         INTEGER NOT NULL DEFAULT 0,
+    failed       INTEGER NOT NULL DEFAULT 0,
+    reports      INTEGER NOT NULL DEFAULT 0,
+    inbound      INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+-- modem_daily_usage counts SMS sent per modem per UTC day, for daily caps.
+CREATE TABLE modem_daily_usage (
+    modem_id TEXT    NOT NULL REFERENCES modems (id) ON DELETE CASCADE,
+    day      TEXT    NOT NULL CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'), -- YYYY-MM-DD, UTC
+    sent     INTEGER NOT NULL DEFAULT 0 CHECK (sent >= 0),
+    PRIMARY KEY (modem_id, day)
+) STRICT;
+
+-- idempotency_keys remembers the response to a request made with an
+-- Idempotency-Key, so that a retry gets the same answer.
+CREATE TABLE idempotency_keys (
+    api_key_id   TEXT    NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+    key          TEXT    NOT NULL,
+    request_hash BLOB    NOT NULL, -- SHA-256 of the request, to refuse a reuse with another body
+    response     BLOB,
+    status_code  INTEGER,
+    created_at   INTEGER NOT NULL,
+    PRIMARY KEY (api_key_id, key)
+) STRICT;
+
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+
+-- opt_outs lists numbers that replied STOP (or another opt-out keyword).
+CREATE TABLE opt_outs (
+    number  TEXT    PRIMARY KEY,
+    keyword TEXT    NOT NULL,
+    at      INTEGER NOT NULL
+) STRICT;
+
+-- alerts records security events, e.g. a number hit its failure limit. An
+-- alert never contains a code or a key.
+CREATE TABLE alerts (
+    id      INTEGER PRIMARY KEY,
+    kind    TEXT    NOT NULL,
+    subject TEXT    NOT NULL,
+    detail  TEXT    NOT NULL DEFAULT '',
+    at      INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX alerts_at ON alerts (at);
+
+-- webhook_events is the outbox: an event is written in the same transaction
+-- as the change it reports, and delivered afterwards.
+CREATE TABLE webhook_events (
+    id         TEXT    PRIMARY KEY,
+    type       TEXT    NOT NULL,
+    payload    TEXT    NOT NULL CHECK (json_valid(payload)),
+    created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX webhook_events_created ON webhook_events (created_at, id);
+
+-- webhook_deliveries tracks one event to one endpoint.
+CREATE TABLE webhook_deliveries (
+    event_id        TEXT    NOT NULL REFERENCES webhook_events (id) ON DELETE CASCADE,
+    endpoint        TEXT    NOT NULL,
+    status          TEXT    NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT    NOT NULL DEFAULT '',
+    delivered_at    INTEGER,
+    PRIMARY KEY (event_id, endpoint)
+) STRICT;
+
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at)
+    WHERE status = 'pending';
+
+-- heartbeat has a single row that Ping rewrites, to prove the database takes
+-- writes.
+CREATE TABLE heartbeat (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    at INTEGER NOT NULL
+) STRICT;

@@ -1,0 +1,320 @@
+// Package store keeps simgate's state in a single SQLite file through
+// github.com/mattn/go-sqlite3.
+//
+// # Connections
+//
+// A DB holds two database/sql pools on the same file:
+//
+//   - a writer limited to one connection (SetMaxOpenConns(1)) whose
+//     transactions start with BEGIN IMMEDIATE (_txlock=immediate);
+//   - a reader pool of several connections with PRAGMA query_only, for reads.
+//
+// With one writer connection, concurrent writers in this process queue in
+// database/sql for that connection instead of racing for SQLite's write lock.
+// SQLite never sees two writers of ours at once, so it never answers
+// SQLITE_BUSY ("database is locked") to us, and no write depends on lock
+// retries. BEGIN IMMEDIATE takes the write lock when the transaction starts,
+// so a transaction that reads and then writes cannot fail half way with
+// SQLITE_BUSY_SNAPSHOT when another process (simgate apikey, say) wrote in
+// between; the busy timeout covers waiting for such a process.
+//
+// In WAL mode readers neither block the writer nor wait for it, so reads get a
+// pool of their own and do not queue behind writes. Readers are opened
+// read-write with PRAGMA query_only rather than with mode=ro: a read-only
+// connection to a WAL database cannot rebuild the -shm index after a crash
+// and fails with SQLITE_READONLY_RECOVERY or SQLITE_READONLY_CANTINIT when the
+// -shm file is missing, while query_only gives the same guarantee (no writes
+// through a reader) without those cases.
+//
+// # PRAGMAs
+//
+// Every connection of both pools is configured by DSN parameters, which the
+// driver applies each time it opens a connection, so that no pooled
+// connection can miss one (a PRAGMA run once with db.Exec reaches only one
+// connection):
+//
+//   - journal_mode=WAL (persistent in the file; set by the writer);
+//   - synchronous=FULL by default: in WAL mode NORMAL may lose the last
+//     transactions on power loss, and a verification or a message reported
+//     as accepted must survive that. Options.Synchronous selects NORMAL for
+//     hosts that prefer throughput;
+//   - busy_timeout=5000 ms, for other processes on the same file;
+//   - foreign_keys=ON, which SQLite leaves off by default.
+//
+// # Schema
+//
+// Migrations are numbered .sql files embedded from migrations/. Each is
+// applied in its own transaction together with its row in schema_migrations
+// and PRAGMA user_version, so a migration is either entirely there or not at
+// all. Open refuses a database whose schema is newer than this build knows
+// (ErrSchemaTooNew) instead of running against a schema it does not
+// understand. Times are stored as INTEGER unix milliseconds, UTC.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/simgate/simgate"
+)
+
+// busyTimeout is how long a connection waits for another process's lock.
+const busyTimeout = 5 * time.Second
+
+// Options configure Open. The zero value is valid.
+type Options struct {
+	// Synchronous is "FULL" (the default when empty) or "NORMAL". See the
+	// package comment for what NORMAL gives up.
+	Synchronous string
+
+	// Now returns the current time; nil means time.Now. Tests set it to
+	// control the times written.
+	Now func() time.Time
+
+	// Logger receives migration progress; nil discards it.
+	Logger *slog.Logger
+}
+
+// DB is an open simgate database. Its methods are safe for concurrent use.
+type DB struct {
+	path    string
+	writer  *sql.DB // one connection; BEGIN IMMEDIATE
+	reader  *sql.DB // query_only pool
+	now     func() time.Time
+	logger  *slog.Logger
+	applied []AppliedMigration
+}
+
+// Open opens the database at path, creating the file (mode 0600) and its
+// directory when missing, and applies the migrations it does not have yet.
+// It returns an error wrapping ErrSchemaTooNew when the database was written
+// by a newer simgate.
+func Open(ctx context.Context, path string, opts Options) (*DB, error) {
+	return open(ctx, path, opts, migrationsFS)
+}
+
+// open is Open with the migrations taken from fsys, for tests.
+func open(ctx context.Context, path string, opts Options, fsys fs.FS) (_ *DB, err error) {
+	if path == "" {
+		return nil, fmt.Errorf("cannot open database: no path given")
+	} else if path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("cannot open database %q: want a file path", path)
+	}
+	synchronous, err := parseSynchronous(opts.Synchronous)
+	if err != nil {
+		return nil, err
+	}
+	migrations, err := loadMigrations(fsys)
+	if err != nil {
+		return nil, err
+	}
+
+	db := &DB{path: path, now: opts.Now, logger: opts.Logger}
+	if db.now == nil {
+		db.now = time.Now
+	}
+	if db.logger == nil {
+		db.logger = slog.New(slog.DiscardHandler)
+	}
+
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open database %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create database directory: %w", err)
+	}
+	// Create the file ourselves so that it is not world-readable: it holds key
+	// and code hashes and phone numbers. SQLite gives the -wal and -shm files
+	// the permissions of the database file.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open database: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("cannot open database: %w", err)
+	}
+
+	defer func() {
+		if err != nil {
+			db.Close()
+		}
+	}()
+
+	// The writer is opened and used first: it switches the file to WAL, which
+	// readers then find in place.
+	if db.writer, err = sql.Open("sqlite3", dsn(abs, synchronous, true)); err != nil {
+		return nil, fmt.Errorf("cannot open database %s: %w", path, err)
+	}
+	db.writer.SetMaxOpenConns(1)
+	db.writer.SetMaxIdleConns(1)
+	db.writer.SetConnMaxLifetime(0)
+	db.writer.SetConnMaxIdleTime(0)
+	if err := db.writer.PingContext(ctx); err != nil {
+		return nil, fmt.Errorf("cannot open database %s: %w", path, err)
+	}
+
+	if db.reader, err = sql.Open("sqlite3", dsn(abs, synchronous, false)); err != nil {
+		return nil, fmt.Errorf("cannot open database %s: %w", path, err)
+	}
+	n := max(4, runtime.NumCPU())
+	db.reader.SetMaxOpenConns(n)
+	db.reader.SetMaxIdleConns(n)
+
+	if db.applied, err = db.migrate(ctx, migrations); err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
+// dsn returns the go-sqlite3 data source name for the file at abs. The file:
+// URI form keeps a path with '?' or '#' intact.
+func dsn(abs, synchronous string, writer bool) string {
+	q := url.Values{}
+	q.Set("_synchronous", synchronous)
+	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	q.Set("_foreign_keys", "on")
+	if writer {
+		q.Set("_journal_mode", "WAL")
+		q.Set("_txlock", "immediate")
+	} else {
+		q.Set("_query_only", "on")
+	}
+	u := url.URL{Path: filepath.ToSlash(abs)}
+	return "file:" + u.EscapedPath() + "?" + q.Encode()
+}
+
+// parseSynchronous validates Options.Synchronous.
+func parseSynchronous(s string) (string, error) {
+	switch strings.ToUpper(s) {
+	case "", "FULL":
+		return "FULL", nil
+	case "NORMAL":
+		return "NORMAL", nil
+	}
+	return "", fmt.Errorf("cannot open database: synchronous %q is not FULL or NORMAL", s)
+}
+
+// Close closes both pools. It does not wait for callers still using db.
+func (db *DB) Close() error {
+	var errs []error
+	if db.reader != nil {
+		errs = append(errs, db.reader.Close())
+	}
+	// The writer goes last: the last connection to close checkpoints the WAL
+	// into the database file.
+	if db.writer != nil {
+		errs = append(errs, db.writer.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("cannot close database: %w", err)
+	}
+	return nil
+}
+
+// Path returns the path the database was opened with.
+func (db *DB) Path() string { return db.path }
+
+// Ping proves that the database takes writes, by rewriting the heartbeat row
+// in a transaction, and that the reader pool can read it back. Readiness
+// checks use it: a full disk or a read-only file fails here.
+func (db *DB) Ping(ctx context.Context) error {
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot ping database: %w", err)
+	}
+	defer tx.Rollback()
+
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO heartbeat (id, at) VALUES (1, ?)
+		ON CONFLICT (id) DO UPDATE SET at = excluded.at
+	`, tx.now.UnixMilli()); err != nil {
+		return fmt.Errorf("cannot ping database: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("cannot ping database: %w", err)
+	}
+
+	var at int64
+	if err := db.reader.QueryRowContext(ctx, `SELECT at FROM heartbeat WHERE id = 1`).Scan(&at); err != nil {
+		return fmt.Errorf("cannot ping database reader: %w", err)
+	}
+	return nil
+}
+
+// tx is a transaction on one of the pools, with the time it started: every
+// time written in one transaction is the same.
+type tx struct {
+	*sql.Tx
+	db  *DB
+	now time.Time
+}
+
+// beginTx starts a write transaction (BEGIN IMMEDIATE) on the writer.
+func (db *DB) beginTx(ctx context.Context) (*tx, error) {
+	t, err := db.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &tx{Tx: t, db: db, now: db.now().UTC().Truncate(time.Millisecond)}, nil
+}
+
+// beginReadTx starts a read transaction on the reader pool. Its queries see
+// one snapshot of the database.
+func (db *DB) beginReadTx(ctx context.Context) (*tx, error) {
+	t, err := db.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	return &tx{Tx: t, db: db, now: db.now().UTC().Truncate(time.Millisecond)}, nil
+}
+
+// millis returns t as unix milliseconds, or nil for the zero time so that
+// "not set" is NULL in the database.
+func millis(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+// fromMillis is the inverse of millis.
+func fromMillis(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMilli(v.Int64).UTC()
+}
+
+// newID returns a random id such as "key_2gx3q...": a prefix naming the kind,
+// then 128 random bits in base32.
+func newID(prefix string) string {
+	return prefix + "_" + strings.ToLower(rand.Text())
+}
+
+// isUniqueViolation reports whether err is a UNIQUE or PRIMARY KEY violation.
+func isUniqueViolation(err error) bool {
+	var e sqlite3.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.ExtendedCode == sqlite3.ErrConstraintUnique || e.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
+}
+
+// notFound returns the domain error for a missing object.
+func notFound(kind, id string) error {
+	return simgate.Errorf(simgate.CodeNotFound, "%s %q not found", kind, id)
+}
