@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
+
+	"github.com/simgate/simgate/store"
 )
 
 func runCheckConfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -23,5 +26,44 @@ func runCheckConfig(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return notBuilt("migrate", "-c FILE", "simgate migrate -c /etc/simgate/simgate.yaml")(ctx, args, stdout, stderr)
+	fs := newFlagSet("migrate", "[-c FILE | --db PATH]",
+		"simgate migrate -c /etc/simgate/simgate.yaml", stderr)
+	configPath := fs.String("c", "", "configuration file (its database.path and database.synchronous are used)")
+	dbPath := fs.String("db", "", "database file, instead of the one in the configuration")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usageError{"unexpected arguments: " + strings.Join(fs.Args(), " ")}
+	}
+	cfg := DefaultConfig()
+	if *configPath != "" {
+		var err error
+		if cfg, err = LoadConfig(*configPath); err != nil {
+			return err
+		}
+	} else if *dbPath == "" {
+		return usageError{"give -c FILE or --db PATH"}
+	}
+	if *dbPath != "" {
+		cfg.Database.Path = *dbPath
+	}
+	db, err := store.Open(ctx, cfg.Database.Path, store.Options{Synchronous: cfg.Database.Synchronous})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	for _, m := range db.Applied() {
+		fmt.Fprintf(stdout, "applied %s\n", m)
+	}
+	v, err := db.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if len(db.Applied()) == 0 {
+		fmt.Fprintf(stdout, "%s: already up to date at schema version %d\n", cfg.Database.Path, v)
+	} else {
+		fmt.Fprintf(stdout, "%s: now at schema version %d\n", cfg.Database.Path, v)
+	}
+	return db.Close()
 }
