@@ -1,0 +1,161 @@
+package modem
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/warthog618/modem/at"
+	"go.bug.st/serial"
+)
+
+// conn is one open serial port with the at package on top of it. It is used
+// by one goroutine at a time.
+type conn struct {
+	path    string
+	port    serial.Port
+	f       *filter
+	at      *at.AT
+	timeout time.Duration // ordinary command timeout
+
+	cnmi   cnmiSetting // chosen at initialisation
+	phase2 bool        // AT+CSMS service 1: routed +CMT/+CDS need AT+CNMA
+	mem    string      // <mem1> of AT+CPMS last selected; "" unknown
+}
+
+// openConn opens path. It sets no read timeout: the at package's scanner
+// gives up after 100 empty reads.
+func openConn(path string, baud int, timeout time.Duration) (*conn, error) {
+	if baud <= 0 {
+		baud = 115200
+	}
+	p, err := serial.Open(path, &serial.Mode{BaudRate: baud})
+	if err != nil {
+		return nil, fmt.Errorf("cannot open %s: %w", path, err)
+	}
+	f := newFilter(p)
+	c := &conn{
+		path:    path,
+		port:    p,
+		f:       f,
+		at:      at.New(f, at.WithTimeout(timeout), at.WithEscTime(20*time.Millisecond)),
+		timeout: timeout,
+	}
+	return c, nil
+}
+
+// close closes the port; the at package's goroutines end when their read
+// fails.
+func (c *conn) close() error {
+	err := c.port.Close()
+	<-c.at.Closed()
+	return err
+}
+
+// closed is closed when the port was closed or went away.
+func (c *conn) closed() <-chan struct{} { return c.at.Closed() }
+
+// cmdTimeout bounds d by ctx's deadline.
+func cmdTimeout(ctx context.Context, d time.Duration) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl); left < d {
+			if left < time.Millisecond {
+				left = time.Millisecond
+			}
+			return left
+		}
+	}
+	return d
+}
+
+// cmd runs AT<cmd> with the ordinary timeout. The at package cannot be
+// interrupted, so ctx only shortens the timeout; Close interrupts a command by
+// closing the port.
+func (c *conn) cmd(ctx context.Context, cmd string) ([]string, error) {
+	return c.cmdT(ctx, cmd, c.timeout)
+}
+
+func (c *conn) cmdT(ctx context.Context, cmd string, d time.Duration) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	info, err := c.at.Command(cmd, at.WithTimeout(cmdTimeout(ctx, d)))
+	if err != nil {
+		return info, atError("AT"+cmd, err, false, false)
+	}
+	return info, nil
+}
+
+// query runs AT<cmd> and returns the value of the first answer line that
+// starts with prefix ("+CSQ"): anything else in the answer (an unsolicited
+// line that slipped in) is ignored.
+func (c *conn) query(ctx context.Context, cmd, prefix string) (string, error) {
+	info, err := c.cmd(ctx, cmd)
+	if err != nil {
+		return "", err
+	}
+	if v, ok := findPrefix(info, prefix); ok {
+		return v, nil
+	}
+	return "", &Error{Op: "AT" + cmd, Class: ClassModemUnhealthy, Err: fmt.Errorf("%w: no %s line in %q", ErrMalformed, prefix, info)}
+}
+
+// findPrefix returns the value of the first line starting with prefix+":".
+func findPrefix(info []string, prefix string) (string, bool) {
+	for _, l := range info {
+		if strings.HasPrefix(l, prefix+":") {
+			return strings.TrimSpace(l[len(prefix)+1:]), true
+		}
+	}
+	return "", false
+}
+
+// resync gets the modem back to a known state after a timeout: ESC cancels a
+// pending AT+CMGS, CR ends a half-written line, then AT+CMGF? must answer
+// with its own prefix (a bare OK could still be a late answer). It tries a
+// few times.
+func (c *conn) resync(ctx context.Context) error {
+	var err error
+	for i := 0; i < 3; i++ {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.at.Escape([]byte("\r\n")...)
+		_, _ = c.cmdT(ctx, "", c.timeout/2+time.Millisecond)
+		if _, err = c.query(ctx, "+CMGF?", "+CMGF"); err == nil {
+			return nil
+		}
+		if errors.Is(err, ErrPortClosed) {
+			return err
+		}
+	}
+	return &Error{Op: "resync", Class: ClassModemUnhealthy, Err: err}
+}
+
+// fields splits a comma separated answer, trimming spaces and quotes.
+func fields(s string) []string {
+	var out []string
+	var b strings.Builder
+	inq := false
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case ch == '"':
+			inq = !inq
+		case ch == ',' && !inq:
+			out = append(out, strings.TrimSpace(b.String()))
+			b.Reset()
+		default:
+			b.WriteByte(ch)
+		}
+	}
+	return append(out, strings.TrimSpace(b.String()))
+}
+
+func atoi(s string) (int, bool) {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	return n, err == nil
+}

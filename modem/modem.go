@@ -1,0 +1,800 @@
+package modem
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/simgate/simgate"
+	"github.com/warthog618/modem/at"
+	"github.com/warthog618/sms"
+)
+
+// Modem is one GSM modem, driven by a goroutine that owns its serial port.
+// It reconnects by itself: it finds the modem again by identity when the
+// port goes away, with backoff, and quarantines a modem that keeps failing.
+type Modem struct {
+	cfg    Config
+	opts   Options
+	log    *slog.Logger
+	claims *claims
+	enc    *sms.Encoder
+	asm    *assembler
+
+	jobs  chan *sendJob
+	ctl   chan ctlReq
+	ctx   context.Context
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+	first chan struct{} // closed after the first connect attempt
+	once  sync.Once
+
+	mu       sync.Mutex
+	st       simgate.ModemStatus
+	up       chan struct{} // open while a session serves sends; nil when none
+	disabled bool
+	fatal    error  // a SIM error that must not be retried, until Reset
+	lastPath string // where the modem was last found
+	firstErr error
+	failures int // submits failed in a row
+}
+
+type sendJob struct {
+	ctx    context.Context
+	to     string
+	text   string
+	result chan sendResult
+}
+
+type sendResult struct {
+	mrs []int
+	err error
+}
+
+type ctlKind int
+
+const (
+	ctlReset ctlKind = iota + 1
+	ctlProbe
+)
+
+type ctlReq struct {
+	kind ctlKind
+	done chan error
+}
+
+// Open starts the modem described by cfg and waits until it is connected and
+// initialised, or the first attempt failed. On failure the modem is closed
+// and the error returned; use a Pool to keep retrying in the background.
+func Open(ctx context.Context, cfg Config, opts Options) (*Modem, error) {
+	m := newModem(cfg, opts, nil)
+	m.start()
+	select {
+	case <-m.first:
+	case <-ctx.Done():
+		m.Close()
+		return nil, ctx.Err()
+	}
+	m.mu.Lock()
+	err := m.firstErr
+	m.mu.Unlock()
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+func newModem(cfg Config, opts Options, cl *claims) *Modem {
+	cfg = cfg.withDefaults()
+	opts = opts.withDefaults()
+	if cl == nil {
+		cl = newClaims()
+	}
+	m := &Modem{
+		cfg:      cfg,
+		opts:     opts,
+		log:      opts.Logger.With("modem", cfg.Name),
+		claims:   cl,
+		enc:      newEncoder(cfg.Validity),
+		asm:      newAssembler(),
+		jobs:     make(chan *sendJob),
+		ctl:      make(chan ctlReq),
+		first:    make(chan struct{}),
+		disabled: cfg.Disabled,
+	}
+	m.ctx, m.stop = context.WithCancel(context.Background())
+	m.st = simgate.ModemStatus{
+		ID:       cfg.Name,
+		State:    simgate.ModemStarting,
+		Identity: simgate.ModemIdentity{IMEI: cfg.IMEI, ICCID: cfg.ICCID},
+		DailyCap: cfg.PerDay,
+	}
+	return m
+}
+
+func (m *Modem) start() {
+	m.wg.Add(1)
+	go m.run()
+}
+
+// Close stops the modem's goroutine, closes its port and waits.
+func (m *Modem) Close() error {
+	m.stop()
+	m.wg.Wait()
+	return nil
+}
+
+// Name returns the configured name.
+func (m *Modem) Name() string { return m.cfg.Name }
+
+// Status returns a snapshot of the modem's state, identity, health and
+// counters.
+func (m *Modem) Status() simgate.ModemStatus {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.st
+	if m.disabled {
+		s.State = simgate.ModemDisabled
+		if s.Reason == "" {
+			s.Reason = "disabled"
+		}
+	}
+	return s
+}
+
+// Identity returns what the modem said it is; empty until it connected.
+func (m *Modem) Identity() simgate.ModemIdentity {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.st.Identity
+}
+
+// usable reports whether the modem takes sends now, and its state.
+func (m *Modem) usable() (bool, simgate.ModemState) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.disabled {
+		return false, simgate.ModemDisabled
+	}
+	ok := m.up != nil && (m.st.State == simgate.ModemReady || m.st.State == simgate.ModemDegraded)
+	return ok, m.st.State
+}
+
+// setDisabled takes the modem out of rotation or puts it back.
+func (m *Modem) setDisabled(d bool) {
+	m.mu.Lock()
+	m.disabled = d
+	m.mu.Unlock()
+}
+
+// Reset clears a fatal SIM error or a quarantine and reconnects the modem
+// from scratch (ATZ and a full initialisation).
+func (m *Modem) Reset(ctx context.Context) error {
+	req := ctlReq{kind: ctlReset, done: make(chan error, 1)}
+	select {
+	case m.ctl <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-m.ctx.Done():
+		return ErrClosed
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// RunOnce probes signal, registration and operator now, on the modem's
+// goroutine, and handles pending indications. It is what the periodic probe
+// does, for tests that switch it off.
+func (m *Modem) RunOnce(ctx context.Context) error {
+	req := ctlReq{kind: ctlProbe, done: make(chan error, 1)}
+	m.mu.Lock()
+	up := m.up
+	m.mu.Unlock()
+	if up == nil {
+		return &Error{Op: "probe", Class: ClassModemUnhealthy, Err: ErrNotReady}
+	}
+	select {
+	case m.ctl <- req:
+	case <-up:
+		return &Error{Op: "probe", Class: ClassModemUnhealthy, Err: ErrNotReady}
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-m.ctx.Done():
+		return ErrClosed
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Send submits text to the number to (E.164) and returns the message
+// reference (TP-MR) of each part, in order. A status report is requested for
+// every part. On failure the error is an *Error whose Class says what to do;
+// for a long message its Sent field lists the parts that went out before the
+// failure. A submit that times out is ClassAmbiguous and is not resent.
+// Cancelling ctx once the submit started also gives ClassAmbiguous.
+func (m *Modem) Send(ctx context.Context, to, text string) ([]int, error) {
+	m.mu.Lock()
+	up, disabled := m.up, m.disabled
+	m.mu.Unlock()
+	switch {
+	case disabled:
+		return nil, &Error{Op: "submit", Class: ClassModemUnhealthy, Err: ErrDisabled}
+	case up == nil:
+		return nil, &Error{Op: "submit", Class: ClassModemUnhealthy, Err: ErrNotReady}
+	}
+	job := &sendJob{ctx: ctx, to: to, text: text, result: make(chan sendResult, 1)}
+	select {
+	case m.jobs <- job:
+	case <-up:
+		return nil, &Error{Op: "submit", Class: ClassModemUnhealthy, Err: ErrNotReady}
+	case <-ctx.Done():
+		return nil, &Error{Op: "submit", Class: ClassTransient, Err: ctx.Err()}
+	case <-m.ctx.Done():
+		return nil, &Error{Op: "submit", Class: ClassModemUnhealthy, Err: ErrClosed}
+	}
+	select {
+	case r := <-job.result:
+		return r.mrs, r.err
+	case <-ctx.Done():
+		return nil, &Error{Op: "submit", Class: ClassAmbiguous, Err: ctx.Err()}
+	}
+}
+
+// run is the modem's goroutine: connect, serve, and reconnect with backoff.
+func (m *Modem) run() {
+	defer m.wg.Done()
+	defer m.signalFirst(ErrClosed)
+	ctx := m.ctx
+	failures := 0
+	backoff := m.opts.MinBackoff
+	for ctx.Err() == nil {
+		if err := m.fatalErr(); err != nil {
+			m.signalFirst(err)
+			if !m.waitReset(ctx) {
+				return
+			}
+			continue
+		}
+		c, err := m.connect(ctx)
+		m.signalFirst(err)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if isFatal(err) {
+				m.log.Error("modem stopped: not retried until reset", "error", err)
+				m.setFatal(err)
+				continue
+			}
+			failures++
+			wait := backoff
+			backoff = min(2*backoff, m.opts.MaxBackoff)
+			reason := "cannot connect: " + err.Error()
+			if failures >= m.opts.QuarantineAfter {
+				wait = m.opts.QuarantineFor
+				reason = fmt.Sprintf("quarantined after %d failed connects: %v", failures, err)
+			}
+			m.log.Warn("cannot connect", "error", err, "attempt", failures, "retry_in", wait)
+			m.setState(simgate.ModemDown, reason, err)
+			if !m.sleep(ctx, wait) {
+				return
+			}
+			continue
+		}
+		failures = 0
+		backoff = m.opts.MinBackoff
+		err = m.serve(ctx, c)
+		m.endSession()
+		c.close()
+		m.claims.release(c.path, m)
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, errReset) {
+			m.setState(simgate.ModemStarting, "reset", nil)
+			continue
+		}
+		m.log.Warn("modem lost; reconnecting", "error", err, "device", c.path)
+		m.setState(simgate.ModemDown, "lost: "+err.Error(), err)
+		if !m.sleep(ctx, m.opts.MinBackoff) {
+			return
+		}
+	}
+}
+
+var errReset = errors.New("reset requested")
+
+func isFatal(err error) bool {
+	return errors.Is(err, ErrWrongPIN) || errors.Is(err, ErrPUKRequired) || errors.Is(err, ErrPINRequired)
+}
+
+func (m *Modem) signalFirst(err error) {
+	m.once.Do(func() {
+		m.mu.Lock()
+		m.firstErr = err
+		m.mu.Unlock()
+		close(m.first)
+	})
+}
+
+func (m *Modem) fatalErr() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.fatal
+}
+
+func (m *Modem) setFatal(err error) {
+	m.mu.Lock()
+	m.fatal = err
+	m.st.State = simgate.ModemDown
+	m.st.Reason = "SIM locked, not retried: " + err.Error()
+	m.st.LastError = err.Error()
+	m.mu.Unlock()
+}
+
+// waitReset waits for Reset (answering probes with an error meanwhile).
+func (m *Modem) waitReset(ctx context.Context) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case req := <-m.ctl:
+			if req.kind == ctlReset {
+				m.mu.Lock()
+				m.fatal = nil
+				m.mu.Unlock()
+				req.done <- nil
+				return true
+			}
+			req.done <- &Error{Op: "probe", Class: ClassModemUnhealthy, Err: ErrNotReady}
+		}
+	}
+}
+
+// sleep waits d, or less when Reset is called; it returns false when ctx is
+// done.
+func (m *Modem) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		case req := <-m.ctl:
+			if req.kind == ctlReset {
+				req.done <- nil
+				return true
+			}
+			req.done <- &Error{Op: "probe", Class: ClassModemUnhealthy, Err: ErrNotReady}
+		}
+	}
+}
+
+func (m *Modem) setState(s simgate.ModemState, reason string, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.st.State = s
+	m.st.Reason = reason
+	if err != nil {
+		m.st.LastError = err.Error()
+	}
+}
+
+func (m *Modem) beginSession(path string, id simgate.ModemIdentity, h health) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lastPath = path
+	m.st.Device = path
+	m.st.Identity = id
+	m.up = make(chan struct{})
+	m.failures = 0
+	m.applyHealth(h)
+}
+
+func (m *Modem) endSession() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.up != nil {
+		close(m.up)
+		m.up = nil
+	}
+}
+
+// applyHealth records a probe. Called with m.mu held.
+func (m *Modem) applyHealth(h health) {
+	m.st.Operator = h.Operator
+	m.st.AccessTech = h.AccessTech
+	m.st.Registration = h.Registration
+	m.st.SignalDBm, m.st.SignalBars = 0, 0
+	if dbm, ok := simgate.RSSIToDBm(h.RSSI); ok {
+		m.st.SignalDBm = dbm
+		m.st.SignalBars = simgate.SignalBars(h.RSSI)
+	}
+	m.st.LastSeen = m.opts.Now()
+	switch {
+	case !h.Registered:
+		m.st.State, m.st.Reason = simgate.ModemDegraded, "not registered: "+h.Registration
+	case m.failures > 0:
+		m.st.State = simgate.ModemDegraded
+		if m.st.Reason == "" {
+			m.st.Reason = fmt.Sprintf("%d submits failed in a row", m.failures)
+		}
+	default:
+		m.st.State, m.st.Reason = simgate.ModemReady, ""
+	}
+}
+
+// connect finds the modem, opens its port and initialises it.
+func (m *Modem) connect(ctx context.Context) (*conn, error) {
+	m.setState(simgate.ModemStarting, "connecting", nil)
+	paths := m.candidates()
+	if len(paths) == 0 {
+		return nil, &Error{Op: "find modem", Class: ClassModemUnhealthy, Err: fmt.Errorf("%w: no candidate port", ErrNotFound)}
+	}
+	var lastErr error
+	for _, p := range paths {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !m.claims.claim(p, m) {
+			continue
+		}
+		c, err := m.tryPort(ctx, p)
+		if err == nil {
+			return c, nil
+		}
+		m.claims.release(p, m)
+		lastErr = err
+		if isFatal(err) {
+			return nil, err
+		}
+		m.log.Debug("port not usable", "device", p, "error", err)
+	}
+	if lastErr == nil || m.searching() {
+		want := m.wantIdentity()
+		if lastErr != nil {
+			return nil, &Error{Op: "find modem", Class: ClassModemUnhealthy, Err: fmt.Errorf("%w (%s) among %d ports; last: %w", ErrNotFound, want, len(paths), lastErr)}
+		}
+		return nil, &Error{Op: "find modem", Class: ClassModemUnhealthy, Err: fmt.Errorf("%w (%s): every candidate port is in use", ErrNotFound, want)}
+	}
+	return nil, lastErr
+}
+
+// wantIdentity describes the identity looked for, for errors.
+func (m *Modem) wantIdentity() string {
+	imei, iccid := m.bound()
+	var parts []string
+	if imei != "" {
+		parts = append(parts, "IMEI "+imei)
+	}
+	if iccid != "" {
+		parts = append(parts, "ICCID "+iccid)
+	}
+	if len(parts) == 0 {
+		return "any"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// bound returns the identity the modem is bound to: configured, or learned
+// when it first connected.
+func (m *Modem) bound() (imei, iccid string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	imei, iccid = m.cfg.IMEI, m.cfg.ICCID
+	if imei == "" && iccid == "" {
+		imei = m.st.Identity.IMEI
+	}
+	return imei, iccid
+}
+
+// searching reports whether the modem is looked for by identity among
+// candidate ports.
+func (m *Modem) searching() bool {
+	imei, iccid := m.bound()
+	return imei != "" || iccid != ""
+}
+
+// candidates lists the ports to try, most likely first: where the modem was
+// last, the configured device, then (when bound by identity) the candidate
+// globs.
+func (m *Modem) candidates() []string {
+	m.mu.Lock()
+	last := m.lastPath
+	m.mu.Unlock()
+	var globs []string
+	if last != "" {
+		globs = append(globs, last)
+	}
+	if m.cfg.Device != "" {
+		globs = append(globs, m.cfg.Device)
+	}
+	if m.searching() {
+		globs = append(globs, m.opts.Candidates...)
+	}
+	return expand(globs)
+}
+
+// tryPort opens p and initialises the modem there if it has the wanted
+// identity.
+func (m *Modem) tryPort(ctx context.Context, p string) (*conn, error) {
+	c, err := openConn(p, m.cfg.Baud, m.opts.CommandTimeout)
+	if err != nil {
+		return nil, &Error{Op: "open port", Class: ClassModemUnhealthy, Err: err}
+	}
+	// Close interrupts a command in flight by closing the port.
+	stop := context.AfterFunc(ctx, func() { c.port.Close() })
+	defer stop()
+	if err := m.initialise(ctx, c); err != nil {
+		c.close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// initialise checks the identity of the modem on c and sets it up for SMS.
+func (m *Modem) initialise(ctx context.Context, c *conn) error {
+	if err := c.handshake(ctx); err != nil {
+		return fmt.Errorf("cannot initialise %s: %w", c.path, err)
+	}
+	id, err := c.identity(ctx, false)
+	if err != nil {
+		return fmt.Errorf("cannot identify %s: %w", c.path, err)
+	}
+	imei, iccid := m.bound()
+	if imei != "" && id.IMEI != imei {
+		return fmt.Errorf("%w: %s has IMEI %s, want %s", ErrNotFound, c.path, id.IMEI, imei)
+	}
+	if iccid != "" {
+		got := c.iccid(ctx)
+		if got != iccid {
+			return fmt.Errorf("%w: %s has ICCID %q, want %s", ErrNotFound, c.path, got, iccid)
+		}
+	}
+	// ATZ resets AT+CNMI among others: indications are configured after it
+	// (defect 8).
+	if err := c.reset(ctx); err != nil {
+		return fmt.Errorf("cannot reset %s: %w", c.path, err)
+	}
+	if err := c.unlock(ctx, m.cfg.PIN); err != nil {
+		return err
+	}
+	full, err := c.identity(ctx, true)
+	if err != nil {
+		return fmt.Errorf("cannot identify %s: %w", c.path, err)
+	}
+	cnmi, phase2, err := c.configureSMS(ctx, m.cfg.SMSC)
+	if err != nil {
+		return fmt.Errorf("cannot set up SMS on %s: %w", c.path, err)
+	}
+	h, err := c.probeHealth(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot read network state on %s: %w", c.path, err)
+	}
+	c.cnmi, c.phase2 = cnmi, phase2
+	m.beginSession(c.path, full, h)
+	m.log.Info("modem ready", "device", c.path, "imei", full.IMEI, "iccid", full.ICCID,
+		"model", full.Model, "cnmi", cnmi.String(), "phase2", phase2,
+		"operator", h.Operator, "registration", h.Registration, "rssi", h.RSSI)
+	// Messages and reports that arrived while nobody listened.
+	if err := m.drainStores(ctx, c); err != nil {
+		m.log.Warn("cannot read stored messages", "error", err)
+		if errors.Is(err, ErrPortClosed) || errors.Is(err, ErrTimeout) {
+			m.endSession()
+			return err
+		}
+	}
+	return nil
+}
+
+// serve runs the session on c until the port goes away, the modem stops
+// answering, or ctx is done.
+func (m *Modem) serve(ctx context.Context, c *conn) error {
+	stop := context.AfterFunc(ctx, func() { c.port.Close() })
+	defer stop()
+	var tick <-chan time.Time
+	if m.opts.ProbeInterval > 0 {
+		t := time.NewTicker(m.opts.ProbeInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		// Indications first: a report must not wait behind a queue of sends.
+		select {
+		case <-c.f.notify:
+			if err := m.handleURCs(ctx, c); err != nil {
+				return err
+			}
+			continue
+		default:
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.closed():
+			return &Error{Op: "read", Class: ClassModemUnhealthy, Err: ErrPortClosed}
+		case <-c.f.notify:
+			if err := m.handleURCs(ctx, c); err != nil {
+				return err
+			}
+		case job := <-m.jobs:
+			mrs, err := m.submit(ctx, c, job)
+			job.result <- sendResult{mrs: mrs, err: err}
+			if err := m.afterSubmit(ctx, c, err); err != nil {
+				return err
+			}
+		case <-tick:
+			if err := m.probe(ctx, c); err != nil {
+				return err
+			}
+		case req := <-m.ctl:
+			switch req.kind {
+			case ctlReset:
+				req.done <- nil
+				return errReset
+			case ctlProbe:
+				err := m.probe(ctx, c)
+				req.done <- err
+				if err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+// probe reads the network state; a modem that does not answer is
+// resynchronised, and reopened when that fails too.
+func (m *Modem) probe(ctx context.Context, c *conn) error {
+	if err := m.handleURCs(ctx, c); err != nil {
+		return err
+	}
+	h, err := c.probeHealth(ctx)
+	if err != nil {
+		if errors.Is(err, ErrPortClosed) {
+			return err
+		}
+		m.log.Warn("probe failed; resynchronising", "error", err)
+		m.setState(simgate.ModemDegraded, "not answering: "+err.Error(), err)
+		if rerr := c.resync(ctx); rerr != nil {
+			return fmt.Errorf("modem hung: %w", rerr)
+		}
+		if h, err = c.probeHealth(ctx); err != nil {
+			return fmt.Errorf("modem hung: %w", err)
+		}
+	}
+	m.mu.Lock()
+	m.applyHealth(h)
+	m.mu.Unlock()
+	m.expireParts(ctx)
+	return nil
+}
+
+// submit sends the parts of one message with AT+CMGS.
+func (m *Modem) submit(ctx context.Context, c *conn, job *sendJob) ([]int, error) {
+	pdus, err := encode(m.enc, job.to, job.text)
+	if err != nil {
+		return nil, &Error{Op: "submit", Class: ClassPermanentMessage, Err: err}
+	}
+	var mrs []int
+	fail := func(e *Error) ([]int, error) {
+		e.Sent, e.Parts = mrs, len(pdus)
+		m.mu.Lock()
+		m.st.Counters.Failed++
+		m.st.LastError = e.Error()
+		if e.Class != ClassPermanentRecipient && e.Class != ClassPermanentMessage {
+			m.failures++
+			m.st.State, m.st.Reason = simgate.ModemDegraded, e.Error()
+		}
+		m.mu.Unlock()
+		return mrs, e
+	}
+	for _, p := range pdus {
+		if err := job.ctx.Err(); err != nil {
+			cl := ClassTransient
+			return fail(&Error{Op: "submit", Class: cl, Err: err})
+		}
+		if ctx.Err() != nil {
+			return fail(&Error{Op: "submit", Class: ClassModemUnhealthy, Err: ErrClosed})
+		}
+		timeout := cmdTimeout(job.ctx, m.cfg.SubmitTimeout)
+		c.f.beginSubmit()
+		info, err := c.at.SMSCommand("+CMGS="+strconv.Itoa(p.tlen), p.hex, at.WithTimeout(timeout))
+		prompted := c.f.endSubmit()
+		if err != nil {
+			return fail(atError("submit", err, true, prompted))
+		}
+		v, ok := findPrefix(info, "+CMGS")
+		mr, ok2 := atoi(fields(v)[0])
+		if !ok || !ok2 {
+			// OK without +CMGS: the PDU was written and accepted.
+			return fail(&Error{Op: "submit", Class: ClassAmbiguous, Err: fmt.Errorf("%w: no +CMGS in %q", ErrMalformed, info)})
+		}
+		mrs = append(mrs, mr)
+		m.mu.Lock()
+		m.st.Counters.Sent++
+		m.st.LastSeen = m.opts.Now()
+		m.mu.Unlock()
+	}
+	m.mu.Lock()
+	if m.failures > 0 {
+		m.failures = 0
+		if m.st.State == simgate.ModemDegraded && m.st.Registration != "" && !strings.HasPrefix(m.st.Reason, "not registered") {
+			m.st.State, m.st.Reason = simgate.ModemReady, ""
+		}
+	}
+	m.mu.Unlock()
+	return mrs, nil
+}
+
+// afterSubmit recovers the port after a failed submit: it waits for the late
+// answer of a submit that timed out, resynchronises a modem that stopped
+// answering and reinitialises one in the wrong state. A non-nil result ends
+// the session (the port is reopened).
+func (m *Modem) afterSubmit(ctx context.Context, c *conn, err error) error {
+	var e *Error
+	if err == nil || !errors.As(err, &e) {
+		return nil
+	}
+	switch {
+	case errors.Is(e.Err, ErrPortClosed):
+		return e
+	case errors.Is(e.Err, ErrTimeout):
+		if e.Class == ClassAmbiguous {
+			// The at package sent ESC. If the modem did send the message, its
+			// answer comes late; the filter keeps it from answering the next
+			// command. Wait a little for it, then resynchronise.
+			m.setState(simgate.ModemDegraded, "submit timed out; waiting for its late answer", e)
+			t := time.NewTimer(m.opts.LateWait)
+			select {
+			case <-c.f.lateSeen:
+			case <-t.C:
+			case <-c.closed():
+			case <-ctx.Done():
+			}
+			t.Stop()
+			for _, mr := range c.f.takeLate() {
+				m.log.Warn("late +CMGS answer after a submit timeout: the message went out", "mr", mr)
+			}
+		}
+		if rerr := c.resync(ctx); rerr != nil {
+			return fmt.Errorf("modem hung after a submit timeout: %w", rerr)
+		}
+	case e.CMS == 302 || e.CMS == 300:
+		// Operation not allowed / ME failure: the modem lost its setup.
+		m.log.Warn("modem in the wrong state; reinitialising", "error", e)
+		if rerr := m.reinit(ctx, c); rerr != nil {
+			return rerr
+		}
+	}
+	return nil
+}
+
+// reinit runs ATZ and the SMS setup again on an open port.
+func (m *Modem) reinit(ctx context.Context, c *conn) error {
+	if err := c.reset(ctx); err != nil {
+		return err
+	}
+	cnmi, phase2, err := c.configureSMS(ctx, m.cfg.SMSC)
+	if err != nil {
+		return err
+	}
+	c.cnmi, c.phase2, c.mem = cnmi, phase2, ""
+	return nil
+}
