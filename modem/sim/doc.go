@@ -1,0 +1,30 @@
+// Package sim runs virtual GSM modems for tests and demos.
+//
+// Each modem sits behind its own pseudo-terminal with a stable symlink
+// (<dir>/modem0), so any serial client opens it like /dev/ttyUSB0: the modem
+// driver, gammu, smstools, or a person with a terminal. The modems speak the
+// AT command set of 3GPP TS 27.007 and 27.005 (PDU and text mode SMS) and are
+// joined by a simulated mobile network: what a modem submits reaches virtual
+// handsets (Network.Inbox, reassembled and decoded), or another modem if the
+// destination is its number; status reports come back as the host asked
+// (routed +CDS or stored +CDSI); handsets send to modems with Network.Inject.
+// Faults (Modem.SetFaults) make a modem slow, failing, silent, noisy or gone,
+// as hardware is.
+//
+// Design. A Network owns all goroutines: per plugged-in modem one reads the
+// pty master and runs the command interpreter, one writes it; the network
+// runs delayed deliveries and reports, and one goroutine watches the devices
+// with inotify to see clients open and close them. Close cancels a context
+// and waits for all of them. A modem's state sits behind one mutex; all
+// output goes through one queue per device in whole units (a response, a
+// URC), so an unsolicited line never splits a response line. The only
+// sleeps are the configured latencies.
+//
+// The sim keeps a slave descriptor of each pty open, so that clients can
+// close and reopen the device as often as they like, and sets the pty to raw
+// mode. On a pty the modem-status ioctls that serial libraries call for DTR
+// and RTS fail with ENOTTY; clients should treat that as harmless.
+//
+// ParseCommandLine and the PDU decoder are pure functions with fuzz targets
+// (see FUZZ.md).
+package sim
