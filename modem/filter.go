@@ -146,6 +146,12 @@ func (f *filter) line(raw []byte) {
 	}
 	switch {
 	case s == "":
+	case s[0] == '>':
+		// The prompt, followed by a line end when something came right
+		// after it (an unsolicited line).
+		if f.submit == submitAwaiting {
+			f.submit = submitPrompted
+		}
 	case strings.HasPrefix(s, "+CMT:"), strings.HasPrefix(s, "+CDS:"):
 		f.header = s
 		return

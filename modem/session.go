@@ -210,7 +210,7 @@ func allDigits(s string) bool {
 // their answers.
 var iccidCommands = []struct{ cmd, prefix string }{
 	{"+CCID", "+CCID"},
-	{"+QCCID", "+QCCID"}, // Quectel
+	{"+QCCID", "+QCCID"},  // Quectel
 	{"^ICCID?", "^ICCID"}, // Huawei
 	{"+ICCID", "ICCID"},   // Sierra: "ICCID: ..."
 	{"!ICCID?", "!ICCID"}, // Sierra

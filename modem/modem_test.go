@@ -1,0 +1,231 @@
+package modem
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/simgate/simgate"
+	"github.com/simgate/simgate/modem/sim"
+)
+
+func TestOpenReadsIdentityAndHealth(t *testing.T) {
+	_, mods, _ := startSims(t, sim.Config{Manufacturer: "Quectel", Model: "EC25", Revision: "EC25EFAR06A03M4G", Operator: "Testnet"})
+	ev := newEvents()
+	m := openModem(t, Config{Name: "m0", Device: mods[0].Path()}, testOptions(t, t.TempDir(), ev))
+	sc := mods[0].Config()
+	st := m.Status()
+	want := simgate.ModemIdentity{Manufacturer: "Quectel", Model: "EC25", Revision: "EC25EFAR06A03M4G", IMEI: sc.IMEI, IMSI: sc.IMSI, ICCID: sc.ICCID}
+	if got := st.Identity; got != want {
+		t.Fatalf("identity = %+v, want %+v", got, want)
+	}
+	if got, want := st.State, simgate.ModemReady; got != want {
+		t.Fatalf("state = %s (%s), want %s", got, st.Reason, want)
+	}
+	if got, want := st.Operator, "Testnet"; got != want {
+		t.Fatalf("operator = %q, want %q", got, want)
+	}
+	if got, want := st.Registration, "home"; got != want {
+		t.Fatalf("registration = %q, want %q", got, want)
+	}
+	if got, want := st.SignalDBm, -73; got != want { // rssi 20
+		t.Fatalf("signal = %d dBm, want %d", got, want)
+	}
+	if got, want := st.SignalBars, 4; got != want {
+		t.Fatalf("bars = %d, want %d", got, want)
+	}
+	if got, want := st.Device, mods[0].Path(); got != want {
+		t.Fatalf("device = %q, want %q", got, want)
+	}
+}
+
+func TestICCIDVariants(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cmds []string
+	}{
+		{"CCID", []string{"+CCID"}},
+		{"QCCID", []string{"+QCCID"}},
+		{"Huawei", []string{"^ICCID"}},
+		{"Sierra", []string{"+ICCID"}},
+		{"CRSM fallback", []string{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, mods, _ := startSims(t, sim.Config{ICCIDCommands: tc.cmds})
+			m := openModem(t, Config{Name: "m0", Device: mods[0].Path()}, testOptions(t, t.TempDir(), nil))
+			if got, want := m.Identity().ICCID, mods[0].Config().ICCID; got != want {
+				t.Fatalf("ICCID = %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestOpenByIdentity(t *testing.T) {
+	_, mods, dir := startSims(t, sim.Config{}, sim.Config{}, sim.Config{})
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want int
+	}{
+		{"IMEI", Config{Name: "a", IMEI: mods[2].Config().IMEI}, 2},
+		{"ICCID", Config{Name: "b", ICCID: mods[1].Config().ICCID}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := openModem(t, tc.cfg, testOptions(t, dir, nil))
+			if got, want := m.Status().Device, mods[tc.want].Path(); got != want {
+				t.Fatalf("found on %s, want %s", got, want)
+			}
+			m.Close()
+		})
+	}
+	t.Run("absent", func(t *testing.T) {
+		_, err := Open(testCtx(t), Config{Name: "x", IMEI: "490154203237518"}, testOptions(t, dir, nil))
+		if !errors.Is(err, ErrNotFound) {
+			t.Fatalf("err = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func TestSendSingleAndLong(t *testing.T) {
+	n, mods, _ := startSims(t)
+	m := openModem(t, Config{Name: "m0", Device: mods[0].Path()}, testOptions(t, t.TempDir(), newEvents()))
+	ctx := testCtx(t)
+
+	mrs, err := m.Send(ctx, "+15557654321", "Your code is 123456")
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	long := strings.Repeat("0123456789", 20) // 200 GSM-7 characters: 2 parts
+	mrs2, err := m.Send(ctx, "+15557654321", long)
+	if err != nil {
+		t.Fatalf("Send long: %v", err)
+	}
+	mrs3, err := m.Send(ctx, "+15557654321", strings.Repeat("Привет ", 15)) // UCS-2, 105 chars: 2 parts
+	if err != nil {
+		t.Fatalf("Send UCS-2: %v", err)
+	}
+	if got, want := len(mrs)+len(mrs2)+len(mrs3), 5; got != want {
+		t.Fatalf("parts = %d, want %d", got, want)
+	}
+	subs := n.Submissions()
+	if got, want := len(subs), 5; got != want {
+		t.Fatalf("submissions = %d, want %d", got, want)
+	}
+	all := append(append(append([]int{}, mrs...), mrs2...), mrs3...)
+	for i, s := range subs {
+		if got, want := s.MR, all[i]; got != want {
+			t.Errorf("submission %d MR = %d, want %d", i, got, want)
+		}
+		if !s.SRR {
+			t.Errorf("submission %d did not request a status report", i)
+		}
+		if s.PDU[0:2] != "31" && s.PDU[0:2] != "71" {
+			t.Errorf("submission %d first octet %s, want SRR and relative VP", i, s.PDU[0:2])
+		}
+	}
+	// One encoder per modem: two long messages get different references
+	// (defect 3: sms.Encode gives every message reference 1).
+	if subs[1].ConcatRef == subs[3].ConcatRef {
+		t.Fatalf("two long messages share concatenation reference %d", subs[1].ConcatRef)
+	}
+	inbox, err := n.WaitInbox(ctx, "+15557654321", 3)
+	if err != nil {
+		t.Fatalf("inbox: %v", err)
+	}
+	if got, want := inbox[1].Text, long; got != want {
+		t.Fatalf("handset got %q, want %q", got, want)
+	}
+	if got, want := inbox[2].Text, strings.Repeat("Привет ", 15); got != want {
+		t.Fatalf("handset got %q, want %q", got, want)
+	}
+	if got, want := m.Status().Counters.Sent, int64(5); got != want {
+		t.Fatalf("sent counter = %d, want %d", got, want)
+	}
+}
+
+func TestReportsByCNMICapabilities(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		caps     string
+		wantCNMI string
+		stored   bool
+	}{
+		{"full", sim.DefaultCNMICaps, "AT+CNMI=2,1,0,1,0", false},
+		{"SIM800", sim.SIM800CNMICaps, "AT+CNMI=2,1,0,1,0", false},
+		{"stored only", "(0-2),(0-3),(0,2),(0,2),(0,1)", "AT+CNMI=2,1,0,2,0", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, mods, _ := startSims(t, sim.Config{CNMICaps: tc.caps})
+			ev := newEvents()
+			m := openModem(t, Config{Name: "m0", Device: mods[0].Path()}, testOptions(t, t.TempDir(), ev))
+			if got := logHas(mods[0], tc.wantCNMI); got != 1 {
+				t.Fatalf("%q sent %d times; log: %q", tc.wantCNMI, got, mods[0].Log())
+			}
+			mrs, err := m.Send(testCtx(t), "+15557654321", "hello")
+			if err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			got := ev.wait(t, EventReport, 1)[0]
+			if got.Report.MR != mrs[0] || got.Report.Recipient != "+15557654321" || got.Report.TPST != 0 {
+				t.Fatalf("report = %+v, want MR %d to +15557654321 delivered", got.Report, mrs[0])
+			}
+			if got.Stored != tc.stored {
+				t.Fatalf("stored = %v, want %v", got.Stored, tc.stored)
+			}
+			if got.Identity.IMEI != mods[0].Config().IMEI {
+				t.Fatalf("report identity %+v", got.Identity)
+			}
+			if tc.stored {
+				eventually(t, "stored report deleted", func() bool { return logHas(mods[0], "AT+CMGD=") == 1 })
+			}
+		})
+	}
+}
+
+func TestInboundStoredAndLong(t *testing.T) {
+	n, mods, _ := startSims(t)
+	ev := newEvents()
+	openModem(t, Config{Name: "m0", Device: mods[0].Path()}, testOptions(t, t.TempDir(), ev))
+	num := mods[0].Config().Number
+	if err := n.Inject("+4915112345678", num, "hi there"); err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("long message ", 30)
+	if err := n.Inject("+4915112345678", num, long); err != nil {
+		t.Fatal(err)
+	}
+	got := ev.wait(t, EventInbound, 2)
+	if got[0].Inbound.Text != "hi there" || got[0].Inbound.From != "+4915112345678" {
+		t.Fatalf("first inbound = %+v", got[0].Inbound)
+	}
+	if got[1].Inbound.Text != long {
+		t.Fatalf("long inbound = %q, want %q", got[1].Inbound.Text, long)
+	}
+	// 1 + 3 parts, each deleted once the whole message was accepted.
+	eventually(t, "stored SMS deleted", func() bool { return logHas(mods[0], "AT+CMGD=") == 4 })
+}
+
+func TestLeftoversAtStartAndRefusedEvents(t *testing.T) {
+	n, mods, _ := startSims(t)
+	num := mods[0].Config().Number
+	// Arrives before any host listens: stored on the SIM.
+	if err := n.Inject("+4915112345678", num, "while you were away"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	ev := newEvents()
+	ev.setFail(true)
+	m := openModem(t, Config{Name: "m0", Device: mods[0].Path()}, testOptions(t, t.TempDir(), ev))
+	if got := logHas(mods[0], "AT+CMGD="); got != 0 {
+		t.Fatalf("refused message deleted (%d AT+CMGD)", got)
+	}
+	m.Close()
+	ev.setFail(false)
+	openModem(t, Config{Name: "m0", Device: mods[0].Path()}, testOptions(t, t.TempDir(), ev))
+	got := ev.wait(t, EventInbound, 1)
+	if got[0].Inbound.Text != "while you were away" || !got[0].Stored {
+		t.Fatalf("inbound = %+v stored=%v", got[0].Inbound, got[0].Stored)
+	}
+	eventually(t, "leftover deleted", func() bool { return logHas(mods[0], "AT+CMGD=") == 1 })
+}
