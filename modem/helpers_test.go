@@ -40,6 +40,9 @@ func startSims(t testing.TB, cfgs ...sim.Config) (*sim.Network, []*sim.Modem, st
 			cfgs[i].ReportDelay = 20 * time.Millisecond
 		}
 	}
+	// The sim encodes and decodes on its own goroutines: build the
+	// library's lazy charset tables before either side runs.
+	warmCharsets()
 	dir := t.TempDir()
 	n := sim.NewNetwork()
 	mods, err := n.Start(dir, cfgs...)

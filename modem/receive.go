@@ -26,6 +26,9 @@ type storeLoc struct {
 // handleURCs handles the indications the filter queued, oldest first. Only
 // errors that end the session are returned.
 func (m *Modem) handleURCs(ctx context.Context, c *conn) error {
+	for _, mr := range c.f.takeLate() {
+		m.log.Warn("late +CMGS answer after a submit timeout: the message went out", "mr", mr)
+	}
 	for _, u := range c.f.takeURCs() {
 		var err error
 		switch {
