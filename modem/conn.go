@@ -4,18 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/warthog618/modem/at"
 	"go.bug.st/serial"
+	"golang.org/x/sys/unix"
 )
 
 // conn is one open serial port with the at package on top of it. It is used
 // by one goroutine at a time.
 type conn struct {
 	path    string
+	lock    *os.File // holds the flock that keeps other probes off the port
 	port    serial.Port
 	f       *filter
 	at      *at.AT
@@ -32,13 +35,19 @@ func openConn(path string, baud int, timeout time.Duration) (*conn, error) {
 	if baud <= 0 {
 		baud = 115200
 	}
+	lock, err := lockPort(path)
+	if err != nil {
+		return nil, err
+	}
 	p, err := serial.Open(path, &serial.Mode{BaudRate: baud})
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("cannot open %s: %w", path, err)
 	}
 	f := newFilter(p)
 	c := &conn{
 		path:    path,
+		lock:    lock,
 		port:    p,
 		f:       f,
 		at:      at.New(f, at.WithTimeout(timeout), at.WithEscTime(20*time.Millisecond)),
@@ -52,7 +61,36 @@ func openConn(path string, baud int, timeout time.Duration) (*conn, error) {
 func (c *conn) close() error {
 	err := c.port.Close()
 	<-c.at.Closed()
+	c.lock.Close()
 	return err
+}
+
+// lockPort takes an exclusive flock on the device through a descriptor of
+// its own, so that no other simgate process or modem (probing for an
+// identity, say) opens a port in use: TIOCEXCL, which go.bug.st/serial sets,
+// does not stop root. The lock goes with the descriptor.
+func lockPort(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open %s: %w", path, err)
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cannot lock %s: %w", path, err)
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = unix.Flock(int(fd), unix.LOCK_EX|unix.LOCK_NB) }); err != nil {
+		ferr = err
+	}
+	if ferr != nil {
+		f.Close()
+		if errors.Is(ferr, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("cannot open %s: %w", path, ErrPortBusy)
+		}
+		return nil, fmt.Errorf("cannot lock %s: %w", path, ferr)
+	}
+	return f, nil
 }
 
 // closed is closed when the port was closed or went away.

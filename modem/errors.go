@@ -80,6 +80,8 @@ var (
 	ErrTimeout = errors.New("modem did not answer in time")
 	// ErrPortClosed: the serial port went away (unplugged) or was closed.
 	ErrPortClosed = errors.New("serial port closed")
+	// ErrPortBusy: another process or modem holds the serial port.
+	ErrPortBusy = errors.New("serial port in use")
 	// ErrNotReady: the modem is not connected or not usable right now.
 	ErrNotReady = errors.New("modem not ready")
 	// ErrDisabled: the modem was taken out of rotation.
