@@ -18,6 +18,14 @@ func openPTY() (master, slave *os.File, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot open pty: %w", err)
 	}
+	// pty.Open calls Fd() on the master, which puts it in blocking mode: a
+	// blocked Read would then survive Close and the read goroutine could
+	// never be stopped. A non-blocking duplicate goes through the runtime
+	// poller, where Close interrupts Read and Write.
+	if master, err = pollable(master); err != nil {
+		slave.Close()
+		return nil, nil, fmt.Errorf("cannot open pty: %w", err)
+	}
 	if err := control(slave, makeRaw); err != nil {
 		master.Close()
 		slave.Close()
@@ -60,4 +68,23 @@ func makeRaw(fd int) error {
 // serial driver drops data that arrives while the port is closed.
 func flushInput(fd int) error {
 	return unix.IoctlSetInt(fd, unix.TCFLSH, unix.TCIFLUSH)
+}
+
+// pollable returns a non-blocking duplicate of f and closes f.
+func pollable(f *os.File) (*os.File, error) {
+	defer f.Close()
+	var fd int
+	err := control(f, func(old int) error {
+		var err error
+		fd, err = unix.FcntlInt(uintptr(old), unix.F_DUPFD_CLOEXEC, 0)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
 }
