@@ -136,7 +136,7 @@ func (c *client) next(timeout time.Duration) (string, bool) {
 	defer t.Stop()
 	select {
 	case l, ok := <-c.lines:
-		if ok {
+		if ok && len(c.seen) < 200 {
 			c.seen = append(c.seen, l)
 		}
 		return l, ok
@@ -160,21 +160,61 @@ func (c *client) cmd(line string) []string {
 
 func (c *client) until(echo string, timeout time.Duration) []string {
 	c.t.Helper()
+	out, err := c.tryUntil(echo, timeout)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return out
+}
+
+// tryCmd is cmd for goroutines other than the test's: it returns errors.
+func (c *client) tryCmd(line string) ([]string, error) {
+	if _, err := c.port.Write([]byte(line + "\r")); err != nil {
+		return nil, err
+	}
+	return c.tryUntil(line, cmdTimeout)
+}
+
+func (c *client) tryUntil(echo string, timeout time.Duration) ([]string, error) {
 	var out []string
 	deadline := time.Now().Add(timeout)
 	for {
 		l, ok := c.next(time.Until(deadline))
 		if !ok {
-			c.t.Fatalf("no final result after %v; got %q", timeout, out)
+			return out, fmt.Errorf("no final result after %v; got %q", timeout, out)
 		}
 		if l == echo {
 			continue
 		}
 		out = append(out, l)
 		if isFinal(l) {
-			return out
+			return out, nil
 		}
 	}
+}
+
+// trySend is sendPDU for goroutines other than the test's.
+func (c *client) trySend(p pduLine) ([]string, error) {
+	cmd := fmt.Sprintf("AT+CMGS=%d", p.length)
+	if _, err := c.port.Write([]byte(cmd + "\r")); err != nil {
+		return nil, err
+	}
+	for {
+		l, ok := c.next(cmdTimeout)
+		if !ok {
+			return nil, errors.New("no prompt")
+		}
+		if l == ">" {
+			break
+		}
+		if isFinal(l) {
+			return nil, fmt.Errorf("%s: got %q instead of the prompt", cmd, l)
+		}
+	}
+	if _, err := c.port.Write([]byte(p.hex + "\x1a")); err != nil {
+		return nil, err
+	}
+	return c.tryUntil(p.hex, cmdTimeout)
 }
 
 // mustOK runs cmd and fails unless the answer ends in OK; it returns the
@@ -388,5 +428,3 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
-
-var errTimeout = errors.New("timeout")

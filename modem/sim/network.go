@@ -85,6 +85,7 @@ type Network struct {
 // NewNetwork returns an empty network. Add modems with Start; stop it with
 // Close.
 func NewNetwork() *Network {
+	warmCharsets()
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Network{
 		ctx:        ctx,

@@ -133,15 +133,17 @@ func (p *parser) skipSpace() {
 
 // extended parses +NAME[?|=?|=params].
 func (p *parser) extended() (Command, error) {
+	prefix := p.s[p.i]
+	p.i++
+	p.skipSpace()
 	start := p.i
-	p.i++ // prefix
 	for p.i < len(p.s) && isNameChar(p.s[p.i]) {
 		p.i++
 	}
-	if p.i == start+1 {
+	if p.i == start {
 		return Command{}, fmt.Errorf("empty command name at %d", start)
 	}
-	cmd := Command{Name: strings.ToUpper(p.s[start:p.i])}
+	cmd := Command{Name: string(prefix) + strings.ToUpper(p.s[start:p.i])}
 	p.skipSpace()
 	switch {
 	case p.eof():

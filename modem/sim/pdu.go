@@ -38,6 +38,7 @@ func decodeSubmitPDU(hexPDU string, length int) (s *submitPDU, err error) {
 			s, err = nil, fmt.Errorf("cannot decode PDU: %v", r)
 		}
 	}()
+	warmCharsets()
 	hexPDU = strings.TrimSpace(hexPDU)
 	b, err := hex.DecodeString(hexPDU)
 	if err != nil {
