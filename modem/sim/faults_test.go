@@ -187,6 +187,14 @@ func TestFaultHang(t *testing.T) {
 	// Explicit recovery.
 	m.SetFaults(Faults{})
 	c.want("AT", "OK")
+	m.SetFaults(Faults{Hung: true, Signal: 9})
+	c.write("AT+CSQ\r")
+	c.quiet(200 * time.Millisecond)
+	m.Unhang()
+	c.want("AT+CSQ", "+CSQ: 9,99", "OK")
+	if f := m.Faults(); f.Hung || f.Signal != 9 {
+		t.Fatalf("faults after Unhang: %+v", f)
+	}
 
 	// Recovery by closing and reopening the device, as a driver does.
 	m.SetFaults(Faults{Hung: true})

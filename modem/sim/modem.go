@@ -433,6 +433,13 @@ func (m *Modem) SetFaults(f Faults) {
 	m.afterChangeLocked()
 }
 
+// Unhang ends a Hung fault, as closing the device does; other faults stay.
+func (m *Modem) Unhang() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.faults.Hung = false
+}
+
 // Log returns the most recent AT command lines the modem received, oldest
 // first (at most 500).
 func (m *Modem) Log() []string {
@@ -507,6 +514,12 @@ func (m *Modem) deviceEvent(wd int, mask uint32) {
 	}
 	if mask&unix.IN_OPEN != 0 {
 		d.opens++
+		if d.opens == 1 {
+			// What the modem said while no one had the port open is lost,
+			// as with a USB serial port. Safe for answers to this client:
+			// the read goroutine handles all events before any input.
+			m.dropOutputLocked(d)
+		}
 	}
 	if mask&unix.IN_CLOSE != 0 {
 		if d.opens > 0 {
@@ -517,11 +530,22 @@ func (m *Modem) deviceEvent(wd int, mask uint32) {
 			// would), half-typed input and unread output are dropped.
 			m.faults.Hung = false
 			d.reset = true
-			d.out.clear()
+			m.dropOutputLocked(d)
 			if d.slave != nil {
-				_ = control(d.slave, flushInput)
+				// serial libraries set TIOCEXCL; a client that died
+				// without clearing it would lock everyone else out (but
+				// root) for as long as the sim holds the tty open.
+				_ = control(d.slave, func(fd int) error { return unix.IoctlSetInt(fd, unix.TIOCNXCL, 0) })
 			}
 		}
+	}
+}
+
+// dropOutputLocked discards output no client has read yet.
+func (m *Modem) dropOutputLocked(d *device) {
+	d.out.clear()
+	if d.slave != nil {
+		_ = control(d.slave, flushInput)
 	}
 }
 
