@@ -233,40 +233,51 @@ func (e *ConfigError) Error() string {
 // document's structure.
 func ParseConfig(file string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
 	cfg := DefaultConfig()
+	lines, err := decodeYAML(file, data, lookupEnv, cfg)
+	if err != nil {
+		return nil, err
+	}
+	for i := range cfg.Modems {
+		cfg.Modems[i].applyDefaults()
+	}
+	ce := &ConfigError{File: file, Problems: cfg.validate(lines)}
+	return cfg, ce.orNil()
+}
+
+// decodeYAML decodes data strictly into v (a pointer to a struct holding
+// the defaults) and returns the line of every key it set, for validation
+// messages. Unknown keys, unset environment variables and wrong types are
+// reported together in a *ConfigError.
+func decodeYAML(file string, data []byte, lookupEnv func(string) (string, bool), v any) (map[string]int, error) {
+	lines := map[string]int{} // dotted key -> line
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
-	ce := &ConfigError{File: file}
 	if len(doc.Content) == 0 { // empty file: all defaults
-		ce.Problems = cfg.validate(nil)
-		return cfg, ce.orNil()
+		return lines, nil
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("%s:%d: the file must be a mapping of keys such as database:, http:, modems:", file, root.Line)
+		return nil, fmt.Errorf("%s:%d: the file must be a mapping of keys", file, root.Line)
 	}
-	keys := map[string]int{} // dotted key -> line
-	checkKeys(root, reflect.TypeOf(*cfg), "", keys, ce)
+	ce := &ConfigError{File: file}
+	checkKeys(root, reflect.TypeOf(v), "", lines, ce)
 	expandEnv(root, "", lookupEnv, ce)
 	if len(ce.Problems) > 0 {
-		return nil, ce
+		return nil, ce.orNil()
 	}
-	if err := root.Decode(cfg); err != nil {
+	if err := root.Decode(v); err != nil {
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
 			return nil, fmt.Errorf("%s: %v", file, err)
 		}
 		for _, msg := range te.Errors {
-			ce.Problems = append(ce.Problems, typeProblem(msg, keys))
+			ce.Problems = append(ce.Problems, typeProblem(msg, lines))
 		}
-		return nil, ce
+		return nil, ce.orNil()
 	}
-	for i := range cfg.Modems {
-		cfg.Modems[i].applyDefaults()
-	}
-	ce.Problems = cfg.validate(keys)
-	return cfg, ce.orNil()
+	return lines, nil
 }
 
 func (e *ConfigError) orNil() error {

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.bug.st/serial"
+)
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestSimCommand(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "sim.yaml")
+	spec := "dir: " + filepath.Join(dir, "dev") + "\nlisten: \"\"\nmodems:\n" +
+		"  - name: usb0\n    imei: \"866758042175926\"\n    model: EC25\n    faults:\n      signal: 9\n"
+	if err := os.WriteFile(file, []byte(spec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- runSim(ctx, []string{"-c", file}, &out, &errb) }()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "running") {
+		if time.Now().After(deadline) {
+			t.Fatalf("sim did not start; stdout %q stderr %q", out.String(), errb.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	path := filepath.Join(dir, "dev", "usb0")
+	if !strings.Contains(out.String(), path) || !strings.Contains(out.String(), "866758042175926") {
+		t.Fatalf("stdout %q lacks the device path or IMEI", out.String())
+	}
+
+	port, err := serial.Open(path, &serial.Mode{BaudRate: 115200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := port.SetReadTimeout(100 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := port.Write([]byte("ATE0;+CGSN;+CSQ\r")); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	buf := make([]byte, 256)
+	for !bytes.Contains(got, []byte("OK")) && time.Now().Before(deadline) {
+		n, _ := port.Read(buf)
+		got = append(got, buf[:n]...)
+	}
+	port.Close()
+	if !bytes.Contains(got, []byte("866758042175926")) || !bytes.Contains(got, []byte("+CSQ: 9,")) {
+		t.Fatalf("modem answered %q, want its IMEI and the configured signal", got)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("sim exited with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("sim did not stop")
+	}
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Fatalf("device link left behind after stop: %v", err)
+	}
+}
+
+func TestSimCommandBadFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "sim.yaml")
+	if err := os.WriteFile(file, []byte("modems:\n  - name: a\n    faults:\n      report: lost\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := runCLI(t, "sim", "-c", file, "--listen", "")
+	if code == 0 || !strings.Contains(errs, "modems[0].faults.report") {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+	if err := os.WriteFile(file, []byte("modems:\n  - nmae: a\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs = runCLI(t, "sim", "-c", file)
+	if code == 0 || !strings.Contains(errs, "sim.yaml:2: modems[0].nmae: unknown key") {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+}
