@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -356,4 +357,37 @@ func TestPoolHungModemDoesNotBlockOthers(t *testing.T) {
 	if got := len(n.Submissions()); got != 12 {
 		t.Fatalf("submissions = %d, want 12", got)
 	}
+}
+
+// Close stops every goroutine the pool and its modems started, including the
+// at package's, which end when their port is closed.
+func TestPoolCloseLeavesNoGoroutines(t *testing.T) {
+	warmCharsets()
+	before := runtime.NumGoroutine()
+	func() {
+		n := sim.NewNetwork()
+		dir := t.TempDir()
+		mods, err := n.Start(dir, sim.Config{SubmitLatency: time.Millisecond}, sim.Config{SubmitLatency: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+		opts := testOptions(t, dir, newEvents())
+		opts.ProbeInterval = 50 * time.Millisecond
+		p := NewPool(PoolOptions{Options: opts})
+		ctx := testCtx(t)
+		if err := p.Open(ctx, []Config{{Name: "a", Device: mods[0].Path()}, {Name: "b", IMEI: mods[1].Config().IMEI}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.WaitReady(ctx, 2); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 4; i++ {
+			if _, err := p.Send(ctx, SendRequest{To: "+15557654321", Text: "x"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p.Close()
+	}()
+	eventually(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }
