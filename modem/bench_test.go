@@ -1,6 +1,8 @@
 package modem
 
 import (
+	"github.com/simgate/simgate"
+
 	"context"
 	"fmt"
 	"slices"
@@ -51,7 +53,7 @@ func benchmarkPool(b *testing.B, modems int) {
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(b.N) {
-				if _, err := p.Send(ctx, SendRequest{To: "+15557654321", Text: "Your code is 123456"}); err != nil {
+				if _, err := p.Send(ctx, simgate.SendRequest{To: "+15557654321", Text: "Your code is 123456"}); err != nil {
 					failed.Add(1)
 				}
 			}

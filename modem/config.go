@@ -23,7 +23,7 @@ type Config struct {
 	PIN    string // SIM PIN, never logged
 	SMSC   string // AT+CSCA when set, e.g. "+4917012345678"
 	// SubmitTimeout is how long AT+CMGS may take (default 60 s). A submit
-	// that times out is ClassAmbiguous and never resent.
+	// that times out is simgate.ClassAmbiguous and never resent.
 	SubmitTimeout time.Duration
 	// Validity is the relative TP-VP of submitted messages (default 24 h;
 	// negative: none).

@@ -1,6 +1,8 @@
 package modem
 
 import (
+	"github.com/simgate/simgate"
+
 	"context"
 	"errors"
 	"fmt"
@@ -138,7 +140,7 @@ func (c *conn) query(ctx context.Context, cmd, prefix string) (string, error) {
 	if v, ok := findPrefix(info, prefix); ok {
 		return v, nil
 	}
-	return "", &Error{Op: "AT" + cmd, Class: ClassModemUnhealthy, Err: fmt.Errorf("%w: no %s line in %q", ErrMalformed, prefix, info)}
+	return "", &Error{Op: "AT" + cmd, Class: simgate.ClassModemUnhealthy, Err: fmt.Errorf("%w: no %s line in %q", ErrMalformed, prefix, info)}
 }
 
 // findPrefix returns the value of the first line starting with prefix+":".
@@ -170,7 +172,7 @@ func (c *conn) resync(ctx context.Context) error {
 			return err
 		}
 	}
-	return &Error{Op: "resync", Class: ClassModemUnhealthy, Err: err}
+	return &Error{Op: "resync", Class: simgate.ClassModemUnhealthy, Err: err}
 }
 
 // fields splits a comma separated answer, trimming spaces and quotes.

@@ -1,6 +1,8 @@
 package modem
 
 import (
+	"github.com/simgate/simgate"
+
 	"bytes"
 	"errors"
 	"fmt"
@@ -107,7 +109,7 @@ func TestLateCMGSAfterTimeout(t *testing.T) {
 			m := openModem(t, Config{Name: "m0", Device: mods[0].Path(), SubmitTimeout: 300 * time.Millisecond}, opts)
 			ctx := testCtx(t)
 			_, err := m.Send(ctx, "+15557654321", "first")
-			if got, want := ClassOf(err), ClassAmbiguous; got != want {
+			if got, want := simgate.SendClassOf(err), simgate.ClassAmbiguous; got != want {
 				t.Fatalf("class = %s (%v), want %s", got, err, want)
 			}
 			if !errors.Is(err, ErrTimeout) {
@@ -229,17 +231,17 @@ func TestErrorClasses(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		faults sim.Faults
-		class  Class
+		class  simgate.SendClass
 		cms    int
 	}{
-		{"unknown subscriber", sim.Faults{CMSErrorFor: map[string]int{to: 21}}, ClassPermanentRecipient, 21},
-		{"barred SIM", sim.Faults{CMSErrorFor: map[string]int{to: 50}}, ClassPermanentSIM, 50},
-		{"invalid PDU", sim.Faults{CMSErrorFor: map[string]int{to: 304}}, ClassPermanentMessage, 304},
-		{"network failure", sim.Faults{CMSErrorRate: 1, CMSErrorCode: 38}, ClassTransient, 38},
-		{"unknown error", sim.Faults{CMSErrorRate: 1}, ClassTransient, 500},
-		{"network timeout", sim.Faults{CMSErrorFor: map[string]int{to: 332}}, ClassAmbiguous, 332},
-		{"no network", sim.Faults{Registration: sim.RegSearching}, ClassTransient, 331},
-		{"SIM missing", sim.Faults{SIMMissing: true}, ClassModemUnhealthy, 310},
+		{"unknown subscriber", sim.Faults{CMSErrorFor: map[string]int{to: 21}}, simgate.ClassPermanentRecipient, 21},
+		{"barred SIM", sim.Faults{CMSErrorFor: map[string]int{to: 50}}, simgate.ClassPermanentSIM, 50},
+		{"invalid PDU", sim.Faults{CMSErrorFor: map[string]int{to: 304}}, simgate.ClassPermanentMessage, 304},
+		{"network failure", sim.Faults{CMSErrorRate: 1, CMSErrorCode: 38}, simgate.ClassTransient, 38},
+		{"unknown error", sim.Faults{CMSErrorRate: 1}, simgate.ClassTransient, 500},
+		{"network timeout", sim.Faults{CMSErrorFor: map[string]int{to: 332}}, simgate.ClassAmbiguous, 332},
+		{"no network", sim.Faults{Registration: sim.RegSearching}, simgate.ClassTransient, 331},
+		{"SIM missing", sim.Faults{SIMMissing: true}, simgate.ClassModemUnhealthy, 310},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n, mods, _ := startSims(t)
@@ -266,7 +268,7 @@ func TestErrorClasses(t *testing.T) {
 		m := openModem(t, Config{Name: "m0", Device: mods[0].Path(), SubmitTimeout: 200 * time.Millisecond}, testOptions(t, t.TempDir(), newEvents()))
 		mods[0].SetFaults(sim.Faults{SubmitLatency: time.Second})
 		_, err := m.Send(testCtx(t), to, "hello")
-		if got, want := ClassOf(err), ClassAmbiguous; got != want {
+		if got, want := simgate.SendClassOf(err), simgate.ClassAmbiguous; got != want {
 			t.Fatalf("class = %s (%v), want %s", got, err, want)
 		}
 	})
@@ -278,7 +280,7 @@ func TestErrorClasses(t *testing.T) {
 		for i := 0; i < 50; i++ {
 			before := len(n.Submissions())
 			_, err := m.Send(ctx, to, strings.Repeat("y", 400)) // 3 parts
-			sent := SentParts(err)
+			sent := simgate.SentParts(err)
 			if err == nil || len(sent) == 0 {
 				continue
 			}
@@ -347,7 +349,7 @@ func TestSIMPIN(t *testing.T) {
 				t.Fatalf("PIN entered %d times, want %d", got, tc.entered)
 			}
 			_, err := m.Send(testCtx(t), "+15557654321", "hi")
-			if got, want := ClassOf(err), ClassModemUnhealthy; got != want {
+			if got, want := simgate.SendClassOf(err), simgate.ClassModemUnhealthy; got != want {
 				t.Fatalf("Send on a locked modem: %v", err)
 			}
 		})

@@ -22,11 +22,11 @@
 //     (defect 2), which must never be read as the answer to the next command.
 //
 // Answers are parsed by their expected prefix, ignoring anything else. A
-// submit that times out after the prompt is ClassAmbiguous: the message may
+// submit that times out after the prompt is simgate.ClassAmbiguous: the message may
 // have gone out, so it is never resent here; the modem then waits a short
 // while for the late answer, resynchronises (ESC, AT) and, failing that,
 // reopens the port. A submit that timed out before the prompt never wrote the
-// PDU and is ClassModemUnhealthy, which callers may retry elsewhere.
+// PDU and is simgate.ClassModemUnhealthy, which callers may retry elsewhere.
 //
 // Each modem has one sms.Encoder, so consecutive long messages get fresh
 // concatenation references (defect 3), sets TP-SRR and a relative validity

@@ -1,69 +1,15 @@
 package modem
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/warthog618/modem/at"
+
+	"github.com/simgate/simgate"
 )
-
-// Class tells a caller what to do with a failed send (docs/PROTOCOL.md,
-// "Errors: what to do with them").
-type Class int
-
-// Error classes.
-const (
-	// ClassTransient: the network or the modem is busy or briefly failing.
-	// Nothing went out; try again later or on another modem.
-	ClassTransient Class = iota + 1
-	// ClassPermanentRecipient: the number is unknown, unassigned or barred.
-	// Retrying will not help, on any modem.
-	ClassPermanentRecipient
-	// ClassPermanentSIM: this SIM cannot send (barred, no subscription, no
-	// SMSC). Nothing went out; another modem may succeed.
-	ClassPermanentSIM
-	// ClassPermanentMessage: the modem rejected the PDU itself (protocol
-	// error, invalid PDU): a bug on our side that no retry fixes.
-	ClassPermanentMessage
-	// ClassAmbiguous: the message may have gone out (a timeout after the PDU
-	// was written, a network timeout). Never resend it automatically.
-	ClassAmbiguous
-	// ClassModemUnhealthy: the modem is down, hung, unplugged or its SIM is
-	// missing or locked. Nothing went out; another modem may succeed.
-	ClassModemUnhealthy
-)
-
-// String returns the name of c.
-func (c Class) String() string {
-	switch c {
-	case ClassTransient:
-		return "transient"
-	case ClassPermanentRecipient:
-		return "permanent-recipient"
-	case ClassPermanentSIM:
-		return "permanent-sim"
-	case ClassPermanentMessage:
-		return "permanent-message"
-	case ClassAmbiguous:
-		return "ambiguous"
-	case ClassModemUnhealthy:
-		return "modem-unhealthy"
-	}
-	return "unknown"
-}
-
-// Retryable reports whether a send that failed with c may be tried again on
-// another modem: nothing went out and the recipient is not at fault.
-func (c Class) Retryable() bool {
-	switch c {
-	case ClassTransient, ClassPermanentSIM, ClassModemUnhealthy:
-		return true
-	}
-	return false
-}
 
 // Named errors callers branch on. They come wrapped in an *Error.
 var (
@@ -104,7 +50,7 @@ var (
 // order, and Parts the number of parts of the message.
 type Error struct {
 	Op    string // e.g. "submit", "init", "AT+CPIN"
-	Class Class
+	Class simgate.SendClass
 	CMS   int // +CMS ERROR code; 0 when none
 	CME   int // +CME ERROR code; 0 when none
 	Sent  []int
@@ -131,63 +77,44 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
 
-// ClassOf returns the class of the first *Error in err's chain. A context
-// error counts as ClassTransient (nothing was attempted), anything else
-// unknown as ClassModemUnhealthy; nil has class 0.
-func ClassOf(err error) Class {
-	var e *Error
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &e):
-		return e.Class
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return ClassTransient
-	}
-	return ClassModemUnhealthy
-}
+// SendClass returns e's class; simgate.SendClassOf finds it in a chain.
+func (e *Error) SendClass() simgate.SendClass { return e.Class }
 
-// SentParts returns the message references of the parts that went out before
-// err, from the first *Error in its chain.
-func SentParts(err error) []int {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Sent
-	}
-	return nil
-}
+// SentParts returns the message references of the parts that went out
+// before the failure; simgate.SentParts finds it in a chain.
+func (e *Error) SentParts() []int { return e.Sent }
 
 // ClassifyCMS returns the class of a +CMS ERROR code (TS 27.005 §3.2.5).
-func ClassifyCMS(code int) Class {
+func ClassifyCMS(code int) simgate.SendClass {
 	switch code {
 	case 1, 21, 28, 30, 0xC3, 0xC4:
-		return ClassPermanentRecipient
+		return simgate.ClassPermanentRecipient
 	case 8, 10, 50, 0xC1, 330:
 		// 330: SMSC address unknown: this modem needs AT+CSCA; another may
 		// send fine.
-		return ClassPermanentSIM
+		return simgate.ClassPermanentSIM
 	case 95, 96, 97, 98, 99, 111, 304:
-		return ClassPermanentMessage
+		return simgate.ClassPermanentMessage
 	case 310, 311, 312, 313, 315, 316, 317, 318:
-		return ClassModemUnhealthy
+		return simgate.ClassModemUnhealthy
 	case 332:
-		return ClassAmbiguous
+		return simgate.ClassAmbiguous
 	}
 	// 17, 22, 38, 41, 42, 47, 0xC0, 0xC2, 0xD4, 300, 301, 302, 314, 331,
 	// 500, 512+ and anything unlisted.
-	return ClassTransient
+	return simgate.ClassTransient
 }
 
 // ClassifyCME returns the class of a +CME ERROR code (TS 27.007 §9.2) met
 // while submitting.
-func ClassifyCME(code int) Class {
+func ClassifyCME(code int) simgate.SendClass {
 	switch code {
 	case 10, 11, 12, 13, 15, 16, 17, 18:
-		return ClassModemUnhealthy
+		return simgate.ClassModemUnhealthy
 	case 31:
-		return ClassAmbiguous
+		return simgate.ClassAmbiguous
 	}
-	return ClassTransient
+	return simgate.ClassTransient
 }
 
 // atError turns an error of the at package into an *Error for op. For a
@@ -207,23 +134,23 @@ func atError(op string, err error, submit, prompted bool) *Error {
 		e.Err = fmt.Errorf("+CME ERROR: %s", strings.TrimSpace(string(cme)))
 	case errors.Is(err, at.ErrDeadlineExceeded):
 		e.Err = ErrTimeout
-		e.Class = ClassModemUnhealthy
+		e.Class = simgate.ClassModemUnhealthy
 		if submit && prompted {
-			e.Class = ClassAmbiguous
+			e.Class = simgate.ClassAmbiguous
 		}
 	case errors.Is(err, at.ErrClosed):
 		e.Err = ErrPortClosed
-		e.Class = ClassModemUnhealthy
+		e.Class = simgate.ClassModemUnhealthy
 		if submit && prompted {
-			e.Class = ClassAmbiguous
+			e.Class = simgate.ClassAmbiguous
 		}
 	case errors.Is(err, at.ErrError):
 		e.Err = errors.New("ERROR")
-		e.Class = ClassTransient
+		e.Class = simgate.ClassTransient
 	default:
-		e.Class = ClassModemUnhealthy
+		e.Class = simgate.ClassModemUnhealthy
 		if submit && prompted {
-			e.Class = ClassAmbiguous
+			e.Class = simgate.ClassAmbiguous
 		}
 	}
 	return e

@@ -1,6 +1,8 @@
 package modem
 
 import (
+	"github.com/simgate/simgate"
+
 	"context"
 	"log/slog"
 	"os"
@@ -95,7 +97,7 @@ func (e *events) HandleEvent(ctx context.Context, ev Event) error {
 	return nil
 }
 
-var errRefused = &Error{Op: "test", Class: ClassTransient}
+var errRefused = &Error{Op: "test", Class: simgate.ClassTransient}
 
 func (e *events) setFail(f bool) {
 	e.mu.Lock()

@@ -201,12 +201,12 @@ func (m *Modem) RunOnce(ctx context.Context) error {
 	up := m.up
 	m.mu.Unlock()
 	if up == nil {
-		return &Error{Op: "probe", Class: ClassModemUnhealthy, Err: ErrNotReady}
+		return &Error{Op: "probe", Class: simgate.ClassModemUnhealthy, Err: ErrNotReady}
 	}
 	select {
 	case m.ctl <- req:
 	case <-up:
-		return &Error{Op: "probe", Class: ClassModemUnhealthy, Err: ErrNotReady}
+		return &Error{Op: "probe", Class: simgate.ClassModemUnhealthy, Err: ErrNotReady}
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-m.ctx.Done():
@@ -224,33 +224,33 @@ func (m *Modem) RunOnce(ctx context.Context) error {
 // reference (TP-MR) of each part, in order. A status report is requested for
 // every part. On failure the error is an *Error whose Class says what to do;
 // for a long message its Sent field lists the parts that went out before the
-// failure. A submit that times out is ClassAmbiguous and is not resent.
-// Cancelling ctx once the submit started also gives ClassAmbiguous.
+// failure. A submit that times out is simgate.ClassAmbiguous and is not resent.
+// Cancelling ctx once the submit started also gives simgate.ClassAmbiguous.
 func (m *Modem) Send(ctx context.Context, to, text string) ([]int, error) {
 	m.mu.Lock()
 	up, disabled := m.up, m.disabled
 	m.mu.Unlock()
 	switch {
 	case disabled:
-		return nil, &Error{Op: "submit", Class: ClassModemUnhealthy, Err: ErrDisabled}
+		return nil, &Error{Op: "submit", Class: simgate.ClassModemUnhealthy, Err: ErrDisabled}
 	case up == nil:
-		return nil, &Error{Op: "submit", Class: ClassModemUnhealthy, Err: ErrNotReady}
+		return nil, &Error{Op: "submit", Class: simgate.ClassModemUnhealthy, Err: ErrNotReady}
 	}
 	job := &sendJob{ctx: ctx, to: to, text: text, result: make(chan sendResult, 1)}
 	select {
 	case m.jobs <- job:
 	case <-up:
-		return nil, &Error{Op: "submit", Class: ClassModemUnhealthy, Err: ErrNotReady}
+		return nil, &Error{Op: "submit", Class: simgate.ClassModemUnhealthy, Err: ErrNotReady}
 	case <-ctx.Done():
-		return nil, &Error{Op: "submit", Class: ClassTransient, Err: ctx.Err()}
+		return nil, &Error{Op: "submit", Class: simgate.ClassTransient, Err: ctx.Err()}
 	case <-m.ctx.Done():
-		return nil, &Error{Op: "submit", Class: ClassModemUnhealthy, Err: ErrClosed}
+		return nil, &Error{Op: "submit", Class: simgate.ClassModemUnhealthy, Err: ErrClosed}
 	}
 	select {
 	case r := <-job.result:
 		return r.mrs, r.err
 	case <-ctx.Done():
-		return nil, &Error{Op: "submit", Class: ClassAmbiguous, Err: ctx.Err()}
+		return nil, &Error{Op: "submit", Class: simgate.ClassAmbiguous, Err: ctx.Err()}
 	}
 }
 
@@ -360,7 +360,7 @@ func (m *Modem) waitReset(ctx context.Context) bool {
 				req.done <- nil
 				return true
 			}
-			req.done <- &Error{Op: "probe", Class: ClassModemUnhealthy, Err: ErrNotReady}
+			req.done <- &Error{Op: "probe", Class: simgate.ClassModemUnhealthy, Err: ErrNotReady}
 		}
 	}
 }
@@ -381,7 +381,7 @@ func (m *Modem) sleep(ctx context.Context, d time.Duration) bool {
 				req.done <- nil
 				return true
 			}
-			req.done <- &Error{Op: "probe", Class: ClassModemUnhealthy, Err: ErrNotReady}
+			req.done <- &Error{Op: "probe", Class: simgate.ClassModemUnhealthy, Err: ErrNotReady}
 		}
 	}
 }
@@ -445,7 +445,7 @@ func (m *Modem) connect(ctx context.Context) (*conn, error) {
 	m.setState(simgate.ModemStarting, "connecting", nil)
 	paths := m.candidates()
 	if len(paths) == 0 {
-		return nil, &Error{Op: "find modem", Class: ClassModemUnhealthy, Err: fmt.Errorf("%w: no candidate port", ErrNotFound)}
+		return nil, &Error{Op: "find modem", Class: simgate.ClassModemUnhealthy, Err: fmt.Errorf("%w: no candidate port", ErrNotFound)}
 	}
 	var lastErr error
 	for _, p := range paths {
@@ -469,9 +469,9 @@ func (m *Modem) connect(ctx context.Context) (*conn, error) {
 	if lastErr == nil || m.searching() {
 		want := m.wantIdentity()
 		if lastErr != nil {
-			return nil, &Error{Op: "find modem", Class: ClassModemUnhealthy, Err: fmt.Errorf("%w (%s) among %d ports; last: %w", ErrNotFound, want, len(paths), lastErr)}
+			return nil, &Error{Op: "find modem", Class: simgate.ClassModemUnhealthy, Err: fmt.Errorf("%w (%s) among %d ports; last: %w", ErrNotFound, want, len(paths), lastErr)}
 		}
-		return nil, &Error{Op: "find modem", Class: ClassModemUnhealthy, Err: fmt.Errorf("%w (%s): every candidate port is in use", ErrNotFound, want)}
+		return nil, &Error{Op: "find modem", Class: simgate.ClassModemUnhealthy, Err: fmt.Errorf("%w (%s): every candidate port is in use", ErrNotFound, want)}
 	}
 	return nil, lastErr
 }
@@ -536,7 +536,7 @@ func (m *Modem) candidates() []string {
 func (m *Modem) tryPort(ctx context.Context, p string) (*conn, error) {
 	c, err := openConn(p, m.cfg.Baud, m.opts.CommandTimeout)
 	if err != nil {
-		return nil, &Error{Op: "open port", Class: ClassModemUnhealthy, Err: err}
+		return nil, &Error{Op: "open port", Class: simgate.ClassModemUnhealthy, Err: err}
 	}
 	// Close interrupts a command in flight by closing the port.
 	stop := context.AfterFunc(ctx, func() { c.port.Close() })
@@ -628,7 +628,7 @@ func (m *Modem) serve(ctx context.Context, c *conn) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-c.closed():
-			return &Error{Op: "read", Class: ClassModemUnhealthy, Err: ErrPortClosed}
+			return &Error{Op: "read", Class: simgate.ClassModemUnhealthy, Err: ErrPortClosed}
 		case <-c.f.notify:
 			if err := m.handleURCs(ctx, c); err != nil {
 				return err
@@ -690,7 +690,7 @@ func (m *Modem) probe(ctx context.Context, c *conn) error {
 func (m *Modem) submit(ctx context.Context, c *conn, job *sendJob) ([]int, error) {
 	pdus, err := encode(m.enc, job.to, job.text)
 	if err != nil {
-		return nil, &Error{Op: "submit", Class: ClassPermanentMessage, Err: err}
+		return nil, &Error{Op: "submit", Class: simgate.ClassPermanentMessage, Err: err}
 	}
 	var mrs []int
 	fail := func(e *Error) ([]int, error) {
@@ -698,7 +698,7 @@ func (m *Modem) submit(ctx context.Context, c *conn, job *sendJob) ([]int, error
 		m.mu.Lock()
 		m.st.Counters.Failed++
 		m.st.LastError = e.Error()
-		if e.Class != ClassPermanentRecipient && e.Class != ClassPermanentMessage {
+		if e.Class != simgate.ClassPermanentRecipient && e.Class != simgate.ClassPermanentMessage {
 			m.failures++
 			m.st.State, m.st.Reason = simgate.ModemDegraded, e.Error()
 		}
@@ -707,11 +707,11 @@ func (m *Modem) submit(ctx context.Context, c *conn, job *sendJob) ([]int, error
 	}
 	for _, p := range pdus {
 		if err := job.ctx.Err(); err != nil {
-			cl := ClassTransient
+			cl := simgate.ClassTransient
 			return fail(&Error{Op: "submit", Class: cl, Err: err})
 		}
 		if ctx.Err() != nil {
-			return fail(&Error{Op: "submit", Class: ClassModemUnhealthy, Err: ErrClosed})
+			return fail(&Error{Op: "submit", Class: simgate.ClassModemUnhealthy, Err: ErrClosed})
 		}
 		timeout := cmdTimeout(job.ctx, m.cfg.SubmitTimeout)
 		c.f.beginSubmit()
@@ -724,7 +724,7 @@ func (m *Modem) submit(ctx context.Context, c *conn, job *sendJob) ([]int, error
 		mr, ok2 := atoi(fields(v)[0])
 		if !ok || !ok2 {
 			// OK without +CMGS: the PDU was written and accepted.
-			return fail(&Error{Op: "submit", Class: ClassAmbiguous, Err: fmt.Errorf("%w: no +CMGS in %q", ErrMalformed, info)})
+			return fail(&Error{Op: "submit", Class: simgate.ClassAmbiguous, Err: fmt.Errorf("%w: no +CMGS in %q", ErrMalformed, info)})
 		}
 		mrs = append(mrs, mr)
 		m.mu.Lock()
@@ -756,7 +756,7 @@ func (m *Modem) afterSubmit(ctx context.Context, c *conn, err error) error {
 	case errors.Is(e.Err, ErrPortClosed):
 		return e
 	case errors.Is(e.Err, ErrTimeout):
-		if e.Class == ClassAmbiguous {
+		if e.Class == simgate.ClassAmbiguous {
 			// The at package sent ESC. If the modem did send the message, its
 			// answer comes late; the filter keeps it from answering the next
 			// command. Wait a little for it, then resynchronise.

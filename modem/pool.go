@@ -34,24 +34,6 @@ type PoolOptions struct {
 	MaxAttempts int
 }
 
-// SendRequest is one message for the pool to send.
-type SendRequest struct {
-	To   string // E.164
-	Text string
-	// StickyKey, when set (e.g. a verification id), makes a resend with the
-	// same key leave from the same SIM when that SIM can take it.
-	StickyKey string
-}
-
-// Receipt says which modem sent a message and the message reference of each
-// part, for matching status reports.
-type Receipt struct {
-	ModemID  string
-	Identity simgate.ModemIdentity
-	MRs      []int
-	SentAt   time.Time
-}
-
 // Pool runs a set of modems and picks one for each send. See the package
 // comment for how.
 type Pool struct {
@@ -375,12 +357,12 @@ func (p *Pool) waitIdle(ctx context.Context, mb *member) error {
 
 // Send sends req through the best modem for it, failing over to another
 // modem when the first could not send anything for a reason that is not the
-// recipient's (ClassTransient, ClassPermanentSIM, ClassModemUnhealthy). A
+// recipient's (simgate.ClassTransient, simgate.ClassPermanentSIM, simgate.ClassModemUnhealthy). A
 // failure after some parts of a long message went out, and any ambiguous
 // failure, is returned as is: resending would duplicate. With no usable
 // modem the error wraps ErrNoModem, or ErrCapReached when caps are the
-// reason; both have ClassTransient.
-func (p *Pool) Send(ctx context.Context, req SendRequest) (Receipt, error) {
+// reason; both have simgate.ClassTransient.
+func (p *Pool) Send(ctx context.Context, req simgate.SendRequest) (simgate.Receipt, error) {
 	parts := countParts(req.Text)
 	tried := map[string]bool{}
 	var lastErr error
@@ -388,9 +370,9 @@ func (p *Pool) Send(ctx context.Context, req SendRequest) (Receipt, error) {
 		mb, res, err := p.pick(req, parts, tried)
 		if err != nil {
 			if lastErr != nil {
-				return Receipt{}, lastErr
+				return simgate.Receipt{}, lastErr
 			}
-			return Receipt{}, err
+			return simgate.Receipt{}, err
 		}
 		mrs, err := mb.m.Send(ctx, req.To, req.Text)
 		p.finish(ctx, mb, res, parts, mrs, err)
@@ -401,24 +383,24 @@ func (p *Pool) Send(ctx context.Context, req SendRequest) (Receipt, error) {
 				p.sticky[req.StickyKey] = stickyEntry{name: mb.cfg.Name, expires: now.Add(p.opts.StickyTTL)}
 				p.mu.Unlock()
 			}
-			return Receipt{ModemID: mb.cfg.Name, Identity: mb.m.Identity(), MRs: mrs, SentAt: now}, nil
+			return simgate.Receipt{ModemID: mb.cfg.Name, Identity: mb.m.Identity(), MRs: mrs, SentAt: now}, nil
 		}
 		lastErr = err
-		if !ClassOf(err).Retryable() || len(SentParts(err)) > 0 || ctx.Err() != nil {
-			return Receipt{}, err
+		if !simgate.SendClassOf(err).Retryable() || len(simgate.SentParts(err)) > 0 || ctx.Err() != nil {
+			return simgate.Receipt{}, err
 		}
 		p.log.Info("send failed; trying another modem", "modem", mb.cfg.Name, "error", err)
 		tried[mb.cfg.Name] = true
 	}
-	return Receipt{}, lastErr
+	return simgate.Receipt{}, lastErr
 }
 
 // pick chooses a modem for req and reserves parts SMS of its caps.
-func (p *Pool) pick(req SendRequest, parts int, tried map[string]bool) (*member, reservation, error) {
+func (p *Pool) pick(req simgate.SendRequest, parts int, tried map[string]bool) (*member, reservation, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return nil, reservation{}, &Error{Op: "pick modem", Class: ClassModemUnhealthy, Err: ErrClosed}
+		return nil, reservation{}, &Error{Op: "pick modem", Class: simgate.ClassModemUnhealthy, Err: ErrClosed}
 	}
 	now := p.opts.Now()
 	p.pruneSticky(now)
@@ -451,9 +433,9 @@ func (p *Pool) pick(req SendRequest, parts int, tried map[string]bool) (*member,
 	}
 	if len(cands) == 0 {
 		if capped {
-			return nil, reservation{}, &Error{Op: "pick modem", Class: ClassTransient, Err: ErrCapReached}
+			return nil, reservation{}, &Error{Op: "pick modem", Class: simgate.ClassTransient, Err: ErrCapReached}
 		}
-		return nil, reservation{}, &Error{Op: "pick modem", Class: ClassTransient, Err: ErrNoModem}
+		return nil, reservation{}, &Error{Op: "pick modem", Class: simgate.ClassTransient, Err: ErrNoModem}
 	}
 	best := -1
 	if s, ok := p.sticky[req.StickyKey]; ok && req.StickyKey != "" && now.Before(s.expires) {
@@ -549,8 +531,8 @@ func (p *Pool) rollDay(mb *member, now time.Time) {
 func (p *Pool) finish(ctx context.Context, mb *member, res reservation, parts int, mrs []int, err error) {
 	used := len(mrs)
 	if err != nil {
-		used = len(SentParts(err))
-		if ClassOf(err) == ClassAmbiguous {
+		used = len(simgate.SentParts(err))
+		if simgate.SendClassOf(err) == simgate.ClassAmbiguous {
 			used = min(used+1, parts)
 		}
 	}

@@ -96,7 +96,7 @@ func TestPoolCapsExactUnderConcurrency(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < perSender; i++ {
-				_, err := p.Send(ctx, SendRequest{To: "+15557654321", Text: fmt.Sprintf("sender %d message %d", s, i)})
+				_, err := p.Send(ctx, simgate.SendRequest{To: "+15557654321", Text: fmt.Sprintf("sender %d message %d", s, i)})
 				mu.Lock()
 				switch {
 				case err == nil:
@@ -151,7 +151,7 @@ func TestPoolSlidingWindows(t *testing.T) {
 	p := startPool(t, mods, dir, PoolOptions{Options: opts}, func(i int, c *Config) { c.PerMinute, c.PerHour = 2, 3 })
 	ctx := testCtx(t)
 	send := func() error {
-		_, err := p.Send(ctx, SendRequest{To: "+15557654321", Text: "x"})
+		_, err := p.Send(ctx, simgate.SendRequest{To: "+15557654321", Text: "x"})
 		return err
 	}
 	for i, step := range []struct {
@@ -197,7 +197,7 @@ func TestPoolFailover(t *testing.T) {
 				}
 			})
 			mods[0].SetFaults(sim.Faults{CMSErrorFor: map[string]int{to: tc.code}})
-			r, err := p.Send(testCtx(t), SendRequest{To: to, Text: "hello"})
+			r, err := p.Send(testCtx(t), simgate.SendRequest{To: to, Text: "hello"})
 			if tc.failover {
 				if err != nil {
 					t.Fatalf("Send: %v", err)
@@ -227,18 +227,18 @@ func TestPoolStickiness(t *testing.T) {
 	_, mods, dir := startSims(t, sim.Config{}, sim.Config{}, sim.Config{})
 	p := startPool(t, mods, dir, PoolOptions{}, nil)
 	ctx := testCtx(t)
-	first, err := p.Send(ctx, SendRequest{To: "+15557654321", Text: "code 1", StickyKey: "ver_1"})
+	first, err := p.Send(ctx, simgate.SendRequest{To: "+15557654321", Text: "code 1", StickyKey: "ver_1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	used := map[string]bool{}
 	for i := 0; i < 6; i++ {
-		r, err := p.Send(ctx, SendRequest{To: "+15557654321", Text: "other"})
+		r, err := p.Send(ctx, simgate.SendRequest{To: "+15557654321", Text: "other"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		used[r.ModemID] = true
-		again, err := p.Send(ctx, SendRequest{To: "+15557654321", Text: "code 1 again", StickyKey: "ver_1"})
+		again, err := p.Send(ctx, simgate.SendRequest{To: "+15557654321", Text: "code 1 again", StickyKey: "ver_1"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,7 +252,7 @@ func TestPoolStickiness(t *testing.T) {
 	if err := p.Disable(first.ModemID); err != nil {
 		t.Fatal(err)
 	}
-	r, err := p.Send(ctx, SendRequest{To: "+15557654321", Text: "code 1 again", StickyKey: "ver_1"})
+	r, err := p.Send(ctx, simgate.SendRequest{To: "+15557654321", Text: "code 1 again", StickyKey: "ver_1"})
 	if err != nil || r.ModemID == first.ModemID {
 		t.Fatalf("with %s disabled: %+v, %v", first.ModemID, r, err)
 	}
@@ -277,7 +277,7 @@ func TestPoolAdmin(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := p.Send(ctx, SendRequest{To: "+15557654321", Text: "slow"})
+		_, err := p.Send(ctx, simgate.SendRequest{To: "+15557654321", Text: "slow"})
 		done <- err
 	}()
 	eventually(t, "send in flight", func() bool { return logHas(mods[0], "AT+CMGS") == 1 })
@@ -292,13 +292,13 @@ func TestPoolAdmin(t *testing.T) {
 	default:
 		t.Fatal("Drain returned before the send in flight finished")
 	}
-	if _, err := p.Send(ctx, SendRequest{To: "+15557654321", Text: "x"}); !errors.Is(err, ErrNoModem) {
+	if _, err := p.Send(ctx, simgate.SendRequest{To: "+15557654321", Text: "x"}); !errors.Is(err, ErrNoModem) {
 		t.Fatalf("Send with every modem out: %v, want ErrNoModem", err)
 	}
 	if err := p.Enable("m2"); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := p.Send(ctx, SendRequest{To: "+15557654321", Text: "x"}); err != nil || r.ModemID != "m2" {
+	if r, err := p.Send(ctx, simgate.SendRequest{To: "+15557654321", Text: "x"}); err != nil || r.ModemID != "m2" {
 		t.Fatalf("after enabling m2: %+v, %v", r, err)
 	}
 	if err := p.Reset(ctx, "m2"); err != nil {
@@ -319,7 +319,7 @@ func TestPoolAdmin(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for i := 0; i < 6; i++ {
-		r, err := p.Send(ctx, SendRequest{To: "+15557654321", Text: "after reload"})
+		r, err := p.Send(ctx, simgate.SendRequest{To: "+15557654321", Text: "after reload"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -348,7 +348,7 @@ func TestPoolHungModemDoesNotBlockOthers(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := p.Send(ctx, SendRequest{To: "+15557654321", Text: fmt.Sprintf("msg %d", i)}); err != nil {
+			if _, err := p.Send(ctx, simgate.SendRequest{To: "+15557654321", Text: fmt.Sprintf("msg %d", i)}); err != nil {
 				t.Errorf("Send %d: %v", i, err)
 			}
 		}()
@@ -383,7 +383,7 @@ func TestPoolCloseLeavesNoGoroutines(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := 0; i < 4; i++ {
-			if _, err := p.Send(ctx, SendRequest{To: "+15557654321", Text: "x"}); err != nil {
+			if _, err := p.Send(ctx, simgate.SendRequest{To: "+15557654321", Text: "x"}); err != nil {
 				t.Fatal(err)
 			}
 		}

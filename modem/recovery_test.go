@@ -66,8 +66,8 @@ func TestUnplugReplugNewPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "modem down", func() bool { return m.Status().State == simgate.ModemDown })
-	if _, err := m.Send(ctx, "+15557654321", "x"); ClassOf(err) != ClassModemUnhealthy {
-		t.Fatalf("Send while unplugged: %v, want ClassModemUnhealthy", err)
+	if _, err := m.Send(ctx, "+15557654321", "x"); simgate.SendClassOf(err) != simgate.ClassModemUnhealthy {
+		t.Fatalf("Send while unplugged: %v, want simgate.ClassModemUnhealthy", err)
 	}
 	if err := n.Inject("+4915112345678", mods[1].Config().Number, "sent while unplugged"); err != nil {
 		t.Fatal(err)

@@ -77,12 +77,12 @@ func (c *conn) unlock(ctx context.Context, pin string) error {
 		return nil
 	case "SIM PIN":
 		if pin == "" {
-			return &Error{Op: "unlock SIM", Class: ClassModemUnhealthy, Err: ErrPINRequired}
+			return &Error{Op: "unlock SIM", Class: simgate.ClassModemUnhealthy, Err: ErrPINRequired}
 		}
 	case "SIM PUK":
-		return &Error{Op: "unlock SIM", Class: ClassModemUnhealthy, Err: ErrPUKRequired}
+		return &Error{Op: "unlock SIM", Class: simgate.ClassModemUnhealthy, Err: ErrPUKRequired}
 	default:
-		return &Error{Op: "unlock SIM", Class: ClassModemUnhealthy, Err: fmt.Errorf("SIM wants %q", st)}
+		return &Error{Op: "unlock SIM", Class: simgate.ClassModemUnhealthy, Err: fmt.Errorf("SIM wants %q", st)}
 	}
 	// The command text holds the PIN: it must not reach an error or a log.
 	if _, err := c.at.Command(`+CPIN="` + pin + `"`); err != nil {
@@ -99,7 +99,7 @@ func (c *conn) unlock(ctx context.Context, pin string) error {
 			// than trying again.
 			e.Err = fmt.Errorf("%w: %w", ErrWrongPIN, e.Err)
 		}
-		e.Class = ClassModemUnhealthy
+		e.Class = simgate.ClassModemUnhealthy
 		return e
 	}
 	// The SIM takes a moment to get ready after the PIN.
@@ -110,13 +110,13 @@ func (c *conn) unlock(ctx context.Context, pin string) error {
 			return nil
 		}
 		if err == nil && (st == "SIM PIN" || st == "SIM PUK") {
-			return &Error{Op: "unlock SIM", Class: ClassModemUnhealthy, Err: ErrWrongPIN}
+			return &Error{Op: "unlock SIM", Class: simgate.ClassModemUnhealthy, Err: ErrWrongPIN}
 		}
 		if time.Now().After(deadline) {
 			if err == nil {
 				err = fmt.Errorf("SIM says %q after the PIN", st)
 			}
-			return &Error{Op: "unlock SIM", Class: ClassModemUnhealthy, Err: err}
+			return &Error{Op: "unlock SIM", Class: simgate.ClassModemUnhealthy, Err: err}
 		}
 		select {
 		case <-ctx.Done():
@@ -152,7 +152,7 @@ func (c *conn) identity(ctx context.Context, sim bool) (simgate.ModemIdentity, e
 	}
 	id.IMEI = digitsLine(info, "+CGSN", 14, 17)
 	if id.IMEI == "" {
-		return id, &Error{Op: "AT+CGSN", Class: ClassModemUnhealthy, Err: fmt.Errorf("%w: no IMEI in %q", ErrMalformed, info)}
+		return id, &Error{Op: "AT+CGSN", Class: simgate.ClassModemUnhealthy, Err: fmt.Errorf("%w: no IMEI in %q", ErrMalformed, info)}
 	}
 	if !sim {
 		return id, nil
@@ -401,7 +401,7 @@ func (c *conn) configureSMS(ctx context.Context, smsc string) (cnmi cnmiSetting,
 	}
 	cnmi, err = chooseCNMI(v)
 	if err != nil {
-		return cnmi, phase2, &Error{Op: "AT+CNMI=?", Class: ClassModemUnhealthy, Err: err}
+		return cnmi, phase2, &Error{Op: "AT+CNMI=?", Class: simgate.ClassModemUnhealthy, Err: err}
 	}
 	if _, err = c.cmd(ctx, "+CNMI="+cnmi.String()); err != nil {
 		return cnmi, phase2, err

@@ -410,13 +410,17 @@ func (n *Network) deliver(from *Modem, sub *submitPDU) {
 	}
 	segs, err := c.Collect(sub.tpdu)
 	if err == nil && segs != nil {
-		text, derr := sms.Decode(segs)
-		if derr != nil {
-			text = []byte(partText(&sub.tpdu))
+		var text string
+		if b, derr := sms.Decode(segs); derr == nil {
+			text = validText(b)
+		} else {
+			for _, s := range segs {
+				text += partText(s)
+			}
 		}
 		k := numberKey(dest)
 		n.inboxes[k] = append(n.inboxes[k], HandsetMessage{
-			From: from.cfg.Number, To: dest, Text: string(text), Parts: len(segs), Modem: from.cfg.Name, At: now,
+			From: from.cfg.Number, To: dest, Text: text, Parts: len(segs), Modem: from.cfg.Name, At: now,
 		})
 		n.notifyLocked()
 	}

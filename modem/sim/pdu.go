@@ -97,7 +97,21 @@ func partText(t *tpdu.TPDU) string {
 		}
 		return ""
 	}
-	return string(b)
+	return validText(b)
+}
+
+// validText returns b as a string if it is UTF-8, and otherwise (8-bit data
+// messages) with each byte taken as a Latin-1 character, so that texts are
+// always valid UTF-8 for logs and JSON.
+func validText(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	r := make([]rune, len(b))
+	for i, c := range b {
+		r[i] = rune(c)
+	}
+	return string(r)
 }
 
 // smscPrefix returns the PDU-mode SMSC address field for number: "00" (one

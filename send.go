@@ -1,0 +1,108 @@
+package simgate
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// SendRequest is one message for the modem pool to send.
+type SendRequest struct {
+	To   string // E.164
+	Text string
+	// StickyKey, when set (e.g. a verification id), makes a resend with the
+	// same key leave from the same SIM when that SIM can take it.
+	StickyKey string
+}
+
+// Receipt says which modem sent a message and the message reference (TP-MR)
+// of each part, for matching status reports.
+type Receipt struct {
+	ModemID  string
+	Identity ModemIdentity
+	MRs      []int
+	SentAt   time.Time
+}
+
+// SendClass tells the dispatcher what to do with a failed send
+// (shared/PROTOCOL.md, "Errors: what to do with them").
+type SendClass int
+
+// Send error classes.
+const (
+	// ClassTransient: the network or the modem is busy or briefly failing.
+	// Nothing went out; try again later or on another modem.
+	ClassTransient SendClass = iota + 1
+	// ClassPermanentRecipient: the number is unknown, unassigned or barred.
+	// Retrying will not help, on any modem.
+	ClassPermanentRecipient
+	// ClassPermanentSIM: this SIM cannot send (barred, no subscription, no
+	// SMSC). Nothing went out; another modem may succeed.
+	ClassPermanentSIM
+	// ClassPermanentMessage: the modem rejected the PDU itself (protocol
+	// error, invalid PDU): a bug on our side that no retry fixes.
+	ClassPermanentMessage
+	// ClassAmbiguous: the message may have gone out (a timeout after the PDU
+	// was written, a network timeout). Never resend it automatically.
+	ClassAmbiguous
+	// ClassModemUnhealthy: the modem is down, hung, unplugged or its SIM is
+	// missing or locked. Nothing went out; another modem may succeed.
+	ClassModemUnhealthy
+)
+
+// String returns the name of c.
+func (c SendClass) String() string {
+	switch c {
+	case ClassTransient:
+		return "transient"
+	case ClassPermanentRecipient:
+		return "permanent-recipient"
+	case ClassPermanentSIM:
+		return "permanent-sim"
+	case ClassPermanentMessage:
+		return "permanent-message"
+	case ClassAmbiguous:
+		return "ambiguous"
+	case ClassModemUnhealthy:
+		return "modem-unhealthy"
+	}
+	return "unknown"
+}
+
+// Retryable reports whether a send that failed with c may be tried again,
+// later or on another modem: nothing went out and the recipient is not at
+// fault.
+func (c SendClass) Retryable() bool {
+	switch c {
+	case ClassTransient, ClassPermanentSIM, ClassModemUnhealthy:
+		return true
+	}
+	return false
+}
+
+// SendClassOf returns the class of a send error: that of the first error in
+// err's chain with a SendClass method; ClassTransient for a context error
+// (nothing was attempted); ClassModemUnhealthy for anything else; 0 for nil.
+func SendClassOf(err error) SendClass {
+	var c interface{ SendClass() SendClass }
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &c):
+		return c.SendClass()
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return ClassTransient
+	}
+	return ClassModemUnhealthy
+}
+
+// SentParts returns the message references of the parts of a long message
+// that went out before a send failed, from the first error in err's chain
+// with a SentParts method.
+func SentParts(err error) []int {
+	var s interface{ SentParts() []int }
+	if errors.As(err, &s) {
+		return s.SentParts()
+	}
+	return nil
+}
