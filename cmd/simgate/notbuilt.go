@@ -21,6 +21,5 @@ func notBuilt(name, synopsis, example string) func(context.Context, []string, io
 var (
 	runServe  = notBuilt("serve", "-c FILE", "simgate serve -c /etc/simgate/simgate.yaml")
 	runDemo   = notBuilt("demo", "[--dir DIR] [--serve]", "simgate demo")
-	runSend   = notBuilt("send", "--to NUMBER --text TEXT", `simgate send --to +15551234567 --text "hello"`)
 	runAPIKey = notBuilt("apikey", "create|list|revoke", "simgate apikey create --name app --scopes verify")
 )
