@@ -470,3 +470,35 @@ func TestCFUN(t *testing.T) {
 func itoa(i int) string { return strconv.Itoa(i) }
 
 func ucs2Hex(s string) string { return fmt.Sprintf("%X", ucs2.Encode([]rune(s))) }
+
+func TestCNMIModes(t *testing.T) {
+	n, mods := startNetwork(t, Config{Number: "+15550000001"})
+	c := dial(t, mods[0].Path())
+	c.mustOK("ATE0")
+	inject := func(text string) {
+		t.Helper()
+		if err := n.Inject("+15559876543", "+15550000001", text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// mt=0: stored silently.
+	c.mustOK("AT+CNMI=2,0,0,0,0")
+	inject("silent")
+	c.quiet(100 * time.Millisecond)
+	c.want("AT+CPMS?", `+CPMS: "SM",1,30,"SM",1,30,"SM",1,30`, "OK")
+	// mode=0: indications held in the modem until mode 1 or 2 (bfr=0 flushes).
+	c.mustOK("AT+CNMI=0,1,0,0,0")
+	inject("held")
+	c.quiet(100 * time.Millisecond)
+	c.want("AT+CNMI=2,1,0,0,0", "OK")
+	if got, want := c.waitFor("+CMTI:", waitTimeout), `+CMTI: "SM",2`; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	// bfr=1 clears them instead.
+	c.mustOK("AT+CNMI=0,1,0,0,0")
+	inject("dropped indication")
+	c.quiet(100 * time.Millisecond)
+	c.want("AT+CNMI=2,1,0,0,1", "OK")
+	c.quiet(100 * time.Millisecond)
+	c.want("AT+CPMS?", `+CPMS: "SM",3,30,"SM",3,30,"SM",3,30`, "OK")
+}
