@@ -80,6 +80,25 @@ func (db *DB) RevokeAPIKey(ctx context.Context, id string) error {
 	return nil
 }
 
+// TouchAPIKey records that the key with the given id was used now. It is
+// a write, so callers do it at most once in a while per key rather than on
+// every request. A missing key is not an error: it may have been deleted.
+func (db *DB) TouchAPIKey(ctx context.Context, id string) error {
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot touch api key: %w", err)
+	}
+	defer tx.Rollback()
+
+	if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET last_used_at = ? WHERE id = ?`, tx.now.UnixMilli(), id); err != nil {
+		return fmt.Errorf("cannot touch api key: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("cannot touch api key: %w", err)
+	}
+	return nil
+}
+
 func createAPIKey(ctx context.Context, tx *tx, k *simgate.APIKey) error {
 	if len(k.Hash) != sha256.Size {
 		return simgate.Errorf(simgate.CodeInvalid, "api key hash is %d bytes, want a SHA-256 (%d)", len(k.Hash), sha256.Size)

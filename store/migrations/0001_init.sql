@@ -68,6 +68,12 @@ CREATE UNIQUE INDEX messages_idempotency ON messages (api_key_id, idempotency_ke
 CREATE INDEX messages_created ON messages (created_at, id);
 CREATE INDEX messages_verification ON messages (verification_id)
     WHERE verification_id IS NOT NULL;
+-- Queue depth by status and priority for metrics; partial, so it only holds
+-- messages still in the dispatcher's or the network's hands.
+CREATE INDEX messages_active ON messages (status, priority, created_at)
+    WHERE status IN ('accepted', 'queued', 'sending', 'sent');
+-- Filtered lists page newest first.
+CREATE INDEX messages_to ON messages (to_number, created_at, id);
 
 -- message_parts is one SMS-SUBMIT of a message, with its own TP-MR and status
 -- report.
@@ -122,6 +128,8 @@ CREATE INDEX status_reports_part ON status_reports (message_id, part_seq)
     WHERE message_id IS NOT NULL;
 CREATE INDEX status_reports_unmatched ON status_reports (modem_id, mr, received_at)
     WHERE message_id IS NULL;
+-- Match ratio and report latency over a recent window.
+CREATE INDEX status_reports_received ON status_reports (received_at);
 
 -- verifications holds one-time-code verifications. The code itself is never
 -- stored: code_hash is a keyed HMAC-SHA256 of the verification id and the code
@@ -228,9 +236,10 @@ CREATE TABLE idempotency_keys (
 
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
 
--- opt_outs lists numbers that replied STOP (or another opt-out keyword).
+-- opt_outs lists numbers that replied STOP (or another opt-out keyword). A
+-- START or UNSTOP deletes the row. Numbers are E.164 with the '+'.
 CREATE TABLE opt_outs (
-    number  TEXT    PRIMARY KEY,
+    number  TEXT    PRIMARY KEY CHECK (number <> ''),
     keyword TEXT    NOT NULL,
     at      INTEGER NOT NULL
 ) STRICT;
@@ -246,6 +255,9 @@ CREATE TABLE alerts (
 ) STRICT;
 
 CREATE INDEX alerts_at ON alerts (at);
+-- "Has this number had this alert lately?", for alerts raised at most once a
+-- period (owner notices, velocity trips).
+CREATE INDEX alerts_subject ON alerts (kind, subject, at);
 
 -- webhook_events is the outbox: an event is written in the same transaction
 -- as the change it reports, and delivered afterwards.

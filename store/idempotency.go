@@ -1,0 +1,135 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/simgate/simgate"
+)
+
+// Idempotency outcomes returned by ReserveIdempotencyKey.
+const (
+	IdempotencyReserved = "reserved" // new key: run the request, then complete or release it
+	IdempotencyReplay   = "replay"   // same request done before: answer with the stored response
+	IdempotencyInFlight = "in_flight"
+	IdempotencyMismatch = "mismatch" // same key, another request
+)
+
+// ReserveIdempotencyKey looks up key for the API key apiKeyID and, when it
+// is new or older than ttl, reserves it for the request whose SHA-256 is
+// requestHash. It returns IdempotencyReserved, IdempotencyReplay with the
+// stored status and body, IdempotencyInFlight while the first request with
+// the key has not completed, or IdempotencyMismatch when the key was used for
+// another request.
+func (db *DB) ReserveIdempotencyKey(ctx context.Context, apiKeyID, key string, requestHash []byte, ttl time.Duration) (outcome string, status int, body []byte, err error) {
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return "", 0, nil, fmt.Errorf("cannot reserve idempotency key: %w", err)
+	}
+	defer tx.Rollback()
+
+	var prev []byte
+	var code sql.NullInt64
+	var createdAt int64
+	err = tx.QueryRowContext(ctx, `
+		SELECT request_hash, response, status_code, created_at FROM idempotency_keys WHERE api_key_id = ? AND key = ?
+	`, apiKeyID, key).Scan(&prev, &body, &code, &createdAt)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return "", 0, nil, fmt.Errorf("cannot reserve idempotency key: %w", err)
+	case time.UnixMilli(createdAt).Add(ttl).After(tx.now):
+		switch {
+		case !bytes.Equal(prev, requestHash):
+			return IdempotencyMismatch, 0, nil, nil
+		case !code.Valid:
+			return IdempotencyInFlight, 0, nil, nil
+		}
+		return IdempotencyReplay, int(code.Int64), body, nil
+	}
+
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO idempotency_keys (api_key_id, key, request_hash, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (api_key_id, key) DO UPDATE SET
+			request_hash = excluded.request_hash, response = NULL, status_code = NULL, created_at = excluded.created_at
+	`, apiKeyID, key, requestHash, tx.now.UnixMilli()); err != nil {
+		return "", 0, nil, fmt.Errorf("cannot reserve idempotency key: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return "", 0, nil, fmt.Errorf("cannot reserve idempotency key: %w", err)
+	}
+	return IdempotencyReserved, 0, nil, nil
+}
+
+// CompleteIdempotencyKey stores the response to the request that reserved
+// key. It returns a CodeNotFound error when the key is not reserved.
+func (db *DB) CompleteIdempotencyKey(ctx context.Context, apiKeyID, key string, status int, body []byte) error {
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot complete idempotency key: %w", err)
+	}
+	defer tx.Rollback()
+
+	res, err := tx.ExecContext(ctx, `
+		UPDATE idempotency_keys SET response = ?, status_code = ? WHERE api_key_id = ? AND key = ? AND status_code IS NULL
+	`, body, status, apiKeyID, key)
+	if err != nil {
+		return fmt.Errorf("cannot complete idempotency key: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("cannot complete idempotency key: %w", err)
+	} else if n == 0 {
+		return simgate.Errorf(simgate.CodeNotFound, "idempotency key not reserved")
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("cannot complete idempotency key: %w", err)
+	}
+	return nil
+}
+
+// ReleaseIdempotencyKey forgets a reserved key whose request failed, so that
+// a retry with it runs again. A completed key is kept.
+func (db *DB) ReleaseIdempotencyKey(ctx context.Context, apiKeyID, key string) error {
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot release idempotency key: %w", err)
+	}
+	defer tx.Rollback()
+
+	if _, err := tx.ExecContext(ctx, `
+		DELETE FROM idempotency_keys WHERE api_key_id = ? AND key = ? AND status_code IS NULL
+	`, apiKeyID, key); err != nil {
+		return fmt.Errorf("cannot release idempotency key: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("cannot release idempotency key: %w", err)
+	}
+	return nil
+}
+
+// PurgeIdempotencyKeys deletes keys created before before and returns how
+// many it deleted.
+func (db *DB) PurgeIdempotencyKeys(ctx context.Context, before time.Time) (int64, error) {
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("cannot purge idempotency keys: %w", err)
+	}
+	defer tx.Rollback()
+
+	res, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE created_at < ?`, before.UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("cannot purge idempotency keys: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("cannot purge idempotency keys: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("cannot purge idempotency keys: %w", err)
+	}
+	return n, nil
+}

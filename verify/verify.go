@@ -1,0 +1,456 @@
+// Package verify runs one-time-code verifications: it draws a code, keeps only
+// its keyed hash, sends it by SMS through the queue and checks it.
+//
+// The rules follow NIST SP 800-63B §5.1.3 (out-of-band authenticators): codes
+// come from crypto/rand, are compared in constant time, are used at most
+// once, expire, and a number's failed checks are capped across
+// verifications (§5.2.2). Only HMAC-SHA256(secret, id ":" code) is stored, so
+// neither the database nor its backups reveal a code.
+//
+// A new request for a number that has a pending verification resends that
+// verification, as Twilio Verify does, but with a new code: the old code
+// cannot be recovered from its hash, so it is replaced and stops working,
+// and the expiry restarts with the new SMS. The attempts left do not reset.
+//
+// The package does not import the store or the queue: it declares the Store
+// and Enqueuer it needs, and cmd/simgate wires *store.DB and the dispatcher.
+package verify
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/simgate/simgate"
+)
+
+// Store keeps verifications. *store.DB satisfies it.
+type Store interface {
+	// StartVerification creates v, or takes over the number's pending
+	// verification (resent), counts a send, and sets v's code hash to
+	// hash(id). It returns a rate-limit error (CodeRateLimited, with a
+	// RetryAfter method) when the number reached maxSends within window or
+	// failureCap failed checks.
+	StartVerification(ctx context.Context, v *simgate.Verification, hash func(id string) []byte, maxSends int, window time.Duration, failureCap int) (resent bool, err error)
+	// CheckVerification compares a code by match, by id or else by the
+	// number's newest pending verification, in one write transaction. It
+	// returns CodeNotFound when there is none and a rate-limit error when the
+	// number reached failureCap.
+	CheckVerification(ctx context.Context, id, to string, match func(id string, hash []byte) bool, failureCap int) (v *simgate.Verification, changed bool, failures int, err error)
+	// GetVerification returns a verification; CodeNotFound when missing.
+	GetVerification(ctx context.Context, id string) (*simgate.Verification, error)
+	// CancelVerification cancels a pending verification; CodeNotFound when
+	// missing, CodeConflict when not pending.
+	CancelVerification(ctx context.Context, id string) (*simgate.Verification, error)
+	// FailVerification marks a pending verification failed; errors as
+	// CancelVerification.
+	FailVerification(ctx context.Context, id string) (*simgate.Verification, error)
+	// ExpireVerifications erases the hashes of expired verifications.
+	ExpireVerifications(ctx context.Context) (int64, error)
+	// PurgeVerificationCounters deletes send and failure records older than
+	// before.
+	PurgeVerificationCounters(ctx context.Context, before time.Time) error
+	// CreateAlertOnce records an alert unless one of the same kind and
+	// subject exists within period, and reports whether it did.
+	CreateAlertOnce(ctx context.Context, kind, subject, detail string, period time.Duration) (bool, error)
+}
+
+// Enqueuer queues SMS. The queue's dispatcher satisfies it.
+type Enqueuer interface {
+	// Enqueue queues m and sets its ID and Status. It returns a
+	// CodeForbidden error for a number that opted out.
+	Enqueue(ctx context.Context, m *simgate.Message) error
+	// Cancel cancels a message that has not been sent yet; CodeNotFound or
+	// CodeConflict otherwise.
+	Cancel(ctx context.Context, id string) error
+}
+
+// AlertOwnerNotified is the alert kind that records an owner notice, so that
+// a number gets at most one a day.
+const AlertOwnerNotified = "number.owner_notified"
+
+// Limits on requests.
+const (
+	MinCodeLength = 4
+	MaxCodeLength = 10
+	MinTTL        = time.Minute
+	MaxTTL        = 24 * time.Hour
+	MaxReference  = 128
+	MaxAppName    = 64
+)
+
+// DefaultTemplate is the English message: with a 6-digit code, a 7-letter
+// app name and a 2-digit TTL it is 67 GSM-7 characters, one SMS part.
+const DefaultTemplate = "Your {app} code is {code}. It expires in {ttl_minutes} minutes. Do not share it."
+
+// Options configure a Service. Zero values take the defaults noted.
+type Options struct {
+	// Secret keys the code HMAC; at least 32 bytes. Required.
+	Secret []byte
+	// AppName fills {app} when a request names none; default "simgate".
+	AppName    string
+	CodeLength int           // default 6
+	TTL        time.Duration // default 10 minutes
+	MaxChecks  int           // failed checks per verification; default 5
+	MaxSends   int           // SMS per number per SendWindow; default 5
+	SendWindow time.Duration // default 10 minutes
+	// FailureCap is the failed checks per number per 24 h; default 100.
+	FailureCap int
+	// NotifyOwner texts a number, at most once a day, when a verification
+	// of it ran out of attempts.
+	NotifyOwner    bool
+	NotifyTemplate string
+	// DefaultLocale is used when a request names no locale or one without a
+	// template; default "en".
+	DefaultLocale string
+	// Templates by locale, with {code}, {app} and {ttl_minutes}; default
+	// {"en": DefaultTemplate}.
+	Templates map[string]string
+	// Now is the clock; default time.Now.
+	Now simgate.Clock
+	// Logger gets alerts and errors, never a code; default discards.
+	Logger *slog.Logger
+	// SweepInterval is how often Run expires verifications and purges
+	// counters; 0 turns the loop off (tests call RunOnce).
+	SweepInterval time.Duration
+}
+
+// Service creates and checks verifications. It is safe for concurrent use.
+type Service struct {
+	store Store
+	queue Enqueuer
+	opts  Options
+	log   *slog.Logger
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New returns a Service. It returns an error when the options are invalid.
+func New(st Store, q Enqueuer, opts Options) (*Service, error) {
+	if len(opts.Secret) < 32 {
+		return nil, fmt.Errorf("cannot start verify: secret must be at least 32 bytes, got %d", len(opts.Secret))
+	}
+	if opts.AppName == "" {
+		opts.AppName = "simgate"
+	}
+	if opts.CodeLength == 0 {
+		opts.CodeLength = 6
+	}
+	if opts.CodeLength < MinCodeLength || opts.CodeLength > MaxCodeLength {
+		return nil, fmt.Errorf("cannot start verify: code length %d is not %d-%d", opts.CodeLength, MinCodeLength, MaxCodeLength)
+	}
+	if opts.TTL == 0 {
+		opts.TTL = 10 * time.Minute
+	}
+	if opts.TTL < MinTTL || opts.TTL > MaxTTL {
+		return nil, fmt.Errorf("cannot start verify: ttl %s is not between %s and %s", opts.TTL, MinTTL, MaxTTL)
+	}
+	if opts.MaxChecks <= 0 {
+		opts.MaxChecks = 5
+	}
+	if opts.MaxSends <= 0 {
+		opts.MaxSends = 5
+	}
+	if opts.SendWindow <= 0 {
+		opts.SendWindow = 10 * time.Minute
+	}
+	if opts.FailureCap <= 0 {
+		opts.FailureCap = 100
+	}
+	if opts.DefaultLocale == "" {
+		opts.DefaultLocale = "en"
+	}
+	if len(opts.Templates) == 0 {
+		opts.Templates = map[string]string{"en": DefaultTemplate}
+	}
+	if _, ok := opts.Templates[opts.DefaultLocale]; !ok {
+		return nil, fmt.Errorf("cannot start verify: no template for the default locale %q", opts.DefaultLocale)
+	}
+	for loc, t := range opts.Templates {
+		if !strings.Contains(t, "{code}") {
+			return nil, fmt.Errorf("cannot start verify: template %q has no {code}", loc)
+		}
+	}
+	if opts.NotifyTemplate == "" {
+		opts.NotifyTemplate = "Someone tried to verify this number with {app} and failed. If this was not you, ignore this message."
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{store: st, queue: q, opts: opts, log: opts.Logger}, nil
+}
+
+// Start sends a code to v.To, which the caller has normalised to E.164. From
+// v it reads To, Locale, AppName, Reference, CodeLength (0: the default) and
+// APIKeyID; ttl 0 means the default. It fills in the rest of v and returns
+// the queued SMS (its text holds the code: do not log or return it). It
+// returns CodeInvalid for bad parameters, a rate-limit error when the number
+// has had too many sends or failures, and the queue's error (CodeForbidden
+// for an opted-out number) after marking the verification failed.
+func (s *Service) Start(ctx context.Context, v *simgate.Verification, ttl time.Duration) (*simgate.Message, error) {
+	if err := s.prepare(v, &ttl); err != nil {
+		return nil, err
+	}
+	code, err := NewCode(v.CodeLength)
+	if err != nil {
+		return nil, err
+	}
+	v.ExpiresAt = s.opts.Now().Add(ttl)
+	v.MaxAttempts = s.opts.MaxChecks
+	resent, err := s.store.StartVerification(ctx, v, func(id string) []byte { return s.hash(id, code) },
+		s.opts.MaxSends, s.opts.SendWindow, s.opts.FailureCap)
+	if err != nil {
+		return nil, err
+	}
+
+	m := &simgate.Message{
+		To:             v.To,
+		Text:           s.render(v, code, ttl),
+		Priority:       simgate.PriorityVerification,
+		ExpiresAt:      v.ExpiresAt,
+		VerificationID: v.ID,
+		APIKeyID:       v.APIKeyID,
+	}
+	if err := s.queue.Enqueue(ctx, m); err != nil {
+		if !resent {
+			if _, ferr := s.store.FailVerification(context.WithoutCancel(ctx), v.ID); ferr != nil {
+				s.log.Error("cannot mark verification failed", "verification", v.ID, "error", ferr)
+			} else {
+				v.Status, v.CodeHash = simgate.VerificationFailed, nil
+			}
+		}
+		return nil, err
+	}
+	v.MessageID = m.ID
+	v.CodeHash = nil
+	s.log.Info("verification sent", "verification", v.ID, "message", m.ID, "resent", resent, "send_count", v.SendCount)
+	return m, nil
+}
+
+func (s *Service) prepare(v *simgate.Verification, ttl *time.Duration) error {
+	if v.To == "" || v.To[0] != '+' {
+		return simgate.Errorf(simgate.CodeInvalid, "to must be an E.164 number")
+	}
+	if v.CodeLength == 0 {
+		v.CodeLength = s.opts.CodeLength
+	}
+	if v.CodeLength < MinCodeLength || v.CodeLength > MaxCodeLength {
+		return simgate.Errorf(simgate.CodeInvalid, "code_length must be %d to %d, got %d", MinCodeLength, MaxCodeLength, v.CodeLength)
+	}
+	if *ttl == 0 {
+		*ttl = s.opts.TTL
+	}
+	if *ttl < MinTTL || *ttl > MaxTTL {
+		return simgate.Errorf(simgate.CodeInvalid, "ttl must be between %s and %s, got %s", MinTTL, MaxTTL, *ttl)
+	}
+	if len([]rune(v.Reference)) > MaxReference || len(v.Reference) > 4*MaxReference {
+		return simgate.Errorf(simgate.CodeInvalid, "reference must be at most %d characters", MaxReference)
+	}
+	if v.AppName == "" {
+		v.AppName = s.opts.AppName
+	}
+	if len([]rune(v.AppName)) > MaxAppName {
+		return simgate.Errorf(simgate.CodeInvalid, "app_name must be at most %d characters", MaxAppName)
+	}
+	if _, ok := s.opts.Templates[v.Locale]; !ok {
+		v.Locale = s.opts.DefaultLocale
+	}
+	return nil
+}
+
+// Check checks code against the verification id or, when id is empty,
+// against the newest pending verification of the number to. It returns the
+// verification after the check: approved when this check approved it,
+// pending with attempts left after a wrong code, max_attempts_reached when
+// this wrong code was the last allowed. It returns CodeNotFound when there is
+// no such verification, CodeConflict when it was not pending (already
+// approved, canceled, expired or failed: even the right code fails), and a
+// rate-limit error when the number reached its failure cap.
+func (s *Service) Check(ctx context.Context, id, to, code string) (*simgate.Verification, error) {
+	if id == "" && to == "" {
+		return nil, simgate.Errorf(simgate.CodeInvalid, "give id or to")
+	}
+	if !validCode(code) {
+		return nil, simgate.Errorf(simgate.CodeInvalid, "code must be %d to %d digits", MinCodeLength, MaxCodeLength)
+	}
+	v, changed, failures, err := s.store.CheckVerification(ctx, id, to, func(vid string, hash []byte) bool {
+		return hmac.Equal(s.hash(vid, code), hash)
+	}, s.opts.FailureCap)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case v.Status == simgate.VerificationApproved && changed:
+		s.log.Info("verification approved", "verification", v.ID)
+		return v, nil
+	case v.Status == simgate.VerificationPending:
+		return v, nil
+	case v.Status == simgate.VerificationMaxAttemptsReached && changed:
+		s.log.Warn("verification reached its maximum attempts", "verification", v.ID, "failures_24h", failures)
+		s.notifyOwner(ctx, v)
+		return v, nil
+	}
+	return nil, simgate.Errorf(simgate.CodeConflict, "verification %s is %s", v.ID, v.Status)
+}
+
+// Get returns the verification with the given id; CodeNotFound when none.
+func (s *Service) Get(ctx context.Context, id string) (*simgate.Verification, error) {
+	return s.store.GetVerification(ctx, id)
+}
+
+// Cancel cancels a pending verification and, best effort, its queued SMS. It
+// returns CodeNotFound when there is none and CodeConflict when it is not
+// pending.
+func (s *Service) Cancel(ctx context.Context, id string) (*simgate.Verification, error) {
+	v, err := s.store.CancelVerification(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if v.MessageID != "" {
+		// The SMS may be gone already; its code no longer works either way.
+		if err := s.queue.Cancel(ctx, v.MessageID); err != nil && simgate.ErrorCode(err) == simgate.CodeInternal {
+			s.log.Warn("cannot cancel verification SMS", "verification", v.ID, "message", v.MessageID, "error", err)
+		}
+	}
+	return v, nil
+}
+
+// notifyOwner texts the number, at most once a day, that someone failed to
+// verify with it. Errors are logged: the check's answer does not depend on
+// it.
+func (s *Service) notifyOwner(ctx context.Context, v *simgate.Verification) {
+	if !s.opts.NotifyOwner {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	ok, err := s.store.CreateAlertOnce(ctx, AlertOwnerNotified, v.To, "verification "+v.ID, 24*time.Hour)
+	if err != nil {
+		s.log.Error("cannot record owner notice", "verification", v.ID, "error", err)
+		return
+	} else if !ok {
+		return
+	}
+	text := strings.NewReplacer("{app}", v.AppName).Replace(s.opts.NotifyTemplate)
+	if err := s.queue.Enqueue(ctx, &simgate.Message{To: v.To, Text: text, Priority: simgate.PriorityHigh,
+		ExpiresAt: s.opts.Now().Add(24 * time.Hour)}); err != nil {
+		s.log.Error("cannot queue owner notice", "verification", v.ID, "error", err)
+	}
+}
+
+// RunOnce expires pending verifications past their expiry (erasing their
+// hashes) and deletes send and failure records no window needs any more.
+func (s *Service) RunOnce(ctx context.Context) error {
+	if _, err := s.store.ExpireVerifications(ctx); err != nil {
+		return err
+	}
+	keep := max(s.opts.SendWindow, 24*time.Hour)
+	return s.store.PurgeVerificationCounters(ctx, s.opts.Now().Add(-keep))
+}
+
+// Open starts the sweep loop when SweepInterval is positive.
+func (s *Service) Open() error {
+	if s.opts.SweepInterval <= 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cancel != nil {
+		return errors.New("verify: already open")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(s.opts.SweepInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := s.RunOnce(ctx); err != nil && ctx.Err() == nil {
+					s.log.Error("cannot sweep verifications", "error", err)
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// Close stops the sweep loop and waits for it.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	cancel := s.cancel
+	s.cancel = nil
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// hash is HMAC-SHA256(secret, id ":" code). The id binds a hash to its
+// verification, so a hash copied onto another row matches nothing.
+func (s *Service) hash(id, code string) []byte {
+	m := hmac.New(sha256.New, s.opts.Secret)
+	m.Write([]byte(id))
+	m.Write([]byte{':'})
+	m.Write([]byte(code))
+	return m.Sum(nil)
+}
+
+// render fills the template for v's locale.
+func (s *Service) render(v *simgate.Verification, code string, ttl time.Duration) string {
+	t := s.opts.Templates[v.Locale]
+	return Render(t, code, v.AppName, ttl)
+}
+
+// Render fills {code}, {app} and {ttl_minutes} in template t. A TTL that is
+// not a whole number of minutes is rounded up.
+func Render(t, code, app string, ttl time.Duration) string {
+	minutes := int((ttl + time.Minute - 1) / time.Minute)
+	return strings.NewReplacer("{code}", code, "{app}", app, "{ttl_minutes}", strconv.Itoa(minutes)).Replace(t)
+}
+
+// NewCode returns n decimal digits drawn uniformly with crypto/rand.
+func NewCode(n int) (string, error) {
+	if n < MinCodeLength || n > MaxCodeLength {
+		return "", simgate.Errorf(simgate.CodeInvalid, "code length must be %d to %d, got %d", MinCodeLength, MaxCodeLength, n)
+	}
+	// rand.Int draws uniformly in [0, 10^n) by rejection, so no digit value
+	// is favoured, unlike a modulo of random bytes.
+	limit := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil)
+	x, err := rand.Int(rand.Reader, limit)
+	if err != nil {
+		return "", fmt.Errorf("cannot draw code: %w", err)
+	}
+	return fmt.Sprintf("%0*d", n, x.Int64()), nil
+}
+
+func validCode(code string) bool {
+	if len(code) < MinCodeLength || len(code) > MaxCodeLength {
+		return false
+	}
+	for _, c := range code {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
