@@ -1,0 +1,67 @@
+// Package queue is simgate's durable outbound queue and dispatcher: it takes
+// messages from the API (Enqueue), hands them to the modem pool (a Sender),
+// records what became of every attempt, and matches the status reports and
+// inbound SMS the modems receive (HandleReport, HandleInbound).
+//
+// # State
+//
+// The queue has no state of its own beyond goroutines and a wake-up
+// channel: every message, part, transition and status report lives in the
+// Store (SQLite through package store), and a Dispatcher that restarts picks
+// up where the last one stopped.
+//
+// # Goroutines
+//
+// Open starts them and Close stops them; the Dispatcher owns all of them
+// (one context, one WaitGroup):
+//
+//   - Workers (Options.Workers, changed at run time with SetWorkers; run one
+//     per modem). A worker claims one message only when it is free, sends it
+//     with a blocking Sender.Send and records the outcome. Recording the
+//     outcome and claiming the next message happen in one transaction
+//     (Store.FinishAndClaim), so a modem that finished a submit is given its
+//     next message after a single commit. With one worker per modem and a
+//     Sender that gives each send the least loaded modem (modem.Pool does),
+//     every modem has one submit in flight while there is a backlog, and no
+//     modem is kept waiting by a message that waits for a retry or failed:
+//     those are simply not claimed.
+//   - A sweeper (Options.SweepInterval; 0 switches it off and tests call
+//     RunOnce). It only catches what events cannot: retries that fell due,
+//     expired leases, messages that expired while queued.
+//
+// # Wake-ups
+//
+// Enqueue commits the message, then puts a token in a buffered channel that
+// idle workers wait on: a message reaches an idle modem at once, with no
+// polling delay. A worker that claimed a message after a wake-up passes a
+// token on, so that a burst wakes as many workers as it needs even when
+// tokens were dropped because the channel was full. A spurious token costs one
+// empty claim query. Claims are ordered by priority (verification codes
+// first), then due time, then age.
+//
+// # At most once to the modem
+//
+// The claim commits the message as sending, with a lease (owner NodeID,
+// expiry now+Lease), before the modem is asked. If the process dies during the
+// submit, the message is found in sending at the next Open (its lease is ours
+// or expired) and becomes unknown: the modem may have sent it, so it is not
+// sent again unless Options.ResendUnknown says so. A submit that fails
+// ambiguously (a timeout after the PDU was written, +CMS ERROR 332) likewise
+// ends unknown, or sent for the parts that got message references. Only a
+// failure that the Sender classifies as "nothing went out" (transient, SIM,
+// modem) is retried, with exponential backoff up to MaxAttempts; permanent
+// errors fail the message at once. Everything else is at least once: a queued
+// message survives any crash and is claimed again.
+//
+// Leases make the queue safe to share between nodes later: a claim only takes
+// queued messages, and recovery only takes sending messages whose lease is
+// this node's or expired. Leases are not renewed, so Lease must be longer than
+// the Sender's longest submit (modem.Config.SubmitTimeout plus failover).
+//
+// # Reports
+//
+// A status report is matched to a part by modem, message reference,
+// recipient and a time window (Options.ReportWindow); see
+// store.DB.RecordReport. Temporary TP-ST values are recorded without
+// finishing the part; unmatched reports are kept and counted (Stats).
+package queue

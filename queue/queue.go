@@ -1,0 +1,577 @@
+package queue
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/simgate/simgate"
+)
+
+// Sender sends one message through a modem. modem.Pool satisfies it. Send
+// blocks for the whole submit; on failure its error carries a
+// simgate.SendClass (simgate.SendClassOf) and, for a long message, the
+// references of the parts that went out (simgate.SentParts).
+type Sender interface {
+	Send(ctx context.Context, req simgate.SendRequest) (simgate.Receipt, error)
+}
+
+// Store keeps the queue. store.DB satisfies it; see its methods for the
+// errors each returns.
+type Store interface {
+	CreateMessage(ctx context.Context, m *simgate.Message, requestHash []byte) (created bool, err error)
+	ClaimMessage(ctx context.Context, owner string, lease time.Duration) (*simgate.Message, error)
+	FinishSend(ctx context.Context, id string, o simgate.SendOutcome) error
+	FinishAndClaim(ctx context.Context, id string, o simgate.SendOutcome, owner string, lease time.Duration) (*simgate.Message, error)
+	RecoverSending(ctx context.Context, owner string, resend bool) (int, error)
+	ExpireMessages(ctx context.Context) (int, error)
+	CountDue(ctx context.Context) (int, error)
+	CancelMessage(ctx context.Context, id, reason string) error
+	FindMessage(ctx context.Context, id string) (*simgate.Message, error)
+	ListMessages(ctx context.Context, f simgate.MessageFilter) ([]*simgate.Message, string, error)
+	RecordReport(ctx context.Context, r *simgate.StatusReport, window time.Duration) error
+	CreateInboundMessage(ctx context.Context, m *simgate.InboundMessage) error
+	SetOptOut(ctx context.Context, number, keyword string, out bool) error
+	QueueStats(ctx context.Context, since time.Time) (simgate.QueueStats, error)
+}
+
+// MaxParts is the most SMS one message may take.
+const MaxParts = 10
+
+// Defaults of Options fields left zero.
+const (
+	DefaultWorkers       = 4
+	DefaultMaxAttempts   = 5
+	DefaultRetryBackoff  = 5 * time.Second
+	DefaultMaxBackoff    = 5 * time.Minute
+	DefaultLease         = 10 * time.Minute
+	DefaultReportWindow  = 72 * time.Hour
+	DefaultCloseTimeout  = 30 * time.Second
+	DefaultStatsWindow   = 24 * time.Hour
+	DefaultSweepInterval = time.Second // what cmd should use; the zero value means off
+)
+
+// Options configure a Dispatcher. Store and Sender are required.
+type Options struct {
+	Store  Store
+	Sender Sender
+	Logger *slog.Logger
+	// Now is the clock (default time.Now). Give the store the same one.
+	Now func() time.Time
+	// NodeID names this dispatcher in leases (default "local"). Nodes
+	// sharing a database need distinct ids.
+	NodeID string
+	// Workers is how many messages may be with the Sender at once (default
+	// DefaultWorkers). Set it to the number of modems; see SetWorkers.
+	Workers int
+	// MaxAttempts bounds the submits of one message (default
+	// DefaultMaxAttempts); the Sender's own failover does not count.
+	MaxAttempts int
+	// RetryBackoff is the wait after the first failed attempt, doubled after
+	// each further one up to MaxBackoff.
+	RetryBackoff, MaxBackoff time.Duration
+	// SweepInterval is how often the sweeper runs; 0 switches it off (tests
+	// call RunOnce).
+	SweepInterval time.Duration
+	// Lease is how long a claim holds a message (default DefaultLease). It
+	// must exceed the Sender's longest submit.
+	Lease time.Duration
+	// ResendUnknown queues messages found in sending at Open again instead of
+	// marking them unknown. It risks duplicates.
+	ResendUnknown bool
+	// ReportWindow is how long after its submit a status report may still be
+	// matched to a part (default DefaultReportWindow).
+	ReportWindow time.Duration
+	// DefaultExpiry, when positive, is given to messages without an expiry.
+	DefaultExpiry time.Duration
+	// CloseTimeout bounds how long Close waits for submits in flight
+	// (default DefaultCloseTimeout); after it they are cancelled, which makes
+	// them ambiguous.
+	CloseTimeout time.Duration
+}
+
+// Dispatcher is the queue. Its methods are safe for concurrent use.
+type Dispatcher struct {
+	opts Options
+	log  *slog.Logger
+	wake chan struct{}
+
+	ctx        context.Context // claiming; cancelled by Close
+	cancel     context.CancelFunc
+	sendCtx    context.Context // submits in flight; cancelled after CloseTimeout
+	sendCancel context.CancelFunc
+	wg         sync.WaitGroup
+
+	mu      sync.Mutex
+	opened  bool
+	closed  bool
+	workers []chan struct{} // closed to stop one worker
+}
+
+// New returns a Dispatcher; Open starts it.
+func New(opts Options) *Dispatcher {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.NodeID == "" {
+		opts.NodeID = "local"
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = DefaultWorkers
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = DefaultMaxAttempts
+	}
+	if opts.RetryBackoff <= 0 {
+		opts.RetryBackoff = DefaultRetryBackoff
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = DefaultMaxBackoff
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = DefaultLease
+	}
+	if opts.ReportWindow <= 0 {
+		opts.ReportWindow = DefaultReportWindow
+	}
+	if opts.CloseTimeout <= 0 {
+		opts.CloseTimeout = DefaultCloseTimeout
+	}
+	d := &Dispatcher{
+		opts: opts,
+		log:  opts.Logger.With("component", "queue", "node", opts.NodeID),
+		wake: make(chan struct{}, 256),
+	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.sendCtx, d.sendCancel = context.WithCancel(context.Background())
+	return d
+}
+
+// Open recovers from a previous run, then starts the workers and the
+// sweeper. Messages left in sending under this node's lease, or an expired
+// one, become unknown (or queued with ResendUnknown); queued messages are
+// claimed again.
+func (d *Dispatcher) Open(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.opened || d.closed {
+		return fmt.Errorf("cannot open queue: already opened")
+	}
+	n, err := d.opts.Store.RecoverSending(ctx, d.opts.NodeID, d.opts.ResendUnknown)
+	if err != nil {
+		return fmt.Errorf("cannot open queue: %w", err)
+	}
+	if n > 0 {
+		d.log.Warn("messages were being sent when simgate stopped", "count", n, "resend", d.opts.ResendUnknown)
+	}
+	d.opened = true
+	d.setWorkers(d.opts.Workers)
+	if d.opts.SweepInterval > 0 {
+		d.wg.Add(1)
+		go d.sweeper()
+	}
+	d.wakeN(d.opts.Workers)
+	return nil
+}
+
+// SetWorkers changes how many messages may be with the Sender at once, e.g.
+// after modems were added or removed. Workers beyond n stop after their
+// current submit.
+func (d *Dispatcher) SetWorkers(n int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.opts.Workers = max(n, 1)
+	if d.opened && !d.closed {
+		d.setWorkers(d.opts.Workers)
+	}
+}
+
+// setWorkers starts or stops workers to have n. Called with d.mu held.
+func (d *Dispatcher) setWorkers(n int) {
+	for len(d.workers) < n {
+		stop := make(chan struct{})
+		d.workers = append(d.workers, stop)
+		d.wg.Add(1)
+		go d.worker(stop)
+	}
+	for len(d.workers) > n {
+		close(d.workers[len(d.workers)-1])
+		d.workers = d.workers[:len(d.workers)-1]
+	}
+}
+
+// Close stops claiming messages, waits up to Options.CloseTimeout for the
+// submits in flight to finish and be recorded, then cancels the rest (their
+// messages end unknown) and waits for every goroutine.
+func (d *Dispatcher) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	d.mu.Unlock()
+	d.cancel()
+	done := make(chan struct{})
+	go func() {
+		d.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(d.opts.CloseTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		d.log.Warn("submits still in flight at close; cancelling them")
+		d.sendCancel()
+		<-done
+	}
+	d.sendCancel()
+	return nil
+}
+
+// wakeN offers up to n wake-up tokens to idle workers.
+func (d *Dispatcher) wakeN(n int) {
+	for range n {
+		select {
+		case d.wake <- struct{}{}:
+		default:
+			return
+		}
+	}
+}
+
+// worker claims and sends one message at a time until stop is closed or the
+// dispatcher closes.
+func (d *Dispatcher) worker(stop chan struct{}) {
+	defer d.wg.Done()
+	var m *simgate.Message
+	for {
+		if m == nil {
+			select {
+			case <-stop:
+				return
+			case <-d.ctx.Done():
+				return
+			default:
+			}
+			var err error
+			if m, err = d.opts.Store.ClaimMessage(d.ctx, d.opts.NodeID, d.opts.Lease); err != nil {
+				if d.ctx.Err() == nil {
+					d.log.Error("cannot claim message", "error", err)
+					d.pause(stop, time.Second)
+				}
+				continue
+			}
+			if m == nil {
+				select {
+				case <-d.wake:
+				case <-stop:
+					return
+				case <-d.ctx.Done():
+					return
+				}
+				continue
+			}
+			// There may be more: let another idle worker look.
+			d.wakeN(1)
+		}
+		o := d.send(m)
+		m = d.finish(m, o, stop)
+	}
+}
+
+// pause waits for d, or until stop or close.
+func (d *Dispatcher) pause(stop chan struct{}, dur time.Duration) {
+	t := time.NewTimer(dur)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-stop:
+	case <-d.ctx.Done():
+	}
+}
+
+// send submits m and turns the answer into an outcome.
+func (d *Dispatcher) send(m *simgate.Message) simgate.SendOutcome {
+	rc, err := d.opts.Sender.Send(d.sendCtx, simgate.SendRequest{To: m.To, Text: m.Text, StickyKey: m.VerificationID})
+	if err == nil {
+		mrs := make([]string, len(rc.MRs))
+		for i, mr := range rc.MRs {
+			mrs[i] = fmt.Sprint(mr)
+		}
+		return simgate.SendOutcome{Status: simgate.StatusSent, ModemID: rc.ModemID, MRs: rc.MRs, SentAt: rc.SentAt,
+			Reason: fmt.Sprintf("submitted by %s (MR %s)", rc.ModemID, strings.Join(mrs, ","))}
+	}
+	class := simgate.SendClassOf(err)
+	sent := simgate.SentParts(err)
+	o := simgate.SendOutcome{MRs: sent, ModemID: rc.ModemID, Reason: fmt.Sprintf("%s: %v", class, err)}
+	now := d.opts.Now()
+	switch {
+	case class == simgate.ClassAmbiguous:
+		o.Status, o.Ambiguous = simgate.StatusUnknown, true
+		o.Reason = fmt.Sprintf("may have been sent, not resent (%s: %v)", class, err)
+	case len(sent) > 0:
+		o.Status = simgate.StatusFailed
+		o.Reason = fmt.Sprintf("%d parts sent, then %s: %v; not resent", len(sent), class, err)
+	case class.Retryable() && m.Attempts < d.opts.MaxAttempts:
+		wait := d.backoff(m.Attempts)
+		o.Status, o.RetryAt = simgate.StatusQueued, now.Add(wait)
+		o.Reason = fmt.Sprintf("retry in %v after attempt %d (%s: %v)", wait, m.Attempts, class, err)
+	case class.Retryable():
+		o.Status = simgate.StatusFailed
+		o.Reason = fmt.Sprintf("gave up after %d attempts (%s: %v)", m.Attempts, class, err)
+	default:
+		o.Status = simgate.StatusFailed
+	}
+	d.log.Info("send failed", "message", m.ID, "class", class.String(), "status", o.Status, "error", err)
+	return o
+}
+
+// backoff returns the wait after the attempt-th failed attempt.
+func (d *Dispatcher) backoff(attempt int) time.Duration {
+	w := d.opts.RetryBackoff
+	for i := 1; i < attempt && w < d.opts.MaxBackoff; i++ {
+		w *= 2
+	}
+	return min(w, d.opts.MaxBackoff)
+}
+
+// finish records o for m and, unless the worker should stop, claims the
+// next message in the same transaction. It keeps trying to record o while
+// the database fails, for up to the lease: a message left in sending would
+// end unknown.
+func (d *Dispatcher) finish(m *simgate.Message, o simgate.SendOutcome, stop chan struct{}) *simgate.Message {
+	deadline := time.Now().Add(d.opts.Lease)
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		claim := d.ctx.Err() == nil
+		select {
+		case <-stop:
+			claim = false
+		default:
+		}
+		var next *simgate.Message
+		var err error
+		if claim {
+			next, err = d.opts.Store.FinishAndClaim(context.WithoutCancel(d.ctx), m.ID, o, d.opts.NodeID, d.opts.Lease)
+		} else {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err = d.opts.Store.FinishSend(ctx, m.ID, o)
+			cancel()
+		}
+		if err == nil {
+			if next != nil {
+				d.wakeN(1)
+			}
+			return next
+		}
+		d.log.Error("cannot record send outcome", "message", m.ID, "error", err)
+		if time.Now().After(deadline) || !claim {
+			return nil
+		}
+		time.Sleep(wait)
+	}
+}
+
+// sweeper runs RunOnce every SweepInterval until Close.
+func (d *Dispatcher) sweeper() {
+	defer d.wg.Done()
+	t := time.NewTicker(d.opts.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-t.C:
+			if err := d.RunOnce(d.ctx); err != nil && d.ctx.Err() == nil {
+				d.log.Error("queue sweep failed", "error", err)
+			}
+		}
+	}
+}
+
+// RunOnce does what the periodic sweep does: it gives up on sending messages
+// whose lease expired (unknown, or queued with ResendUnknown), finishes queued
+// messages that expired, and wakes a worker for each message that is due
+// (retries that fell due, and anything an event missed).
+func (d *Dispatcher) RunOnce(ctx context.Context) error {
+	if n, err := d.opts.Store.RecoverSending(ctx, "", d.opts.ResendUnknown); err != nil {
+		return err
+	} else if n > 0 {
+		d.log.Warn("leases expired on messages being sent", "count", n)
+	}
+	if _, err := d.opts.Store.ExpireMessages(ctx); err != nil {
+		return err
+	}
+	n, err := d.opts.Store.CountDue(ctx)
+	if err != nil {
+		return err
+	}
+	d.wakeN(n)
+	return nil
+}
+
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+// Enqueue validates m and stores it as queued, with its parts planned from
+// the text, then wakes an idle worker. m.Priority defaults to normal, or
+// verification for a message with a VerificationID; m.ExpiresAt to
+// Options.DefaultExpiry. With an IdempotencyKey that the same API key used
+// before, for the same request, *m becomes the stored message and nothing
+// else happens; for a different request the error has simgate.CodeConflict.
+// Other errors: simgate.CodeInvalid for a bad message, simgate.CodeForbidden
+// for a recipient that opted out (verification codes excepted).
+func (d *Dispatcher) Enqueue(ctx context.Context, m *simgate.Message) error {
+	if !e164.MatchString(m.To) {
+		return simgate.Errorf(simgate.CodeInvalid, "recipient %q is not an E.164 number such as +15551234567", m.To)
+	}
+	if strings.TrimSpace(m.Text) == "" {
+		return simgate.Errorf(simgate.CodeInvalid, "message text is empty")
+	}
+	parts := countParts(m.Text)
+	if parts > MaxParts {
+		return simgate.Errorf(simgate.CodeInvalid, "message text takes %d SMS; at most %d are allowed", parts, MaxParts)
+	}
+	if m.Priority == 0 {
+		m.Priority = simgate.PriorityNormal
+		if m.VerificationID != "" {
+			m.Priority = simgate.PriorityVerification
+		}
+	}
+	now := d.opts.Now()
+	if m.ExpiresAt.IsZero() && d.opts.DefaultExpiry > 0 {
+		m.ExpiresAt = now.Add(d.opts.DefaultExpiry)
+	} else if !m.ExpiresAt.IsZero() && !m.ExpiresAt.After(now) {
+		return simgate.Errorf(simgate.CodeInvalid, "message expiry %s is in the past", m.ExpiresAt.Format(time.RFC3339))
+	}
+	m.Parts = make([]simgate.Part, parts)
+	created, err := d.opts.Store.CreateMessage(ctx, m, requestHash(m))
+	if err != nil {
+		return err
+	}
+	if created {
+		d.wakeN(1)
+	}
+	return nil
+}
+
+// requestHash identifies what was asked for, to tell an idempotent retry
+// from the reuse of a key for something else.
+func requestHash(m *simgate.Message) []byte {
+	h := sha256.New()
+	for _, s := range []string{m.To, m.Text, m.VerificationID} {
+		binary.Write(h, binary.BigEndian, int64(len(s)))
+		h.Write([]byte(s))
+	}
+	binary.Write(h, binary.BigEndian, int64(m.Priority))
+	return h.Sum(nil)
+}
+
+// Cancel cancels a message no modem was asked to send yet. It returns
+// simgate.CodeNotFound for an unknown id and simgate.CodeConflict for a
+// message past queued.
+func (d *Dispatcher) Cancel(ctx context.Context, id string) error {
+	return d.opts.Store.CancelMessage(ctx, id, "canceled by the client")
+}
+
+// Message returns a message with its parts and its event history, or an
+// error with simgate.CodeNotFound.
+func (d *Dispatcher) Message(ctx context.Context, id string) (*simgate.Message, error) {
+	return d.opts.Store.FindMessage(ctx, id)
+}
+
+// ListMessages returns a page of messages, newest first, and the cursor of
+// the next page ("" on the last). A bad cursor or status is
+// simgate.CodeInvalid.
+func (d *Dispatcher) ListMessages(ctx context.Context, f simgate.MessageFilter) ([]*simgate.Message, string, error) {
+	return d.opts.Store.ListMessages(ctx, f)
+}
+
+// Stats returns the queue's depth by status and priority, the age of the
+// oldest queued message, and the status reports' match ratio and latency
+// over the last DefaultStatsWindow.
+func (d *Dispatcher) Stats(ctx context.Context) (simgate.QueueStats, error) {
+	return d.opts.Store.QueueStats(ctx, d.opts.Now().Add(-DefaultStatsWindow))
+}
+
+// HandleReport records a status report from a modem and matches it to the
+// part it reports on (see the package comment). r.ReceivedAt defaults to
+// now. An error means the report was not stored; the modem keeps a stored
+// report to offer it again.
+func (d *Dispatcher) HandleReport(ctx context.Context, r *simgate.StatusReport) error {
+	if r.ReceivedAt.IsZero() {
+		r.ReceivedAt = d.opts.Now()
+	}
+	if err := d.opts.Store.RecordReport(ctx, r, d.opts.ReportWindow); err != nil {
+		return err
+	}
+	if r.MessageID == "" {
+		d.log.Info("status report matches no message", "modem", r.ModemID, "mr", r.MR)
+	}
+	return nil
+}
+
+// Opt-out keywords (CTIA's list): a reply that is just one of them, in any
+// case and with surrounding blanks or punctuation, changes the sender's
+// opt-out.
+var (
+	optOutWords = []string{"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
+	optInWords  = []string{"START", "UNSTOP"}
+)
+
+// keyword returns the opt-out keyword text is, and whether it opts out or
+// back in; "" when it is neither.
+func keyword(text string) (string, bool) {
+	w := strings.ToUpper(strings.Trim(text, " \t\r\n.!"))
+	for _, k := range optOutWords {
+		if w == k {
+			return k, true
+		}
+	}
+	for _, k := range optInWords {
+		if w == k {
+			return k, false
+		}
+	}
+	return "", false
+}
+
+// HandleInbound stores a received SMS. A reply that is an opt-out keyword
+// (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT) blocks all but
+// verification traffic to its sender; START or UNSTOP lifts that. The opt-out
+// is recorded first: it is idempotent, so a message offered again after a
+// crash changes nothing twice.
+func (d *Dispatcher) HandleInbound(ctx context.Context, m *simgate.InboundMessage) error {
+	if m.ReceivedAt.IsZero() {
+		m.ReceivedAt = d.opts.Now()
+	}
+	if k, out := keyword(m.Text); k != "" {
+		number := m.From
+		if !strings.HasPrefix(number, "+") && isDigits(number) && len(number) > 7 {
+			number = "+" + number
+		}
+		if err := d.opts.Store.SetOptOut(ctx, number, k, out); err != nil {
+			return err
+		}
+		d.log.Info("opt-out changed", "keyword", k, "out", out)
+	}
+	return d.opts.Store.CreateInboundMessage(ctx, m)
+}
+
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
