@@ -1,0 +1,335 @@
+// Package api is simgate's JSON API over HTTP, on gorilla/mux: verifications
+// (one-time codes), messages, the inbox, modems and health checks.
+//
+// The package wraps no storage or hardware itself. It declares the small
+// interfaces it calls (KeyStore, VerifyService, MessageService, InboxService,
+// ModemService, IdempotencyStore, AlertStore, Pinger) and cmd/simgate hands
+// it the real ones: *store.DB, *verify.Service, the queue's dispatcher and
+// *modem.Pool.
+//
+// Errors are RFC 9457 problem documents (application/problem+json) with a
+// stable "code" member taken from simgate.Code; one function, Error, maps a
+// domain error to its status. The OpenAPI 3.1 document of every route is
+// embedded and served at /v1/openapi.json.
+//
+// Clients authenticate with an API key in an Authorization: Bearer header.
+// The key is looked up on every request (by its SHA-256), so a revocation
+// takes effect on the next request; a key in the query string is refused,
+// since URLs end up in proxy and server logs.
+package api
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/simgate/simgate"
+)
+
+// KeyStore finds API keys. *store.DB satisfies it.
+type KeyStore interface {
+	// FindAPIKeyByHash returns the unrevoked key with the given SHA-256; a
+	// CodeNotFound error when there is none or it was revoked.
+	FindAPIKeyByHash(ctx context.Context, hash []byte) (*simgate.APIKey, error)
+	// TouchAPIKey records that a key was used now.
+	TouchAPIKey(ctx context.Context, id string) error
+}
+
+// VerifyService creates and checks verifications. *verify.Service satisfies
+// it.
+type VerifyService interface {
+	// Start sends a code to v.To (E.164) and fills v; it returns the queued
+	// SMS, whose text must never be shown. Errors: CodeInvalid, a rate-limit
+	// error (CodeRateLimited with a RetryAfter method), the queue's errors.
+	Start(ctx context.Context, v *simgate.Verification, ttl time.Duration) (*simgate.Message, error)
+	// Check checks a code by verification id or else by number. It returns
+	// the verification after the check, CodeNotFound, CodeConflict when the
+	// verification is not pending, or a rate-limit error.
+	Check(ctx context.Context, id, to, code string) (*simgate.Verification, error)
+	// Get returns a verification; CodeNotFound when missing.
+	Get(ctx context.Context, id string) (*simgate.Verification, error)
+	// Cancel cancels a pending verification; CodeNotFound, CodeConflict.
+	Cancel(ctx context.Context, id string) (*simgate.Verification, error)
+}
+
+// MessageService queues and reads outbound SMS. The queue's dispatcher
+// satisfies it.
+type MessageService interface {
+	// Enqueue queues m and sets its ID and Status. It returns CodeInvalid
+	// for a bad message and CodeForbidden for a number that opted out.
+	Enqueue(ctx context.Context, m *simgate.Message) error
+	// Cancel cancels a message still queued; CodeNotFound, or CodeConflict
+	// when it is past queued.
+	Cancel(ctx context.Context, id string) error
+	// Message returns a message with its Parts and Events; CodeNotFound.
+	Message(ctx context.Context, id string) (*simgate.Message, error)
+	// ListMessages returns a page of messages, newest first, selected by
+	// f, and the cursor of the next page ("" on the last). A bad cursor is
+	// CodeInvalid.
+	ListMessages(ctx context.Context, f simgate.MessageFilter) (ms []*simgate.Message, next string, err error)
+}
+
+// InboxService reads inbound SMS. *store.DB satisfies it.
+type InboxService interface {
+	// ListInboundMessages returns up to limit messages with an id above
+	// afterID, oldest first.
+	ListInboundMessages(ctx context.Context, afterID int64, limit int) ([]*simgate.InboundMessage, error)
+}
+
+// ModemService reports on and controls the modems. *modem.Pool satisfies it.
+type ModemService interface {
+	// Status returns a snapshot of every modem.
+	Status() []simgate.ModemStatus
+	// Ready returns how many modems take sends now.
+	Ready() int
+	// Enable, Disable, Drain and Reset act on the modem with that name.
+	Enable(name string) error
+	Disable(name string) error
+	Drain(ctx context.Context, name string) error
+	Reset(ctx context.Context, name string) error
+}
+
+// IdempotencyStore remembers the responses to requests sent with an
+// Idempotency-Key. *store.DB satisfies it.
+type IdempotencyStore interface {
+	// ReserveIdempotencyKey returns "reserved" for a new key, "replay"
+	// with the stored response, "in_flight" or "mismatch".
+	ReserveIdempotencyKey(ctx context.Context, apiKeyID, key string, requestHash []byte, ttl time.Duration) (outcome string, status int, body []byte, err error)
+	// CompleteIdempotencyKey stores the response for a reserved key.
+	CompleteIdempotencyKey(ctx context.Context, apiKeyID, key string, status int, body []byte) error
+	// ReleaseIdempotencyKey forgets a reserved key whose request failed.
+	ReleaseIdempotencyKey(ctx context.Context, apiKeyID, key string) error
+}
+
+// AlertStore records security alerts. *store.DB satisfies it.
+type AlertStore interface {
+	// CreateAlertOnce records an alert unless one of the same kind and
+	// subject exists within period.
+	CreateAlertOnce(ctx context.Context, kind, subject, detail string, period time.Duration) (bool, error)
+}
+
+// Pinger proves the database takes writes. *store.DB satisfies it.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Options configure a Server. Services left nil answer 503 on their routes,
+// except Keys, which is required.
+type Options struct {
+	// Addr is the listen address; default "127.0.0.1:8080" (loopback).
+	Addr string
+	// TLSCertFile and TLSKeyFile enable TLS (1.2 at least) when both are
+	// set. ReloadCertificate reads them again.
+	TLSCertFile, TLSKeyFile string
+
+	ReadHeaderTimeout time.Duration // default 5 s
+	ReadTimeout       time.Duration // default 10 s
+	WriteTimeout      time.Duration // default 15 s
+	IdleTimeout       time.Duration // default 60 s
+	ShutdownTimeout   time.Duration // default 10 s
+
+	Keys        KeyStore
+	Verify      VerifyService
+	Messages    MessageService
+	Inbox       InboxService
+	Modems      ModemService
+	Idempotency IdempotencyStore
+	Alerts      AlertStore
+	DB          Pinger
+
+	// MinReadyModems is how many ready modems /readyz requires.
+	MinReadyModems int
+
+	// Numbers is what recipients are accepted.
+	Numbers NumberPolicy
+	// Limits are the rate limits and SMS budgets.
+	Limits Limits
+	// IdempotencyTTL is how long an Idempotency-Key is remembered; default
+	// and minimum 24 h.
+	IdempotencyTTL time.Duration
+
+	// Now is the clock; default time.Now.
+	Now simgate.Clock
+	// Logger gets one line per request (never a key, a code or a body).
+	Logger *slog.Logger
+}
+
+// Server is the API server. Open starts listening; Close shuts it down.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	router  *mux.Router
+	http    *http.Server
+	numbers *numberPolicy
+	limits  *limiters
+
+	cert atomic.Pointer[tls.Certificate]
+
+	// touched remembers when each key's last_used_at was last written, so
+	// that a busy key costs one write a minute rather than one a request.
+	touchMu sync.Mutex
+	touched map[string]time.Time
+
+	mu   sync.Mutex
+	ln   net.Listener
+	done chan struct{}
+}
+
+// NewServer returns a Server with its routes. It reads the TLS certificate
+// when one is configured.
+func NewServer(opts Options) (*Server, error) {
+	if opts.Keys == nil {
+		return nil, errors.New("cannot create api server: no key store")
+	}
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:8080"
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&opts.ReadHeaderTimeout, 5*time.Second)
+	def(&opts.ReadTimeout, 10*time.Second)
+	def(&opts.WriteTimeout, 15*time.Second)
+	def(&opts.IdleTimeout, 60*time.Second)
+	def(&opts.ShutdownTimeout, 10*time.Second)
+	opts.IdempotencyTTL = max(opts.IdempotencyTTL, 24*time.Hour)
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if (opts.TLSCertFile == "") != (opts.TLSKeyFile == "") {
+		return nil, errors.New("cannot create api server: set both TLS certificate and key, or neither")
+	}
+	numbers, err := newNumberPolicy(opts.Numbers)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create api server: %w", err)
+	}
+
+	s := &Server{
+		opts:    opts,
+		log:     opts.Logger,
+		numbers: numbers,
+		limits:  newLimiters(opts.Limits, opts.Now),
+		touched: map[string]time.Time{},
+	}
+	s.router = s.routes()
+	s.http = &http.Server{
+		Addr:              opts.Addr,
+		Handler:           s.router,
+		ReadHeaderTimeout: opts.ReadHeaderTimeout,
+		ReadTimeout:       opts.ReadTimeout,
+		WriteTimeout:      opts.WriteTimeout,
+		IdleTimeout:       opts.IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+	}
+	if opts.TLSCertFile != "" {
+		if err := s.ReloadCertificate(); err != nil {
+			return nil, err
+		}
+		s.http.TLSConfig = &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+				return s.cert.Load(), nil
+			},
+		}
+	}
+	return s, nil
+}
+
+// Limits on requests.
+const (
+	// MaxHeaderBytes bounds the request line and headers.
+	MaxHeaderBytes = 64 << 10
+	// MaxBodyBytes bounds a request body; larger bodies get 413.
+	MaxBodyBytes = 16 << 10
+)
+
+// Handler returns the router, for tests and for serving on a listener of
+// the caller's.
+func (s *Server) Handler() http.Handler { return s.router }
+
+// ReloadCertificate reads the TLS certificate and key files again; new
+// connections use them. cmd calls it on SIGHUP. A failed reload keeps the
+// certificate in use.
+func (s *Server) ReloadCertificate() error {
+	if s.opts.TLSCertFile == "" {
+		return nil
+	}
+	cert, err := tls.LoadX509KeyPair(s.opts.TLSCertFile, s.opts.TLSKeyFile)
+	if err != nil {
+		return fmt.Errorf("cannot load TLS certificate: %w", err)
+	}
+	s.cert.Store(&cert)
+	return nil
+}
+
+// Open listens on Options.Addr and serves in a goroutine until Close.
+func (s *Server) Open() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		return errors.New("api server already open")
+	}
+	ln, err := net.Listen("tcp", s.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", s.opts.Addr, err)
+	}
+	s.ln = ln
+	s.done = make(chan struct{})
+	go func() {
+		defer close(s.done)
+		var err error
+		if s.http.TLSConfig != nil {
+			err = s.http.ServeTLS(ln, "", "")
+		} else {
+			err = s.http.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("api server stopped", "error", err)
+		}
+	}()
+	s.log.Info("api listening", "addr", ln.Addr().String(), "tls", s.http.TLSConfig != nil)
+	return nil
+}
+
+// Addr returns the address listened on, or nil before Open.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Close stops accepting requests and waits, up to ShutdownTimeout, for
+// those in flight.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	err := s.http.Shutdown(ctx)
+	if done != nil {
+		<-done
+	}
+	if err != nil {
+		return fmt.Errorf("cannot shut down api server: %w", err)
+	}
+	return nil
+}

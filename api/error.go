@@ -1,0 +1,116 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/simgate/simgate"
+)
+
+// Codes that only the HTTP layer produces, in the problem "code" member next
+// to the simgate codes.
+const (
+	// CodeTooLarge: the request body is over MaxBodyBytes.
+	CodeTooLarge simgate.Code = "too_large"
+	// CodeIdempotencyMismatch: an Idempotency-Key reused for another request.
+	CodeIdempotencyMismatch simgate.Code = "idempotency_key_mismatch"
+)
+
+// statusOf maps an error code to its HTTP status.
+func statusOf(code simgate.Code) int {
+	switch code {
+	case simgate.CodeInvalid:
+		return http.StatusBadRequest
+	case simgate.CodeUnauthorized:
+		return http.StatusUnauthorized
+	case simgate.CodeForbidden:
+		return http.StatusForbidden
+	case simgate.CodeNotFound:
+		return http.StatusNotFound
+	case simgate.CodeConflict:
+		return http.StatusConflict
+	case CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case CodeIdempotencyMismatch:
+		return http.StatusUnprocessableEntity
+	case simgate.CodeRateLimited:
+		return http.StatusTooManyRequests
+	case simgate.CodeUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// problem is an RFC 9457 problem document with simgate's "code" extension.
+type problem struct {
+	Type     string       `json:"type"`
+	Title    string       `json:"title"`
+	Status   int          `json:"status"`
+	Detail   string       `json:"detail"`
+	Code     simgate.Code `json:"code"`
+	Instance string       `json:"instance,omitempty"`
+}
+
+// retryAfterer is an error that says when to retry: the store's and the
+// limiters' rate-limit errors.
+type retryAfterer interface{ RetryAfter() time.Duration }
+
+// Error writes err as a problem document with the status of its code. A rate
+// limit adds Retry-After (whole seconds, rounded up). Only internal errors
+// are logged, with the request's method and path; their text is not sent.
+func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
+	code := simgate.ErrorCode(err)
+	status := statusOf(code)
+	if code == simgate.CodeInternal {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	}
+	var ra retryAfterer
+	if errors.As(err, &ra) {
+		secs := int64(math.Ceil(ra.RetryAfter().Seconds()))
+		w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+	}
+	if code == simgate.CodeUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="simgate"`)
+	}
+	writeProblem(w, r, status, code, simgate.ErrorMessage(err))
+}
+
+func writeProblem(w http.ResponseWriter, r *http.Request, status int, code simgate.Code, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(problem{
+		Type:     "urn:simgate:problem:" + string(code),
+		Title:    http.StatusText(status),
+		Status:   status,
+		Detail:   detail,
+		Code:     code,
+		Instance: r.URL.Path,
+	})
+}
+
+// rateError is a limiter's refusal.
+type rateError struct {
+	err   *simgate.Error
+	after time.Duration
+}
+
+func (e *rateError) Error() string             { return e.err.Error() }
+func (e *rateError) Unwrap() error             { return e.err }
+func (e *rateError) RetryAfter() time.Duration { return e.after }
+
+func rateLimited(after time.Duration, msg string) error {
+	return &rateError{err: simgate.Errorf(simgate.CodeRateLimited, "%s", msg), after: after}
+}
+
+// writeJSON writes v as JSON with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}

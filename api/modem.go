@@ -1,0 +1,156 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/simgate/simgate"
+)
+
+type modemJSON struct {
+	ID           string             `json:"id"`
+	Device       string             `json:"device,omitempty"`
+	Identity     modemIdentityJSON  `json:"identity"`
+	State        simgate.ModemState `json:"state"`
+	Reason       string             `json:"reason,omitempty"`
+	Operator     string             `json:"operator,omitempty"`
+	AccessTech   string             `json:"access_tech,omitempty"`
+	Registration string             `json:"registration,omitempty"`
+	SignalDBm    *int               `json:"signal_dbm,omitempty"`
+	SignalBars   int                `json:"signal_bars"`
+	Counters     modemCountersJSON  `json:"counters"`
+	SentToday    int                `json:"sent_today"`
+	DailyCap     int                `json:"daily_cap"`
+	LastError    string             `json:"last_error,omitempty"`
+	LastSeen     *time.Time         `json:"last_seen,omitempty"`
+}
+
+type modemIdentityJSON struct {
+	Manufacturer string `json:"manufacturer,omitempty"`
+	Model        string `json:"model,omitempty"`
+	Revision     string `json:"revision,omitempty"`
+	IMEI         string `json:"imei,omitempty"`
+	IMSI         string `json:"imsi,omitempty"`
+	ICCID        string `json:"iccid,omitempty"`
+}
+
+type modemCountersJSON struct {
+	Sent    int64 `json:"sent"`
+	Failed  int64 `json:"failed"`
+	Reports int64 `json:"reports"`
+	Inbound int64 `json:"inbound"`
+}
+
+func toModemJSON(m simgate.ModemStatus) modemJSON {
+	j := modemJSON{
+		ID: m.ID, Device: m.Device, State: m.State, Reason: m.Reason, Operator: m.Operator,
+		AccessTech: m.AccessTech, Registration: m.Registration, SignalBars: m.SignalBars,
+		SentToday: m.SentToday, DailyCap: m.DailyCap, LastError: m.LastError, LastSeen: timePtr(m.LastSeen),
+		Identity: modemIdentityJSON(m.Identity),
+		Counters: modemCountersJSON(m.Counters),
+	}
+	if m.SignalDBm != 0 {
+		dbm := m.SignalDBm
+		j.SignalDBm = &dbm
+	}
+	return j
+}
+
+func (s *Server) listModems(w http.ResponseWriter, r *http.Request, _ []byte) error {
+	if s.opts.Modems == nil {
+		return simgate.Errorf(simgate.CodeUnavailable, "modems are not available")
+	}
+	out := struct {
+		Modems []modemJSON `json:"modems"`
+	}{Modems: []modemJSON{}}
+	for _, m := range s.opts.Modems.Status() {
+		out.Modems = append(out.Modems, toModemJSON(m))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// modem returns the status of the modem named in the route.
+func (s *Server) modem(r *http.Request) (simgate.ModemStatus, error) {
+	if s.opts.Modems == nil {
+		return simgate.ModemStatus{}, simgate.Errorf(simgate.CodeUnavailable, "modems are not available")
+	}
+	id := mux.Vars(r)["id"]
+	for _, m := range s.opts.Modems.Status() {
+		if m.ID == id {
+			return m, nil
+		}
+	}
+	return simgate.ModemStatus{}, simgate.Errorf(simgate.CodeNotFound, "modem %q not found", id)
+}
+
+func (s *Server) getModem(w http.ResponseWriter, r *http.Request, _ []byte) error {
+	m, err := s.modem(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toModemJSON(m))
+	return nil
+}
+
+// modemAction returns the handler of POST /v1/modems/{id}/<action>. It
+// answers with the modem's status afterwards.
+func (s *Server) modemAction(action string) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, _ []byte) error {
+		m, err := s.modem(r)
+		if err != nil {
+			return err
+		}
+		var do func(context.Context, string) error
+		switch action {
+		case "enable":
+			do = func(_ context.Context, id string) error { return s.opts.Modems.Enable(id) }
+		case "disable":
+			do = func(_ context.Context, id string) error { return s.opts.Modems.Disable(id) }
+		case "drain":
+			do = s.opts.Modems.Drain
+		case "reset":
+			do = s.opts.Modems.Reset
+		}
+		if err := do(r.Context(), m.ID); err != nil {
+			return err
+		}
+		s.log.Info("modem action", "modem", m.ID, "action", action, "key", apiKeyFrom(r.Context()).ID)
+		if m, err = s.modem(r); err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, toModemJSON(m))
+		return nil
+	}
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ []byte) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+// readyz answers 200 when the database takes writes and at least
+// MinReadyModems modems are ready, else 503 with the reason.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ []byte) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if s.opts.DB == nil {
+		return simgate.Errorf(simgate.CodeUnavailable, "no database")
+	}
+	if err := s.opts.DB.Ping(ctx); err != nil {
+		s.log.Error("readiness: database not writable", "error", err)
+		return simgate.Errorf(simgate.CodeUnavailable, "database not writable")
+	}
+	ready := 0
+	if s.opts.Modems != nil {
+		ready = s.opts.Modems.Ready()
+	}
+	if ready < s.opts.MinReadyModems {
+		return simgate.Errorf(simgate.CodeUnavailable, "%d modems ready, need %d", ready, s.opts.MinReadyModems)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "modems_ready": ready})
+	return nil
+}

@@ -1,0 +1,255 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/simgate/simgate"
+)
+
+//go:embed openapi.json
+var openAPI []byte
+
+// OpenAPI returns the embedded OpenAPI 3.1 document.
+func OpenAPI() []byte { return bytes.Clone(openAPI) }
+
+// route options.
+type routeOpts struct {
+	scope      simgate.Scope // "" : no authentication
+	idempotent bool          // honours Idempotency-Key
+}
+
+// handlerFunc serves a request; a returned error is written by Server.Error.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, body []byte) error
+
+func (s *Server) routes() *mux.Router {
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, http.StatusNotFound, simgate.CodeNotFound, "no such route")
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, http.StatusMethodNotAllowed, simgate.CodeInvalid, "method not allowed on this route")
+	})
+
+	pub := routeOpts{}
+	verify := routeOpts{scope: simgate.ScopeVerify}
+	read := routeOpts{scope: simgate.ScopeRead}
+	admin := routeOpts{scope: simgate.ScopeAdmin}
+
+	s.handle(r, "GET", "/healthz", pub, s.healthz)
+	s.handle(r, "GET", "/readyz", pub, s.readyz)
+	s.handle(r, "GET", "/v1/openapi.json", pub, func(w http.ResponseWriter, r *http.Request, _ []byte) error {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(openAPI)
+		return nil
+	})
+
+	s.handle(r, "POST", "/v1/verifications", routeOpts{scope: simgate.ScopeVerify, idempotent: true}, s.createVerification)
+	s.handle(r, "POST", "/v1/verifications/check", verify, s.checkVerification)
+	s.handle(r, "GET", "/v1/verifications/{id}", verify, s.getVerification)
+	s.handle(r, "POST", "/v1/verifications/{id}/cancel", verify, s.cancelVerification)
+
+	s.handle(r, "POST", "/v1/messages", routeOpts{scope: simgate.ScopeSend, idempotent: true}, s.createMessage)
+	s.handle(r, "GET", "/v1/messages", read, s.listMessages)
+	s.handle(r, "GET", "/v1/messages/{id}", read, s.getMessage)
+	s.handle(r, "POST", "/v1/messages/{id}/cancel", routeOpts{scope: simgate.ScopeSend}, s.cancelMessage)
+
+	s.handle(r, "GET", "/v1/inbox", read, s.listInbox)
+
+	s.handle(r, "GET", "/v1/modems", read, s.listModems)
+	s.handle(r, "GET", "/v1/modems/{id}", read, s.getModem)
+	for _, action := range []string{"enable", "disable", "drain", "reset"} {
+		s.handle(r, "POST", "/v1/modems/{id}/"+action, admin, s.modemAction(action))
+	}
+	return r
+}
+
+// handle registers h with the controls every route shares, in this order:
+// per-IP limit, body size, authentication, scope, per-key limit,
+// idempotency, then h.
+func (s *Server) handle(r *mux.Router, method, path string, o routeOpts, h handlerFunc) {
+	r.Methods(method).Path(path).HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusWriter{ResponseWriter: w}
+		err := s.serve(rec, r, o, h)
+		if err != nil {
+			s.Error(rec, r, err)
+		}
+		// The query is left out: it may hold a key sent by mistake.
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start)}
+		if k := apiKeyFrom(r.Context()); k != nil {
+			attrs = append(attrs, "key", k.ID)
+		}
+		s.log.Debug("request", attrs...)
+	})
+}
+
+func (s *Server) serve(w *statusWriter, r *http.Request, o routeOpts, h handlerFunc) error {
+	if o.scope == "" {
+		return h(w, r, nil)
+	}
+	if ok, after, _ := s.limits.perIP.allow(clientIP(r), s.opts.Now()); !ok {
+		return rateLimited(after, "too many requests from this address")
+	}
+	var body []byte
+	if r.Method == http.MethodPost {
+		var err error
+		if body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes)); err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				return simgate.Errorf(CodeTooLarge, "the request body is over %d bytes", MaxBodyBytes)
+			}
+			return simgate.Errorf(simgate.CodeInvalid, "cannot read the request body")
+		}
+	}
+	k, err := s.authenticate(r)
+	if err != nil {
+		return err
+	}
+	r = r.WithContext(context.WithValue(r.Context(), keyCtx, k))
+	if !k.Has(o.scope) {
+		return simgate.Errorf(simgate.CodeForbidden, "this API key lacks the %s scope", o.scope)
+	}
+	if ok, after, _ := s.limits.perKey.allow(k.ID, s.opts.Now()); !ok {
+		return rateLimited(after, "too many requests with this API key")
+	}
+	if o.idempotent {
+		if ik := r.Header.Get("Idempotency-Key"); ik != "" {
+			return s.idempotent(w, r, k, ik, body, h)
+		}
+	}
+	return h(w, r, body)
+}
+
+// idempotent runs h once per Idempotency-Key and request: a retry with the
+// same key and body gets the first response again (with
+// Idempotent-Replayed: true), the same key with another body 422, and a
+// retry while the first is still running 409. Only 2xx responses are kept;
+// after any other the key is released so that a retry runs again.
+func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, k *simgate.APIKey, ik string, body []byte, h handlerFunc) error {
+	if s.opts.Idempotency == nil {
+		return simgate.Errorf(simgate.CodeUnavailable, "idempotency keys are not available")
+	}
+	if len(ik) > 255 {
+		return simgate.Errorf(simgate.CodeInvalid, "Idempotency-Key must be at most 255 characters")
+	}
+	sum := sha256.New()
+	sum.Write([]byte(r.Method + " " + r.URL.Path + "\n"))
+	sum.Write(body)
+	hash := sum.Sum(nil)
+
+	outcome, status, stored, err := s.opts.Idempotency.ReserveIdempotencyKey(r.Context(), k.ID, ik, hash, s.opts.IdempotencyTTL)
+	if err != nil {
+		return err
+	}
+	switch outcome {
+	case "replay":
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Idempotent-Replayed", "true")
+		w.WriteHeader(status)
+		w.Write(stored)
+		return nil
+	case "in_flight":
+		return simgate.Errorf(simgate.CodeConflict, "a request with this Idempotency-Key is still in progress")
+	case "mismatch":
+		return simgate.Errorf(CodeIdempotencyMismatch, "this Idempotency-Key was used for another request")
+	}
+
+	rec := &recorder{header: http.Header{}}
+	herr := h(rec, r, body)
+	if herr != nil {
+		s.Error(rec, r, herr)
+	}
+	ctx := context.WithoutCancel(r.Context())
+	if rec.status >= 200 && rec.status < 300 {
+		if err := s.opts.Idempotency.CompleteIdempotencyKey(ctx, k.ID, ik, rec.status, rec.body.Bytes()); err != nil {
+			s.log.Error("cannot store idempotent response", "key", k.ID, "error", err)
+		}
+	} else if err := s.opts.Idempotency.ReleaseIdempotencyKey(ctx, k.ID, ik); err != nil {
+		s.log.Error("cannot release idempotency key", "key", k.ID, "error", err)
+	}
+	for name, vs := range rec.header {
+		w.Header()[name] = vs
+	}
+	w.WriteHeader(rec.status)
+	w.Write(rec.body.Bytes())
+	return nil
+}
+
+// decode reads body as exactly one JSON object into v, refusing unknown
+// fields and trailing data.
+func decode(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return simgate.Errorf(simgate.CodeInvalid, "the request body must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return simgate.Errorf(simgate.CodeInvalid, "invalid JSON body: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return simgate.Errorf(simgate.CodeInvalid, "invalid JSON body: data after the object")
+	}
+	return nil
+}
+
+// clientIP is the peer address. Forwarded headers are not trusted: the API
+// listens on loopback by default, and a proxy in front would need its own
+// configuration to be believed.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// statusWriter remembers the status written, for the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// recorder keeps a response to store it before sending it.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.body.Write(b)
+}
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+}

@@ -1,0 +1,161 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/simgate/simgate"
+)
+
+// VerificationRequest is the body of POST /v1/verifications.
+type VerificationRequest struct {
+	To         string `json:"to"`
+	Locale     string `json:"locale,omitempty"`
+	CodeLength int    `json:"code_length,omitempty"`
+	// TTL is a Go duration ("10m") or a number of seconds.
+	TTL       duration `json:"ttl,omitempty"`
+	AppName   string   `json:"app_name,omitempty"`
+	Reference string   `json:"reference,omitempty"`
+}
+
+// CheckRequest is the body of POST /v1/verifications/check.
+type CheckRequest struct {
+	ID   string `json:"id,omitempty"`
+	To   string `json:"to,omitempty"`
+	Code string `json:"code"`
+}
+
+// verificationJSON is a verification as the API shows it: never its code
+// or hash.
+type verificationJSON struct {
+	ID             string     `json:"id"`
+	To             string     `json:"to"`
+	Status         string     `json:"status"`
+	Valid          *bool      `json:"valid,omitempty"` // check responses only
+	Locale         string     `json:"locale"`
+	AppName        string     `json:"app_name"`
+	Reference      string     `json:"reference,omitempty"`
+	CodeLength     int        `json:"code_length"`
+	SendCount      int        `json:"send_count"`
+	Attempts       int        `json:"attempts"`
+	AttemptsLeft   int        `json:"attempts_left"`
+	MessageID      string     `json:"message_id,omitempty"`
+	DeliveryStatus string     `json:"delivery_status,omitempty"`
+	ExpiresAt      time.Time  `json:"expires_at"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	ApprovedAt     *time.Time `json:"approved_at,omitempty"`
+}
+
+func toVerificationJSON(v *simgate.Verification, delivery simgate.MessageStatus) verificationJSON {
+	j := verificationJSON{
+		ID: v.ID, To: v.To, Status: string(v.Status), Locale: v.Locale, AppName: v.AppName,
+		Reference: v.Reference, CodeLength: v.CodeLength, SendCount: v.SendCount, Attempts: v.Attempts,
+		AttemptsLeft: max(v.MaxAttempts-v.Attempts, 0), MessageID: v.MessageID, DeliveryStatus: string(delivery),
+		ExpiresAt: v.ExpiresAt, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt,
+	}
+	if v.Status != simgate.VerificationPending {
+		j.AttemptsLeft = 0
+	}
+	if !v.ApprovedAt.IsZero() {
+		t := v.ApprovedAt
+		j.ApprovedAt = &t
+	}
+	return j
+}
+
+func (s *Server) createVerification(w http.ResponseWriter, r *http.Request, body []byte) error {
+	if s.opts.Verify == nil {
+		return simgate.Errorf(simgate.CodeUnavailable, "verifications are not available")
+	}
+	var req VerificationRequest
+	if err := decode(body, &req); err != nil {
+		return err
+	}
+	to, err := s.numbers.normalize(req.To)
+	if err != nil {
+		return err
+	}
+	if err := s.allowSMS(r.Context(), to); err != nil {
+		return err
+	}
+	v := &simgate.Verification{
+		To: to, Locale: req.Locale, CodeLength: req.CodeLength, AppName: req.AppName, Reference: req.Reference,
+		APIKeyID: apiKeyFrom(r.Context()).ID,
+	}
+	m, err := s.opts.Verify.Start(r.Context(), v, time.Duration(req.TTL))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, toVerificationJSON(v, m.Status))
+	return nil
+}
+
+func (s *Server) checkVerification(w http.ResponseWriter, r *http.Request, body []byte) error {
+	if s.opts.Verify == nil {
+		return simgate.Errorf(simgate.CodeUnavailable, "verifications are not available")
+	}
+	var req CheckRequest
+	if err := decode(body, &req); err != nil {
+		return err
+	}
+	if (req.ID == "") == (req.To == "") {
+		return simgate.Errorf(simgate.CodeInvalid, "give either id or to")
+	}
+	to := ""
+	if req.To != "" {
+		var err error
+		if to, err = s.numbers.normalize(req.To); err != nil {
+			return err
+		}
+	}
+	v, err := s.opts.Verify.Check(r.Context(), req.ID, to, req.Code)
+	if err != nil {
+		return err
+	}
+	j := toVerificationJSON(v, "")
+	valid := v.Status == simgate.VerificationApproved
+	j.Valid = &valid
+	writeJSON(w, http.StatusOK, j)
+	return nil
+}
+
+func (s *Server) getVerification(w http.ResponseWriter, r *http.Request, _ []byte) error {
+	if s.opts.Verify == nil {
+		return simgate.Errorf(simgate.CodeUnavailable, "verifications are not available")
+	}
+	v, err := s.opts.Verify.Get(r.Context(), mux.Vars(r)["id"])
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toVerificationJSON(v, s.deliveryStatus(r.Context(), v)))
+	return nil
+}
+
+func (s *Server) cancelVerification(w http.ResponseWriter, r *http.Request, _ []byte) error {
+	if s.opts.Verify == nil {
+		return simgate.Errorf(simgate.CodeUnavailable, "verifications are not available")
+	}
+	v, err := s.opts.Verify.Cancel(r.Context(), mux.Vars(r)["id"])
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toVerificationJSON(v, s.deliveryStatus(r.Context(), v)))
+	return nil
+}
+
+// deliveryStatus is the status of a verification's last SMS, or "" when
+// unknown.
+func (s *Server) deliveryStatus(ctx context.Context, v *simgate.Verification) simgate.MessageStatus {
+	if v.MessageID == "" || s.opts.Messages == nil {
+		return ""
+	}
+	m, err := s.opts.Messages.Message(ctx, v.MessageID)
+	if err != nil {
+		return ""
+	}
+	return m.Status
+}
