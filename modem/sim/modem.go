@@ -513,13 +513,10 @@ func (m *Modem) deviceEvent(wd int, mask uint32) {
 		return
 	}
 	if mask&unix.IN_OPEN != 0 {
+		// Output written before anyone opened the device is kept for the
+		// first client: dropping it here would race with URCs written
+		// between the open and this event.
 		d.opens++
-		if d.opens == 1 {
-			// What the modem said while no one had the port open is lost,
-			// as with a USB serial port. Safe for answers to this client:
-			// the read goroutine handles all events before any input.
-			m.dropOutputLocked(d)
-		}
 	}
 	if mask&unix.IN_CLOSE != 0 {
 		if d.opens > 0 {

@@ -80,11 +80,18 @@ type Network struct {
 	collectors map[string]*sms.Collector // reassembly per sending modem
 	enc        *sms.Encoder              // one encoder: distinct concat refs
 	changed    chan struct{}             // closed and replaced on news
+	noTimers   bool                      // fuzzing: deliveries and reports never happen
 }
 
 // NewNetwork returns an empty network. Add modems with Start; stop it with
 // Close.
 func NewNetwork() *Network {
+	return newNetwork(true)
+}
+
+// newNetwork is NewNetwork, optionally without the device watcher (for
+// fuzzing, where its goroutine would make coverage vary between runs).
+func newNetwork(watch bool) *Network {
 	warmCharsets()
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Network{
@@ -96,6 +103,9 @@ func NewNetwork() *Network {
 		collectors: map[string]*sms.Collector{},
 		enc:        sms.NewEncoder(sms.AsDeliver),
 		changed:    make(chan struct{}),
+	}
+	if !watch {
+		return n
 	}
 	if w, err := newWatcher(); err == nil {
 		// Without inotify the sim still works; only a client closing the
@@ -320,7 +330,7 @@ func (n *Network) Close() error {
 func (n *Network) after(d time.Duration, fn func()) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.closed {
+	if n.closed || n.noTimers {
 		return
 	}
 	n.wg.Add(1)
