@@ -3,6 +3,7 @@ module github.com/simgate/simgate
 go 1.26.8
 
 require (
+	github.com/coreos/go-systemd/v22 v22.7.0 // indirect
 	github.com/creack/pty v1.1.24 // indirect
 	github.com/gorilla/mux v1.8.1 // indirect
 	github.com/mattn/go-sqlite3 v1.14.53 // indirect

@@ -19,7 +19,5 @@ func notBuilt(name, synopsis, example string) func(context.Context, []string, io
 }
 
 var (
-	runServe  = notBuilt("serve", "-c FILE", "simgate serve -c /etc/simgate/simgate.yaml")
-	runDemo   = notBuilt("demo", "[--dir DIR] [--serve]", "simgate demo")
 	runAPIKey = notBuilt("apikey", "create|list|revoke", "simgate apikey create --name app --scopes verify")
 )

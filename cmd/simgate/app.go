@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/simgate/simgate/api"
+	"github.com/simgate/simgate/modem"
+	"github.com/simgate/simgate/queue"
+	"github.com/simgate/simgate/store"
+	"github.com/simgate/simgate/verify"
+)
+
+// App is the running gateway: the store, the modem pool, the dispatcher, the
+// verification service and the API, wired from a Config. serve, demo and
+// the end-to-end tests all run this one type.
+//
+// Open starts the parts in dependency order; Close stops them in reverse:
+// the API first (no new work), then the dispatcher (in-flight submits
+// finish), the verification sweeper, the modems, and the database last.
+type App struct {
+	Config *Config
+	Logger *slog.Logger
+	// Now is the clock of every part (default time.Now). The demo moves it
+	// to show an expired code.
+	Now func() time.Time
+	// AllowAllCountries lifts the country allow-list (the demo only).
+	AllowAllCountries bool
+	// ModemOptions are extra settings for the modems (tests shorten backoffs).
+	ModemOptions modem.Options
+	// ModemWait bounds how long Open waits for min_ready_modems modems to be
+	// probed before it starts the dispatcher anyway (default 15 s).
+	ModemWait time.Duration
+
+	DB     *store.DB
+	Pool   *modem.Pool
+	Queue  *queue.Dispatcher
+	Verify *verify.Service
+	API    *api.Server
+
+	mu     sync.Mutex // guards closed
+	closed bool
+}
+
+// Open opens the store, migrates it, starts the modems, the dispatcher, the
+// verification service and the API. On error, Close undoes what was opened.
+func (a *App) Open(ctx context.Context) (err error) {
+	cfg := a.Config
+	if a.Now == nil {
+		a.Now = time.Now
+	}
+	if a.Logger == nil {
+		a.Logger = slog.New(slog.DiscardHandler)
+	}
+	if a.ModemWait == 0 {
+		a.ModemWait = 15 * time.Second
+	}
+
+	if a.DB, err = store.Open(ctx, cfg.Database.Path, store.Options{
+		Synchronous: cfg.Database.Synchronous, Now: a.Now, Logger: a.Logger.With("component", "store"),
+	}); err != nil {
+		return err
+	}
+	for _, m := range a.DB.Applied() {
+		a.Logger.Info("applied migration", "migration", m.String())
+	}
+	secret, err := verifySecret(cfg)
+	if err != nil {
+		return err
+	}
+
+	mopts := a.ModemOptions
+	mopts.Logger = a.Logger.With("component", "modem")
+	mopts.CommandTimeout = cfg.Pool.CommandTimeout
+	mopts.ProbeInterval = cfg.Pool.ProbeInterval
+	mopts.Now = a.Now
+	mopts.Subscriber = modem.SubscriberFunc(a.handleModemEvent)
+	a.Pool = modem.NewPool(modem.PoolOptions{Options: mopts, Usage: a.DB})
+
+	a.Queue = queue.New(queue.Options{
+		Store:         a.DB,
+		Sender:        a.Pool,
+		Logger:        a.Logger.With("component", "queue"),
+		Now:           a.Now,
+		Workers:       max(1, len(cfg.Modems)),
+		MaxAttempts:   cfg.Queue.MaxAttempts,
+		RetryBackoff:  cfg.Queue.RetryBackoff,
+		MaxBackoff:    cfg.Queue.MaxBackoff,
+		SweepInterval: cfg.Queue.SweepInterval,
+		Lease:         cfg.Queue.Lease,
+		ResendUnknown: cfg.Queue.ResendUnknown,
+		ReportWindow:  cfg.Queue.ReportWindow,
+		DefaultExpiry: cfg.Queue.DefaultExpiry,
+	})
+	// The modems connect in the background; give them a moment before the
+	// dispatcher starts handing out work, so that the queue left by the last
+	// run does not meet an empty pool. The dispatcher recovers what a crash
+	// left in "sending" before it sends anything.
+	if err := a.Pool.Open(ctx, modemConfigs(cfg.Modems)); err != nil {
+		return err
+	}
+	if want := min(len(cfg.Modems), max(1, cfg.Pool.MinReadyModems)); want > 0 {
+		wctx, cancel := context.WithTimeout(ctx, a.ModemWait)
+		if err := a.Pool.WaitReady(wctx, want); err != nil {
+			a.Logger.Warn("modems not ready yet; starting anyway", "ready", a.Pool.Ready(), "want", want)
+		}
+		cancel()
+	}
+	if err := a.Queue.Open(ctx); err != nil {
+		return err
+	}
+
+	v := cfg.Verify
+	if a.Verify, err = verify.New(a.DB, a.Queue, verify.Options{
+		Secret: secret, AppName: v.AppName, CodeLength: v.CodeLength, TTL: v.TTL,
+		MaxChecks: v.MaxChecks, MaxSends: v.MaxSends, SendWindow: v.SendWindow, FailureCap: v.FailureCap,
+		NotifyOwner: v.NotifyOwner, NotifyTemplate: v.NotifyTemplate,
+		DefaultLocale: v.DefaultLocale, Templates: v.Templates,
+		Now: a.Now, Logger: a.Logger.With("component", "verify"), SweepInterval: time.Minute,
+	}); err != nil {
+		return err
+	}
+	if err := a.Verify.Open(); err != nil {
+		return err
+	}
+
+	h, l := cfg.HTTP, cfg.Limits
+	if a.API, err = api.NewServer(api.Options{
+		Addr: h.Listen, TLSCertFile: h.TLSCert, TLSKeyFile: h.TLSKey,
+		ReadHeaderTimeout: h.ReadHeaderTimeout, ReadTimeout: h.ReadTimeout, WriteTimeout: h.WriteTimeout,
+		IdleTimeout: h.IdleTimeout, ShutdownTimeout: h.ShutdownTimeout,
+		Keys: a.DB, Verify: a.Verify, Messages: a.Queue, Inbox: a.DB, Modems: a.Pool,
+		Idempotency: a.DB, Alerts: a.DB, DB: a.DB,
+		MinReadyModems: cfg.Pool.MinReadyModems,
+		Numbers: api.NumberPolicy{
+			DefaultRegion: v.DefaultRegion, AllowedCountries: v.AllowedCountries, AllowAllCountries: a.AllowAllCountries,
+		},
+		Limits: api.Limits{
+			PerAPIKey:     api.Rate{PerSecond: l.PerAPIKey.Rate, Burst: l.PerAPIKey.Burst},
+			PerIP:         api.Rate{PerSecond: l.PerIP.Rate, Burst: l.PerIP.Burst},
+			PerNumber:     api.Rate{PerSecond: l.PerNumber.Rate, Burst: l.PerNumber.Burst},
+			GlobalPerHour: l.GlobalPerHour, GlobalPerDay: l.GlobalPerDay,
+			PrefixLength: v.PrefixVelocityLen, PrefixPerHour: v.PrefixVelocityHour,
+		},
+		Now:    a.Now,
+		Logger: a.Logger.With("component", "api"),
+	}); err != nil {
+		return err
+	}
+	return a.API.Open()
+}
+
+// handleModemEvent hands a modem's status report or inbound SMS to the
+// dispatcher. It runs on the modem's goroutine; an error keeps a stored
+// message on the SIM for the next start.
+func (a *App) handleModemEvent(ctx context.Context, ev modem.Event) error {
+	switch ev.Kind {
+	case modem.EventReport:
+		return a.Queue.HandleReport(ctx, ev.Report)
+	case modem.EventInbound:
+		return a.Queue.HandleInbound(ctx, ev.Inbound)
+	}
+	return nil
+}
+
+// Reload applies a changed configuration without dropping queued messages:
+// modems are added, removed or changed in place, and the TLS certificate is
+// read again. Other changes need a restart; Reload says which.
+func (a *App) Reload(ctx context.Context, cfg *Config) error {
+	var errs []error
+	if err := a.Pool.Reload(ctx, modemConfigs(cfg.Modems)); err != nil {
+		errs = append(errs, fmt.Errorf("cannot reload modems: %w", err))
+	} else {
+		a.Queue.SetWorkers(max(1, len(cfg.Modems)))
+		a.Config.Modems = cfg.Modems
+	}
+	if cfg.HTTP.TLSCert != "" {
+		if err := a.API.ReloadCertificate(); err != nil {
+			errs = append(errs, fmt.Errorf("cannot reload the TLS certificate: %w", err))
+		}
+	}
+	var restart []string
+	if cfg.Database != a.Config.Database {
+		restart = append(restart, "database")
+	}
+	if cfg.HTTP.Listen != a.Config.HTTP.Listen || cfg.HTTP.TLSCert != a.Config.HTTP.TLSCert || cfg.HTTP.TLSKey != a.Config.HTTP.TLSKey {
+		restart = append(restart, "http")
+	}
+	if fmt.Sprint(cfg.Limits, cfg.Verify, cfg.Queue) != fmt.Sprint(a.Config.Limits, a.Config.Verify, a.Config.Queue) {
+		restart = append(restart, "limits, verify or queue")
+	}
+	if len(restart) > 0 {
+		a.Logger.Warn("configuration changes that take effect only after a restart", "sections", strings.Join(restart, ", "))
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops everything in order and is safe to call after a failed Open.
+func (a *App) Close() error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return nil
+	}
+	a.closed = true
+	a.mu.Unlock()
+
+	var errs []error
+	if a.API != nil {
+		errs = append(errs, a.API.Close())
+	}
+	if a.Queue != nil {
+		errs = append(errs, a.Queue.Close())
+	}
+	if a.Verify != nil {
+		errs = append(errs, a.Verify.Close())
+	}
+	if a.Pool != nil {
+		errs = append(errs, a.Pool.Close())
+	}
+	if a.DB != nil {
+		errs = append(errs, a.DB.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Healthy reports whether the loops the watchdog vouches for work: the
+// database takes a write and the dispatcher can read its queue.
+func (a *App) Healthy(ctx context.Context) error {
+	if err := a.DB.Ping(ctx); err != nil {
+		return err
+	}
+	_, err := a.Queue.Stats(ctx)
+	return err
+}
+
+// modemConfigs copies the modem entries of the configuration.
+func modemConfigs(ms []ModemConfig) []modem.Config {
+	out := make([]modem.Config, len(ms))
+	for i, m := range ms {
+		out[i] = modem.Config{
+			Name: m.Name, Device: m.Device, IMEI: m.IMEI, ICCID: m.ICCID, Baud: m.Baud, PIN: m.PIN, SMSC: m.SMSC,
+			SubmitTimeout: m.SubmitTimeout, Validity: m.Validity, Prefixes: m.Prefixes,
+			PerMinute: m.PerMinute, PerHour: m.PerHour, PerDay: m.PerDay, Disabled: m.Disabled,
+		}
+	}
+	return out
+}
+
+// verifySecret returns the key for the code HMACs: the configured one, or
+// one kept in a file beside the database, created on first use (mode 0600).
+func verifySecret(cfg *Config) ([]byte, error) {
+	if cfg.Verify.Secret != "" {
+		return []byte(cfg.Verify.Secret), nil
+	}
+	path := filepath.Join(filepath.Dir(cfg.Database.Path), "simgate.secret")
+	if b, err := os.ReadFile(path); err == nil {
+		key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil || len(key) < 32 {
+			return nil, fmt.Errorf("%s is not a hex key of at least 32 bytes; remove it to make a new one (pending codes stop working)", path)
+		}
+		return key, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("cannot read the verification secret: %w", err)
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the verification secret: %w", err)
+	}
+	if _, err := fmt.Fprintln(f, hex.EncodeToString(key)); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cannot write the verification secret: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return key, f.Close()
+}
+
+// newLogger returns the slog logger the configuration asks for.
+func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
