@@ -515,7 +515,7 @@ func (d *Dispatcher) HandleReport(ctx context.Context, r *simgate.StatusReport) 
 		return err
 	}
 	if r.MessageID == "" {
-		d.log.Info("status report matches no message", "modem", r.ModemID, "mr", r.MR)
+		d.log.Debug("status report matches no part (yet)", "modem", r.ModemID, "mr", r.MR)
 	}
 	return nil
 }

@@ -285,10 +285,10 @@ func (db *DB) FinishSend(ctx context.Context, id string, o simgate.SendOutcome) 
 	return nil
 }
 
-func finishSend(ctx context.Context, tx *tx, id string, o simgate.SendOutcome) error {
+func finishSend(ctx context.Context, tx *tx, id string, o simgate.SendOutcome) (err error) {
 	var status simgate.MessageStatus
 	var nparts int
-	err := tx.QueryRowContext(ctx, `
+	err = tx.QueryRowContext(ctx, `
 		SELECT status, (SELECT count(*) FROM message_parts WHERE message_id = messages.id) FROM messages WHERE id = ?
 	`, id).Scan(&status, &nparts)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -357,6 +357,11 @@ func finishSend(ctx context.Context, tx *tx, id string, o simgate.SendOutcome) e
 	if o.Status == simgate.StatusQueued {
 		retryAt = o.RetryAt.UnixMilli()
 	}
+	defer func() {
+		if err == nil && len(o.MRs) > 0 {
+			err = matchEarlyReportsOf(ctx, tx, id, o, sentAt)
+		}
+	}()
 	if _, err := tx.ExecContext(ctx, `
 		UPDATE messages SET status = ?, reason = ?, modem_id = coalesce(nullif(?, ''), modem_id),
 			next_attempt_at = CASE WHEN ? = 'queued' THEN ? ELSE next_attempt_at END,
@@ -371,6 +376,21 @@ func finishSend(ctx context.Context, tx *tx, id string, o simgate.SendOutcome) e
 		}
 	}
 	return addEvent(ctx, tx, id, next, o.Reason)
+}
+
+// matchEarlyReportsOf looks for reports on the parts that o says went out
+// that arrived before this was recorded.
+func matchEarlyReportsOf(ctx context.Context, tx *tx, id string, o simgate.SendOutcome, sentAt time.Time) error {
+	var to string
+	if err := tx.QueryRowContext(ctx, `SELECT to_number FROM messages WHERE id = ?`, id).Scan(&to); err != nil {
+		return fmt.Errorf("cannot match early status reports: %w", err)
+	}
+	for i, mr := range o.MRs {
+		if err := matchEarlyReports(ctx, tx, id, i+1, o.ModemID, mr&0xFF, to, sentAt); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // foldParts derives a message's status from its parts': any part still with

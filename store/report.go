@@ -15,6 +15,11 @@ import (
 // and our clocks are not the same clock.
 const reportSkew = time.Minute
 
+// earlySkew is how long before a part's recorded submit time an unmatched
+// report may have arrived and still be its report: the submit time is taken
+// when the +CMGS answer came back, and the network may report as fast.
+const earlySkew = 5 * time.Second
+
 // RecordReport stores a status report and matches it to a part: the part
 // submitted through r.ModemID with message reference r.MR to r.Recipient
 // (compared without a leading '+'; any recipient when empty), submitted
@@ -90,7 +95,12 @@ func recordReport(ctx context.Context, tx *tx, r *simgate.StatusReport, window t
 		// Unmatched, or a late duplicate for a part already final.
 		return nil
 	}
+	return applyReport(ctx, tx, r, msgID, seq)
+}
 
+// applyReport applies the matched report r to part seq of message msgID,
+// which is sent.
+func applyReport(ctx context.Context, tx *tx, r *simgate.StatusReport, msgID string, seq int) error {
 	var status simgate.MessageStatus
 	var reason string
 	switch simgate.ClassifyTPST(r.TPST) {
@@ -135,6 +145,50 @@ func recordReport(ctx context.Context, tx *tx, r *simgate.StatusReport, window t
 		}
 	}
 	return addEvent(ctx, tx, msgID, next, reason)
+}
+
+// matchEarlyReports applies reports that arrived before the submit of part
+// seq of message msgID was recorded: a fast network can report before the
+// dispatcher wrote down the +CMGS answer. They were kept unmatched; those of
+// the same modem, MR and recipient received since the submit (less the clock
+// earlySkew) now match, in the order they came.
+func matchEarlyReports(ctx context.Context, tx *tx, msgID string, seq int, modemID string, mr int, to string, submitted time.Time) error {
+	rows, err := tx.QueryContext(ctx, `
+		SELECT id, tp_st, scts, discharge_time, received_at FROM status_reports
+		WHERE message_id IS NULL AND modem_id = ? AND mr = ? AND received_at >= ?
+			AND (recipient = '' OR ltrim(recipient, '+') = ltrim(?, '+'))
+		ORDER BY id
+	`, modemID, mr, submitted.Add(-earlySkew).UnixMilli(), to)
+	if err != nil {
+		return fmt.Errorf("cannot match early status reports: %w", err)
+	}
+	var rs []*simgate.StatusReport
+	for rows.Next() {
+		r := &simgate.StatusReport{ModemID: modemID, MR: mr}
+		var scts, dt sql.NullInt64
+		var recv int64
+		if err := rows.Scan(&r.ID, &r.TPST, &scts, &dt, &recv); err != nil {
+			rows.Close()
+			return fmt.Errorf("cannot match early status reports: %w", err)
+		}
+		r.SCTS, r.DischargeTime, r.ReceivedAt = fromMillis(scts), fromMillis(dt), time.UnixMilli(recv).UTC()
+		rs = append(rs, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("cannot match early status reports: %w", err)
+	}
+	for _, r := range rs {
+		if _, err := tx.ExecContext(ctx, `
+			UPDATE status_reports SET message_id = ?, part_seq = ? WHERE id = ?
+		`, msgID, seq, r.ID); err != nil {
+			return fmt.Errorf("cannot match early status reports: %w", err)
+		}
+		if err := applyReport(ctx, tx, r, msgID, seq); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // QueueStats returns the queue's depth and age, and the status reports'
