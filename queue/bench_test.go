@@ -31,9 +31,6 @@ func BenchmarkQueueIdle(b *testing.B) {
 			b.Fatal(err)
 		}
 		lat = append(lat, subs[i].At.Sub(start)-latency)
-		if d := subs[i].At.Sub(start); d > 50*time.Millisecond {
-			b.Logf("DBG i=%d total %v modem %s", i, d, subs[i].Modem)
-		}
 	}
 	b.StopTimer()
 	slices.Sort(lat)
