@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // simgate runs the command line in-process, as main does, and returns the
@@ -75,5 +76,35 @@ func TestMigrate(t *testing.T) {
 func TestVersion(t *testing.T) {
 	if code, out, _ := runCLI(t, "version"); code != 0 || !strings.HasPrefix(out, "simgate ") {
 		t.Fatalf("version: exit %d, stdout %q", code, out)
+	}
+}
+
+func TestAPIKeyCommands(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "simgate.db")
+	code, key, errs := runCLI(t, "apikey", "create", "--db", db, "--name", "shop", "--scopes", "verify,read")
+	if code != 0 || !strings.HasPrefix(key, "sg_") {
+		t.Fatalf("create: exit %d, stdout %q, stderr %q", code, key, errs)
+	}
+	key = strings.TrimSpace(key)
+	code, list, _ := runCLI(t, "apikey", "list", "--db", db)
+	if code != 0 || !strings.Contains(list, "shop") || !strings.Contains(list, "verify,read") {
+		t.Fatalf("list: exit %d:\n%s", code, list)
+	}
+	if strings.Contains(list, key) || strings.Contains(list, key[len(key)-12:]) {
+		t.Fatal("list shows the key")
+	}
+	id := strings.Fields(strings.Split(list, "\n")[1])[0]
+	if code, out, errs := runCLI(t, "apikey", "revoke", "--db", db, id); code != 0 {
+		t.Fatalf("revoke: exit %d: %s %s", code, out, errs)
+	}
+	_, list, _ = runCLI(t, "apikey", "list", "--db", db)
+	if f := strings.Fields(strings.Split(list, "\n")[1]); f[len(f)-2] != time.Now().Format("2006-01-02") {
+		t.Fatalf("revoked key has no revocation date:\n%s", list)
+	}
+	if code, _, errs := runCLI(t, "apikey", "create", "--db", db, "--name", "x", "--scopes", "root"); code != 2 || !strings.Contains(errs, "unknown scope") {
+		t.Fatalf("bad scope: exit %d, %q", code, errs)
+	}
+	if code, _, _ := runCLI(t, "apikey", "frob"); code != 2 {
+		t.Fatalf("unknown subcommand: exit %d", code)
 	}
 }

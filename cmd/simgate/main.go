@@ -121,8 +121,3 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	}
 	return nil
 }
-
-// errNotBuilt is returned by subcommands whose issue has not landed yet.
-func errNotBuilt(name string) error {
-	return fmt.Errorf("%s is not built yet", name)
-}

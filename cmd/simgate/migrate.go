@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/simgate/simgate/store"
 )
 
 func runCheckConfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -36,19 +34,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if fs.NArg() != 0 {
 		return usageError{"unexpected arguments: " + strings.Join(fs.Args(), " ")}
 	}
-	cfg := DefaultConfig()
-	if *configPath != "" {
-		var err error
-		if cfg, err = LoadConfig(*configPath); err != nil {
-			return err
-		}
-	} else if *dbPath == "" {
-		return usageError{"give -c FILE or --db PATH"}
-	}
-	if *dbPath != "" {
-		cfg.Database.Path = *dbPath
-	}
-	db, err := store.Open(ctx, cfg.Database.Path, store.Options{Synchronous: cfg.Database.Synchronous})
+	db, err := openStoreFor(ctx, *configPath, *dbPath)
 	if err != nil {
 		return err
 	}
@@ -61,9 +47,9 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if len(db.Applied()) == 0 {
-		fmt.Fprintf(stdout, "%s: already up to date at schema version %d\n", cfg.Database.Path, v)
+		fmt.Fprintf(stdout, "%s: already up to date at schema version %d\n", db.Path(), v)
 	} else {
-		fmt.Fprintf(stdout, "%s: now at schema version %d\n", cfg.Database.Path, v)
+		fmt.Fprintf(stdout, "%s: now at schema version %d\n", db.Path(), v)
 	}
 	return db.Close()
 }

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/simgate/simgate"
+	"github.com/simgate/simgate/api"
+	"github.com/simgate/simgate/store"
+)
+
+func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("apikey", "create|list|revoke [flags]",
+		`simgate apikey create -c /etc/simgate/simgate.yaml --name shop --scopes verify
+  simgate apikey list -c /etc/simgate/simgate.yaml
+  simgate apikey revoke -c /etc/simgate/simgate.yaml key_...`, stderr)
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		if err := parseFlags(fs, args); err != nil {
+			return err
+		}
+		fs.Usage()
+		return usageError{"want a subcommand: create, list or revoke"}
+	}
+	sub, args := args[0], args[1:]
+	fs = newFlagSet("apikey "+sub, "[flags]", "", stderr)
+	configPath := fs.String("c", "", "configuration file (for database.path)")
+	dbPath := fs.String("db", "", "database file, instead of the one in the configuration")
+	var name, scopes *string
+	switch sub {
+	case "create":
+		name = fs.String("name", "", "a name for the key, e.g. the application that uses it")
+		scopes = fs.String("scopes", "", "comma-separated: verify, send, read, admin")
+	case "list", "revoke":
+	default:
+		return usageError{fmt.Sprintf("unknown subcommand %q: want create, list or revoke", sub)}
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	db, err := openStoreFor(ctx, *configPath, *dbPath)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	switch sub {
+	case "create":
+		if *name == "" {
+			return usageError{"--name is required"}
+		}
+		sc, err := simgate.ParseScopes(*scopes)
+		if err != nil {
+			return usageError{"--scopes: " + err.Error()}
+		}
+		key, k, err := api.NewAPIKey(*name, sc)
+		if err != nil {
+			return err
+		}
+		if err := db.CreateAPIKey(ctx, k); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\n", key)
+		fmt.Fprintf(stderr, "created %s (%s) with scopes %s; the key above is shown only now: store it safely\n", k.ID, k.Name, *scopes)
+	case "list":
+		keys, err := db.ListAPIKeys(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tSCOPES\tCREATED\tLAST USED\tREVOKED")
+		for _, k := range keys {
+			var sc []string
+			for _, s := range k.Scopes {
+				sc = append(sc, string(s))
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s…\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Prefix, strings.Join(sc, ","),
+				when(k.CreatedAt), when(k.LastUsedAt), when(k.RevokedAt))
+		}
+		return tw.Flush()
+	case "revoke":
+		if fs.NArg() != 1 {
+			return usageError{"want the ID of the key to revoke (see simgate apikey list)"}
+		}
+		if err := db.RevokeAPIKey(ctx, fs.Arg(0)); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "revoked %s; it is refused from the next request on\n", fs.Arg(0))
+	}
+	return db.Close()
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04")
+}
+
+// openStoreFor opens (and migrates) the database named by a configuration
+// file or a path.
+func openStoreFor(ctx context.Context, configPath, dbPath string) (*store.DB, error) {
+	cfg := DefaultConfig()
+	if configPath != "" {
+		var err error
+		if cfg, err = LoadConfig(configPath); err != nil {
+			return nil, err
+		}
+	} else if dbPath == "" {
+		return nil, usageError{"give -c FILE or --db PATH"}
+	}
+	if dbPath != "" {
+		cfg.Database.Path = dbPath
+	}
+	return store.Open(ctx, cfg.Database.Path, store.Options{Synchronous: cfg.Database.Synchronous})
+}
