@@ -1,0 +1,128 @@
+package verify_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warthog618/sms/encoding/gsm7"
+
+	"github.com/simgate/simgate"
+	"github.com/simgate/simgate/queue"
+	"github.com/simgate/simgate/store"
+	"github.com/simgate/simgate/verify"
+)
+
+var (
+	_ verify.Store    = (*store.DB)(nil)
+	_ verify.Enqueuer = (*queue.Dispatcher)(nil)
+)
+
+// TestDefaultTemplateOneSMS: the longest default English text, with a
+// 10-digit code, the 24 h TTL and a long app name, is one GSM-7 part.
+func TestDefaultTemplateOneSMS(t *testing.T) {
+	for _, c := range []struct {
+		code, app string
+		ttl       time.Duration
+	}{
+		{"123456", "simgate", 10 * time.Minute},
+		{"1234567890", "simgate", 24 * time.Hour},
+		{"1234567890", strings.Repeat("A", 64), 24 * time.Hour},
+	} {
+		text := verify.Render(verify.DefaultTemplate, c.code, c.app, c.ttl)
+		septets, err := gsm7.Encode([]byte(text))
+		if err != nil {
+			t.Fatalf("%q is not GSM-7: %v", text, err)
+		}
+		if len(septets) > 160 {
+			t.Fatalf("%q takes %d septets, more than one SMS (160)", text, len(septets))
+		}
+	}
+	if got, want := verify.Render(verify.DefaultTemplate, "042", "Acme", 90*time.Second),
+		"Your Acme code is 042. It expires in 2 minutes. Do not share it."; got != want {
+		t.Fatalf("Render = %q, want %q", got, want)
+	}
+}
+
+func TestNewCode(t *testing.T) {
+	var counts [10]int
+	for range 2000 {
+		c, err := verify.NewCode(6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c) != 6 {
+			t.Fatalf("code %q is not 6 digits", c)
+		}
+		for _, d := range c {
+			counts[d-'0']++
+		}
+	}
+	// 12 000 digits, 1 200 expected each; 5 sigma is about 165.
+	for d, n := range counts {
+		if n < 1000 || n > 1400 {
+			t.Fatalf("digit %d drawn %d times of 12000: %v", d, n, counts)
+		}
+	}
+	for _, n := range []int{3, 11} {
+		if _, err := verify.NewCode(n); err == nil {
+			t.Fatalf("NewCode(%d) succeeded", n)
+		}
+	}
+}
+
+type nopSender struct{}
+
+func (nopSender) Send(context.Context, simgate.SendRequest) (simgate.Receipt, error) {
+	return simgate.Receipt{}, nil
+}
+
+// TestCancelCancelsSMS uses the real queue (not opened, so nothing is sent)
+// over the real store.
+func TestCancelCancelsSMS(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	q := queue.New(queue.Options{Store: db, Sender: nopSender{}})
+	s, err := verify.New(db, q, verify.Options{Secret: []byte(strings.Repeat("k", 32))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &simgate.Verification{To: "+4915123456789"}
+	m, err := s.Start(ctx, v, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, v.ID); err != nil || got.MessageID != m.ID {
+		t.Fatalf("Get: %+v, %v; want message %s", got, err, m.ID)
+	}
+	if _, err := s.Cancel(ctx, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.Message(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != simgate.StatusCanceled {
+		t.Fatalf("SMS status = %s, want canceled", got.Status)
+	}
+}
+
+func TestNewOptions(t *testing.T) {
+	for name, o := range map[string]verify.Options{
+		"short secret":   {Secret: []byte("short")},
+		"code length":    {Secret: make([]byte, 32), CodeLength: 11},
+		"ttl":            {Secret: make([]byte, 32), TTL: 25 * time.Hour},
+		"no code":        {Secret: make([]byte, 32), Templates: map[string]string{"en": "hello"}},
+		"default locale": {Secret: make([]byte, 32), DefaultLocale: "de"},
+	} {
+		if _, err := verify.New(nil, nil, o); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
