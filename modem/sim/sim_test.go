@@ -1,10 +1,8 @@
 package sim
 
 import (
-	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/warthog618/sms"
 	"github.com/warthog618/sms/encoding/tpdu"
@@ -136,6 +134,3 @@ func TestInjectRouted(t *testing.T) {
 		t.Fatal("inject to an unknown number succeeded")
 	}
 }
-
-var _ = fmt.Sprint
-var _ = time.Second
