@@ -1,0 +1,179 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/simgate/simgate"
+	"github.com/simgate/simgate/api"
+	"github.com/simgate/simgate/queue"
+	"github.com/simgate/simgate/store"
+	"github.com/simgate/simgate/verify"
+)
+
+// capture is the real dispatcher (not opened: nothing is sent) that also
+// keeps the texts, as the handsets would receive them.
+type capture struct {
+	*queue.Dispatcher
+	mu    sync.Mutex
+	texts map[string]string // verification id -> text
+}
+
+func (c *capture) Enqueue(ctx context.Context, m *simgate.Message) error {
+	if err := c.Dispatcher.Enqueue(ctx, m); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.texts[m.VerificationID] = m.Text
+	c.mu.Unlock()
+	return nil
+}
+
+type benchEnv struct {
+	srv    *api.Server
+	url    string
+	key    string
+	client *http.Client
+	q      *capture
+}
+
+// newBenchEnv runs the real server on a loopback listener over a real
+// SQLite file with synchronous=FULL and the real dispatcher.
+func newBenchEnv(b *testing.B) *benchEnv {
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "simgate.db"), store.Options{Synchronous: "FULL"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	q := &capture{Dispatcher: queue.New(queue.Options{Store: db, Sender: nil}), texts: map[string]string{}}
+	vs, err := verify.New(db, q, verify.Options{Secret: []byte(strings.Repeat("s", 32)), MaxSends: 1000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := api.NewServer(api.Options{Addr: "127.0.0.1:0", Keys: db, Verify: vs, Messages: q, Idempotency: db,
+		Alerts: db, DB: db, Numbers: api.NumberPolicy{AllowAllCountries: true}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Open(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Close() })
+	key, k, _ := api.NewAPIKey("bench", []simgate.Scope{simgate.ScopeAdmin})
+	if err := db.CreateAPIKey(ctx, k); err != nil {
+		b.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+	return &benchEnv{srv: srv, url: "http://" + srv.Addr().String(), key: key, client: client, q: q}
+}
+
+func (e *benchEnv) post(path, body string) (int, []byte, error) {
+	req, _ := http.NewRequest("POST", e.url+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+e.key)
+	res, err := e.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, b, err
+}
+
+// run calls do b.N times from clients goroutines and reports throughput and
+// latency percentiles.
+func run(b *testing.B, clients int, do func(i int) error) {
+	lat := make([]time.Duration, b.N)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	b.ResetTimer()
+	start := time.Now()
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= b.N {
+					return
+				}
+				t0 := time.Now()
+				if err := do(i); err != nil {
+					failed.Store(err)
+					return
+				}
+				lat[i] = time.Since(t0)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// clients are the concurrent HTTP clients of each benchmark.
+var clients = []int{4, 32}
+
+func BenchmarkCreateVerification(b *testing.B) {
+	for _, n := range clients {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) { benchCreate(b, n) })
+	}
+}
+
+func BenchmarkCheckVerification(b *testing.B) {
+	for _, n := range clients {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) { benchCheck(b, n) })
+	}
+}
+
+func benchCreate(b *testing.B, clients int) {
+	e := newBenchEnv(b)
+	run(b, clients, func(i int) error {
+		status, body, err := e.post("/v1/verifications", fmt.Sprintf(`{"to":"+49151%08d"}`, i))
+		if err == nil && status != http.StatusCreated {
+			err = fmt.Errorf("status %d: %s", status, body)
+		}
+		return err
+	})
+}
+
+func benchCheck(b *testing.B, clients int) {
+	e := newBenchEnv(b)
+	ids := make([]string, b.N)
+	for i := range b.N {
+		status, body, err := e.post("/v1/verifications", fmt.Sprintf(`{"to":"+49151%08d"}`, i))
+		if err != nil || status != http.StatusCreated {
+			b.Fatalf("%d %s %v", status, body, err)
+		}
+		ids[i] = string(bytes.SplitN(bytes.SplitN(body, []byte(`"id":"`), 2)[1], []byte(`"`), 2)[0])
+	}
+	codes := make([]string, b.N)
+	for i, id := range ids {
+		codes[i] = codeRE.FindStringSubmatch(e.q.texts[id])[1]
+	}
+	run(b, clients, func(i int) error {
+		status, body, err := e.post("/v1/verifications/check", fmt.Sprintf(`{"id":%q,"code":%q}`, ids[i], codes[i]))
+		if err == nil && (status != http.StatusOK || !bytes.Contains(body, []byte(`"valid":true`))) {
+			err = fmt.Errorf("status %d: %s", status, body)
+		}
+		return err
+	})
+}
