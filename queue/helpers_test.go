@@ -91,6 +91,7 @@ type envConfig struct {
 	sim    func(i int, c *sim.Config)
 	pool   func(o *modem.PoolOptions)
 	dbPath string // reuse a database
+	sync   string // store.Options.Synchronous
 }
 
 func newEnv(t testing.TB, cfg envConfig) *env {
@@ -119,7 +120,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 		e.dbPath = filepath.Join(t.TempDir(), "simgate.db")
 	}
 	var err error
-	e.db, err = store.Open(ctx, e.dbPath, store.Options{Now: e.clk.Now})
+	e.db, err = store.Open(ctx, e.dbPath, store.Options{Now: e.clk.Now, Synchronous: cfg.sync})
 	if err != nil {
 		t.Fatalf("cannot open database: %v", err)
 	}
