@@ -30,11 +30,12 @@ type capture struct {
 }
 
 func (c *capture) Enqueue(ctx context.Context, m *simgate.Message) error {
+	text := m.Text // Enqueue seals a verification's text
 	if err := c.Dispatcher.Enqueue(ctx, m); err != nil {
 		return err
 	}
 	c.mu.Lock()
-	c.texts[m.VerificationID] = m.Text
+	c.texts[m.VerificationID] = text
 	c.mu.Unlock()
 	return nil
 }
@@ -56,7 +57,11 @@ func newBenchEnv(b *testing.B) *benchEnv {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	q := &capture{Dispatcher: queue.New(queue.Options{Store: db, Sender: nil}), texts: map[string]string{}}
+	d, err := queue.New(queue.Options{Store: db, Sender: nil})
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := &capture{Dispatcher: d, texts: map[string]string{}}
 	vs, err := verify.New(db, q, verify.Options{Secret: []byte(strings.Repeat("s", 32)), MaxSends: 1000})
 	if err != nil {
 		b.Fatal(err)

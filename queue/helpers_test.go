@@ -170,7 +170,11 @@ func (e *env) newQueue(opts queue.Options) *queue.Dispatcher {
 	if opts.Workers == 0 {
 		opts.Workers = len(e.mods)
 	}
-	e.q = queue.New(opts)
+	q, err := queue.New(opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.q = q
 	e.fwd.q.Store(e.q)
 	e.t.Cleanup(func() { e.q.Close() })
 	return e.q

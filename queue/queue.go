@@ -94,11 +94,17 @@ type Options struct {
 	// (default DefaultCloseTimeout); after it they are cancelled, which makes
 	// them ambiguous.
 	CloseTimeout time.Duration
+	// SealKey (32 bytes) seals the texts of verification SMS in the store,
+	// which hold codes (see seal.go). Give the same key on every start, or
+	// queued codes cannot be sent after a restart (they fail); nil: a random
+	// key per process.
+	SealKey []byte
 }
 
 // Dispatcher is the queue. Its methods are safe for concurrent use.
 type Dispatcher struct {
 	opts Options
+	seal *sealer
 	log  *slog.Logger
 	wake chan struct{}
 
@@ -115,7 +121,11 @@ type Dispatcher struct {
 }
 
 // New returns a Dispatcher; Open starts it.
-func New(opts Options) *Dispatcher {
+func New(opts Options) (*Dispatcher, error) {
+	seal, err := newSealer(opts.SealKey)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create dispatcher: %w", err)
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -148,12 +158,13 @@ func New(opts Options) *Dispatcher {
 	}
 	d := &Dispatcher{
 		opts: opts,
+		seal: seal,
 		log:  opts.Logger.With("component", "queue", "node", opts.NodeID),
 		wake: make(chan struct{}, 256),
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.sendCtx, d.sendCancel = context.WithCancel(context.Background())
-	return d
+	return d, nil
 }
 
 // Open recovers from a previous run, then starts the workers and the
@@ -303,7 +314,11 @@ func (d *Dispatcher) pause(stop chan struct{}, dur time.Duration) {
 
 // send submits m and turns the answer into an outcome.
 func (d *Dispatcher) send(m *simgate.Message) simgate.SendOutcome {
-	rc, err := d.opts.Sender.Send(d.sendCtx, simgate.SendRequest{To: m.To, Text: m.Text, StickyKey: m.VerificationID})
+	text, err := d.seal.open(m.Text, m.To, m.VerificationID)
+	if err != nil {
+		return simgate.SendOutcome{Status: simgate.StatusFailed, Reason: err.Error()}
+	}
+	rc, err := d.opts.Sender.Send(d.sendCtx, simgate.SendRequest{To: m.To, Text: text, StickyKey: m.VerificationID})
 	if err == nil {
 		mrs := make([]string, len(rc.MRs))
 		for i, mr := range rc.MRs {
@@ -454,7 +469,16 @@ func (d *Dispatcher) Enqueue(ctx context.Context, m *simgate.Message) error {
 		return simgate.Errorf(simgate.CodeInvalid, "message expiry %s is in the past", m.ExpiresAt.Format(time.RFC3339))
 	}
 	m.Parts = make([]simgate.Part, parts)
-	created, err := d.opts.Store.CreateMessage(ctx, m, requestHash(m))
+	// A request hash is only needed to tell idempotent retries apart, and
+	// a hash of a text with a code in it could be brute-forced.
+	var hash []byte
+	if m.IdempotencyKey != "" {
+		hash = requestHash(m)
+	}
+	if m.VerificationID != "" {
+		m.Text = d.seal.seal(m.Text, m.To, m.VerificationID)
+	}
+	created, err := d.opts.Store.CreateMessage(ctx, m, hash)
 	if err != nil {
 		return err
 	}

@@ -88,7 +88,10 @@ func TestCancelCancelsSMS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	q := queue.New(queue.Options{Store: db, Sender: nopSender{}})
+	q, err := queue.New(queue.Options{Store: db, Sender: nopSender{}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, err := verify.New(db, q, verify.Options{Secret: []byte(strings.Repeat("k", 32))})
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -87,7 +89,7 @@ func (a *App) Open(ctx context.Context) (err error) {
 	mopts.Subscriber = modem.SubscriberFunc(a.handleModemEvent)
 	a.Pool = modem.NewPool(modem.PoolOptions{Options: mopts, Usage: a.DB})
 
-	a.Queue = queue.New(queue.Options{
+	if a.Queue, err = queue.New(queue.Options{
 		Store:         a.DB,
 		Sender:        a.Pool,
 		Logger:        a.Logger.With("component", "queue"),
@@ -101,7 +103,10 @@ func (a *App) Open(ctx context.Context) (err error) {
 		ResendUnknown: cfg.Queue.ResendUnknown,
 		ReportWindow:  cfg.Queue.ReportWindow,
 		DefaultExpiry: cfg.Queue.DefaultExpiry,
-	})
+		SealKey:       sealKey(secret),
+	}); err != nil {
+		return err
+	}
 	// The modems connect in the background; give them a moment before the
 	// dispatcher starts handing out work, so that the queue left by the last
 	// run does not meet an empty pool. The dispatcher recovers what a crash
@@ -242,6 +247,14 @@ func (a *App) Healthy(ctx context.Context) error {
 	}
 	_, err := a.Queue.Stats(ctx)
 	return err
+}
+
+// sealKey derives the key that seals verification texts in the queue from
+// the verification secret, so that one secret serves both.
+func sealKey(secret []byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("simgate queue seal key v1"))
+	return m.Sum(nil)
 }
 
 // modemConfigs copies the modem entries of the configuration.

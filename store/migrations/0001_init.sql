@@ -68,6 +68,16 @@ CREATE UNIQUE INDEX messages_idempotency ON messages (api_key_id, idempotency_ke
 CREATE INDEX messages_created ON messages (created_at, id);
 CREATE INDEX messages_verification ON messages (verification_id)
     WHERE verification_id IS NOT NULL;
+-- A verification's SMS text holds its code, sealed by the queue (never in
+-- plain text). Once the message has left the queue nobody needs it: erase it,
+-- whichever path the status took.
+CREATE TRIGGER messages_forget_verification_text
+AFTER UPDATE OF status ON messages
+WHEN NEW.verification_id IS NOT NULL AND NEW.text <> ''
+    AND NEW.status NOT IN ('accepted', 'queued', 'sending')
+BEGIN
+    UPDATE messages SET text = '' WHERE id = NEW.id;
+END;
 -- Queue depth by status and priority for metrics; partial, so it only holds
 -- messages still in the dispatcher's or the network's hands.
 CREATE INDEX messages_active ON messages (status, priority, created_at)
