@@ -217,6 +217,15 @@ func (s *Service) Start(ctx context.Context, v *simgate.Verification, ttl time.D
 		return nil, err
 	}
 
+	if resent {
+		// The new code replaced the old one's hash: an SMS with the old code
+		// that is still queued would only confuse its reader.
+		if prev, err := s.store.GetVerification(ctx, v.ID); err == nil && prev.MessageID != "" {
+			if err := s.queue.Cancel(ctx, prev.MessageID); err != nil && simgate.ErrorCode(err) == simgate.CodeInternal {
+				s.log.Warn("cannot cancel the previous verification SMS", "verification", v.ID, "message", prev.MessageID, "error", err)
+			}
+		}
+	}
 	m := &simgate.Message{
 		To:             v.To,
 		Text:           s.render(v, code, ttl),

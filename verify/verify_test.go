@@ -129,3 +129,40 @@ func TestNewOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestResendCancelsQueuedSMS: a resend draws a new code, so an SMS with the
+// old one that is still queued must not go out after it.
+func TestResendCancelsQueuedSMS(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	q, err := queue.New(queue.Options{Store: db, Sender: nopSender{}}) // not opened: nothing is sent
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := verify.New(db, q, verify.Options{Secret: []byte(strings.Repeat("k", 32))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.Start(ctx, &simgate.Verification{To: "+4915123456789"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &simgate.Verification{To: "+4915123456789"}
+	second, err := s.Start(ctx, v, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.SendCount != 2 || second.ID == first.ID {
+		t.Fatalf("resend: send count %d, messages %s and %s", v.SendCount, first.ID, second.ID)
+	}
+	if got, err := q.Message(ctx, first.ID); err != nil || got.Status != simgate.StatusCanceled {
+		t.Fatalf("first SMS after resend: %+v, %v; want canceled", got, err)
+	}
+	if got, err := q.Message(ctx, second.ID); err != nil || got.Status != simgate.StatusQueued {
+		t.Fatalf("second SMS: %+v, %v; want queued", got, err)
+	}
+}
