@@ -62,7 +62,7 @@ func TestICCIDVariants(t *testing.T) {
 }
 
 func TestOpenByIdentity(t *testing.T) {
-	_, mods, dir := startSims(t, sim.Config{}, sim.Config{}, sim.Config{})
+	_, mods, dir := startSims(t, sim.Config{}, sim.Config{}, sim.Config{}, sim.Config{PIN: "2468"})
 	for _, tc := range []struct {
 		name string
 		cfg  Config
@@ -70,6 +70,8 @@ func TestOpenByIdentity(t *testing.T) {
 	}{
 		{"IMEI", Config{Name: "a", IMEI: mods[2].Config().IMEI}, 2},
 		{"ICCID", Config{Name: "b", ICCID: mods[1].Config().ICCID}, 1},
+		// The ICCID is read before the PIN is entered, as modems allow.
+		{"ICCID of a locked SIM", Config{Name: "c", ICCID: mods[3].Config().ICCID, PIN: "2468"}, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := openModem(t, tc.cfg, testOptions(t, dir, nil))

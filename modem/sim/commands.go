@@ -261,8 +261,11 @@ func (m *Modem) cmdICCID(c Command) reply {
 	if c.Op != want {
 		return errReply()
 	}
-	if r, bad := m.simErrLocked(false); bad {
-		return resReply(r)
+	// EF_ICCID's access condition is ALWAYS (TS 102 221 §13.2): modems read
+	// it with the SIM still locked, and drivers rely on that to bind a modem
+	// by ICCID before they enter a PIN.
+	if m.faults.SIMMissing {
+		return resReply(cme(10))
 	}
 	switch c.Name {
 	case "+CCID":
@@ -284,11 +287,14 @@ func (m *Modem) cmdCRSM(c Command) reply {
 	if c.Op != OpSet {
 		return errReply()
 	}
-	if r, bad := m.simErrLocked(false); bad {
-		return resReply(r)
-	}
 	if c.Arg(0) != "176" || c.Arg(1) != "12258" {
+		if r, bad := m.simErrLocked(false); bad {
+			return resReply(r)
+		}
 		return okReply("+CRSM: 106,130") // file not found
+	}
+	if m.faults.SIMMissing { // EF_ICCID: readable while locked, as above
+		return resReply(cme(10))
 	}
 	d := m.cfg.ICCID
 	if len(d)%2 == 1 {
