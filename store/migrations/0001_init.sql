@@ -174,6 +174,8 @@ CREATE INDEX verifications_expiry ON verifications (expires_at)
     WHERE status = 'pending';
 CREATE INDEX verifications_message ON verifications (message_id)
     WHERE message_id IS NOT NULL;
+-- The console lists the newest verifications.
+CREATE INDEX verifications_created ON verifications (created_at);
 
 -- verification_sends has one row per code SMS, for the per-number send limit
 -- over a sliding window.
@@ -270,17 +272,26 @@ CREATE INDEX alerts_at ON alerts (at);
 CREATE INDEX alerts_subject ON alerts (kind, subject, at);
 
 -- webhook_events is the outbox: an event is written in the same transaction
--- as the change it reports, and delivered afterwards.
+-- as the change it reports (by the triggers below, or by the store for modem
+-- state changes), and delivered afterwards. The data never holds a code or an
+-- SMS text of a verification. Events are fanned out to the endpoints
+-- subscribed to their type (dispatched = 1) and purged some days later.
 CREATE TABLE webhook_events (
     id         TEXT    PRIMARY KEY,
     type       TEXT    NOT NULL,
     payload    TEXT    NOT NULL CHECK (json_valid(payload)),
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    dispatched INTEGER NOT NULL DEFAULT 0 CHECK (dispatched IN (0, 1))
 ) STRICT;
 
 CREATE INDEX webhook_events_created ON webhook_events (created_at, id);
+-- Events not yet fanned out, oldest (lowest rowid) first.
+CREATE INDEX webhook_events_new ON webhook_events (dispatched) WHERE dispatched = 0;
 
--- webhook_deliveries tracks one event to one endpoint.
+-- webhook_deliveries tracks one event to one endpoint (the endpoint's
+-- configured name). A pending delivery is due at next_attempt_at; a delivery
+-- being attempted has next_attempt_at pushed out by a lease, so a crash during
+-- the POST retries it later (at least once; receivers dedupe by event id).
 CREATE TABLE webhook_deliveries (
     event_id        TEXT    NOT NULL REFERENCES webhook_events (id) ON DELETE CASCADE,
     endpoint        TEXT    NOT NULL,
@@ -289,11 +300,133 @@ CREATE TABLE webhook_deliveries (
     next_attempt_at INTEGER NOT NULL DEFAULT 0,
     last_error      TEXT    NOT NULL DEFAULT '',
     delivered_at    INTEGER,
+    created_at      INTEGER NOT NULL DEFAULT 0, -- the event's created_at, for lists and the retry period
     PRIMARY KEY (event_id, endpoint)
 ) STRICT;
 
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at)
     WHERE status = 'pending';
+-- Lists page newest first.
+CREATE INDEX webhook_deliveries_created ON webhook_deliveries (created_at, event_id, endpoint);
+
+-- webhook_modem_states remembers the last modem.up or modem.down reported per
+-- modem, so that a restart neither repeats nor loses one.
+CREATE TABLE webhook_modem_states (
+    modem_id TEXT    PRIMARY KEY,
+    state    TEXT    NOT NULL CHECK (state IN ('up', 'down')),
+    at       INTEGER NOT NULL
+) STRICT;
+
+-- The outbox triggers: each status change that webhooks report inserts its
+-- event in the same transaction. Times in the data are RFC 3339, UTC.
+CREATE TRIGGER webhook_message_status
+AFTER UPDATE OF status ON messages
+WHEN NEW.status IN ('sent', 'delivered', 'failed') AND OLD.status <> NEW.status
+BEGIN
+    INSERT INTO webhook_events (id, type, payload, created_at) VALUES (
+        'evt_' || lower(hex(randomblob(16))), 'message.' || NEW.status,
+        json_object(
+            'message_id', NEW.id, 'to', NEW.to_number, 'status', NEW.status, 'reason', NEW.reason,
+            'priority', NEW.priority, 'attempts', NEW.attempts, 'modem_id', NEW.modem_id,
+            'verification_id', NEW.verification_id,
+            'created_at', strftime('%Y-%m-%dT%H:%M:%fZ', NEW.created_at / 1000.0, 'unixepoch'),
+            'updated_at', strftime('%Y-%m-%dT%H:%M:%fZ', NEW.updated_at / 1000.0, 'unixepoch')),
+        NEW.updated_at);
+END;
+
+CREATE TRIGGER webhook_verification_status
+AFTER UPDATE OF status ON verifications
+WHEN NEW.status IN ('approved', 'expired', 'max_attempts_reached', 'failed') AND OLD.status <> NEW.status
+BEGIN
+    INSERT INTO webhook_events (id, type, payload, created_at) VALUES (
+        'evt_' || lower(hex(randomblob(16))), 'verification.' || NEW.status,
+        json_object(
+            'verification_id', NEW.id, 'to', NEW.to_number, 'status', NEW.status,
+            'reference', NEW.reference, 'attempts', NEW.attempts, 'send_count', NEW.send_count,
+            'message_id', NEW.message_id,
+            'created_at', strftime('%Y-%m-%dT%H:%M:%fZ', NEW.created_at / 1000.0, 'unixepoch'),
+            'updated_at', strftime('%Y-%m-%dT%H:%M:%fZ', NEW.updated_at / 1000.0, 'unixepoch')),
+        NEW.updated_at);
+END;
+
+CREATE TRIGGER webhook_alert
+AFTER INSERT ON alerts
+BEGIN
+    INSERT INTO webhook_events (id, type, payload, created_at) VALUES (
+        'evt_' || lower(hex(randomblob(16))), 'security.alert',
+        json_object('alert_id', NEW.id, 'kind', NEW.kind, 'subject', NEW.subject, 'detail', NEW.detail,
+            'at', strftime('%Y-%m-%dT%H:%M:%fZ', NEW.at / 1000.0, 'unixepoch')),
+        NEW.at);
+END;
+
+CREATE TRIGGER webhook_inbound
+AFTER INSERT ON inbound_messages
+BEGIN
+    INSERT INTO webhook_events (id, type, payload, created_at) VALUES (
+        'evt_' || lower(hex(randomblob(16))), 'sms.received',
+        json_object('inbound_id', NEW.id, 'modem_id', NEW.modem_id, 'from', NEW.from_number, 'text', NEW.text,
+            'scts', CASE WHEN NEW.scts IS NULL THEN NULL
+                         ELSE strftime('%Y-%m-%dT%H:%M:%fZ', NEW.scts / 1000.0, 'unixepoch') END,
+            'received_at', strftime('%Y-%m-%dT%H:%M:%fZ', NEW.received_at / 1000.0, 'unixepoch')),
+        NEW.received_at);
+END;
+
+-- status_counts counts messages and verifications by status, kept by
+-- triggers in the transaction of each change, so that metrics read a handful
+-- of rows at scrape time instead of scanning both tables.
+CREATE TABLE status_counts (
+    entity TEXT    NOT NULL CHECK (entity IN ('message', 'verification')),
+    status TEXT    NOT NULL,
+    n      INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (entity, status)
+) STRICT, WITHOUT ROWID;
+
+CREATE TRIGGER status_counts_message_insert AFTER INSERT ON messages
+BEGIN
+    INSERT INTO status_counts (entity, status, n) VALUES ('message', NEW.status, 1)
+    ON CONFLICT (entity, status) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER status_counts_message_update AFTER UPDATE OF status ON messages
+WHEN OLD.status <> NEW.status
+BEGIN
+    UPDATE status_counts SET n = n - 1 WHERE entity = 'message' AND status = OLD.status;
+    INSERT INTO status_counts (entity, status, n) VALUES ('message', NEW.status, 1)
+    ON CONFLICT (entity, status) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER status_counts_message_delete AFTER DELETE ON messages
+BEGIN
+    UPDATE status_counts SET n = n - 1 WHERE entity = 'message' AND status = OLD.status;
+END;
+CREATE TRIGGER status_counts_verification_insert AFTER INSERT ON verifications
+BEGIN
+    INSERT INTO status_counts (entity, status, n) VALUES ('verification', NEW.status, 1)
+    ON CONFLICT (entity, status) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER status_counts_verification_update AFTER UPDATE OF status ON verifications
+WHEN OLD.status <> NEW.status
+BEGIN
+    UPDATE status_counts SET n = n - 1 WHERE entity = 'verification' AND status = OLD.status;
+    INSERT INTO status_counts (entity, status, n) VALUES ('verification', NEW.status, 1)
+    ON CONFLICT (entity, status) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER status_counts_verification_delete AFTER DELETE ON verifications
+BEGIN
+    UPDATE status_counts SET n = n - 1 WHERE entity = 'verification' AND status = OLD.status;
+END;
+
+-- console_sessions are admin console logins. Only the SHA-256 of the random
+-- session token is stored; the token itself lives in the browser's cookie.
+-- csrf is the session's synchronizer token, required on every POST. Revoking
+-- the API key that logged in ends its sessions.
+CREATE TABLE console_sessions (
+    token_hash   BLOB    PRIMARY KEY CHECK (length(token_hash) = 32),
+    api_key_id   TEXT    NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+    csrf         TEXT    NOT NULL,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX console_sessions_expires ON console_sessions (expires_at);
 
 -- heartbeat has a single row that Ping rewrites, to prove the database takes
 -- writes.
