@@ -1,0 +1,181 @@
+package store_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/simgate/simgate"
+)
+
+// The triggers write one event per reported change, in the change's
+// transaction; data never holds an SMS text or a code hash; fan-out creates
+// deliveries only for subscribed types and drops the rest; claims lease;
+// outcomes and purge.
+func TestWebhookOutbox(t *testing.T) {
+	ctx := testContext(t, time.Minute)
+	db, clk, _ := openWithClock(t)
+
+	// A verification and its SMS, which is sent, then delivered.
+	v := &simgate.Verification{To: "+4915123456789", CodeLength: 6, MaxAttempts: 3, ExpiresAt: clk.Now().Add(10 * time.Minute)}
+	if _, err := db.StartVerification(ctx, v, hashOf("904172"), 5, 10*time.Minute, 100); err != nil {
+		t.Fatal(err)
+	}
+	m := newMessage(v.To, "Your code is 904172", 1)
+	m.VerificationID = v.ID
+	if _, err := db.CreateMessage(ctx, m, nil); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := db.ClaimMessage(ctx, "n1", time.Minute)
+	if err != nil || claimed == nil {
+		t.Fatal(claimed, err)
+	}
+	if err := db.FinishSend(ctx, m.ID, simgate.SendOutcome{Status: simgate.StatusSent, ModemID: "modem0", MRs: []int{7}, SentAt: clk.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	r := &simgate.StatusReport{ModemID: "modem0", MR: 7, Recipient: v.To, TPST: 0}
+	if err := db.RecordReport(ctx, r, time.Hour); err != nil || r.MessageID != m.ID {
+		t.Fatal(r, err)
+	}
+	if _, _, _, err := db.CheckVerification(ctx, v.ID, "", matchOf("904172"), 100); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateAlert(ctx, "number.velocity", "+4915123456789", "too many"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateInboundMessage(ctx, &simgate.InboundMessage{ModemID: "modem0", From: "+4915123456789", Text: "STOP"}); err != nil {
+		t.Fatal(err)
+	}
+	// Modem state: first seen up is silent, down then up are events, a
+	// repeat is not.
+	for i, c := range []struct {
+		up   bool
+		want bool
+	}{{true, false}, {false, true}, {false, false}, {true, true}} {
+		if got, err := db.RecordModemState(ctx, "modem0", c.up, map[string]any{"modem_id": "modem0"}); err != nil || got != c.want {
+			t.Fatalf("RecordModemState #%d = %v, %v; want %v", i, got, err, c.want)
+		}
+	}
+
+	// Subscribe one endpoint to everything but sms.received.
+	var types []string
+	subs := func(typ string) []string {
+		types = append(types, typ)
+		if typ == simgate.EventSMSReceived {
+			return nil
+		}
+		return []string{"ep"}
+	}
+	if n, err := db.FanOutWebhookEvents(ctx, subs, 100); err != nil || n != 7 {
+		t.Fatalf("fan-out: %d, %v", n, err)
+	}
+	want := "message.sent message.delivered verification.approved security.alert sms.received modem.down modem.up"
+	if got := strings.Join(types, " "); got != want {
+		t.Fatalf("events %q, want %q", got, want)
+	}
+	if n, err := db.FanOutWebhookEvents(ctx, subs, 100); err != nil || n != 0 {
+		t.Fatalf("second fan-out: %d, %v", n, err)
+	}
+
+	as, err := db.ClaimWebhookDeliveries(ctx, 100, time.Minute)
+	if err != nil || len(as) != 6 {
+		t.Fatalf("claim: %d, %v", len(as), err)
+	}
+	for _, a := range as {
+		if d := string(a.Event.Data); strings.Contains(d, "904172") || strings.Contains(d, "code") || (a.Event.Type != simgate.EventSMSReceived && strings.Contains(d, `"text"`)) {
+			t.Errorf("%s data %s holds the code", a.Event.Type, a.Event.Data)
+		}
+		var data map[string]any
+		if err := json.Unmarshal(a.Event.Data, &data); err != nil {
+			t.Fatal(err)
+		}
+		if a.Event.Type == simgate.EventMessageDelivered && (data["message_id"] != m.ID || data["verification_id"] != v.ID || data["modem_id"] != "modem0") {
+			t.Errorf("message.delivered data %s", a.Event.Data)
+		}
+		if a.Delivery.Attempts != 1 {
+			t.Errorf("attempts %d", a.Delivery.Attempts)
+		}
+	}
+	// Leased: not due again until the lease ends.
+	if again, err := db.ClaimWebhookDeliveries(ctx, 100, time.Minute); err != nil || len(again) != 0 {
+		t.Fatalf("claimed again during the lease: %d, %v", len(again), err)
+	}
+	var outs []simgate.WebhookOutcome
+	for i, a := range as {
+		o := simgate.WebhookOutcome{EventID: a.Event.ID, Endpoint: "ep", Status: simgate.DeliveryDelivered}
+		if i == 0 {
+			o.Status, o.Error, o.NextAttemptAt = simgate.DeliveryPending, "HTTP 500", clk.Now().Add(time.Hour)
+		}
+		outs = append(outs, o)
+	}
+	if err := db.FinishWebhookDeliveries(ctx, outs); err != nil {
+		t.Fatal(err)
+	}
+	ds, _, err := db.ListWebhookDeliveries(ctx, simgate.DeliveryFilter{Status: simgate.DeliveryPending})
+	if err != nil || len(ds) != 1 || ds[0].LastError != "HTTP 500" || ds[0].Attempts != 1 || !ds[0].NextAttemptAt.Equal(clk.Now().Add(time.Hour)) {
+		t.Fatalf("pending list %+v, %v", ds, err)
+	}
+	page1, next, err := db.ListWebhookDeliveries(ctx, simgate.DeliveryFilter{Limit: 4})
+	if err != nil || len(page1) != 4 || next == "" {
+		t.Fatalf("page 1: %d, %q, %v", len(page1), next, err)
+	}
+	page2, next, err := db.ListWebhookDeliveries(ctx, simgate.DeliveryFilter{Limit: 4, Cursor: next})
+	if err != nil || len(page2) != 2 || next != "" {
+		t.Fatalf("page 2: %d, %q, %v", len(page2), next, err)
+	}
+	if _, _, err := db.ListWebhookDeliveries(ctx, simgate.DeliveryFilter{Status: "bogus"}); simgate.ErrorCode(err) != simgate.CodeInvalid {
+		t.Fatalf("bad status: %v", err)
+	}
+
+	// Purge keeps the pending one.
+	clk.Advance(8 * 24 * time.Hour)
+	if n, err := db.PurgeWebhookEvents(ctx, clk.Now().Add(-7*24*time.Hour)); err != nil || n != 5 {
+		t.Fatalf("purged %d, %v; want 5", n, err)
+	}
+	if ds, _, err := db.ListWebhookDeliveries(ctx, simgate.DeliveryFilter{}); err != nil || len(ds) != 1 {
+		t.Fatalf("after purge %d, %v", len(ds), err)
+	}
+
+	// Status counts follow the rows.
+	ms, vs, err := db.StatusCounts(ctx)
+	if err != nil || ms[simgate.StatusDelivered] != 1 || ms[simgate.StatusQueued] != 0 || ms[simgate.StatusSending] != 0 || vs[simgate.VerificationApproved] != 1 || vs[simgate.VerificationPending] != 0 {
+		t.Fatalf("status counts %v %v %v", ms, vs, err)
+	}
+}
+
+// Console sessions: found by token hash until they expire or their key is
+// revoked.
+func TestConsoleSessions(t *testing.T) {
+	ctx := testContext(t, time.Minute)
+	db, clk, _ := openWithClock(t)
+	k := &simgate.APIKey{Name: "admin", Prefix: "sg_x", Hash: make([]byte, 32), Scopes: []simgate.Scope{simgate.ScopeAdmin}}
+	if err := db.CreateAPIKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	h := make([]byte, 32)
+	h[0] = 1
+	if err := db.CreateConsoleSession(ctx, h, k.ID, "csrf1", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if id, csrf, err := db.FindConsoleSession(ctx, h); err != nil || id != k.ID || csrf != "csrf1" {
+		t.Fatalf("find: %q %q %v", id, csrf, err)
+	}
+	clk.Advance(time.Hour)
+	if _, _, err := db.FindConsoleSession(ctx, h); simgate.ErrorCode(err) != simgate.CodeNotFound {
+		t.Fatalf("expired session: %v", err)
+	}
+	h[0] = 2
+	if err := db.CreateConsoleSession(ctx, h, k.ID, "csrf2", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RevokeAPIKey(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.FindConsoleSession(ctx, h); simgate.ErrorCode(err) != simgate.CodeNotFound {
+		t.Fatalf("session of a revoked key: %v", err)
+	}
+	if err := db.DeleteConsoleSession(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+}
