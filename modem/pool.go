@@ -32,6 +32,25 @@ type PoolOptions struct {
 	StickyTTL time.Duration
 	// MaxAttempts bounds the modems tried for one send (default 3).
 	MaxAttempts int
+	// Submits, when set, is told the duration and outcome of every submit.
+	Submits SubmitObserver
+	// States, when set, is told each change of a modem's state, as a
+	// goroutine of the pool sees it every WatchInterval (default 1 s).
+	States        StateObserver
+	WatchInterval time.Duration
+}
+
+// SubmitObserver is told about every submit, for metrics. ObserveSubmit runs
+// on the sender's goroutine and must not block.
+type SubmitObserver interface {
+	ObserveSubmit(modem string, d time.Duration, err error)
+}
+
+// StateObserver is told when a modem's state changes (ready, degraded, down,
+// ...), for webhooks. The pool's watcher calls it, one change at a time, in
+// order; it may write to a database but should not take long.
+type StateObserver interface {
+	ModemStateChanged(ctx context.Context, s simgate.ModemStatus)
 }
 
 // Pool runs a set of modems and picks one for each send. See the package
@@ -48,6 +67,10 @@ type Pool struct {
 	next    int // rotates ties
 	closed  bool
 	changed chan struct{} // closed and replaced when a send finishes
+
+	watchOnce   sync.Once
+	watchCancel context.CancelFunc
+	watchWG     sync.WaitGroup
 }
 
 type member struct {
@@ -74,6 +97,9 @@ func NewPool(opts PoolOptions) *Pool {
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 3
 	}
+	if opts.WatchInterval <= 0 {
+		opts.WatchInterval = time.Second
+	}
 	warmCharsets()
 	return &Pool{
 		opts:    opts,
@@ -89,11 +115,52 @@ func NewPool(opts PoolOptions) *Pool {
 // returns without waiting for them (see WaitReady). It fails only for an
 // invalid configuration or when daily usage cannot be loaded.
 func (p *Pool) Open(ctx context.Context, cfgs []Config) error {
+	if p.opts.States != nil {
+		p.watchOnce.Do(func() {
+			wctx, cancel := context.WithCancel(context.Background())
+			p.mu.Lock()
+			p.watchCancel = cancel
+			p.mu.Unlock()
+			p.watchWG.Add(1)
+			go p.watch(wctx)
+		})
+	}
 	return p.Reload(ctx, cfgs)
+}
+
+// watch polls the modems' states and tells Options.States of each change.
+// Polling keeps the modems' code free of callbacks under their locks, and a
+// state that flips and back within one interval is not news.
+func (p *Pool) watch(ctx context.Context) {
+	defer p.watchWG.Done()
+	t := time.NewTicker(p.opts.WatchInterval)
+	defer t.Stop()
+	last := map[string]simgate.ModemState{}
+	for {
+		for _, s := range p.Status() {
+			if last[s.ID] != s.State {
+				last[s.ID] = s.State
+				p.opts.States.ModemStateChanged(ctx, s)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Close stops every modem and waits for their goroutines.
 func (p *Pool) Close() error {
+	p.mu.Lock()
+	cancel := p.watchCancel
+	p.mu.Unlock()
+	if cancel != nil {
+		// Stop watching first: modems closing is not news.
+		cancel()
+		p.watchWG.Wait()
+	}
 	p.mu.Lock()
 	p.closed = true
 	ms := make([]*member, 0, len(p.members))
@@ -374,7 +441,11 @@ func (p *Pool) Send(ctx context.Context, req simgate.SendRequest) (simgate.Recei
 			}
 			return simgate.Receipt{}, err
 		}
+		start := time.Now()
 		mrs, err := mb.m.Send(ctx, req.To, req.Text)
+		if p.opts.Submits != nil {
+			p.opts.Submits.ObserveSubmit(mb.cfg.Name, time.Since(start), err)
+		}
 		p.finish(ctx, mb, res, parts, mrs, err)
 		if err == nil {
 			now := p.opts.Now()
