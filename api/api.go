@@ -122,6 +122,29 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// WebhookService reports webhook deliveries. *store.DB satisfies it.
+type WebhookService interface {
+	// ListWebhookDeliveries returns a page of deliveries, newest first,
+	// and the cursor of the next page ("" on the last); CodeInvalid for a
+	// bad status or cursor.
+	ListWebhookDeliveries(ctx context.Context, f simgate.DeliveryFilter) ([]*simgate.WebhookDelivery, string, error)
+}
+
+// RateLimitObserver is told each request refused by a rate limit, with the
+// rule (RulePerIP, ...), for metrics. It must not block.
+type RateLimitObserver interface {
+	RateLimited(rule string)
+}
+
+// Mount is a handler served beside the API on the same listener, for every
+// path that starts with Prefix: metrics at "/metrics", the admin console at
+// "/console/". Mounted handlers do their own authentication; the API's
+// routes, limits and OpenAPI document do not cover them.
+type Mount struct {
+	Prefix  string
+	Handler http.Handler
+}
+
 // Options configure a Server. Services left nil answer 503 on their routes,
 // except Keys, which is required.
 type Options struct {
@@ -145,6 +168,12 @@ type Options struct {
 	Idempotency IdempotencyStore
 	Alerts      AlertStore
 	DB          Pinger
+	Webhooks    WebhookService
+
+	// RateLimits, when set, is told of each rate-limit refusal.
+	RateLimits RateLimitObserver
+	// Mounts are served beside the API; see Mount.
+	Mounts []Mount
 
 	// MinReadyModems is how many ready modems /readyz requires.
 	MinReadyModems int
@@ -226,9 +255,18 @@ func NewServer(opts Options) (*Server, error) {
 		touched: map[string]time.Time{},
 	}
 	s.router = s.routes()
+	var handler http.Handler = s.router
+	if len(opts.Mounts) > 0 {
+		mux := http.NewServeMux()
+		for _, m := range opts.Mounts {
+			mux.Handle(m.Prefix, m.Handler)
+		}
+		mux.Handle("/", s.router)
+		handler = mux
+	}
 	s.http = &http.Server{
 		Addr:              opts.Addr,
-		Handler:           s.router,
+		Handler:           handler,
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
 		ReadTimeout:       opts.ReadTimeout,
 		WriteTimeout:      opts.WriteTimeout,
@@ -258,8 +296,9 @@ const (
 	MaxBodyBytes = 16 << 10
 )
 
-// Handler returns the router, for tests and for serving on a listener of
-// the caller's.
+// Handler returns the API's router, for tests and for serving on a listener
+// of the caller's. It does not include Options.Mounts, which the server's own
+// listener serves in front of it.
 func (s *Server) Handler() http.Handler { return s.router }
 
 // ReloadCertificate reads the TLS certificate and key files again; new
@@ -290,10 +329,12 @@ func (s *Server) Open() error {
 	}
 	s.ln = ln
 	s.done = make(chan struct{})
+	// Read TLSConfig before Serve runs: Serve sets up HTTP/2, which writes it.
+	useTLS := s.http.TLSConfig != nil
 	go func() {
 		defer close(s.done)
 		var err error
-		if s.http.TLSConfig != nil {
+		if useTLS {
 			err = s.http.ServeTLS(ln, "", "")
 		} else {
 			err = s.http.Serve(ln)
@@ -302,7 +343,7 @@ func (s *Server) Open() error {
 			s.log.Error("api server stopped", "error", err)
 		}
 	}()
-	s.log.Info("api listening", "addr", ln.Addr().String(), "tls", s.http.TLSConfig != nil)
+	s.log.Info("api listening", "addr", ln.Addr().String(), "tls", useTLS)
 	return nil
 }
 

@@ -65,6 +65,14 @@ type retryAfterer interface{ RetryAfter() time.Duration }
 func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	code := simgate.ErrorCode(err)
 	status := statusOf(code)
+	if code == simgate.CodeRateLimited && s.opts.RateLimits != nil {
+		rule := RuleVerification
+		var re *rateError
+		if errors.As(err, &re) {
+			rule = re.rule
+		}
+		s.opts.RateLimits.RateLimited(rule)
+	}
 	if code == simgate.CodeInternal {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 	}
@@ -93,19 +101,31 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, code simga
 	})
 }
 
-// rateError is a limiter's refusal.
+// rateError is a limiter's refusal; rule names the limit for metrics.
 type rateError struct {
 	err   *simgate.Error
 	after time.Duration
+	rule  string
 }
 
 func (e *rateError) Error() string             { return e.err.Error() }
 func (e *rateError) Unwrap() error             { return e.err }
 func (e *rateError) RetryAfter() time.Duration { return e.after }
 
-func rateLimited(after time.Duration, msg string) error {
-	return &rateError{err: simgate.Errorf(simgate.CodeRateLimited, "%s", msg), after: after}
+func rateLimited(rule string, after time.Duration, msg string) error {
+	return &rateError{err: simgate.Errorf(simgate.CodeRateLimited, "%s", msg), after: after, rule: rule}
 }
+
+// Rate-limit rules, as RateLimitObserver is told them.
+const (
+	RulePerIP        = "per_ip"
+	RulePerAPIKey    = "per_api_key"
+	RulePerNumber    = "per_number"
+	RulePerPrefix    = "per_prefix"
+	RuleGlobalHourly = "global_hourly"
+	RuleGlobalDaily  = "global_daily"
+	RuleVerification = "verification" // the verification service's own limits (sends per number, failed checks)
+)
 
 // writeJSON writes v as JSON with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -78,7 +78,7 @@ func (s *Server) allowSMS(ctx context.Context, number string) error {
 		if first {
 			s.alert(ctx, AlertNumberVelocity, number, "per-number SMS rate exceeded")
 		}
-		return rateLimited(after, "too many SMS to this number; try again later")
+		return rateLimited(RulePerNumber, after, "too many SMS to this number; try again later")
 	}
 	if ls.perPrefix != nil {
 		digits := number[1:]
@@ -87,13 +87,14 @@ func (s *Server) allowSMS(ctx context.Context, number string) error {
 			if first {
 				s.alert(ctx, AlertPrefixVelocity, prefix, "prefix SMS velocity exceeded")
 			}
-			return rateLimited(after, "too many SMS to numbers starting "+prefix+"; try again later")
+			return rateLimited(RulePerPrefix, after, "too many SMS to numbers starting "+prefix+"; try again later")
 		}
 	}
 	for _, g := range []struct {
 		lim  *rate.Limiter
 		name string
-	}{{ls.hour, "hourly"}, {ls.day, "daily"}} {
+		rule string
+	}{{ls.hour, "hourly", RuleGlobalHourly}, {ls.day, "daily", RuleGlobalDaily}} {
 		if g.lim == nil {
 			continue
 		}
@@ -104,7 +105,7 @@ func (s *Server) allowSMS(ctx context.Context, number string) error {
 				r.CancelAt(now)
 			}
 			s.alert(ctx, AlertGlobalBudget, g.name, "global "+g.name+" SMS budget exhausted")
-			return rateLimited(after, "the "+g.name+" SMS budget is used up; try again later")
+			return rateLimited(g.rule, after, "the "+g.name+" SMS budget is used up; try again later")
 		}
 	}
 	return nil

@@ -71,6 +71,8 @@ func (s *Server) routes() *mux.Router {
 	for _, action := range []string{"enable", "disable", "drain", "reset"} {
 		s.handle(r, "POST", "/v1/modems/{id}/"+action, admin, s.modemAction(action))
 	}
+
+	s.handle(r, "GET", "/v1/webhooks/deliveries", admin, s.listWebhookDeliveries)
 	return r
 }
 
@@ -99,7 +101,7 @@ func (s *Server) serve(w *statusWriter, r *http.Request, o routeOpts, h handlerF
 		return h(w, r, nil)
 	}
 	if ok, after, _ := s.limits.perIP.allow(clientIP(r), s.opts.Now()); !ok {
-		return rateLimited(after, "too many requests from this address")
+		return rateLimited(RulePerIP, after, "too many requests from this address")
 	}
 	var body []byte
 	if r.Method == http.MethodPost {
@@ -121,7 +123,7 @@ func (s *Server) serve(w *statusWriter, r *http.Request, o routeOpts, h handlerF
 		return simgate.Errorf(simgate.CodeForbidden, "this API key lacks the %s scope", o.scope)
 	}
 	if ok, after, _ := s.limits.perKey.allow(k.ID, s.opts.Now()); !ok {
-		return rateLimited(after, "too many requests with this API key")
+		return rateLimited(RulePerAPIKey, after, "too many requests with this API key")
 	}
 	if o.idempotent {
 		if ik := r.Header.Get("Idempotency-Key"); ik != "" {
