@@ -9,14 +9,58 @@
 //     transactions start with BEGIN IMMEDIATE (_txlock=immediate);
 //   - a reader pool of several connections with PRAGMA query_only, for reads.
 //
-// With one writer connection, concurrent writers in this process queue in
-// database/sql for that connection instead of racing for SQLite's write lock.
+// With one writer connection, concurrent writers in this process queue for
+// that connection instead of racing for SQLite's write lock.
 // SQLite never sees two writers of ours at once, so it never answers
 // SQLITE_BUSY ("database is locked") to us, and no write depends on lock
 // retries. BEGIN IMMEDIATE takes the write lock when the transaction starts,
 // so a transaction that reads and then writes cannot fail half way with
 // SQLITE_BUSY_SNAPSHOT when another process (simgate apikey, say) wrote in
 // between; the busy timeout covers waiting for such a process.
+//
+// # Group commit
+//
+// With synchronous=FULL every COMMIT waits for an fsync of the WAL, and with
+// one writer connection the commits of concurrent writers would run one after
+// another, one fsync each. Instead, concurrent write transactions share one
+// SQLite transaction (batch.go):
+//
+//   - a caller takes the writer (callers queue for it, first come first
+//     served, giving up when their context is done), opens the batch with
+//     BEGIN IMMEDIATE if none is open, and runs its statements inside a
+//     SAVEPOINT of its own;
+//   - its Commit RELEASEs the savepoint into the batch and hands the writer
+//     to the next waiting caller, who joins the same batch. The caller that
+//     finds no one waiting (or a batch older than maxBatchAge, or holding
+//     maxBatchCallers) COMMITs: one fsync for every caller in the batch;
+//   - every Commit returns only once the COMMIT of its batch has returned,
+//     with that COMMIT's error, so a caller is answered after the fsync that
+//     made its writes durable, exactly as with a transaction of its own. A
+//     failed COMMIT fails every caller of the batch; none was told otherwise;
+//   - a Rollback, or an error, rolls back to the caller's savepoint and
+//     releases it, leaving the other callers' writes in the batch.
+//
+// A lone caller finds no one waiting and commits at once, so it pays no
+// added delay; under load batches form by themselves from the callers that
+// queued while the previous batch was being written and fsynced.
+//
+// Two SQLite behaviours would let one caller undo the others' writes, and the
+// writer guards against both. An interrupted write statement rolls back the
+// whole transaction, and go-sqlite3 interrupts a statement whose context is
+// done, so a caller's statements run with its context's cancellation removed;
+// a done context is checked before each statement and at Commit instead, and
+// rolls back only that caller's savepoint. An I/O error, a full disk or
+// SQLITE_NOMEM also roll back the whole transaction: the writer then sees the
+// connection back in autocommit mode and fails the batch for every caller,
+// rather than letting the next SAVEPOINT start a new transaction without them.
+//
+// Readers see a batch's writes once it is committed; since a caller returns
+// only after the COMMIT, that is no later than before.
+//
+// The writer keeps a prepared statement for each single statement it runs
+// (prepared on the pool once a batch ends, then reused by every batch through
+// Tx.StmtContext): database/sql would otherwise prepare and finalize every
+// statement each time it runs.
 //
 // In WAL mode readers neither block the writer nor wait for it, so reads get a
 // pool of their own and do not queue behind writes. Readers are opened
@@ -92,6 +136,7 @@ type Options struct {
 type DB struct {
 	path    string
 	writer  *sql.DB // one connection; BEGIN IMMEDIATE
+	w       *writer // group commit on writer
 	reader  *sql.DB // query_only pool
 	now     func() time.Time
 	logger  *slog.Logger
@@ -166,6 +211,7 @@ func open(ctx context.Context, path string, opts Options, fsys fs.FS) (_ *DB, er
 	if err := db.writer.PingContext(ctx); err != nil {
 		return nil, fmt.Errorf("cannot open database %s: %w", path, err)
 	}
+	db.w = newWriter(db.writer)
 
 	if db.reader, err = sql.Open("sqlite3", dsn(abs, synchronous, false)); err != nil {
 		return nil, fmt.Errorf("cannot open database %s: %w", path, err)
@@ -208,9 +254,20 @@ func parseSynchronous(s string) (string, error) {
 	return "", fmt.Errorf("cannot open database: synchronous %q is not FULL or NORMAL", s)
 }
 
-// Close closes both pools. It does not wait for callers still using db.
+// closeTimeout bounds how long Close waits for a write transaction in
+// progress before it closes the connections under it.
+const closeTimeout = 5 * time.Second
+
+// Close commits the writes already made, answering their callers, then
+// closes both pools. Writes begun after Close fail. It waits up to
+// closeTimeout for a write transaction in progress, not for reads.
 func (db *DB) Close() error {
 	var errs []error
+	if db.w != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		errs = append(errs, db.w.close(ctx))
+		cancel()
+	}
 	if db.reader != nil {
 		errs = append(errs, db.reader.Close())
 	}
@@ -255,21 +312,26 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// tx is a transaction on one of the pools, with the time it started: every
-// time written in one transaction is the same.
+// tx is a transaction with the time it started: every time written in one
+// transaction is the same. A write transaction (beginTx) is a savepoint in the
+// writer's current batch; a read transaction (beginReadTx) is a transaction on
+// the reader pool. Both have the methods of *sql.Tx that the store uses.
 type tx struct {
-	*sql.Tx
 	db  *DB
 	now time.Time
+	r   *sql.Tx  // a read transaction, or nil
+	w   *writeTx // a write transaction, or nil
 }
 
-// beginTx starts a write transaction (BEGIN IMMEDIATE) on the writer.
+// beginTx starts a write transaction: a savepoint in the writer's batch,
+// which starts with BEGIN IMMEDIATE. Its Commit returns once the batch is
+// committed.
 func (db *DB) beginTx(ctx context.Context) (*tx, error) {
-	t, err := db.writer.BeginTx(ctx, nil)
+	w, err := db.w.beginWrite(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &tx{Tx: t, db: db, now: db.now().UTC().Truncate(time.Millisecond)}, nil
+	return &tx{w: w, db: db, now: db.now().UTC().Truncate(time.Millisecond)}, nil
 }
 
 // beginReadTx starts a read transaction on the reader pool. Its queries see
@@ -279,7 +341,45 @@ func (db *DB) beginReadTx(ctx context.Context) (*tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tx{Tx: t, db: db, now: db.now().UTC().Truncate(time.Millisecond)}, nil
+	return &tx{r: t, db: db, now: db.now().UTC().Truncate(time.Millisecond)}, nil
+}
+
+func (t *tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if t.r != nil {
+		return t.r.ExecContext(ctx, query, args...)
+	}
+	return t.w.ExecContext(ctx, query, args...)
+}
+
+func (t *tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if t.r != nil {
+		return t.r.QueryContext(ctx, query, args...)
+	}
+	return t.w.QueryContext(ctx, query, args...)
+}
+
+func (t *tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if t.r != nil {
+		return t.r.QueryRowContext(ctx, query, args...)
+	}
+	return t.w.QueryRowContext(ctx, query, args...)
+}
+
+// Commit commits the transaction. A write transaction's Commit returns once
+// the batch holding it is durable, with the batch's COMMIT error.
+func (t *tx) Commit() error {
+	if t.r != nil {
+		return t.r.Commit()
+	}
+	return t.w.Commit()
+}
+
+// Rollback rolls the transaction back; after Commit it does nothing.
+func (t *tx) Rollback() error {
+	if t.r != nil {
+		return t.r.Rollback()
+	}
+	return t.w.Rollback()
 }
 
 // millis returns t as unix milliseconds, or nil for the zero time so that
