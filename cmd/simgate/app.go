@@ -5,31 +5,39 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/simgate/simgate"
 	"github.com/simgate/simgate/api"
+	"github.com/simgate/simgate/console"
+	"github.com/simgate/simgate/metrics"
 	"github.com/simgate/simgate/modem"
 	"github.com/simgate/simgate/queue"
 	"github.com/simgate/simgate/store"
 	"github.com/simgate/simgate/verify"
+	"github.com/simgate/simgate/webhook"
 )
 
 // App is the running gateway: the store, the modem pool, the dispatcher, the
-// verification service and the API, wired from a Config. serve, demo and
+// verification service, the webhook sender and the API (with metrics and the
+// admin console mounted beside it), wired from a Config. serve, demo and
 // the end-to-end tests all run this one type.
 //
 // Open starts the parts in dependency order; Close stops them in reverse:
 // the API first (no new work), then the dispatcher (in-flight submits
-// finish), the verification sweeper, the modems, and the database last.
+// finish), the verification sweeper, the webhook sender, the modems, and the
+// database last.
 type App struct {
 	Config *Config
 	Logger *slog.Logger
@@ -44,11 +52,17 @@ type App struct {
 	// probed before it starts the dispatcher anyway (default 15 s).
 	ModemWait time.Duration
 
-	DB     *store.DB
-	Pool   *modem.Pool
-	Queue  *queue.Dispatcher
-	Verify *verify.Service
-	API    *api.Server
+	// WebhookInterval overrides webhooks.interval (tests poll faster).
+	WebhookInterval time.Duration
+
+	DB       *store.DB
+	Pool     *modem.Pool
+	Queue    *queue.Dispatcher
+	Verify   *verify.Service
+	Webhooks *webhook.Sender
+	Metrics  *metrics.Metrics
+	Console  *console.Console
+	API      *api.Server
 
 	mu     sync.Mutex // guards closed
 	closed bool
@@ -87,7 +101,11 @@ func (a *App) Open(ctx context.Context) (err error) {
 	mopts.ProbeInterval = cfg.Pool.ProbeInterval
 	mopts.Now = a.Now
 	mopts.Subscriber = modem.SubscriberFunc(a.handleModemEvent)
-	a.Pool = modem.NewPool(modem.PoolOptions{Options: mopts, Usage: a.DB})
+	// The pool reports submits to metrics and state changes to webhooks,
+	// both made after the pool and the queue they read: hooks is filled in
+	// before Pool.Open starts anything that calls it.
+	hooks := &poolHooks{}
+	a.Pool = modem.NewPool(modem.PoolOptions{Options: mopts, Usage: a.DB, Submits: hooks, States: hooks})
 
 	if a.Queue, err = queue.New(queue.Options{
 		Store:         a.DB,
@@ -107,6 +125,31 @@ func (a *App) Open(ctx context.Context) (err error) {
 	}); err != nil {
 		return err
 	}
+
+	a.Metrics = metrics.New(metrics.Options{
+		Modems: a.Pool, Queue: a.Queue, Store: a.DB, Now: a.Now, Logger: a.Logger.With("component", "metrics"),
+	})
+	wh := cfg.Webhooks
+	interval := wh.Interval
+	if a.WebhookInterval > 0 {
+		interval = a.WebhookInterval
+	}
+	var eps []webhook.Endpoint
+	for _, ep := range wh.Endpoints {
+		eps = append(eps, webhook.Endpoint{Name: ep.Name, URL: ep.URL, Secret: []byte(ep.Secret), Events: ep.Events})
+	}
+	if a.Webhooks, err = webhook.New(webhook.Options{
+		Store: a.DB, Endpoints: eps, Timeout: wh.Timeout, MinBackoff: wh.MinBackoff, MaxBackoff: wh.MaxBackoff,
+		RetryFor: wh.RetryFor, Retention: wh.Retention, Interval: interval,
+		Now: a.Now, Logger: a.Logger.With("component", "webhook"),
+	}); err != nil {
+		return err
+	}
+	hooks.metrics, hooks.webhooks = a.Metrics, a.Webhooks
+	if err := a.Webhooks.Open(); err != nil {
+		return err
+	}
+
 	// The modems connect in the background; give them a moment before the
 	// dispatcher starts handing out work, so that the queue left by the last
 	// run does not meet an empty pool. The dispatcher recovers what a crash
@@ -139,13 +182,29 @@ func (a *App) Open(ctx context.Context) (err error) {
 		return err
 	}
 
+	var mounts []api.Mount
+	if cfg.Metrics.Enabled {
+		mounts = append(mounts, api.Mount{Prefix: "/metrics", Handler: bearer(cfg.Metrics.Token, a.Metrics.Handler())})
+	}
+	if cfg.Console.Enabled {
+		if a.Console, err = console.New(console.Options{
+			Keys: a.DB, Sessions: a.DB, Modems: a.Pool, Messages: a.Queue, Records: a.DB,
+			SessionTTL: cfg.Console.SessionTTL, Refresh: cfg.Console.Refresh,
+			Now: a.Now, Logger: a.Logger.With("component", "console"),
+		}); err != nil {
+			return err
+		}
+		mounts = append(mounts, api.Mount{Prefix: "/console/", Handler: a.Console})
+	}
+
 	h, l := cfg.HTTP, cfg.Limits
 	if a.API, err = api.NewServer(api.Options{
 		Addr: h.Listen, TLSCertFile: h.TLSCert, TLSKeyFile: h.TLSKey,
 		ReadHeaderTimeout: h.ReadHeaderTimeout, ReadTimeout: h.ReadTimeout, WriteTimeout: h.WriteTimeout,
 		IdleTimeout: h.IdleTimeout, ShutdownTimeout: h.ShutdownTimeout,
 		Keys: a.DB, Verify: a.Verify, Messages: a.Queue, Inbox: a.DB, Modems: a.Pool,
-		Idempotency: a.DB, Alerts: a.DB, DB: a.DB,
+		Idempotency: a.DB, Alerts: a.DB, DB: a.DB, Webhooks: a.DB,
+		RateLimits: a.Metrics, Mounts: mounts,
 		MinReadyModems: cfg.Pool.MinReadyModems,
 		Numbers: api.NumberPolicy{
 			DefaultRegion: v.DefaultRegion, AllowedCountries: v.AllowedCountries, AllowAllCountries: a.AllowAllCountries,
@@ -204,6 +263,9 @@ func (a *App) Reload(ctx context.Context, cfg *Config) error {
 	if fmt.Sprint(cfg.Limits, cfg.Verify, cfg.Queue) != fmt.Sprint(a.Config.Limits, a.Config.Verify, a.Config.Queue) {
 		restart = append(restart, "limits, verify or queue")
 	}
+	if fmt.Sprint(cfg.Metrics, cfg.Console, cfg.Webhooks) != fmt.Sprint(a.Config.Metrics, a.Config.Console, a.Config.Webhooks) {
+		restart = append(restart, "metrics, console or webhooks")
+	}
 	if len(restart) > 0 {
 		a.Logger.Warn("configuration changes that take effect only after a restart", "sections", strings.Join(restart, ", "))
 	}
@@ -230,6 +292,9 @@ func (a *App) Close() error {
 	if a.Verify != nil {
 		errs = append(errs, a.Verify.Close())
 	}
+	if a.Webhooks != nil {
+		errs = append(errs, a.Webhooks.Close())
+	}
 	if a.Pool != nil {
 		errs = append(errs, a.Pool.Close())
 	}
@@ -247,6 +312,41 @@ func (a *App) Healthy(ctx context.Context) error {
 	}
 	_, err := a.Queue.Stats(ctx)
 	return err
+}
+
+// poolHooks passes the pool's submits to metrics and its modems' state
+// changes to the webhook sender. Both fields are set before Pool.Open.
+type poolHooks struct {
+	metrics  *metrics.Metrics
+	webhooks *webhook.Sender
+}
+
+func (h *poolHooks) ObserveSubmit(modem string, d time.Duration, err error) {
+	if h.metrics != nil {
+		h.metrics.ObserveSubmit(modem, d, err)
+	}
+}
+
+func (h *poolHooks) ModemStateChanged(ctx context.Context, s simgate.ModemStatus) {
+	if h.webhooks != nil {
+		h.webhooks.ModemStateChanged(ctx, s)
+	}
+}
+
+// bearer requires "Authorization: Bearer <token>" when token is set.
+func bearer(token string, next http.Handler) http.Handler {
+	if token == "" {
+		return next
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="simgate metrics"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // sealKey derives the key that seals verification texts in the queue from

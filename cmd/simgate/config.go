@@ -4,16 +4,20 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/simgate/simgate"
 )
 
 // Config is the whole configuration file. It stays in cmd (see STYLE.md):
@@ -28,6 +32,42 @@ type Config struct {
 	Queue    QueueConfig    `yaml:"queue"`
 	Verify   VerifyConfig   `yaml:"verify"`
 	Limits   LimitsConfig   `yaml:"limits"`
+	Metrics  MetricsConfig  `yaml:"metrics"`
+	Console  ConsoleConfig  `yaml:"console"`
+	Webhooks WebhooksConfig `yaml:"webhooks"`
+}
+
+// MetricsConfig is the Prometheus endpoint, /metrics on the API listener.
+type MetricsConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// Token, when set, is required as "Authorization: Bearer <token>".
+	Token string `yaml:"token"`
+}
+
+// ConsoleConfig is the admin console, /console/ on the API listener.
+type ConsoleConfig struct {
+	Enabled    bool          `yaml:"enabled"`
+	SessionTTL time.Duration `yaml:"session_ttl"`
+	Refresh    time.Duration `yaml:"refresh"`
+}
+
+// WebhooksConfig is the event delivery to HTTP endpoints.
+type WebhooksConfig struct {
+	Timeout    time.Duration    `yaml:"timeout"`
+	MinBackoff time.Duration    `yaml:"min_backoff"`
+	MaxBackoff time.Duration    `yaml:"max_backoff"`
+	RetryFor   time.Duration    `yaml:"retry_for"`
+	Retention  time.Duration    `yaml:"retention"`
+	Interval   time.Duration    `yaml:"interval"`
+	Endpoints  []EndpointConfig `yaml:"endpoints"`
+}
+
+// EndpointConfig is one webhook receiver.
+type EndpointConfig struct {
+	Name   string   `yaml:"name"`
+	URL    string   `yaml:"url"`
+	Secret string   `yaml:"secret"`
+	Events []string `yaml:"events"`
 }
 
 // DatabaseConfig is the SQLite store.
@@ -173,6 +213,16 @@ func DefaultConfig() *Config {
 			PerNumber:     RateConfig{Rate: 0.1, Burst: 5},
 			GlobalPerHour: 1000,
 			GlobalPerDay:  10000,
+		},
+		Metrics: MetricsConfig{Enabled: true},
+		Console: ConsoleConfig{Enabled: true, SessionTTL: 12 * time.Hour, Refresh: 5 * time.Second},
+		Webhooks: WebhooksConfig{
+			Timeout:    10 * time.Second,
+			MinBackoff: 30 * time.Second,
+			MaxBackoff: time.Hour,
+			RetryFor:   72 * time.Hour,
+			Retention:  7 * 24 * time.Hour,
+			Interval:   time.Second,
 		},
 	}
 }
@@ -607,6 +657,52 @@ func (c *Config) validate(lines map[string]int) []ConfigProblem {
 	}
 	atLeast("limits.global_sms_per_hour", c.Limits.GlobalPerHour, 1)
 	atLeast("limits.global_sms_per_day", c.Limits.GlobalPerDay, 1)
+
+	if c.Console.SessionTTL < time.Minute || c.Console.SessionTTL > 30*24*time.Hour {
+		bad("console.session_ttl", "must be between 1m and 720h, got %s", c.Console.SessionTTL)
+	}
+	if c.Console.Refresh < time.Second {
+		bad("console.refresh", "must be at least 1s, got %s", c.Console.Refresh)
+	}
+
+	w := &c.Webhooks
+	positive("webhooks.timeout", w.Timeout)
+	positive("webhooks.min_backoff", w.MinBackoff)
+	if w.MaxBackoff < w.MinBackoff {
+		bad("webhooks.max_backoff", "must not be less than min_backoff (%s), got %s", w.MinBackoff, w.MaxBackoff)
+	}
+	if w.RetryFor < 24*time.Hour {
+		bad("webhooks.retry_for", "must be at least 24h, got %s", w.RetryFor)
+	}
+	if w.Retention <= w.RetryFor {
+		bad("webhooks.retention", "must be longer than retry_for (%s), got %s", w.RetryFor, w.Retention)
+	}
+	positive("webhooks.interval", w.Interval)
+	epNames := map[string]bool{}
+	for i, ep := range w.Endpoints {
+		k := fmt.Sprintf("webhooks.endpoints[%d]", i)
+		switch {
+		case !validName.MatchString(ep.Name):
+			bad(k+".name", "must be 1 to 32 letters, digits, '-' or '_', got %q", ep.Name)
+		case epNames[ep.Name]:
+			bad(k+".name", "%q is used by another endpoint", ep.Name)
+		}
+		epNames[ep.Name] = true
+		if u, err := url.Parse(ep.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(k+".url", "must be an http:// or https:// URL") // the URL may hold a token: not echoed
+		}
+		if len(ep.Secret) < 16 {
+			bad(k+".secret", "must be at least 16 characters; use ${NAME} to take it from the environment")
+		}
+		if len(ep.Events) == 0 {
+			bad(k+".events", "must list at least one event type")
+		}
+		for j, ev := range ep.Events {
+			if !slices.Contains(simgate.EventTypes, ev) {
+				bad(fmt.Sprintf("%s.events[%d]", k, j), "unknown event type %q (want one of %s)", ev, strings.Join(simgate.EventTypes, ", "))
+			}
+		}
+	}
 	return ps
 }
 

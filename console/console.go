@@ -1,0 +1,567 @@
+// Package console is simgate's admin console: server-rendered HTML pages for
+// people who would rather look than read JSON. It shows the modems (with
+// enable, disable and drain buttons), the queue, recent messages with their
+// status history, inbound SMS and verifications (never their codes).
+//
+// # Sessions
+//
+// An admin logs in with an API key that has the admin scope. The key is
+// checked and forgotten: the browser gets a random session token in a
+// cookie that is Secure, HttpOnly and SameSite=Strict, scoped to the
+// console's path, and the store keeps only the token's SHA-256 with an expiry
+// and the id of the key, so that revoking the key ends the session. Browsers
+// accept Secure cookies from http://localhost and 127.0.0.1, which are
+// potentially trustworthy origins; anywhere else, serve the console over TLS.
+//
+// # CSRF
+//
+// Every action is a POST carrying the session's synchronizer token (random,
+// stored with the session, compared in constant time); a POST whose Origin
+// header names another origin is refused too. The login form carries a
+// token of its own, tied to a short-lived cookie (double submit), against
+// login CSRF.
+//
+// # Pages
+//
+// Pages are html/template with embedded assets: no CDN, no inline script or
+// style, under a Content-Security-Policy of default-src 'self'. The live part
+// of each page is also served alone (?fragment=1), which a small script
+// fetches every few seconds and swaps in; without JavaScript every page has a
+// plain Refresh link and every action is an ordinary form.
+package console
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/simgate/simgate"
+)
+
+// Sessions keeps console sessions. *store.DB satisfies it.
+type Sessions interface {
+	// CreateConsoleSession stores a session by the SHA-256 of its token.
+	CreateConsoleSession(ctx context.Context, tokenHash []byte, apiKeyID, csrf string, ttl time.Duration) error
+	// FindConsoleSession returns the session's key id and CSRF token; a
+	// CodeNotFound error when there is none, it expired or its key was
+	// revoked.
+	FindConsoleSession(ctx context.Context, tokenHash []byte) (apiKeyID, csrf string, err error)
+	// DeleteConsoleSession ends a session.
+	DeleteConsoleSession(ctx context.Context, tokenHash []byte) error
+}
+
+// Keys finds API keys. *store.DB satisfies it.
+type Keys interface {
+	// FindAPIKeyByHash returns the unrevoked key with the given SHA-256; a
+	// CodeNotFound error when there is none.
+	FindAPIKeyByHash(ctx context.Context, hash []byte) (*simgate.APIKey, error)
+}
+
+// Modems reports on and controls the modems. *modem.Pool satisfies it.
+type Modems interface {
+	Status() []simgate.ModemStatus
+	Enable(name string) error
+	Disable(name string) error
+	Drain(ctx context.Context, name string) error
+}
+
+// Messages reads the queue. *queue.Dispatcher satisfies it.
+type Messages interface {
+	ListMessages(ctx context.Context, f simgate.MessageFilter) ([]*simgate.Message, string, error)
+	// Message returns a message with its parts and events; CodeNotFound.
+	Message(ctx context.Context, id string) (*simgate.Message, error)
+	Stats(ctx context.Context) (simgate.QueueStats, error)
+}
+
+// Records lists inbound SMS and verifications. *store.DB satisfies it.
+type Records interface {
+	RecentInboundMessages(ctx context.Context, limit int) ([]*simgate.InboundMessage, error)
+	RecentVerifications(ctx context.Context, limit int) ([]*simgate.Verification, error)
+}
+
+// Options configure a Console. Every service is required.
+type Options struct {
+	Keys     Keys
+	Sessions Sessions
+	Modems   Modems
+	Messages Messages
+	Records  Records
+	// Prefix is the path the console is mounted at (default "/console/").
+	Prefix string
+	// SessionTTL is how long a login lasts (default 12 h).
+	SessionTTL time.Duration
+	// Refresh is how often the pages refresh themselves with JavaScript
+	// (default 5 s).
+	Refresh time.Duration
+	// DrainTimeout bounds how long the drain button waits for the sends in
+	// flight (default 60 s).
+	DrainTimeout time.Duration
+	Now          func() time.Time
+	Logger       *slog.Logger
+}
+
+// Cookie names. The login cookie holds the login form's CSRF token.
+const (
+	SessionCookie = "simgate_session"
+	loginCookie   = "simgate_login"
+)
+
+// ContentSecurityPolicy is sent with every console response.
+const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Console serves the admin console.
+type Console struct {
+	opts  Options
+	log   *slog.Logger
+	pages map[string]*template.Template
+	mux   *http.ServeMux
+}
+
+var pageNames = []string{"modems", "queue", "messages", "message", "inbox", "verifications", "error"}
+
+// New returns a Console.
+func New(opts Options) (*Console, error) {
+	if opts.Keys == nil || opts.Sessions == nil || opts.Modems == nil || opts.Messages == nil || opts.Records == nil {
+		return nil, errors.New("cannot create console: a service is missing")
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = "/console/"
+	}
+	if !strings.HasPrefix(opts.Prefix, "/") || !strings.HasSuffix(opts.Prefix, "/") {
+		return nil, fmt.Errorf("cannot create console: prefix %q must start and end with /", opts.Prefix)
+	}
+	if opts.SessionTTL <= 0 {
+		opts.SessionTTL = 12 * time.Hour
+	}
+	if opts.Refresh <= 0 {
+		opts.Refresh = 5 * time.Second
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Console{opts: opts, log: opts.Logger, pages: map[string]*template.Template{}}
+	funcs := template.FuncMap{"fmtTime": fmtTime, "fmtAge": fmtAge, "pct": func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) }}
+	for _, name := range pageNames {
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("cannot parse console templates: %w", err)
+		}
+		c.pages[name] = t
+	}
+	t, err := template.New("login").Funcs(funcs).ParseFS(templateFS, "templates/login.html")
+	if err != nil {
+		return nil, fmt.Errorf("cannot parse console templates: %w", err)
+	}
+	c.pages["login"] = t
+
+	p := opts.Prefix
+	m := http.NewServeMux()
+	static, _ := fs.Sub(staticFS, "static")
+	m.Handle("GET "+p+"static/", http.StripPrefix(p+"static/", staticHandler(http.FileServerFS(static))))
+	m.HandleFunc("GET "+p+"login", c.loginPage)
+	m.HandleFunc("POST "+p+"login", c.login)
+	m.HandleFunc("POST "+p+"logout", c.auth(c.logout))
+	m.HandleFunc("GET "+p+"{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, p+"modems", http.StatusSeeOther)
+	})
+	m.HandleFunc("GET "+p+"modems", c.auth(c.modems))
+	m.HandleFunc("POST "+p+"modems/{id}/{action}", c.auth(c.modemAction))
+	m.HandleFunc("GET "+p+"queue", c.auth(c.queue))
+	m.HandleFunc("GET "+p+"messages", c.auth(c.messages))
+	m.HandleFunc("GET "+p+"messages/{id}", c.auth(c.message))
+	m.HandleFunc("GET "+p+"inbox", c.auth(c.inbox))
+	m.HandleFunc("GET "+p+"verifications", c.auth(c.verifications))
+	m.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
+	c.mux = m
+	return c, nil
+}
+
+// ServeHTTP serves the console, with its security headers on every response.
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", ContentSecurityPolicy)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Cache-Control", "no-store")
+	c.mux.ServeHTTP(w, r)
+}
+
+func staticHandler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// session is the logged-in admin of a request.
+type session struct {
+	tokenHash []byte
+	apiKeyID  string
+	csrf      string
+}
+
+type sessionHandler func(w http.ResponseWriter, r *http.Request, s *session)
+
+// auth finds the request's session, or sends the browser to the login page;
+// for a POST it also checks the origin and the CSRF token.
+func (c *Console) auth(h sessionHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s, err := c.session(r)
+		if err != nil {
+			if simgate.ErrorCode(err) != simgate.CodeNotFound {
+				c.log.Error("cannot look up console session", "error", err)
+				http.Error(w, "internal error", http.StatusInternalServerError)
+				return
+			}
+			if r.Method == http.MethodGet && r.URL.Query().Get("fragment") == "" {
+				http.Redirect(w, r, c.opts.Prefix+"login", http.StatusSeeOther)
+				return
+			}
+			http.Error(w, "not logged in", http.StatusUnauthorized)
+			return
+		}
+		if r.Method == http.MethodPost {
+			if !sameOrigin(r) {
+				http.Error(w, "cross-origin request refused", http.StatusForbidden)
+				return
+			}
+			if !equal(r.PostFormValue("csrf"), s.csrf) {
+				c.log.Warn("console request with a bad CSRF token", "path", r.URL.Path, "remote", r.RemoteAddr)
+				http.Error(w, "the form is stale or forged: reload the page and try again", http.StatusForbidden)
+				return
+			}
+		}
+		h(w, r, s)
+	}
+}
+
+func (c *Console) session(r *http.Request) (*session, error) {
+	ck, err := r.Cookie(SessionCookie)
+	if err != nil || ck.Value == "" {
+		return nil, simgate.Errorf(simgate.CodeNotFound, "no session")
+	}
+	sum := sha256.Sum256([]byte(ck.Value))
+	id, csrf, err := c.opts.Sessions.FindConsoleSession(r.Context(), sum[:])
+	if err != nil {
+		return nil, err
+	}
+	return &session{tokenHash: sum[:], apiKeyID: id, csrf: csrf}, nil
+}
+
+// sameOrigin reports whether a POST came from a page of this host: an
+// Origin header, when the browser sends one, must name it.
+func sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Host == r.Host
+}
+
+func equal(a, b string) bool {
+	return a != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (c *Console) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
+	ck := &http.Cookie{
+		Name: name, Value: value, Path: c.opts.Prefix,
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode,
+	}
+	if maxAge < 0 {
+		ck.MaxAge = -1
+	} else {
+		ck.MaxAge = int(maxAge.Seconds())
+	}
+	http.SetCookie(w, ck)
+}
+
+// loginView is what the login page shows.
+type loginView struct {
+	Base, CSRF, Error string
+}
+
+func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
+	if _, err := c.session(r); err == nil {
+		http.Redirect(w, r, c.opts.Prefix+"modems", http.StatusSeeOther)
+		return
+	}
+	c.renderLogin(w, http.StatusOK, "")
+}
+
+func (c *Console) renderLogin(w http.ResponseWriter, status int, msg string) {
+	token := randomToken()
+	c.setCookie(w, loginCookie, token, 30*time.Minute)
+	c.render(w, status, c.pages["login"], "login", loginView{Base: c.opts.Prefix, CSRF: token, Error: msg})
+}
+
+func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	ck, err := r.Cookie(loginCookie)
+	if err != nil || !sameOrigin(r) || !equal(r.PostFormValue("csrf"), ck.Value) {
+		c.renderLogin(w, http.StatusForbidden, "The login form expired. Try again.")
+		return
+	}
+	key := strings.TrimSpace(r.PostFormValue("key"))
+	sum := sha256.Sum256([]byte(key))
+	k, err := c.opts.Keys.FindAPIKeyByHash(r.Context(), sum[:])
+	if err != nil && simgate.ErrorCode(err) != simgate.CodeNotFound {
+		c.log.Error("cannot look up API key", "error", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	if k == nil || !k.Has(simgate.ScopeAdmin) {
+		// The key itself is never logged.
+		c.log.Warn("console login refused", "remote", r.RemoteAddr, "known_key", k != nil)
+		c.renderLogin(w, http.StatusUnauthorized, "That is not a valid admin API key.")
+		return
+	}
+	token, csrf := randomToken(), randomToken()
+	th := sha256.Sum256([]byte(token))
+	if err := c.opts.Sessions.CreateConsoleSession(r.Context(), th[:], k.ID, csrf, c.opts.SessionTTL); err != nil {
+		c.log.Error("cannot create console session", "error", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	c.log.Info("console login", "key", k.ID, "remote", r.RemoteAddr)
+	c.setCookie(w, loginCookie, "", -1)
+	c.setCookie(w, SessionCookie, token, c.opts.SessionTTL)
+	http.Redirect(w, r, c.opts.Prefix+"modems", http.StatusSeeOther)
+}
+
+func (c *Console) logout(w http.ResponseWriter, r *http.Request, s *session) {
+	if err := c.opts.Sessions.DeleteConsoleSession(r.Context(), s.tokenHash); err != nil {
+		c.log.Error("cannot delete console session", "error", err)
+	}
+	c.setCookie(w, SessionCookie, "", -1)
+	http.Redirect(w, r, c.opts.Prefix+"login", http.StatusSeeOther)
+}
+
+// menuItem is one entry of the navigation.
+type menuItem struct{ Path, Label string }
+
+var menu = []menuItem{
+	{"modems", "Modems"}, {"queue", "Queue"}, {"messages", "Messages"}, {"inbox", "Inbox"}, {"verifications", "Verifications"},
+}
+
+// view is what every page's layout gets.
+type view struct {
+	Base, Title, Nav string
+	Menu             []menuItem
+	CSRF             string
+	Flash, Error     string
+	Refresh          int
+	FragmentURL      string
+	Now              time.Time
+	Data             any
+}
+
+// page renders a page, or only its live part for ?fragment=1.
+func (c *Console) page(w http.ResponseWriter, r *http.Request, s *session, name, nav, title string, data any) {
+	v := view{
+		Base: c.opts.Prefix, Title: title, Nav: nav, Menu: menu, CSRF: s.csrf,
+		Flash: r.URL.Query().Get("done"), Refresh: int(c.opts.Refresh.Seconds()), Now: c.opts.Now(), Data: data,
+	}
+	q := url.Values{"fragment": {"1"}}
+	if cur := r.URL.Query().Get("cursor"); cur != "" {
+		q.Set("cursor", cur)
+	}
+	v.FragmentURL = r.URL.Path + "?" + q.Encode()
+	tmpl := "layout"
+	if r.URL.Query().Get("fragment") != "" {
+		tmpl = "live"
+	}
+	c.render(w, http.StatusOK, c.pages[name], tmpl, v)
+}
+
+func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
+	status, msg := http.StatusInternalServerError, "Something went wrong; see the server's log."
+	switch simgate.ErrorCode(err) {
+	case simgate.CodeNotFound:
+		status, msg = http.StatusNotFound, simgate.ErrorMessage(err)
+	case simgate.CodeInvalid, simgate.CodeConflict:
+		status, msg = http.StatusBadRequest, simgate.ErrorMessage(err)
+	default:
+		c.log.Error("console request failed", "path", r.URL.Path, "error", err)
+	}
+	v := view{Base: c.opts.Prefix, Title: http.StatusText(status), Menu: menu, CSRF: s.csrf, Error: msg, Now: c.opts.Now()}
+	c.render(w, status, c.pages["error"], "layout", v)
+}
+
+// render executes into a buffer first, so that a template error is a clean
+// 500 rather than half a page.
+func (c *Console) render(w http.ResponseWriter, status int, t *template.Template, name string, data any) {
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, name, data); err != nil {
+		c.log.Error("cannot render console page", "template", name, "error", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+func (c *Console) modems(w http.ResponseWriter, r *http.Request, s *session) {
+	c.page(w, r, s, "modems", "modems", "Modems", c.opts.Modems.Status())
+}
+
+func (c *Console) modemAction(w http.ResponseWriter, r *http.Request, s *session) {
+	id, action := r.PathValue("id"), r.PathValue("action")
+	var err error
+	switch action {
+	case "enable":
+		err = c.opts.Modems.Enable(id)
+	case "disable":
+		err = c.opts.Modems.Disable(id)
+	case "drain":
+		ctx, cancel := context.WithTimeout(r.Context(), c.opts.DrainTimeout)
+		err = c.opts.Modems.Drain(ctx, id)
+		cancel()
+	default:
+		c.fail(w, r, s, simgate.Errorf(simgate.CodeNotFound, "no action %q", action))
+		return
+	}
+	if err != nil {
+		c.log.Warn("console modem action failed", "modem", id, "action", action, "key", s.apiKeyID, "error", err)
+		c.fail(w, r, s, simgate.Errorf(simgate.CodeConflict, "cannot %s %s: %v", action, id, err))
+		return
+	}
+	c.log.Info("console modem action", "modem", id, "action", action, "key", s.apiKeyID)
+	done := map[string]string{"enable": "enabled", "disable": "disabled", "drain": "drained and disabled"}[action]
+	http.Redirect(w, r, c.opts.Prefix+"modems?"+url.Values{"done": {id + " " + done + "."}}.Encode(), http.StatusSeeOther)
+}
+
+// queueView is the queue page.
+type queueView struct {
+	Priorities []simgate.Priority
+	Rows       []queueRow
+	OldestAt   time.Time
+	OldestAge  time.Duration
+	Stats      simgate.QueueStats
+}
+
+type queueRow struct {
+	Status simgate.MessageStatus
+	Counts []int
+	Total  int
+}
+
+func (c *Console) queue(w http.ResponseWriter, r *http.Request, s *session) {
+	st, err := c.opts.Messages.Stats(r.Context())
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	v := queueView{
+		Priorities: []simgate.Priority{simgate.PriorityVerification, simgate.PriorityHigh, simgate.PriorityNormal, simgate.PriorityLow},
+		OldestAt:   st.OldestQueuedAt, OldestAge: st.OldestQueuedAge, Stats: st,
+	}
+	for _, status := range []simgate.MessageStatus{simgate.StatusAccepted, simgate.StatusQueued, simgate.StatusSending, simgate.StatusSent} {
+		row := queueRow{Status: status}
+		for _, p := range v.Priorities {
+			n := st.Depth[status][p]
+			row.Counts = append(row.Counts, n)
+			row.Total += n
+		}
+		v.Rows = append(v.Rows, row)
+	}
+	c.page(w, r, s, "queue", "queue", "Queue", v)
+}
+
+func (c *Console) messages(w http.ResponseWriter, r *http.Request, s *session) {
+	ms, next, err := c.opts.Messages.ListMessages(r.Context(), simgate.MessageFilter{Cursor: r.URL.Query().Get("cursor"), Limit: 50})
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	c.page(w, r, s, "messages", "messages", "Recent messages", struct {
+		Messages []*simgate.Message
+		Next     string
+	}{ms, next})
+}
+
+func (c *Console) message(w http.ResponseWriter, r *http.Request, s *session) {
+	m, err := c.opts.Messages.Message(r.Context(), r.PathValue("id"))
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	if m.VerificationID != "" {
+		m.Text = "" // it held a code; the store erases it too once sent
+	}
+	c.page(w, r, s, "message", "messages", "Message "+m.ID, m)
+}
+
+func (c *Console) inbox(w http.ResponseWriter, r *http.Request, s *session) {
+	ms, err := c.opts.Records.RecentInboundMessages(r.Context(), 100)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	c.page(w, r, s, "inbox", "inbox", "Inbound SMS", ms)
+}
+
+func (c *Console) verifications(w http.ResponseWriter, r *http.Request, s *session) {
+	vs, err := c.opts.Records.RecentVerifications(r.Context(), 100)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	for _, v := range vs {
+		v.CodeHash = nil
+	}
+	c.page(w, r, s, "verifications", "verifications", "Verifications", vs)
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+func fmtAge(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0s"
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Hour:
+		return d.Round(time.Second).String()
+	}
+	return d.Round(time.Minute).String()
+}
