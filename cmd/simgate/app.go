@@ -314,6 +314,25 @@ func (a *App) Healthy(ctx context.Context) error {
 	return err
 }
 
+// The real implementations fit the interfaces the parts declare.
+var (
+	_ modem.SubmitObserver  = (*metrics.Metrics)(nil)
+	_ api.RateLimitObserver = (*metrics.Metrics)(nil)
+	_ modem.StateObserver   = (*webhook.Sender)(nil)
+	_ modem.StateObserver   = (*poolHooks)(nil)
+	_ modem.SubmitObserver  = (*poolHooks)(nil)
+	_ webhook.Store         = (*store.DB)(nil)
+	_ metrics.StoreSource   = (*store.DB)(nil)
+	_ metrics.QueueSource   = (*queue.Dispatcher)(nil)
+	_ metrics.ModemSource   = (*modem.Pool)(nil)
+	_ api.WebhookService    = (*store.DB)(nil)
+	_ console.Sessions      = (*store.DB)(nil)
+	_ console.Keys          = (*store.DB)(nil)
+	_ console.Records       = (*store.DB)(nil)
+	_ console.Messages      = (*queue.Dispatcher)(nil)
+	_ console.Modems        = (*modem.Pool)(nil)
+)
+
 // poolHooks passes the pool's submits to metrics and its modems' state
 // changes to the webhook sender. Both fields are set before Pool.Open.
 type poolHooks struct {
