@@ -120,21 +120,5 @@ func (db *DB) RecentInboundMessages(ctx context.Context, limit int) ([]*simgate.
 	if err != nil {
 		return nil, fmt.Errorf("cannot list inbound messages: %w", err)
 	}
-	defer rows.Close()
-	ms := []*simgate.InboundMessage{}
-	for rows.Next() {
-		var m simgate.InboundMessage
-		var scts sql.NullInt64
-		var receivedAt int64
-		if err := rows.Scan(&m.ID, &m.ModemID, &m.From, &m.Text, &scts, &receivedAt); err != nil {
-			return nil, fmt.Errorf("cannot list inbound messages: %w", err)
-		}
-		m.SCTS = fromMillis(scts)
-		m.ReceivedAt = time.UnixMilli(receivedAt).UTC()
-		ms = append(ms, &m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot list inbound messages: %w", err)
-	}
-	return ms, nil
+	return scanInboundMessages(rows)
 }

@@ -96,8 +96,13 @@ func listInboundMessages(ctx context.Context, tx *tx, afterID int64, limit int) 
 	if err != nil {
 		return nil, fmt.Errorf("cannot list inbound messages: %w", err)
 	}
-	defer rows.Close()
+	return scanInboundMessages(rows)
+}
 
+// scanInboundMessages reads the rows of a SELECT id, modem_id, from_number,
+// text, scts, received_at FROM inbound_messages, and closes them.
+func scanInboundMessages(rows *sql.Rows) ([]*simgate.InboundMessage, error) {
+	defer rows.Close()
 	ms := []*simgate.InboundMessage{}
 	for rows.Next() {
 		var m simgate.InboundMessage
@@ -107,7 +112,7 @@ func listInboundMessages(ctx context.Context, tx *tx, afterID int64, limit int) 
 			return nil, fmt.Errorf("cannot list inbound messages: %w", err)
 		}
 		m.SCTS = fromMillis(scts)
-		m.ReceivedAt = fromMillis(sql.NullInt64{Int64: receivedAt, Valid: true})
+		m.ReceivedAt = time.UnixMilli(receivedAt).UTC()
 		ms = append(ms, &m)
 	}
 	if err := rows.Err(); err != nil {
