@@ -104,7 +104,7 @@ func (a *App) Open(ctx context.Context) (err error) {
 	// The pool reports submits to metrics and state changes to webhooks,
 	// both made after the pool and the queue they read: hooks is filled in
 	// before Pool.Open starts anything that calls it.
-	hooks := &poolHooks{}
+	hooks := &poolHooks{db: a.DB, logger: a.Logger}
 	a.Pool = modem.NewPool(modem.PoolOptions{Options: mopts, Usage: a.DB, Submits: hooks, States: hooks})
 
 	if a.Queue, err = queue.New(queue.Options{
@@ -336,6 +336,8 @@ var (
 // poolHooks passes the pool's submits to metrics and its modems' state
 // changes to the webhook sender. Both fields are set before Pool.Open.
 type poolHooks struct {
+	db       *store.DB
+	logger   *slog.Logger
 	metrics  *metrics.Metrics
 	webhooks *webhook.Sender
 }
@@ -347,6 +349,12 @@ func (h *poolHooks) ObserveSubmit(modem string, d time.Duration, err error) {
 }
 
 func (h *poolHooks) ModemStateChanged(ctx context.Context, s simgate.ModemStatus) {
+	// Record who the modem is, so its history stays bound to its IMEI.
+	if s.State == simgate.ModemReady && s.Identity.IMEI != "" {
+		if err := h.db.UpsertModem(ctx, s.ID, s.Identity); err != nil {
+			h.logger.Warn("cannot record modem identity", "modem", s.ID, "error", err)
+		}
+	}
 	if h.webhooks != nil {
 		h.webhooks.ModemStateChanged(ctx, s)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -183,4 +184,23 @@ func (r *appRig) messageStatus(id string) simgate.MessageStatus {
 		r.t.Fatal(err)
 	}
 	return m.Status
+}
+
+// TestAppRecordsModemIdentity: a modem that comes up is recorded with its
+// IMEI and ICCID, so its history stays bound to the hardware.
+func TestAppRecordsModemIdentity(t *testing.T) {
+	r := newAppRig(t, 2, nil)
+	db, err := sql.Open("sqlite3", "file:"+r.cfg.Database.Path+"?mode=ro&_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, m := range r.mods {
+		c := m.Config()
+		waitFor(t, 10*time.Second, "modem "+c.Name+" recorded", func() bool {
+			var imei, iccid string
+			err := db.QueryRow(`SELECT coalesce(imei, ''), iccid FROM modems WHERE id = ?`, c.Name).Scan(&imei, &iccid)
+			return err == nil && imei == c.IMEI && iccid == c.ICCID
+		})
+	}
 }
