@@ -135,7 +135,7 @@ func run(b *testing.B, clients int, do func(i int) error) {
 }
 
 // clients are the concurrent HTTP clients of each benchmark.
-var clients = []int{4, 32}
+var clients = []int{4, 8, 16, 32}
 
 func BenchmarkCreateVerification(b *testing.B) {
 	for _, n := range clients {
