@@ -443,3 +443,80 @@ func TestServeCrashSIGKILL(t *testing.T) {
 	r.integrityCheck()
 	t.Logf("%d crashes: %d messages accepted, %d submitted, %d unknown", iterations, len(accepted), len(r.net.Submissions()), unknown)
 }
+
+// TestServeSIGHUPReload adds a modem to the configuration of a running
+// daemon and sends SIGHUP: the new modem comes up, and messages queued
+// before, during and after the reload are all sent.
+func TestServeSIGHUPReload(t *testing.T) {
+	r := newRig(t, 3, 20*time.Millisecond)
+	full, err := os.ReadFile(r.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(string(full), "\n"), "\n")
+	if err := os.WriteFile(r.config, []byte(strings.Join(lines[:len(lines)-1], "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := r.serve()
+	defer d.stop(t, syscall.SIGTERM)
+
+	modems := func() map[string]string {
+		req, _ := http.NewRequest("GET", d.base+"/v1/modems", nil)
+		req.Header.Set("Authorization", "Bearer "+r.key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Modems []struct{ ID, State string }
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, m := range body.Modems {
+			out[m.ID] = m.State
+		}
+		return out
+	}
+	if got := modems(); len(got) != 2 {
+		t.Fatalf("before reload: modems %v, want 2", got)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var seq counter
+	acceptedc := make(chan map[string]string, 1)
+	go func() { acceptedc <- r.load(ctx, d.base, 2, 10*time.Millisecond, &seq) }()
+	time.Sleep(200 * time.Millisecond)
+	if err := os.WriteFile(r.config, full, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(20 * time.Second)
+	for got := modems(); got["modem2"] != "ready"; got = modems() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after SIGHUP: modems %v, want modem2 ready\n%s", got, tail(d.logs.String(), 20))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	accepted := <-acceptedc
+	st := r.settle(d)
+	for id := range accepted {
+		if s := simgate.MessageStatus(st[id]); s != simgate.StatusDelivered && s != simgate.StatusSent {
+			t.Errorf("message %s is %q after the reload, want sent or delivered", id, s)
+		}
+	}
+	used := map[string]bool{}
+	for _, s := range r.net.Submissions() {
+		used[s.Modem] = true
+	}
+	if !used["modem2"] {
+		t.Errorf("the modem added by the reload sent nothing (submissions by %v)", used)
+	}
+	if !strings.Contains(d.logs.String(), "configuration reloaded") {
+		t.Errorf("no reload in the logs:\n%s", tail(d.logs.String(), 20))
+	}
+}
