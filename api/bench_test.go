@@ -29,9 +29,9 @@ type capture struct {
 	texts map[string]string // verification id -> text
 }
 
-func (c *capture) Enqueue(ctx context.Context, m *simgate.Message) error {
-	text := m.Text // Enqueue seals a verification's text
-	if err := c.Dispatcher.Enqueue(ctx, m); err != nil {
+func (c *capture) Prepare(m *simgate.Message) error {
+	text := m.Text // Prepare seals a verification's text
+	if err := c.Dispatcher.Prepare(m); err != nil {
 		return err
 	}
 	c.mu.Lock()

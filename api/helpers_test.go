@@ -74,8 +74,7 @@ func (s *syncBuffer) String() string {
 // the texts it is given are what the recipient would read.
 type fakeQueue struct {
 	mu       sync.Mutex
-	msgs     map[string]*simgate.Message
-	order    []string
+	entries  []*fakeEntry // in the order the SMS were handed over
 	optedOut map[string]bool
 	// gate, when set, makes Enqueue wait for it; entered is signalled first.
 	gate    chan struct{}
@@ -83,8 +82,16 @@ type fakeQueue struct {
 	n       int
 }
 
+// fakeEntry is one SMS: the queue's record of it (for Prepare the caller's
+// message, whose ID the store sets when it saves it) and its plain text, as
+// the handset will read it.
+type fakeEntry struct {
+	m    *simgate.Message
+	text string
+}
+
 func newFakeQueue() *fakeQueue {
-	return &fakeQueue{msgs: map[string]*simgate.Message{}, optedOut: map[string]bool{}}
+	return &fakeQueue{optedOut: map[string]bool{}}
 }
 
 func (q *fakeQueue) Enqueue(ctx context.Context, m *simgate.Message) error {
@@ -105,32 +112,58 @@ func (q *fakeQueue) Enqueue(ctx context.Context, m *simgate.Message) error {
 	m.Status = simgate.StatusQueued
 	m.CreatedAt, m.UpdatedAt = time.Now().UTC(), time.Now().UTC()
 	c := *m
-	q.msgs[m.ID] = &c
-	q.order = append(q.order, m.ID)
+	q.entries = append(q.entries, &fakeEntry{m: &c, text: m.Text})
+	return nil
+}
+
+// Prepare stands in for the dispatcher's: the store saves the message with
+// its verification. Like the real one it keeps the code out of the text the
+// store sees.
+func (q *fakeQueue) Prepare(m *simgate.Message) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if m.Priority == 0 {
+		m.Priority = simgate.PriorityVerification
+	}
+	m.Parts = make([]simgate.Part, 1)
+	q.entries = append(q.entries, &fakeEntry{m: m, text: m.Text})
+	m.Text = "sealed by the fake queue"
+	return nil
+}
+
+func (q *fakeQueue) Wake() {}
+
+// findLocked returns the entry of message id, or nil.
+func (q *fakeQueue) findLocked(id string) *fakeEntry {
+	for _, e := range q.entries {
+		if e.m.ID == id {
+			return e
+		}
+	}
 	return nil
 }
 
 func (q *fakeQueue) Cancel(ctx context.Context, id string) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	m := q.msgs[id]
-	if m == nil {
+	e := q.findLocked(id)
+	if e == nil {
 		return simgate.Errorf(simgate.CodeNotFound, "message %q not found", id)
-	} else if m.Status != simgate.StatusQueued {
-		return simgate.Errorf(simgate.CodeConflict, "message %s is %s", id, m.Status)
+	} else if e.m.Status != simgate.StatusQueued {
+		return simgate.Errorf(simgate.CodeConflict, "message %s is %s", id, e.m.Status)
 	}
-	m.Status = simgate.StatusCanceled
+	e.m.Status = simgate.StatusCanceled
 	return nil
 }
 
 func (q *fakeQueue) Message(ctx context.Context, id string) (*simgate.Message, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	m := q.msgs[id]
-	if m == nil {
+	e := q.findLocked(id)
+	if e == nil {
 		return nil, simgate.Errorf(simgate.CodeNotFound, "message %q not found", id)
 	}
-	c := *m
+	c := *e.m
 	return &c, nil
 }
 
@@ -139,8 +172,8 @@ func (q *fakeQueue) ListMessages(ctx context.Context, f simgate.MessageFilter) (
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var all []*simgate.Message
-	for i := len(q.order) - 1; i >= 0; i-- {
-		m := q.msgs[q.order[i]]
+	for i := len(q.entries) - 1; i >= 0; i-- {
+		m := q.entries[i].m
 		if (f.Status == "" || m.Status == f.Status) && (f.To == "" || m.To == f.To) {
 			c := *m
 			all = append(all, &c)
@@ -166,9 +199,9 @@ func (q *fakeQueue) texts(number string) []string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var out []string
-	for _, id := range q.order {
-		if m := q.msgs[id]; m.To == number {
-			out = append(out, m.Text)
+	for _, e := range q.entries {
+		if e.m.To == number {
+			out = append(out, e.text)
 		}
 	}
 	return out

@@ -446,6 +446,50 @@ var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 // Other errors: simgate.CodeInvalid for a bad message, simgate.CodeForbidden
 // for a recipient that opted out (verification codes excepted).
 func (d *Dispatcher) Enqueue(ctx context.Context, m *simgate.Message) error {
+	if err := d.plan(m); err != nil {
+		return err
+	}
+	// A request hash is only needed to tell idempotent retries apart, and
+	// a hash of a text with a code in it could be brute-forced.
+	var hash []byte
+	if m.IdempotencyKey != "" {
+		hash = requestHash(m)
+	}
+	if m.VerificationID != "" {
+		m.Text = d.seal.seal(m.Text, m.To, m.VerificationID)
+	}
+	created, err := d.opts.Store.CreateMessage(ctx, m, hash)
+	if err != nil {
+		return err
+	}
+	if created {
+		d.wakeN(1)
+	}
+	return nil
+}
+
+// Prepare readies a verification's SMS for a caller that stores it itself,
+// in the same transaction as the verification (the store's
+// StartVerification): it validates m, fills in its defaults, plans its parts
+// and seals its text, as Enqueue does. Call Wake once it is committed. It
+// returns simgate.CodeInvalid for a bad message or one without a
+// VerificationID.
+func (d *Dispatcher) Prepare(m *simgate.Message) error {
+	if m.VerificationID == "" {
+		return simgate.Errorf(simgate.CodeInvalid, "Prepare is for verification messages; use Enqueue")
+	}
+	if err := d.plan(m); err != nil {
+		return err
+	}
+	m.Text = d.seal.seal(m.Text, m.To, m.VerificationID)
+	return nil
+}
+
+// Wake tells an idle worker that a message was stored.
+func (d *Dispatcher) Wake() { d.wakeN(1) }
+
+// plan validates m and fills in its priority, expiry and parts.
+func (d *Dispatcher) plan(m *simgate.Message) error {
 	if !e164.MatchString(m.To) {
 		return simgate.Errorf(simgate.CodeInvalid, "recipient %q is not an E.164 number such as +15551234567", m.To)
 	}
@@ -469,22 +513,6 @@ func (d *Dispatcher) Enqueue(ctx context.Context, m *simgate.Message) error {
 		return simgate.Errorf(simgate.CodeInvalid, "message expiry %s is in the past", m.ExpiresAt.Format(time.RFC3339))
 	}
 	m.Parts = make([]simgate.Part, parts)
-	// A request hash is only needed to tell idempotent retries apart, and
-	// a hash of a text with a code in it could be brute-forced.
-	var hash []byte
-	if m.IdempotencyKey != "" {
-		hash = requestHash(m)
-	}
-	if m.VerificationID != "" {
-		m.Text = d.seal.seal(m.Text, m.To, m.VerificationID)
-	}
-	created, err := d.opts.Store.CreateMessage(ctx, m, hash)
-	if err != nil {
-		return err
-	}
-	if created {
-		d.wakeN(1)
-	}
 	return nil
 }
 

@@ -52,7 +52,14 @@ func rateLimited(after time.Duration, format string, args ...any) error {
 // one) and reports resent; else it creates v with a new id. Either way it
 // counts a send. hash returns the code hash for the verification id it is
 // given; it runs inside the transaction and must not block.
-func (db *DB) StartVerification(ctx context.Context, v *simgate.Verification, hash func(id string) []byte, maxSends int, window time.Duration, failureCap int) (resent bool, err error) {
+//
+// When message is not nil, the verification's SMS is stored in the same
+// transaction, queued like CreateMessage does: message is given the
+// verification (its ID and final fields) and returns the prepared message
+// (see queue.Dispatcher.Prepare), or an error that undoes everything. On a
+// resend, SMS of the verification that are still queued are canceled
+// first: they carry the replaced code.
+func (db *DB) StartVerification(ctx context.Context, v *simgate.Verification, hash func(id string) []byte, message func(v *simgate.Verification) (*simgate.Message, error), maxSends int, window time.Duration, failureCap int) (resent bool, err error) {
 	if v.To == "" {
 		return false, simgate.Errorf(simgate.CodeInvalid, "verification has no number")
 	} else if v.ExpiresAt.IsZero() {
@@ -73,6 +80,21 @@ func (db *DB) StartVerification(ctx context.Context, v *simgate.Verification, ha
 			}
 		}
 		return false, err
+	}
+	if message != nil {
+		m, err := message(v)
+		if err != nil {
+			return false, err
+		}
+		if resent {
+			if err := cancelQueuedOf(ctx, tx, v.ID, "replaced by a resend with a new code"); err != nil {
+				return false, err
+			}
+		}
+		if err := createMessage(ctx, tx, m, nil); err != nil {
+			return false, err
+		}
+		v.MessageID = m.ID
 	}
 	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("cannot start verification: %w", err)
@@ -313,6 +335,36 @@ func startVerification(ctx context.Context, tx *tx, v *simgate.Verification, has
 	v.Status, v.UpdatedAt, v.ApprovedAt = simgate.VerificationPending, tx.now, time.Time{}
 	v.ExpiresAt = v.ExpiresAt.UTC().Truncate(time.Millisecond)
 	return resent, nil
+}
+
+// cancelQueuedOf cancels the messages of a verification that no modem was
+// asked to send yet.
+func cancelQueuedOf(ctx context.Context, tx *tx, verificationID, reason string) error {
+	rows, err := tx.QueryContext(ctx, `
+		SELECT id FROM messages WHERE verification_id = ? AND status IN ('accepted', 'queued')
+	`, verificationID)
+	if err != nil {
+		return fmt.Errorf("cannot find queued messages: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("cannot find queued messages: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("cannot find queued messages: %w", err)
+	}
+	for _, id := range ids {
+		if err := endUnsent(ctx, tx, id, simgate.StatusCanceled, reason); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func checkVerification(ctx context.Context, tx *tx, id, to string, match func(id string, hash []byte) bool, failureCap int) (*simgate.Verification, bool, int, error) {

@@ -30,16 +30,16 @@ func TestVerificationLifecycle(t *testing.T) {
 	db := MustOpenDBAt(t, filepath.Join(t.TempDir(), "simgate.db"), store.Options{Now: clock})
 
 	v := &simgate.Verification{To: "+4915123456789", CodeLength: 6, MaxAttempts: 3, ExpiresAt: clock().Add(10 * time.Minute)}
-	resent, err := db.StartVerification(ctx, v, hashOf("1"), 2, 10*time.Minute, 100)
+	resent, err := db.StartVerification(ctx, v, hashOf("1"), nil, 2, 10*time.Minute, 100)
 	if err != nil || resent {
 		t.Fatalf("start: %v, resent %v", err, resent)
 	}
 	id := v.ID
 	v2 := &simgate.Verification{To: v.To, CodeLength: 6, MaxAttempts: 3, ExpiresAt: clock().Add(10 * time.Minute)}
-	if resent, err = db.StartVerification(ctx, v2, hashOf("2"), 2, 10*time.Minute, 100); err != nil || !resent || v2.ID != id || v2.SendCount != 2 {
+	if resent, err = db.StartVerification(ctx, v2, hashOf("2"), nil, 2, 10*time.Minute, 100); err != nil || !resent || v2.ID != id || v2.SendCount != 2 {
 		t.Fatalf("resend: %v, resent %v, %+v", err, resent, v2)
 	}
-	_, err = db.StartVerification(ctx, &simgate.Verification{To: v.To, CodeLength: 6, MaxAttempts: 3, ExpiresAt: clock().Add(time.Minute)}, hashOf("3"), 2, 10*time.Minute, 100)
+	_, err = db.StartVerification(ctx, &simgate.Verification{To: v.To, CodeLength: 6, MaxAttempts: 3, ExpiresAt: clock().Add(time.Minute)}, hashOf("3"), nil, 2, 10*time.Minute, 100)
 	var rl *store.RateLimitError
 	if simgate.ErrorCode(err) != simgate.CodeRateLimited || !asRateLimit(err, &rl) || rl.RetryAfter() != 10*time.Minute {
 		t.Fatalf("third send: %v", err)
@@ -68,7 +68,7 @@ func TestVerificationLifecycle(t *testing.T) {
 	// Expiry, seen by Get before any write, then written by the sweep.
 	advance(10 * time.Minute)
 	v3 := &simgate.Verification{To: "+4915123456780", CodeLength: 6, MaxAttempts: 3, ExpiresAt: clock().Add(time.Minute)}
-	if _, err := db.StartVerification(ctx, v3, hashOf("4"), 2, 10*time.Minute, 100); err != nil {
+	if _, err := db.StartVerification(ctx, v3, hashOf("4"), nil, 2, 10*time.Minute, 100); err != nil {
 		t.Fatal(err)
 	}
 	advance(time.Minute)
@@ -98,7 +98,7 @@ func TestVerificationConcurrentApproval(t *testing.T) {
 	ctx := testContext(t, time.Minute)
 	db := MustOpenDB(t)
 	v := &simgate.Verification{To: "+4915123456789", CodeLength: 6, MaxAttempts: 5, ExpiresAt: time.Now().Add(time.Hour)}
-	if _, err := db.StartVerification(ctx, v, hashOf("7"), 5, time.Minute, 100); err != nil {
+	if _, err := db.StartVerification(ctx, v, hashOf("7"), nil, 5, time.Minute, 100); err != nil {
 		t.Fatal(err)
 	}
 	var approved atomic.Int32
@@ -176,5 +176,50 @@ func TestAlerts(t *testing.T) {
 	as, err := db.ListAlerts(ctx, 0, 0)
 	if err != nil || len(as) != 2 || as[0].Kind != "k" || as[1].Kind != "k2" {
 		t.Fatalf("alerts = %+v, %v", as, err)
+	}
+}
+
+// TestStartVerificationWithMessage: the verification and its SMS are stored
+// in one transaction; a failing message builder stores neither; a resend
+// cancels the SMS still queued with the old code.
+func TestStartVerificationWithMessage(t *testing.T) {
+	ctx := testContext(t, time.Minute)
+	db := MustOpenDBAt(t, filepath.Join(t.TempDir(), "simgate.db"), store.Options{})
+	newV := func() *simgate.Verification {
+		return &simgate.Verification{To: "+4915123456789", CodeLength: 6, MaxAttempts: 3, ExpiresAt: time.Now().Add(10 * time.Minute)}
+	}
+	msg := func(v *simgate.Verification) (*simgate.Message, error) {
+		return &simgate.Message{To: v.To, Text: "sealed", VerificationID: v.ID, Priority: simgate.PriorityVerification,
+			ExpiresAt: v.ExpiresAt, Parts: make([]simgate.Part, 1)}, nil
+	}
+
+	// A builder that fails leaves nothing behind.
+	bad := newV()
+	if _, err := db.StartVerification(ctx, bad, hashOf("1"), func(*simgate.Verification) (*simgate.Message, error) {
+		return nil, simgate.Errorf(simgate.CodeInvalid, "no")
+	}, 5, 10*time.Minute, 100); simgate.ErrorCode(err) != simgate.CodeInvalid {
+		t.Fatalf("err = %v, want invalid", err)
+	}
+	if _, err := db.GetVerification(ctx, bad.ID); simgate.ErrorCode(err) != simgate.CodeNotFound {
+		t.Fatalf("verification of a failed start: %v, want not found", err)
+	}
+
+	v := newV()
+	if _, err := db.StartVerification(ctx, v, hashOf("1"), msg, 5, 10*time.Minute, 100); err != nil {
+		t.Fatal(err)
+	}
+	first, err := db.FindMessage(ctx, v.MessageID)
+	if err != nil || first.VerificationID != v.ID || first.Status != simgate.StatusQueued {
+		t.Fatalf("message of the verification: %+v, %v", first, err)
+	}
+	v2 := newV()
+	if resent, err := db.StartVerification(ctx, v2, hashOf("2"), msg, 5, 10*time.Minute, 100); err != nil || !resent || v2.ID != v.ID {
+		t.Fatalf("resend: %v, %v, id %s", resent, err, v2.ID)
+	}
+	if m, err := db.FindMessage(ctx, first.ID); err != nil || m.Status != simgate.StatusCanceled || m.Text != "" {
+		t.Fatalf("first SMS after the resend: %+v, %v; want canceled with its text erased", m, err)
+	}
+	if got, err := db.GetVerification(ctx, v.ID); err != nil || got.MessageID != v2.MessageID || got.MessageID == first.ID {
+		t.Fatalf("verification's message after resend: %+v, %v", got, err)
 	}
 }

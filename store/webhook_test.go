@@ -19,7 +19,7 @@ func TestWebhookOutbox(t *testing.T) {
 
 	// A verification and its SMS, which is sent, then delivered.
 	v := &simgate.Verification{To: "+4915123456789", CodeLength: 6, MaxAttempts: 3, ExpiresAt: clk.Now().Add(10 * time.Minute)}
-	if _, err := db.StartVerification(ctx, v, hashOf("904172"), 5, 10*time.Minute, 100); err != nil {
+	if _, err := db.StartVerification(ctx, v, hashOf("904172"), nil, 5, 10*time.Minute, 100); err != nil {
 		t.Fatal(err)
 	}
 	m := newMessage(v.To, "Your code is 904172", 1)

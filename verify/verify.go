@@ -40,7 +40,7 @@ type Store interface {
 	// hash(id). It returns a rate-limit error (CodeRateLimited, with a
 	// RetryAfter method) when the number reached maxSends within window or
 	// failureCap failed checks.
-	StartVerification(ctx context.Context, v *simgate.Verification, hash func(id string) []byte, maxSends int, window time.Duration, failureCap int) (resent bool, err error)
+	StartVerification(ctx context.Context, v *simgate.Verification, hash func(id string) []byte, message func(v *simgate.Verification) (*simgate.Message, error), maxSends int, window time.Duration, failureCap int) (resent bool, err error)
 	// CheckVerification compares a code by match, by id or else by the
 	// number's newest pending verification, in one write transaction. It
 	// returns CodeNotFound when there is none and a rate-limit error when the
@@ -72,6 +72,11 @@ type Enqueuer interface {
 	// Cancel cancels a message that has not been sent yet; CodeNotFound or
 	// CodeConflict otherwise.
 	Cancel(ctx context.Context, id string) error
+	// Prepare validates a verification's SMS, plans its parts and seals its
+	// text, for the store to save with the verification; CodeInvalid.
+	Prepare(m *simgate.Message) error
+	// Wake tells the dispatcher that a prepared message was stored.
+	Wake()
 }
 
 // AlertOwnerNotified is the alert kind that records an owner notice, so that
@@ -197,10 +202,10 @@ func New(st Store, q Enqueuer, opts Options) (*Service, error) {
 // Start sends a code to v.To, which the caller has normalised to E.164. From
 // v it reads To, Locale, AppName, Reference, CodeLength (0: the default) and
 // APIKeyID; ttl 0 means the default. It fills in the rest of v and returns
-// the queued SMS (its text holds the code: do not log or return it). It
-// returns CodeInvalid for bad parameters, a rate-limit error when the number
-// has had too many sends or failures, and the queue's error (CodeForbidden
-// for an opted-out number) after marking the verification failed.
+// the queued SMS, whose text is sealed. The verification and its SMS are
+// stored in one transaction; a resend cancels the still-queued SMS with the
+// old code. It returns CodeInvalid for bad parameters and a rate-limit error
+// when the number has had too many sends or failures.
 func (s *Service) Start(ctx context.Context, v *simgate.Verification, ttl time.Duration) (*simgate.Message, error) {
 	if err := s.prepare(v, &ttl); err != nil {
 		return nil, err
@@ -211,40 +216,27 @@ func (s *Service) Start(ctx context.Context, v *simgate.Verification, ttl time.D
 	}
 	v.ExpiresAt = s.opts.Now().Add(ttl)
 	v.MaxAttempts = s.opts.MaxChecks
+	// The verification and its SMS are stored in one transaction: a code is
+	// never recorded without the SMS that carries it, and a create costs one
+	// commit.
+	var m *simgate.Message
 	resent, err := s.store.StartVerification(ctx, v, func(id string) []byte { return s.hash(id, code) },
+		func(v *simgate.Verification) (*simgate.Message, error) {
+			m = &simgate.Message{
+				To:             v.To,
+				Text:           s.render(v, code, ttl),
+				Priority:       simgate.PriorityVerification,
+				ExpiresAt:      v.ExpiresAt,
+				VerificationID: v.ID,
+				APIKeyID:       v.APIKeyID,
+			}
+			return m, s.queue.Prepare(m)
+		},
 		s.opts.MaxSends, s.opts.SendWindow, s.opts.FailureCap)
 	if err != nil {
 		return nil, err
 	}
-
-	if resent {
-		// The new code replaced the old one's hash: an SMS with the old code
-		// that is still queued would only confuse its reader.
-		if prev, err := s.store.GetVerification(ctx, v.ID); err == nil && prev.MessageID != "" {
-			if err := s.queue.Cancel(ctx, prev.MessageID); err != nil && simgate.ErrorCode(err) == simgate.CodeInternal {
-				s.log.Warn("cannot cancel the previous verification SMS", "verification", v.ID, "message", prev.MessageID, "error", err)
-			}
-		}
-	}
-	m := &simgate.Message{
-		To:             v.To,
-		Text:           s.render(v, code, ttl),
-		Priority:       simgate.PriorityVerification,
-		ExpiresAt:      v.ExpiresAt,
-		VerificationID: v.ID,
-		APIKeyID:       v.APIKeyID,
-	}
-	if err := s.queue.Enqueue(ctx, m); err != nil {
-		if !resent {
-			if _, ferr := s.store.FailVerification(context.WithoutCancel(ctx), v.ID); ferr != nil {
-				s.log.Error("cannot mark verification failed", "verification", v.ID, "error", ferr)
-			} else {
-				v.Status, v.CodeHash = simgate.VerificationFailed, nil
-			}
-		}
-		return nil, err
-	}
-	v.MessageID = m.ID
+	s.queue.Wake()
 	v.CodeHash = nil
 	s.log.Info("verification sent", "verification", v.ID, "message", m.ID, "resent", resent, "send_count", v.SendCount)
 	return m, nil
