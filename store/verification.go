@@ -167,13 +167,6 @@ func (db *DB) CancelVerification(ctx context.Context, id string) (*simgate.Verif
 	return db.endVerification(ctx, id, simgate.VerificationCanceled)
 }
 
-// FailVerification marks a pending verification failed (its SMS cannot be
-// sent) and erases its hash. It returns the same errors as
-// CancelVerification.
-func (db *DB) FailVerification(ctx context.Context, id string) (*simgate.Verification, error) {
-	return db.endVerification(ctx, id, simgate.VerificationFailed)
-}
-
 func (db *DB) endVerification(ctx context.Context, id string, status simgate.VerificationStatus) (*simgate.Verification, error) {
 	tx, err := db.beginTx(ctx)
 	if err != nil {

@@ -51,9 +51,6 @@ type Store interface {
 	// CancelVerification cancels a pending verification; CodeNotFound when
 	// missing, CodeConflict when not pending.
 	CancelVerification(ctx context.Context, id string) (*simgate.Verification, error)
-	// FailVerification marks a pending verification failed; errors as
-	// CancelVerification.
-	FailVerification(ctx context.Context, id string) (*simgate.Verification, error)
 	// ExpireVerifications erases the hashes of expired verifications.
 	ExpireVerifications(ctx context.Context) (int64, error)
 	// PurgeVerificationCounters deletes send and failure records older than
