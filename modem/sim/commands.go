@@ -370,24 +370,13 @@ func (m *Modem) cmdCPIN(c Command) reply {
 	return errReply()
 }
 
+// cmdReg handles +CREG, +CGREG and +CEREG: an n in 0-2 like cmdInt, with
+// the registration state in the read form.
 func (m *Modem) cmdReg(c Command, n *int) reply {
-	switch c.Op {
-	case OpRead:
+	if c.Op == OpRead {
 		return okReply(m.regLine(c.Name, *n, m.statLocked(), true))
-	case OpTest:
-		return okReply(c.Name + ": (0-2)")
-	case OpSet:
-		v, err := strconv.Atoi(c.Arg(0))
-		if len(c.Args) != 1 || err != nil || v < 0 || v > 2 {
-			return errReply()
-		}
-		*n = v
-		return okReply()
-	case OpExec:
-		*n = 0
-		return okReply()
 	}
-	return errReply()
+	return m.cmdInt(c, n, 0, 2, "(0-2)")
 }
 
 func (m *Modem) cmdCOPS(c Command) reply {
