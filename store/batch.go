@@ -53,8 +53,9 @@ type writer struct {
 	stmts      map[string]*sql.Stmt // prepared on the writer connection
 	unprepared map[string]bool      // seen in the batch, to prepare after it
 
-	maxAge  time.Duration // maxBatchAge; tests lengthen it
-	commits atomic.Int64  // batches committed, for tests
+	maxAge    time.Duration // maxBatchAge; tests lengthen it
+	commits   atomic.Int64  // batches committed, for tests
+	committed chan struct{} // signalled after each commit, for the checkpointer
 }
 
 // batch is one SQLite transaction (BEGIN IMMEDIATE ... COMMIT) holding the
@@ -71,7 +72,8 @@ type batch struct {
 }
 
 func newWriter(db *sql.DB) *writer {
-	return &writer{db: db, stmts: make(map[string]*sql.Stmt), unprepared: make(map[string]bool), maxAge: maxBatchAge}
+	return &writer{db: db, stmts: make(map[string]*sql.Stmt), unprepared: make(map[string]bool), maxAge: maxBatchAge,
+		committed: make(chan struct{}, 1)}
 }
 
 // acquire waits until the caller holds the writer, or ctx is done.
@@ -189,6 +191,10 @@ func (w *writer) endBatch() {
 		err = fmt.Errorf("cannot commit: %w", err)
 	} else {
 		w.commits.Add(1)
+		select {
+		case w.committed <- struct{}{}:
+		default:
+		}
 	}
 	b.conn.Close()
 	b.err = err

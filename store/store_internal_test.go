@@ -42,7 +42,7 @@ func TestPragmas(t *testing.T) {
 			check := func(t *testing.T, conn *sql.Conn) {
 				t.Helper()
 				var journal string
-				var sync, fk, busy int
+				var sync, fk, busy, temp, autockpt int
 				if err := conn.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&journal); err != nil {
 					t.Fatal(err)
 				}
@@ -53,6 +53,12 @@ func TestPragmas(t *testing.T) {
 					t.Fatal(err)
 				}
 				if err := conn.QueryRowContext(ctx, `PRAGMA busy_timeout`).Scan(&busy); err != nil {
+					t.Fatal(err)
+				}
+				if err := conn.QueryRowContext(ctx, `PRAGMA temp_store`).Scan(&temp); err != nil {
+					t.Fatal(err)
+				}
+				if err := conn.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&autockpt); err != nil {
 					t.Fatal(err)
 				}
 				if got, want := journal, "wal"; got != want {
@@ -66,6 +72,12 @@ func TestPragmas(t *testing.T) {
 				}
 				if busy < 5000 {
 					t.Errorf("busy_timeout = %d, want >= 5000", busy)
+				}
+				if got, want := temp, 2; got != want {
+					t.Errorf("temp_store = %d, want %d (MEMORY)", got, want)
+				}
+				if got, want := autockpt, 0; got != want {
+					t.Errorf("wal_autocheckpoint = %d, want %d (the checkpointer's job)", got, want)
 				}
 			}
 

@@ -1,0 +1,113 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Checkpoints copy the pages of the WAL back into the database file, so
+// that the WAL can start over. SQLite's automatic checkpoint (switched off,
+// see "PRAGMAs" in the package comment) would run inside the COMMIT that
+// passes 1 000 pages, holding up every writer queued behind it for the copy
+// and an fsync of the database file. The checkpointer runs them on a
+// connection of its own instead, after commits, while the writer goes on:
+// a PASSIVE checkpoint takes no lock that the writer or the readers need.
+//
+// A passive checkpoint copies the frames committed when it started, and the
+// WAL starts over only when a transaction begins with every frame copied.
+// Writes that never pause would keep that from happening, so once the WAL
+// holds walLimitFrames the checkpointer takes the writer, commits the open
+// batch and copies the rest (little, as the passive runs copied most of it)
+// before letting writers on.
+const (
+	// checkpointDelay is how long after a commit the checkpointer waits,
+	// so that one checkpoint covers the commits of a burst.
+	checkpointDelay = 100 * time.Millisecond
+	// walLimitFrames is the WAL size, in pages, past which a checkpoint
+	// holds the writer until it has copied everything.
+	walLimitFrames = 4096
+)
+
+// checkpointer owns the checkpoint connection and its goroutine.
+type checkpointer struct {
+	db     *sql.DB // one connection
+	w      *writer
+	logf   func(msg string, args ...any)
+	once   sync.Once
+	stop   chan struct{}
+	done   chan struct{}
+	signal <-chan struct{} // the writer's commits
+}
+
+func newCheckpointer(db *sql.DB, w *writer, logf func(msg string, args ...any)) *checkpointer {
+	c := &checkpointer{db: db, w: w, logf: logf, stop: make(chan struct{}), done: make(chan struct{}), signal: w.committed}
+	go c.run()
+	return c
+}
+
+// run checkpoints after commits until close.
+func (c *checkpointer) run() {
+	defer close(c.done)
+	t := time.NewTimer(0)
+	<-t.C
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-c.signal:
+		}
+		t.Reset(checkpointDelay)
+		select {
+		case <-c.stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		frames, err := c.checkpoint()
+		if err != nil {
+			c.logf("cannot checkpoint the WAL", "error", err)
+			continue
+		}
+		if frames >= walLimitFrames {
+			if err := c.checkpointHoldingWriter(); err != nil {
+				c.logf("cannot checkpoint the WAL", "error", err, "frames", frames)
+			}
+		}
+	}
+}
+
+// checkpoint runs a passive checkpoint and returns the number of frames in
+// the WAL.
+func (c *checkpointer) checkpoint() (int, error) {
+	var busy, frames, copied int
+	err := c.db.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+	if err != nil {
+		return 0, err
+	}
+	return frames, nil
+}
+
+// checkpointHoldingWriter commits the open batch and checkpoints while no
+// write can start, so that the next one starts the WAL over.
+func (c *checkpointer) checkpointHoldingWriter() error {
+	ctx, cancel := context.WithTimeout(context.Background(), busyTimeout)
+	defer cancel()
+	if err := c.w.acquire(ctx); err != nil {
+		return fmt.Errorf("cannot take the writer: %w", err)
+	}
+	defer c.w.leave()
+	c.w.endBatch()
+	_, err := c.checkpoint()
+	return err
+}
+
+// close stops the checkpointer and closes its connection. It may be called
+// more than once.
+func (c *checkpointer) close() error {
+	c.once.Do(func() { close(c.stop) })
+	<-c.done
+	return c.db.Close()
+}
