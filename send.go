@@ -16,7 +16,10 @@ type SendRequest struct {
 }
 
 // Receipt says which modem sent a message and the message reference (TP-MR)
-// of each part, for matching status reports.
+// of each part, for matching status reports. With a failed send it names
+// the modem that failed for good (ambiguously, after some parts, or for a
+// reason that is not the modem's) with the parts that went out, and is
+// empty when no modem was tried.
 type Receipt struct {
 	ModemID  string
 	Identity ModemIdentity

@@ -13,20 +13,22 @@ import (
 	"github.com/simgate/simgate"
 )
 
-// UsageStore keeps how many SMS each SIM sent on a day, so that daily caps
-// survive a restart. Day is "2006-01-02" in the pool's clock. The store
-// package satisfies it; tests use a map.
+// UsageStore tells how many SMS each SIM sent on a day, so that daily caps
+// survive a restart. Day is the UTC date, "2006-01-02", of the pool's clock.
+// The pool counts in memory and only reads the store, when it loads modems:
+// whoever records the sends counts them there, in the same transaction (the
+// queue does, through store.DB.FinishSend, from the Receipt's ModemID and
+// parts). The store package satisfies it; tests use a map.
 type UsageStore interface {
 	// LoadUsage returns the SMS counted for modemID on day (0 when none).
 	LoadUsage(ctx context.Context, modemID, day string) (int, error)
-	// AddUsage adds n SMS to modemID's count for day.
-	AddUsage(ctx context.Context, modemID, day string, n int) error
 }
 
 // PoolOptions configure a Pool. The embedded Options apply to every modem.
 type PoolOptions struct {
 	Options
-	// Usage persists daily usage; nil keeps it in memory only.
+	// Usage restores the day's usage of each modem it loads; nil starts
+	// every modem at zero.
 	Usage UsageStore
 	// StickyTTL is how long a sticky key remembers its modem (default 24 h).
 	StickyTTL time.Duration
@@ -182,7 +184,7 @@ func (p *Pool) Close() error {
 	return nil
 }
 
-func (p *Pool) day(t time.Time) string { return t.Format("2006-01-02") }
+func (p *Pool) day(t time.Time) string { return t.UTC().Format("2006-01-02") }
 
 // Reload makes the pool run exactly cfgs: new modems are started, removed
 // ones drained (bounded by ctx) and closed, changed ones restarted unless
@@ -424,9 +426,10 @@ func (p *Pool) waitIdle(ctx context.Context, mb *member) error {
 
 // Send sends req through the best modem for it, failing over to another
 // modem when the first could not send anything for a reason that is not the
-// recipient's (simgate.ClassTransient, simgate.ClassPermanentSIM, simgate.ClassModemUnhealthy). A
-// failure after some parts of a long message went out, and any ambiguous
-// failure, is returned as is: resending would duplicate. With no usable
+// recipient's (simgate.ClassTransient, simgate.ClassPermanentSIM,
+// simgate.ClassModemUnhealthy). Any other failure is returned as is, with a
+// Receipt naming the modem and the parts it sent: after some parts of a long
+// message, or an ambiguous submit, resending would duplicate. With no usable
 // modem the error wraps ErrNoModem, or ErrCapReached when caps are the
 // reason; both have simgate.ClassTransient.
 func (p *Pool) Send(ctx context.Context, req simgate.SendRequest) (simgate.Receipt, error) {
@@ -446,7 +449,7 @@ func (p *Pool) Send(ctx context.Context, req simgate.SendRequest) (simgate.Recei
 		if p.opts.Submits != nil {
 			p.opts.Submits.ObserveSubmit(mb.cfg.Name, time.Since(start), err)
 		}
-		p.finish(ctx, mb, res, parts, mrs, err)
+		p.finish(mb, res, parts, mrs, err)
 		if err == nil {
 			now := p.opts.Now()
 			if req.StickyKey != "" {
@@ -458,7 +461,8 @@ func (p *Pool) Send(ctx context.Context, req simgate.SendRequest) (simgate.Recei
 		}
 		lastErr = err
 		if !simgate.SendClassOf(err).Retryable() || len(simgate.SentParts(err)) > 0 || ctx.Err() != nil {
-			return simgate.Receipt{}, err
+			// The modem is named: it may have sent parts, or one ambiguously.
+			return simgate.Receipt{ModemID: mb.cfg.Name, Identity: mb.m.Identity(), MRs: simgate.SentParts(err)}, err
 		}
 		p.log.Info("send failed; trying another modem", "modem", mb.cfg.Name, "error", err)
 		tried[mb.cfg.Name] = true
@@ -597,9 +601,9 @@ func (p *Pool) rollDay(mb *member, now time.Time) {
 	}
 }
 
-// finish returns the unused part of a reservation and records the usage.
-// A part whose submit is ambiguous counts as sent.
-func (p *Pool) finish(ctx context.Context, mb *member, res reservation, parts int, mrs []int, err error) {
+// finish returns the unused part of a reservation. A part whose submit is
+// ambiguous counts as sent.
+func (p *Pool) finish(mb *member, res reservation, parts int, mrs []int, err error) {
 	used := len(mrs)
 	if err != nil {
 		used = len(simgate.SentParts(err))
@@ -625,13 +629,6 @@ func (p *Pool) finish(ctx context.Context, mb *member, res reservation, parts in
 	close(p.changed)
 	p.changed = make(chan struct{})
 	p.mu.Unlock()
-	if used > 0 && p.opts.Usage != nil {
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := p.opts.Usage.AddUsage(uctx, mb.cfg.Name, res.day, used); err != nil {
-			p.log.Error("cannot record daily usage", "modem", mb.cfg.Name, "error", err)
-		}
-	}
 }
 
 func (p *Pool) pruneSticky(now time.Time) {

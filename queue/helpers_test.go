@@ -90,6 +90,7 @@ type envConfig struct {
 	modems int
 	sim    func(i int, c *sim.Config)
 	pool   func(o *modem.PoolOptions)
+	modem  func(i int, c *modem.Config)
 	dbPath string // reuse a database
 	sync   string // store.Options.Synchronous
 }
@@ -148,7 +149,11 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 
 	var mcfgs []modem.Config
 	for i, m := range mods {
-		mcfgs = append(mcfgs, modem.Config{Name: fmt.Sprintf("m%d", i), Device: m.Path()})
+		c := modem.Config{Name: fmt.Sprintf("m%d", i), Device: m.Path()}
+		if cfg.modem != nil {
+			cfg.modem(i, &c)
+		}
+		mcfgs = append(mcfgs, c)
 	}
 	if err := e.pool.Open(ctx, mcfgs); err != nil {
 		t.Fatalf("pool Open: %v", err)

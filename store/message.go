@@ -268,7 +268,8 @@ func endUnsent(ctx context.Context, tx *tx, id string, status simgate.MessageSta
 // FinishSend records the outcome of a submit of message id (see
 // simgate.SendOutcome) and releases its lease. It applies to a message in
 // sending, or in unknown when a sweep gave up on it meanwhile; for any other
-// status it does nothing. When the message ends failed, a pending
+// status it does nothing. The parts o.ModemID sent, or may have sent, count
+// in its daily usage (LoadUsage). When the message ends failed, a pending
 // verification it belongs to becomes failed too.
 func (db *DB) FinishSend(ctx context.Context, id string, o simgate.SendOutcome) error {
 	tx, err := db.beginTx(ctx)
@@ -288,9 +289,11 @@ func (db *DB) FinishSend(ctx context.Context, id string, o simgate.SendOutcome) 
 func finishSend(ctx context.Context, tx *tx, id string, o simgate.SendOutcome) (err error) {
 	var status simgate.MessageStatus
 	var nparts int
+	var to string
 	err = tx.QueryRowContext(ctx, `
-		SELECT status, (SELECT count(*) FROM message_parts WHERE message_id = messages.id) FROM messages WHERE id = ?
-	`, id).Scan(&status, &nparts)
+		SELECT status, to_number, (SELECT count(*) FROM message_parts WHERE message_id = messages.id)
+		FROM messages WHERE id = ?
+	`, id).Scan(&status, &to, &nparts)
 	if errors.Is(err, sql.ErrNoRows) {
 		return notFound("message", id)
 	} else if err != nil {
@@ -335,6 +338,15 @@ func finishSend(ctx context.Context, tx *tx, id string, o simgate.SendOutcome) (
 		}
 		rest++
 	}
+	// The modem's daily usage counts every part it may have sent (rest-1:
+	// those with a reference and an ambiguous one), in this transaction, so
+	// that the count and the messages agree after a crash and the worker
+	// commits once between two submits.
+	if used := rest - 1; used > 0 && o.ModemID != "" {
+		if err := addUsage(ctx, tx, o.ModemID, sentAt, used); err != nil {
+			return err
+		}
+	}
 	if o.Status != simgate.StatusSent {
 		var doneAt any
 		if o.Status.Final() {
@@ -359,7 +371,7 @@ func finishSend(ctx context.Context, tx *tx, id string, o simgate.SendOutcome) (
 	}
 	defer func() {
 		if err == nil && len(o.MRs) > 0 {
-			err = matchEarlyReportsOf(ctx, tx, id, o, sentAt)
+			err = matchEarlyReportsOf(ctx, tx, id, to, o, sentAt)
 		}
 	}()
 	if _, err := tx.ExecContext(ctx, `
@@ -379,12 +391,8 @@ func finishSend(ctx context.Context, tx *tx, id string, o simgate.SendOutcome) (
 }
 
 // matchEarlyReportsOf looks for reports on the parts that o says went out
-// that arrived before this was recorded.
-func matchEarlyReportsOf(ctx context.Context, tx *tx, id string, o simgate.SendOutcome, sentAt time.Time) error {
-	var to string
-	if err := tx.QueryRowContext(ctx, `SELECT to_number FROM messages WHERE id = ?`, id).Scan(&to); err != nil {
-		return fmt.Errorf("cannot match early status reports: %w", err)
-	}
+// to to that arrived before this was recorded.
+func matchEarlyReportsOf(ctx context.Context, tx *tx, id, to string, o simgate.SendOutcome, sentAt time.Time) error {
 	for i, mr := range o.MRs {
 		if err := matchEarlyReports(ctx, tx, id, i+1, o.ModemID, mr&0xFF, to, sentAt); err != nil {
 			return err
@@ -397,21 +405,16 @@ func matchEarlyReportsOf(ctx context.Context, tx *tx, id string, o simgate.SendO
 // the dispatcher wins, then any part waiting for its report (sent), then
 // unknown, then failed; delivered only when every part was.
 func foldParts(ctx context.Context, tx *tx, id string) (simgate.MessageStatus, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT status FROM message_parts WHERE message_id = ?`, id)
-	if err != nil {
+	// One row, so that the writer's prepared statement serves it.
+	var statuses string
+	if err := tx.QueryRowContext(ctx, `
+		SELECT coalesce(group_concat(DISTINCT status), '') FROM message_parts WHERE message_id = ?
+	`, id).Scan(&statuses); err != nil {
 		return "", fmt.Errorf("cannot read message parts: %w", err)
 	}
-	defer rows.Close()
 	seen := map[simgate.MessageStatus]bool{}
-	for rows.Next() {
-		var s simgate.MessageStatus
-		if err := rows.Scan(&s); err != nil {
-			return "", fmt.Errorf("cannot read message parts: %w", err)
-		}
-		seen[s] = true
-	}
-	if err := rows.Err(); err != nil {
-		return "", fmt.Errorf("cannot read message parts: %w", err)
+	for s := range strings.SplitSeq(statuses, ",") {
+		seen[simgate.MessageStatus(s)] = true
 	}
 	for _, s := range []simgate.MessageStatus{simgate.StatusSending, simgate.StatusQueued, simgate.StatusAccepted,
 		simgate.StatusSent, simgate.StatusUnknown, simgate.StatusFailed, simgate.StatusExpired, simgate.StatusCanceled} {

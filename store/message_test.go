@@ -268,23 +268,41 @@ func TestMessages_List(t *testing.T) {
 	}
 }
 
-// Daily usage persists per modem and day, creating the modem row;
-// UpsertModem moves an IMEI to a new name.
+// Daily usage counts, per modem and UTC day, the parts FinishSend records as
+// sent or maybe sent, creating the modem row; UpsertModem moves an IMEI to a
+// new name.
 func TestUsage(t *testing.T) {
 	ctx := testContext(t, time.Minute)
-	db, _, _ := openWithClock(t)
-	if n, err := db.LoadUsage(ctx, "m0", "2026-03-01"); err != nil || n != 0 {
+	db, clk, _ := openWithClock(t)
+	day := clk.Now().UTC().Format("2006-01-02")
+	if n, err := db.LoadUsage(ctx, "m0", day); err != nil || n != 0 {
 		t.Fatalf("LoadUsage = %d, %v", n, err)
 	}
-	for i := 0; i < 3; i++ {
-		if err := db.AddUsage(ctx, "m0", "2026-03-01", 2); err != nil {
+	for _, o := range []simgate.SendOutcome{
+		{Status: simgate.StatusSent, ModemID: "m0", MRs: []int{1, 2}},                    // 2
+		{Status: simgate.StatusUnknown, ModemID: "m0", MRs: []int{3}, Ambiguous: true},   // 2: one sent, one maybe
+		{Status: simgate.StatusFailed, ModemID: "m0"},                                    // 0: refused
+		{Status: simgate.StatusQueued, RetryAt: clk.Now().Add(time.Minute)},              // 0: no modem
+		{Status: simgate.StatusSent, ModemID: "m1", MRs: []int{4, 5}, SentAt: clk.Now()}, // another modem
+	} {
+		m := newMessage("+15550000001", "two parts", 2)
+		if _, err := db.CreateMessage(ctx, m, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ClaimMessage(ctx, "n", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.FinishSend(ctx, m.ID, o); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n, err := db.LoadUsage(ctx, "m0", "2026-03-01"); err != nil || n != 6 {
-		t.Fatalf("LoadUsage = %d, %v; want 6", n, err)
+	for modem, want := range map[string]int{"m0": 4, "m1": 2} {
+		if n, err := db.LoadUsage(ctx, modem, day); err != nil || n != want {
+			t.Fatalf("LoadUsage(%s) = %d, %v; want %d", modem, n, err, want)
+		}
 	}
-	if n, _ := db.LoadUsage(ctx, "m0", "2026-03-02"); n != 0 {
+	clk.Advance(24 * time.Hour)
+	if n, _ := db.LoadUsage(ctx, "m0", clk.Now().UTC().Format("2006-01-02")); n != 0 {
 		t.Fatalf("next day %d", n)
 	}
 	id := simgate.ModemIdentity{IMEI: "350000000000006", ICCID: "8901"}

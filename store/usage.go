@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/simgate/simgate"
 )
@@ -44,8 +45,9 @@ func (db *DB) UpsertModem(ctx context.Context, id string, ident simgate.ModemIde
 	return nil
 }
 
-// LoadUsage returns the SMS counted for modemID on day ("2006-01-02"), 0 when
-// none. With AddUsage it makes DB a modem.UsageStore.
+// LoadUsage returns the SMS counted for modemID on the UTC day day
+// ("2006-01-02"), 0 when none: the parts FinishSend recorded as sent by it,
+// or maybe sent. It makes DB a modem.UsageStore.
 func (db *DB) LoadUsage(ctx context.Context, modemID, day string) (int, error) {
 	var n int
 	err := db.reader.QueryRowContext(ctx, `
@@ -59,33 +61,20 @@ func (db *DB) LoadUsage(ctx context.Context, modemID, day string) (int, error) {
 	return n, nil
 }
 
-// AddUsage adds n SMS to modemID's count for day, and to the modem's sent
-// counter, creating the modem's row when missing.
-func (db *DB) AddUsage(ctx context.Context, modemID, day string, n int) error {
-	if n < 0 {
-		return simgate.Errorf(simgate.CodeInvalid, "cannot add %d to daily usage", n)
-	}
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return fmt.Errorf("cannot add daily usage: %w", err)
-	}
-	defer tx.Rollback()
+// addUsage adds n SMS sent at sent to modemID's count for that UTC day and
+// to its sent counter, creating the modem's row when missing.
+func addUsage(ctx context.Context, tx *tx, modemID string, sent time.Time, n int) error {
 	now := tx.now.UnixMilli()
 	if _, err := tx.ExecContext(ctx, `
-		INSERT INTO modems (id, first_seen, last_seen) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING
-	`, modemID, now, now); err != nil {
+		INSERT INTO modems (id, first_seen, last_seen, sent) VALUES (?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET sent = sent + excluded.sent
+	`, modemID, now, now, n); err != nil {
 		return fmt.Errorf("cannot add daily usage: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `
 		INSERT INTO modem_daily_usage (modem_id, day, sent) VALUES (?, ?, ?)
 		ON CONFLICT (modem_id, day) DO UPDATE SET sent = sent + excluded.sent
-	`, modemID, day, n); err != nil {
-		return fmt.Errorf("cannot add daily usage: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE modems SET sent = sent + ? WHERE id = ?`, n, modemID); err != nil {
-		return fmt.Errorf("cannot add daily usage: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
+	`, modemID, sent.UTC().Format("2006-01-02"), n); err != nil {
 		return fmt.Errorf("cannot add daily usage: %w", err)
 	}
 	return nil
