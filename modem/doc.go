@@ -41,7 +41,12 @@
 //
 // Received status reports and SMS are handed to a Subscriber as Events. A
 // stored message is deleted from the SIM only after the subscriber accepted
-// it, so a crash between the two delivers it again rather than losing it.
+// it, so a crash between the two delivers it again rather than losing it; a
+// routed one in phase 2+ is acknowledged (AT+CNMA) only after that too. A
+// routed event in phase 1 has no copy to keep and no acknowledgement to wait
+// for: it goes to the subscriber from a second goroutine of the modem, in
+// order, so that the next submit does not wait for the subscriber's database
+// commit.
 //
 // A modem is bound to its identity (IMEI, ICCID), not its tty path: when the
 // port goes away it is looked for again, with backoff, among candidate ports
@@ -51,7 +56,7 @@
 //
 // A Pool runs many modems and picks one for each send by health, load,
 // per-SIM caps (reserved before the submit, so they hold exactly under
-// concurrency; daily usage is kept in a UsageStore), number-prefix
-// preferences and stickiness, failing over to another modem when nothing was
-// sent.
+// concurrency; the day's usage, by UTC day, is restored from a UsageStore),
+// number-prefix preferences and stickiness, failing over to another modem
+// when nothing was sent.
 package modem

@@ -26,13 +26,16 @@ type Modem struct {
 	enc    *sms.Encoder
 	asm    *assembler
 
-	jobs  chan *sendJob
-	ctl   chan ctlReq
-	ctx   context.Context
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
-	first chan struct{} // closed after the first connect attempt
-	once  sync.Once
+	jobs chan *sendJob
+	ctl  chan ctlReq
+	// events carries routed events from run's goroutine to its delivery
+	// goroutine (see hand in receive.go); run closes it when it ends.
+	events chan Event
+	ctx    context.Context
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
+	first  chan struct{} // closed after the first connect attempt
+	once   sync.Once
 
 	mu       sync.Mutex
 	st       simgate.ModemStatus
@@ -105,6 +108,7 @@ func newModem(cfg Config, opts Options, cl *claims) *Modem {
 		asm:      newAssembler(),
 		jobs:     make(chan *sendJob),
 		ctl:      make(chan ctlReq),
+		events:   make(chan Event, routedBuffer),
 		first:    make(chan struct{}),
 		disabled: cfg.Disabled,
 	}
@@ -257,6 +261,12 @@ func (m *Modem) Send(ctx context.Context, to, text string) ([]int, error) {
 // run is the modem's goroutine: connect, serve, and reconnect with backoff.
 func (m *Modem) run() {
 	defer m.wg.Done()
+	delivered := make(chan struct{})
+	go m.deliverRouted(delivered)
+	defer func() {
+		close(m.events)
+		<-delivered
+	}()
 	defer m.signalFirst(ErrClosed)
 	ctx := m.ctx
 	failures := 0

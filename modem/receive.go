@@ -240,7 +240,7 @@ func (m *Modem) handleTPDU(ctx context.Context, c *conn, t *tpdu.TPDU, loc *stor
 			TPST:          int(t.ST),
 			ReceivedAt:    now,
 		}}
-		if err := m.deliver(ctx, ev, loc == nil); err != nil {
+		if err := m.hand(ctx, c, ev, loc == nil); err != nil {
 			return err
 		}
 		if loc != nil {
@@ -284,10 +284,52 @@ func (m *Modem) deliverSMS(ctx context.Context, c *conn, parts []*tpdu.TPDU, loc
 		SCTS:       segs[0].SCTS.Time,
 		ReceivedAt: m.opts.Now(),
 	}}
-	if err := m.deliver(ctx, ev, !stored); err != nil {
+	if err := m.hand(ctx, c, ev, !stored); err != nil {
 		return err
 	}
 	return m.deleteStored(ctx, c, locs)
+}
+
+// Routed events that need no acknowledgement wait for the delivery
+// goroutine in a buffer of routedBuffer; a full buffer holds up the modem's
+// goroutine, as a slow subscriber did before.
+const (
+	routedBuffer = 64
+	// routedDrain is how long events still buffered when the modem closes
+	// have to reach the subscriber.
+	routedDrain = 5 * time.Second
+)
+
+// hand gives ev to the subscriber. A routed event that needs no
+// acknowledgement (phase 1: the modem neither waits for AT+CNMA nor keeps a
+// copy) goes through the delivery goroutine, so that the next submit does
+// not wait while the subscriber stores it (a database commit); it exists only
+// in memory either way. Any other event is delivered here, before its stored
+// copy is deleted or AT+CNMA acknowledges it.
+func (m *Modem) hand(ctx context.Context, c *conn, ev Event, routed bool) error {
+	if !routed || c.phase2 || m.opts.Subscriber == nil {
+		return m.deliver(ctx, ev, routed)
+	}
+	select {
+	case m.events <- ev:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// deliverRouted is the delivery goroutine: it hands the events of m.events
+// to the subscriber, in order, until run closes the channel, and closes done.
+// Events still buffered when the modem closes get routedDrain to go through.
+func (m *Modem) deliverRouted(done chan<- struct{}) {
+	defer close(done)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(m.ctx))
+	defer cancel()
+	stop := context.AfterFunc(m.ctx, func() { time.AfterFunc(routedDrain, cancel) })
+	defer stop()
+	for ev := range m.events {
+		m.deliver(ctx, ev, true) // a refusal is logged there: nothing else can be done
+	}
 }
 
 // deliver hands ev to the subscriber. A routed event exists nowhere else, so

@@ -315,6 +315,7 @@ type SubmissionJSON struct {
 	Total     int       `json:"total,omitempty"`
 	Text      string    `json:"text"`
 	PDU       string    `json:"pdu"`
+	Received  time.Time `json:"received"`
 	At        time.Time `json:"at"`
 }
 

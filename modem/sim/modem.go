@@ -901,6 +901,7 @@ func (m *Modem) execLine(d *device, raw []byte, overflow bool) {
 // network, the +CMGS answer. It runs on the read goroutine, which blocks
 // meanwhile, as a modem does not read commands during a submit.
 func (m *Modem) finishSend(d *device, ps *pendingSend, body []byte, overflow bool) {
+	received := time.Now()
 	m.mu.Lock()
 	var sub *submitPDU
 	var err error
@@ -982,7 +983,7 @@ func (m *Modem) finishSend(d *device, ps *pendingSend, body []byte, overflow boo
 	}
 	m.mu.Unlock()
 
-	m.net.submitted(m, sub, mr, smsc, plan)
+	m.net.submitted(m, sub, mr, smsc, plan, received)
 
 	if late > 0 && !sleep(d.ctx, late) {
 		return

@@ -40,7 +40,9 @@ type Submission struct {
 	ConcatRef, Seq, Total int
 	Text                  string // decoded text of this part
 	PDU                   string // the TPDU in upper-case hex, without SMSC
-	At                    time.Time
+	// Received is when the modem had the whole PDU, At when the network took
+	// it, after the modem's submit latency (when +CMGS is answered).
+	Received, At time.Time
 }
 
 // reportPlan is what the network does with one submit, fixed when it is
@@ -348,20 +350,22 @@ func (n *Network) notifyLocked() {
 	n.changed = make(chan struct{})
 }
 
-// submitted takes an SMS-SUBMIT that left modem m with reference mr: it logs
-// it, and after the report delay delivers it and reports back as planned.
-func (n *Network) submitted(m *Modem, sub *submitPDU, mr int, smsc string, plan reportPlan) {
+// submitted takes an SMS-SUBMIT that left modem m with reference mr, whose
+// PDU the modem received at received: it logs it, and after the report delay
+// delivers it and reports back as planned.
+func (n *Network) submitted(m *Modem, sub *submitPDU, mr int, smsc string, plan reportPlan, received time.Time) {
 	at := time.Now()
 	s := Submission{
-		Modem: m.cfg.Name,
-		IMEI:  m.cfg.IMEI,
-		MR:    mr,
-		To:    sub.tpdu.DA.Number(),
-		SMSC:  smsc,
-		SRR:   sub.tpdu.FirstOctet.SRR(),
-		Text:  partText(&sub.tpdu),
-		PDU:   strings.ToUpper(fmt.Sprintf("%x", sub.raw)),
-		At:    at,
+		Modem:    m.cfg.Name,
+		IMEI:     m.cfg.IMEI,
+		MR:       mr,
+		To:       sub.tpdu.DA.Number(),
+		SMSC:     smsc,
+		SRR:      sub.tpdu.FirstOctet.SRR(),
+		Text:     partText(&sub.tpdu),
+		PDU:      strings.ToUpper(fmt.Sprintf("%x", sub.raw)),
+		Received: received,
+		At:       at,
 	}
 	if total, seq, ref, ok := sub.tpdu.ConcatInfo(); ok {
 		s.Total, s.Seq, s.ConcatRef = total, seq, ref
@@ -481,17 +485,20 @@ func (n *Network) Submissions() []Submission {
 // them all, or returns ctx's error.
 func (n *Network) WaitSubmissions(ctx context.Context, count int) ([]Submission, error) {
 	for {
+		// Only the count is read while waiting: copying every submission at
+		// each change would hold the network's lock, which every submit
+		// takes, for longer and longer.
 		n.mu.Lock()
-		got := slices.Clone(n.subs)
+		done := len(n.subs) >= count
 		ch := n.changed
 		n.mu.Unlock()
-		if len(got) >= count {
-			return got, nil
+		if done {
+			return n.Submissions(), nil
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return got, ctx.Err()
+			return n.Submissions(), ctx.Err()
 		}
 	}
 }
