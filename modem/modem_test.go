@@ -1,8 +1,11 @@
 package modem
 
 import (
+	"context"
 	"errors"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -230,4 +233,71 @@ func TestLeftoversAtStartAndRefusedEvents(t *testing.T) {
 		t.Fatalf("inbound = %+v stored=%v", got[0].Inbound, got[0].Stored)
 	}
 	eventually(t, "leftover deleted", func() bool { return logHas(mods[0], "AT+CMGD=") == 1 })
+}
+
+// gatedEvents is a subscriber that takes events only while its gate is
+// open, and counts the calls that wait at it.
+type gatedEvents struct {
+	*events
+	gate    chan struct{}
+	waiting atomic.Int32
+}
+
+func (g *gatedEvents) HandleEvent(ctx context.Context, ev Event) error {
+	g.waiting.Add(1)
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return g.events.HandleEvent(ctx, ev)
+}
+
+// A routed report (phase 1) goes to the subscriber from the modem's delivery
+// goroutine: a subscriber stuck on one report holds up no submit, and the
+// reports then arrive in order. Reports still buffered when the modem closes
+// are delivered before Close returns.
+func TestRoutedReportsDoNotHoldUpSubmits(t *testing.T) {
+	_, mods, _ := startSims(t)
+	sub := &gatedEvents{events: newEvents(), gate: make(chan struct{})}
+	m, err := Open(testCtx(t), Config{Name: "m0", Device: mods[0].Path()}, testOptions(t, t.TempDir(), sub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []int
+	send := func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(testCtx(t), 10*time.Second)
+		defer cancel()
+		mrs, err := m.Send(ctx, "+15557654321", "hello")
+		if err != nil {
+			t.Fatalf("Send with the subscriber stuck on a report: %v", err)
+		}
+		want = append(want, mrs...)
+	}
+	send()
+	eventually(t, "the subscriber to be stuck on the first report", func() bool { return sub.waiting.Load() == 1 })
+	for range 4 {
+		send()
+	}
+	close(sub.gate)
+	var got []int
+	for _, ev := range sub.wait(t, EventReport, 5) {
+		got = append(got, ev.Report.MR)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("reports for MRs %v, want %v in submit order", got, want)
+	}
+
+	// Block the subscriber again, send, and close while reports wait.
+	sub.gate = make(chan struct{})
+	sub.waiting.Store(0)
+	send()
+	send()
+	eventually(t, "a report to wait for the subscriber", func() bool { return sub.waiting.Load() >= 1 })
+	time.AfterFunc(100*time.Millisecond, func() { close(sub.gate) })
+	m.Close()
+	if n := sub.count(EventReport); n < 6 {
+		t.Fatalf("%d reports delivered by Close, want at least 6", n)
+	}
 }
