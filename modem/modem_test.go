@@ -3,6 +3,7 @@ package modem
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -300,4 +301,32 @@ func TestRoutedReportsDoNotHoldUpSubmits(t *testing.T) {
 	if n := sub.count(EventReport); n < 6 {
 		t.Fatalf("%d reports delivered by Close, want at least 6", n)
 	}
+}
+
+// A modem in phase 2+ (AT+CSMS=1 in its profile) routes the next report only
+// after AT+CNMA: the driver acknowledges each one once the subscriber has it,
+// so all arrive, in order, with routing still on.
+func TestReportsAcknowledgedInPhase2(t *testing.T) {
+	_, mods, _ := startSims(t, sim.Config{Phase2: true, AckTimeout: time.Second})
+	ev := newEvents()
+	m := openModem(t, Config{Name: "m0", Device: mods[0].Path()}, testOptions(t, t.TempDir(), ev))
+	var want []int
+	for i := range 4 {
+		mrs, err := m.Send(testCtx(t), "+15557654321", fmt.Sprintf("report %d", i))
+		if err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+		want = append(want, mrs...)
+	}
+	var got []int
+	for _, e := range ev.wait(t, EventReport, 4) {
+		if e.Stored {
+			t.Fatalf("report %+v came stored: routing was switched off", e.Report)
+		}
+		got = append(got, e.Report.MR)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("reports for MRs %v, want %v", got, want)
+	}
+	eventually(t, "an AT+CNMA for each report", func() bool { return logHas(mods[0], "AT+CNMA") == 4 })
 }

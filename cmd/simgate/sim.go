@@ -38,6 +38,7 @@ type SimModemEntry struct {
 	PUK           string         `yaml:"puk"`
 	ICCIDCommands []string       `yaml:"iccid_commands"`
 	CNMICaps      string         `yaml:"cnmi_caps"`
+	Phase2        bool           `yaml:"phase2"`
 	SubmitLatency time.Duration  `yaml:"submit_latency"`
 	ReportDelay   time.Duration  `yaml:"report_delay"`
 	Faults        sim.FaultsJSON `yaml:"faults"`
@@ -87,7 +88,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			Name: e.Name, Number: e.Number, IMEI: e.IMEI, IMSI: e.IMSI, ICCID: e.ICCID,
 			Manufacturer: e.Manufacturer, Model: e.Model, Revision: e.Revision, Operator: e.Operator,
 			SMSC: e.SMSC, PIN: e.PIN, PUK: e.PUK, ICCIDCommands: e.ICCIDCommands, CNMICaps: e.CNMICaps,
-			SubmitLatency: orDefault(e.SubmitLatency, *latency), ReportDelay: orDefault(e.ReportDelay, *reportDelay),
+			Phase2: e.Phase2, SubmitLatency: orDefault(e.SubmitLatency, *latency), ReportDelay: orDefault(e.ReportDelay, *reportDelay),
 		}
 	}
 

@@ -690,11 +690,14 @@ func (m *Modem) cmdCNMA(c Command) reply {
 	default:
 		return errReply()
 	}
-	if !m.ackWait {
+	if m.ackWait == nil {
 		return resReply(cms(340))
 	}
-	m.ackWait = false
-	return okReply()
+	m.endAckWaitLocked()
+	// The next routed message may go now, after this command's answer.
+	r := okReply()
+	r.after = m.flushPendingLocked
+	return r
 }
 
 var (

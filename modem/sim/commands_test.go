@@ -272,6 +272,41 @@ func TestStatusReports(t *testing.T) {
 		c.want("AT+CNMA", "OK")
 		c.want("AT+CNMA", "+CMS ERROR: 340")
 	})
+	// Phase 2+ from the profile: ATZ keeps CSMS=1, the second report waits
+	// until the first is acknowledged (27.005 §3.4.4), and one never
+	// acknowledged switches routing off and is stored instead.
+	t.Run("phase 2+ holds and times out", func(t *testing.T) {
+		_, mods := startNetwork(t, Config{Phase2: true, AckTimeout: 300 * time.Millisecond, ReportDelay: time.Millisecond})
+		c := dial(t, mods[0].Path())
+		c.mustOK("ATZ")
+		c.mustOK("ATE0")
+		c.want("AT+CSMS?", "+CSMS: 1,1,1,1", "OK")
+		c.mustOK("AT+CNMI=2,1,0,1,0")
+		mr1 := mrOf(t, c.sendPDU(encodeSubmit(t, nil, "+15557654321", "one", true)[0]))
+		l := c.waitLines("+CDS:", 1, waitTimeout)
+		if r := decodePDULine(t, lengthOf(t, l[0], "+CDS: "), l[1], true); int(r.MR) != mr1 {
+			t.Fatalf("first report for MR %d, want %d", r.MR, mr1)
+		}
+		// The second report comes while the first waits for its AT+CNMA.
+		mr2 := mrOf(t, c.sendPDU(encodeSubmit(t, nil, "+15557654321", "two", true)[0]))
+		c.quiet(100 * time.Millisecond) // no second +CDS before the acknowledgement
+		c.mustOK("AT+CNMA")
+		l = c.waitLines("+CDS:", 1, waitTimeout)
+		if r := decodePDULine(t, lengthOf(t, l[0], "+CDS: "), l[1], true); int(r.MR) != mr2 {
+			t.Fatalf("second report for MR %d, want %d", r.MR, mr2)
+		}
+		// Not acknowledged: routing goes off and the report is stored.
+		eventually(t, "routing switched off", func() bool {
+			lines, err := c.tryCmd("AT+CNMI?")
+			return err == nil && len(lines) > 0 && lines[0] == "+CNMI: 2,0,0,0,0"
+		})
+		c.want(`AT+CPMS="SR"`, "+CPMS: 1,30,0,30,0,30", "OK")
+		lines := c.mustOK("AT+CMGR=1")
+		if r := decodePDULine(t, lengthOf(t, lines[0], "+CMGR: "), lines[1], true); int(r.MR) != mr2 {
+			t.Fatalf("stored report for MR %d, want %d", r.MR, mr2)
+		}
+		c.want("AT+CNMA", "+CMS ERROR: 340")
+	})
 }
 
 func TestInboundTextMode(t *testing.T) {

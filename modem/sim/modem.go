@@ -31,6 +31,9 @@ const (
 	SIM800CNMICaps       = "(0-2),(0-3),(0,2),(0,1),(0,1)"
 	DefaultSubmitLatency = 50 * time.Millisecond
 	DefaultReportDelay   = 100 * time.Millisecond
+	// DefaultAckTimeout is how long a routed message waits for AT+CNMA in
+	// phase 2+ (Telit modems switch routing off after about 17 s).
+	DefaultAckTimeout = 15 * time.Second
 )
 
 // Sizes of the message stores.
@@ -64,6 +67,15 @@ type Config struct {
 	// CNMICaps is the AT+CNMI=? answer, and AT+CNMI accepts only values it
 	// lists. Default DefaultCNMICaps.
 	CNMICaps string
+	// Phase2 makes AT+CSMS=1 (phase 2+) the profile that power-on and ATZ
+	// restore, as on modems whose saved profile has it: every routed +CMT
+	// and +CDS then waits for AT+CNMA before the next one is routed, and
+	// one left unacknowledged for AckTimeout switches routing off (27.005
+	// §3.4.4: <mt> and <ds> become 0) and is stored instead.
+	Phase2 bool
+	// AckTimeout is how long a routed message waits for AT+CNMA in phase 2+;
+	// default DefaultAckTimeout.
+	AckTimeout time.Duration
 
 	// SubmitLatency is the time from Ctrl-Z to the +CMGS answer; default
 	// DefaultSubmitLatency.
@@ -118,6 +130,9 @@ func (c *Config) setDefaults(i int) {
 	}
 	if c.ReportDelay == 0 {
 		c.ReportDelay = DefaultReportDelay
+	}
+	if c.AckTimeout == 0 {
+		c.AckTimeout = DefaultAckTimeout
 	}
 }
 
@@ -231,7 +246,8 @@ type Modem struct {
 	log      []string
 	pending  []pendingMsg // inbound SMS and reports waiting for the modem
 	buffered []string     // SMS URCs held while AT+CNMI mode is 0
-	ackWait  bool         // a routed +CMT/+CDS awaits AT+CNMA (CSMS=1)
+	ackWait  *pendingMsg  // the routed +CMT/+CDS that awaits AT+CNMA (CSMS=1)
+	ackTimer *time.Timer  // switches routing off when ackWait stays unanswered
 	noiseN   int
 	lastStat int // registration stat last reported
 	dev      *device
@@ -358,13 +374,13 @@ func (m *Modem) powerOnLocked() {
 		}
 	}
 	m.buffered = nil
-	m.ackWait = false
 	m.lastStat = m.statLocked()
 }
 
 // resetSettingsLocked is ATZ / AT&F: the factory profile. Echo is on, as on
 // real modems; indications go to the host (+CMTI for SMS, no reports).
 func (m *Modem) resetSettingsLocked() {
+	m.requeueAckWaitLocked()
 	cfun, csca, cscaType := m.set.cfun, m.set.csca, m.set.cscaType
 	m.set = settings{
 		echo:    true,
@@ -373,6 +389,9 @@ func (m *Modem) resetSettingsLocked() {
 		cnmi:    [5]int{2, 1, 0, 0, 0},
 		cpms:    [3]string{"SM", "SM", "SM"},
 		csmp:    [4]int{17, 167, 0, 0},
+	}
+	if m.cfg.Phase2 {
+		m.set.csms = 1
 	}
 	for i := range m.set.cnmi {
 		if !slices.Contains(m.caps[i], m.set.cnmi[i]) && len(m.caps[i]) > 0 {
@@ -463,6 +482,7 @@ func (m *Modem) Unplug() error {
 	m.mu.Lock()
 	d := m.dev
 	m.dev = nil
+	m.requeueAckWaitLocked()
 	m.mu.Unlock()
 	if d == nil {
 		return ErrUnplugged
@@ -1035,14 +1055,15 @@ func (m *Modem) flushPendingLocked() {
 func (m *Modem) placeSMSLocked(p pendingMsg) bool {
 	if m.set.cnmi[1] == 2 {
 		// Routed: +CMT, nothing stored (27.005 §3.4.1 mt=2).
+		if m.ackWait != nil {
+			return false // the previous one is not acknowledged yet
+		}
 		if m.set.cmgf == 1 {
 			m.smsURCLocked(m.textCMTLocked(p)...)
 		} else {
 			m.smsURCLocked(fmt.Sprintf("+CMT: ,%d", len(p.tpdu)), pduHex(p.smsc, true, p.tpdu, m.faults.LowercaseHex))
 		}
-		if m.set.csms == 1 {
-			m.ackWait = true
-		}
+		m.awaitAckLocked(p)
 		return true
 	}
 	mem := m.set.cpms[2]
@@ -1056,20 +1077,58 @@ func (m *Modem) placeSMSLocked(p pendingMsg) bool {
 	return true
 }
 
+// awaitAckLocked makes the routed message p wait for AT+CNMA in phase 2+.
+// Unacknowledged for AckTimeout, it switches routing off and goes back to
+// the network, which delivers it again: now stored.
+func (m *Modem) awaitAckLocked(p pendingMsg) {
+	if m.set.csms != 1 {
+		return
+	}
+	m.ackWait = &p
+	m.ackTimer = time.AfterFunc(m.cfg.AckTimeout, func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.ackWait != &p {
+			return // acknowledged, or the modem was reset or unplugged
+		}
+		m.requeueAckWaitLocked()
+		m.set.cnmi[1], m.set.cnmi[3] = 0, 0
+		m.flushPendingLocked()
+	})
+}
+
+// requeueAckWaitLocked gives a message that waits for AT+CNMA back to the
+// network, which delivers it again: it was never acknowledged.
+func (m *Modem) requeueAckWaitLocked() {
+	if p := m.ackWait; p != nil {
+		m.endAckWaitLocked()
+		m.pending = append([]pendingMsg{*p}, m.pending...)
+	}
+}
+
+// endAckWaitLocked forgets the message waiting for AT+CNMA.
+func (m *Modem) endAckWaitLocked() {
+	if m.ackTimer != nil {
+		m.ackTimer.Stop()
+	}
+	m.ackWait, m.ackTimer = nil, nil
+}
+
 // placeReportLocked routes or stores a status report according to AT+CNMI
 // <ds>: 1 routed as +CDS, 2 stored in SR and announced with +CDSI, 0 stored
 // silently.
 func (m *Modem) placeReportLocked(p pendingMsg) bool {
 	if m.set.cnmi[3] == 1 {
+		if m.ackWait != nil {
+			return false // the previous one is not acknowledged yet
+		}
 		withSMSC := !m.faults.NoSMSCInReports
 		if m.set.cmgf == 1 {
 			m.smsURCLocked(m.textReportLocked("+CDS: ", p.tpdu))
 		} else {
 			m.smsURCLocked(fmt.Sprintf("+CDS: %d", len(p.tpdu)), pduHex(p.smsc, withSMSC, p.tpdu, m.faults.LowercaseHex))
 		}
-		if m.set.csms == 1 {
-			m.ackWait = true
-		}
+		m.awaitAckLocked(p)
 		return true
 	}
 	idx := m.stores["SR"].add(&storedMsg{stat: statRecUnread, smsc: p.smsc, tpdu: p.tpdu, report: true})
