@@ -426,6 +426,11 @@ func (m *Modem) endSession() {
 	}
 }
 
+// weakRSSI is the +CSQ <rssi> below which a modem is degraded: 0-4 is -113
+// to -105 dBm, where vendors call the signal marginal and submits start to
+// time out. The pool then prefers other modems. 99 (unknown) is not weak.
+const weakRSSI = 5
+
 // applyHealth records a probe. Called with m.mu held.
 func (m *Modem) applyHealth(h health) {
 	m.st.Operator = h.Operator
@@ -440,6 +445,8 @@ func (m *Modem) applyHealth(h health) {
 	switch {
 	case !h.Registered:
 		m.st.State, m.st.Reason = simgate.ModemDegraded, "not registered: "+h.Registration
+	case h.RSSI < weakRSSI:
+		m.st.State, m.st.Reason = simgate.ModemDegraded, fmt.Sprintf("weak signal: %d dBm", m.st.SignalDBm)
 	case m.failures > 0:
 		m.st.State = simgate.ModemDegraded
 		if m.st.Reason == "" {

@@ -248,6 +248,43 @@ func TestPoolStickiness(t *testing.T) {
 	}
 }
 
+// A modem whose probe reads a weak signal (+CSQ below 5) is degraded, and
+// the pool sends through the others while they can take it; it is ready
+// again once the signal is back.
+func TestPoolAvoidsWeakSignal(t *testing.T) {
+	_, mods, dir := startSims(t, sim.Config{}, sim.Config{})
+	mods[0].SetFaults(sim.Faults{Signal: 3})
+	p := startPool(t, mods, dir, PoolOptions{}, nil)
+	ctx := testCtx(t)
+	probe := func() {
+		t.Helper()
+		for _, name := range p.Names() {
+			if err := p.members[name].m.RunOnce(ctx); err != nil {
+				t.Fatalf("probe %s: %v", name, err)
+			}
+		}
+	}
+	probe()
+	st := p.members["m0"].m.Status()
+	if st.State != simgate.ModemDegraded || st.Reason != "weak signal: -107 dBm" || st.SignalBars != 1 {
+		t.Fatalf("m0 with +CSQ: 3: %s %q, %d bars", st.State, st.Reason, st.SignalBars)
+	}
+	for range 6 {
+		r, err := p.Send(ctx, simgate.SendRequest{To: "+15557654321", Text: "avoid the weak one"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.ModemID != "m1" {
+			t.Fatalf("sent through %s with a weak signal while m1 was ready", r.ModemID)
+		}
+	}
+	mods[0].SetFaults(sim.Faults{})
+	probe()
+	if st := p.members["m0"].m.Status(); st.State != simgate.ModemReady {
+		t.Fatalf("m0 with its signal back: %s %q", st.State, st.Reason)
+	}
+}
+
 // Disable, drain, enable and reset while running; Reload adds and removes
 // modems.
 func TestPoolAdmin(t *testing.T) {
