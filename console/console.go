@@ -13,6 +13,11 @@
 // accept Secure cookies from http://localhost and 127.0.0.1, which are
 // potentially trustworthy origins; anywhere else, serve the console over TLS.
 //
+// Failed logins are limited per client address (LoginFailures in a burst,
+// then one more each LoginFailureInterval; Retry-After says when): guessing a
+// 128-bit key is hopeless anyway, but the limit keeps a script from turning
+// the login form into a load test, and the warnings in the log stay few.
+//
 // # CSRF
 //
 // Every action is a POST carrying the session's synchronizer token (random,
@@ -43,10 +48,15 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/simgate/simgate"
 )
@@ -113,6 +123,15 @@ type Options struct {
 	Logger       *slog.Logger
 }
 
+// Failed-login limit per client address.
+const (
+	LoginFailures        = 5
+	LoginFailureInterval = 12 * time.Second
+	// maxLoginClients bounds the addresses remembered; past it they are
+	// forgotten all at once, which only ever makes the limit more lenient.
+	maxLoginClients = 10_000
+)
+
 // Cookie names. The login cookie holds the login form's CSRF token.
 const (
 	SessionCookie = "simgate_session"
@@ -135,6 +154,9 @@ type Console struct {
 	log   *slog.Logger
 	pages map[string]*template.Template
 	mux   *http.ServeMux
+
+	failMu   sync.Mutex
+	failures map[string]*rate.Limiter // failed logins by client address
 }
 
 var pageNames = []string{"modems", "queue", "messages", "message", "inbox", "verifications", "error"}
@@ -165,7 +187,7 @@ func New(opts Options) (*Console, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Console{opts: opts, log: opts.Logger, pages: map[string]*template.Template{}}
+	c := &Console{opts: opts, log: opts.Logger, pages: map[string]*template.Template{}, failures: map[string]*rate.Limiter{}}
 	funcs := template.FuncMap{"fmtTime": fmtTime, "fmtAge": fmtAge, "pct": func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) }}
 	for _, name := range pageNames {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
@@ -328,8 +350,36 @@ func (c *Console) renderLogin(w http.ResponseWriter, status int, msg string) {
 	c.render(w, status, c.pages["login"], "login", loginView{Base: c.opts.Prefix, CSRF: token, Error: msg})
 }
 
+// loginLimiter returns the failed-login bucket of the request's client.
+func (c *Console) loginLimiter(r *http.Request) *rate.Limiter {
+	addr, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		addr = r.RemoteAddr
+	}
+	c.failMu.Lock()
+	defer c.failMu.Unlock()
+	l := c.failures[addr]
+	if l == nil {
+		if len(c.failures) >= maxLoginClients {
+			clear(c.failures)
+		}
+		l = rate.NewLimiter(rate.Every(LoginFailureInterval), LoginFailures)
+		c.failures[addr] = l
+	}
+	return l
+}
+
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	lim := c.loginLimiter(r)
+	now := c.opts.Now()
+	if lim.TokensAt(now) < 1 {
+		// Refused before the key is looked at, right or wrong.
+		wait := time.Duration((1-lim.TokensAt(now))*float64(LoginFailureInterval)) + time.Second
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())))
+		c.renderLogin(w, http.StatusTooManyRequests, "Too many failed logins from your address. Try again in a minute.")
+		return
+	}
 	ck, err := r.Cookie(loginCookie)
 	if err != nil || !sameOrigin(r) || !equal(r.PostFormValue("csrf"), ck.Value) {
 		c.renderLogin(w, http.StatusForbidden, "The login form expired. Try again.")
@@ -344,6 +394,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if k == nil || !k.Has(simgate.ScopeAdmin) {
+		lim.AllowN(now, 1)
 		// The key itself is never logged.
 		c.log.Warn("console login refused", "remote", r.RemoteAddr, "known_key", k != nil)
 		c.renderLogin(w, http.StatusUnauthorized, "That is not a valid admin API key.")
