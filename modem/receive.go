@@ -291,8 +291,8 @@ func (m *Modem) deliverSMS(ctx context.Context, c *conn, parts []*tpdu.TPDU, loc
 }
 
 // Routed events that need no acknowledgement wait for the delivery
-// goroutine in a buffer of routedBuffer; a full buffer holds up the modem's
-// goroutine, as a slow subscriber did before.
+// goroutine in a buffer of routedBuffer; when it is full, the modem's
+// goroutine waits for the subscriber again.
 const (
 	routedBuffer = 64
 	// routedDrain is how long events still buffered when the modem closes
@@ -328,7 +328,11 @@ func (m *Modem) deliverRouted(done chan<- struct{}) {
 	stop := context.AfterFunc(m.ctx, func() { time.AfterFunc(routedDrain, cancel) })
 	defer stop()
 	for ev := range m.events {
-		m.deliver(ctx, ev, true) // a refusal is logged there: nothing else can be done
+		// A refusal is logged by deliver; running out of time at close is
+		// logged here. Nothing else can be done: the modem kept no copy.
+		if err := m.deliver(ctx, ev, true); err != nil && ctx.Err() != nil {
+			m.log.Error("modem closed before the subscriber took a routed event; it is lost", "kind", ev.Kind)
+		}
 	}
 }
 
