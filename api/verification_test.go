@@ -205,7 +205,7 @@ func TestVerificationExpiry(t *testing.T) {
 	r := e.do("POST", "/v1/verifications", key, map[string]any{"to": number, "ttl": "2m"})
 	id := r.json(t)["id"].(string)
 	code := e.queue.lastCode(t, number)
-	if !strings.Contains(e.queue.texts(number)[0], "expires in 2 minutes") {
+	if !strings.Contains(e.queue.texts(number)[0], "expires in 2 min.") {
 		t.Fatalf("text %q does not give the TTL", e.queue.texts(number)[0])
 	}
 	e.clock.Add(2*time.Minute - time.Millisecond)

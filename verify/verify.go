@@ -92,7 +92,7 @@ const (
 
 // DefaultTemplate is the English message: with a 6-digit code, a 7-letter
 // app name and a 2-digit TTL it is 67 GSM-7 characters, one SMS part.
-const DefaultTemplate = "Your {app} code is {code}. It expires in {ttl_minutes} minutes. Do not share it."
+const DefaultTemplate = "Your {app} code is {code}. It expires in {ttl_minutes} min. Do not share it."
 
 // Options configure a Service. Zero values take the defaults noted.
 type Options struct {

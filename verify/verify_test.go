@@ -41,7 +41,12 @@ func TestDefaultTemplateOneSMS(t *testing.T) {
 		}
 	}
 	if got, want := verify.Render(verify.DefaultTemplate, "042", "Acme", 90*time.Second),
-		"Your Acme code is 042. It expires in 2 minutes. Do not share it."; got != want {
+		"Your Acme code is 042. It expires in 2 min. Do not share it."; got != want {
+		t.Fatalf("Render = %q, want %q", got, want)
+	}
+	// "min" reads right for one minute too.
+	if got, want := verify.Render(verify.DefaultTemplate, "042", "Acme", time.Minute),
+		"Your Acme code is 042. It expires in 1 min. Do not share it."; got != want {
 		t.Fatalf("Render = %q, want %q", got, want)
 	}
 }

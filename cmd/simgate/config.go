@@ -202,7 +202,7 @@ func DefaultConfig() *Config {
 			SendWindow:         10 * time.Minute,
 			FailureCap:         100,
 			DefaultLocale:      "en",
-			Templates:          map[string]string{"en": "Your {app} code is {code}. It expires in {ttl_minutes} minutes. Do not share it."},
+			Templates:          map[string]string{"en": "Your {app} code is {code}. It expires in {ttl_minutes} min. Do not share it."},
 			NotifyTemplate:     "Someone tried to verify this number with {app} and failed. If this was not you, ignore this message.",
 			PrefixVelocityLen:  7,
 			PrefixVelocityHour: 50,
