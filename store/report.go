@@ -154,12 +154,12 @@ func applyReport(ctx context.Context, tx *tx, r *simgate.StatusReport, msgID str
 // earlySkew) now match, in the order they came.
 func matchEarlyReports(ctx context.Context, tx *tx, msgID string, seq int, modemID string, mr int, to string, submitted time.Time) error {
 	// Mostly there are none: ask with one row (a prepared statement) first.
-	var any bool
+	var found bool
 	if err := tx.QueryRowContext(ctx, `
 		SELECT EXISTS (SELECT 1 FROM status_reports WHERE message_id IS NULL AND modem_id = ? AND mr = ? AND received_at >= ?)
-	`, modemID, mr, submitted.Add(-earlySkew).UnixMilli()).Scan(&any); err != nil {
+	`, modemID, mr, submitted.Add(-earlySkew).UnixMilli()).Scan(&found); err != nil {
 		return fmt.Errorf("cannot match early status reports: %w", err)
-	} else if !any {
+	} else if !found {
 		return nil
 	}
 	rows, err := tx.QueryContext(ctx, `
