@@ -17,9 +17,9 @@ type SendRequest struct {
 
 // Receipt says which modem sent a message and the message reference (TP-MR)
 // of each part, for matching status reports. With a failed send it names
-// the modem that failed for good (ambiguously, after some parts, or for a
-// reason that is not the modem's) with the parts that went out, and is
-// empty when no modem was tried.
+// the modem whose failure ended the send (ambiguous, after some parts, or for
+// a reason that is not the modem's), with the parts that went out; it is
+// empty when every modem tried failed for its own reasons, or none could be.
 type Receipt struct {
 	ModemID  string
 	Identity ModemIdentity
