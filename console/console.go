@@ -375,9 +375,10 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	now := c.opts.Now()
 	if lim.TokensAt(now) < 1 {
 		// Refused before the key is looked at, right or wrong.
-		wait := time.Duration((1-lim.TokensAt(now))*float64(LoginFailureInterval)) + time.Second
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())))
-		c.renderLogin(w, http.StatusTooManyRequests, "Too many failed logins from your address. Try again in a minute.")
+		secs := int((time.Duration((1-lim.TokensAt(now))*float64(LoginFailureInterval)) + time.Second).Seconds())
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		c.renderLogin(w, http.StatusTooManyRequests,
+			fmt.Sprintf("Too many failed logins from your address. Try again in %d seconds.", secs))
 		return
 	}
 	ck, err := r.Cookie(loginCookie)
