@@ -1,8 +1,6 @@
 package modem
 
 import (
-	"github.com/simgate/simgate"
-
 	"context"
 	"log/slog"
 	"os"
@@ -12,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simgate/simgate"
+	"github.com/simgate/simgate/modem/internal/charsets"
 	"github.com/simgate/simgate/modem/sim"
 )
 
@@ -44,7 +44,7 @@ func startSims(t testing.TB, cfgs ...sim.Config) (*sim.Network, []*sim.Modem, st
 	}
 	// The sim encodes and decodes on its own goroutines: build the
 	// library's lazy charset tables before either side runs.
-	warmCharsets()
+	charsets.Warm()
 	dir := t.TempDir()
 	n := sim.NewNetwork()
 	mods, err := n.Start(dir, cfgs...)

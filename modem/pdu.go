@@ -4,13 +4,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/warthog618/sms"
-	"github.com/warthog618/sms/encoding/gsm7/charset"
 	"github.com/warthog618/sms/encoding/pdumode"
 	"github.com/warthog618/sms/encoding/tpdu"
+
+	"github.com/simgate/simgate/modem/internal/charsets"
 )
 
 // srrOption sets TP-SRR on the SMS-SUBMIT first octet: the sms package has
@@ -36,7 +36,7 @@ func (o vpOption) ApplyTPDUOption(t *tpdu.TPDU) error {
 // that its concatenation reference counter advances from message to message
 // (sms.Encode would start a new one at 1 each time: defect 3).
 func newEncoder(validity time.Duration) *sms.Encoder {
-	warmCharsets()
+	charsets.Warm()
 	opts := []sms.EncoderOption{sms.AsSubmit, sms.WithTemplateOption(srrOption{})}
 	if validity > 0 {
 		opts = append(opts, sms.WithTemplateOption(vpOption(validity)))
@@ -77,7 +77,7 @@ func encode(e *sms.Encoder, to, text string) ([]submitPDU, error) {
 
 // countParts returns how many SMS text takes, without a modem.
 func countParts(text string) int {
-	warmCharsets()
+	charsets.Warm()
 	tps, err := sms.Encode([]byte(text), sms.To("+1"))
 	if err != nil || len(tps) == 0 {
 		return 1
@@ -112,26 +112,4 @@ func decodePDU(line string, tlen int) (*tpdu.TPDU, error) {
 		return nil, fmt.Errorf("cannot decode TPDU: %w", err)
 	}
 	return &t, nil
-}
-
-// charsetsOnce guards warmCharsets. It is the package's one global, and it
-// exists because of one in the library: gsm7/charset builds its tables lazily
-// on first use without a lock, which is a data race when two modems (or a
-// modem and the virtual network in a test) encode or decode at the same
-// time for the first time.
-var charsetsOnce sync.Once
-
-// warmCharsets builds every GSM 7-bit table once, before concurrent use.
-func warmCharsets() {
-	charsetsOnce.Do(func() {
-		charset.DefaultDecoder()
-		charset.DefaultEncoder()
-		charset.DefaultExtEncoder()
-		for nli := 0; nli < 16; nli++ {
-			charset.NewDecoder(nli)
-			charset.NewEncoder(nli)
-			charset.NewExtEncoder(nli)
-			charset.NewExtDecoder(nli)
-		}
-	})
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/simgate/simgate"
+	"github.com/simgate/simgate/modem/internal/charsets"
 )
 
 // UsageStore tells how many SMS each SIM sent on a day, so that daily caps
@@ -102,7 +103,7 @@ func NewPool(opts PoolOptions) *Pool {
 	if opts.WatchInterval <= 0 {
 		opts.WatchInterval = time.Second
 	}
-	warmCharsets()
+	charsets.Warm()
 	return &Pool{
 		opts:    opts,
 		log:     opts.Logger,

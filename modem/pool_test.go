@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/simgate/simgate"
+	"github.com/simgate/simgate/modem/internal/charsets"
 	"github.com/simgate/simgate/modem/sim"
 )
 
@@ -389,7 +390,7 @@ func TestPoolHungModemDoesNotBlockOthers(t *testing.T) {
 // Close stops every goroutine the pool and its modems started, including the
 // at package's, which end when their port is closed.
 func TestPoolCloseLeavesNoGoroutines(t *testing.T) {
-	warmCharsets()
+	charsets.Warm()
 	before := runtime.NumGoroutine()
 	func() {
 		n := sim.NewNetwork()

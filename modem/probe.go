@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/simgate/simgate"
+	"github.com/simgate/simgate/modem/internal/charsets"
 )
 
 // ProbeResult is what one port answered to Probe.
@@ -36,7 +37,7 @@ const ProbeTimeout = 2 * time.Second
 // Devices are probed concurrently; the results are in device order. The
 // error is non-nil only when ctx ended.
 func Probe(ctx context.Context, devices []string) ([]ProbeResult, error) {
-	warmCharsets()
+	charsets.Warm()
 	if len(devices) == 0 {
 		devices = DefaultCandidates
 	}

@@ -504,7 +504,7 @@ func validNumber(s string) bool {
 	return true
 }
 
-var charsets = []string{"IRA", "GSM", "UCS2"}
+var cscsCharsets = []string{"IRA", "GSM", "UCS2"}
 
 func (m *Modem) cmdCSCS(c Command) reply {
 	switch c.Op {
@@ -514,7 +514,7 @@ func (m *Modem) cmdCSCS(c Command) reply {
 		return okReply(`+CSCS: ("IRA","GSM","UCS2")`)
 	case OpSet:
 		v := strings.ToUpper(c.Arg(0))
-		if len(c.Args) != 1 || !slices.Contains(charsets, v) {
+		if len(c.Args) != 1 || !slices.Contains(cscsCharsets, v) {
 			return errReply()
 		}
 		m.set.cscs = v

@@ -13,6 +13,8 @@ import (
 
 	"github.com/warthog618/sms"
 	"github.com/warthog618/sms/encoding/tpdu"
+
+	"github.com/simgate/simgate/modem/internal/charsets"
 )
 
 // HandsetMessage is a message as a virtual handset received it: reassembled
@@ -94,7 +96,7 @@ func NewNetwork() *Network {
 // newNetwork is NewNetwork, optionally without the device watcher (for
 // fuzzing, where its goroutine would make coverage vary between runs).
 func newNetwork(watch bool) *Network {
-	warmCharsets()
+	charsets.Warm()
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Network{
 		ctx:        ctx,

@@ -12,6 +12,8 @@ import (
 	"github.com/warthog618/sms/encoding/pdumode"
 	"github.com/warthog618/sms/encoding/tpdu"
 	"github.com/warthog618/sms/encoding/ucs2"
+
+	"github.com/simgate/simgate/modem/internal/charsets"
 )
 
 // submitPDU is an SMS-SUBMIT as the host gave it to AT+CMGS, decoded.
@@ -38,7 +40,7 @@ func decodeSubmitPDU(hexPDU string, length int) (s *submitPDU, err error) {
 			s, err = nil, fmt.Errorf("cannot decode PDU: %v", r)
 		}
 	}()
-	warmCharsets()
+	charsets.Warm()
 	hexPDU = strings.TrimSpace(hexPDU)
 	b, err := hex.DecodeString(hexPDU)
 	if err != nil {
