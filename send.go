@@ -109,3 +109,14 @@ func SentParts(err error) []int {
 	}
 	return nil
 }
+
+// Backoff is the wait before the next try after the attempt-th failed one
+// (1 for the first): first, doubled for each attempt after the first, up to
+// max. The queue's retries and the webhook deliveries use it.
+func Backoff(first, max time.Duration, attempt int) time.Duration {
+	w := first
+	for i := 1; i < attempt && w < max; i++ {
+		w *= 2
+	}
+	return min(w, max)
+}

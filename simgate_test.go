@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/simgate/simgate"
 )
@@ -105,5 +106,16 @@ func TestParseScopesAndPriority(t *testing.T) {
 	}
 	if _, err := simgate.ParsePriority("urgent"); simgate.ErrorCode(err) != simgate.CodeInvalid {
 		t.Errorf("ParsePriority(urgent): %v", err)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	for _, tc := range []struct {
+		attempt int
+		want    time.Duration
+	}{{0, 5 * time.Second}, {1, 5 * time.Second}, {2, 10 * time.Second}, {3, 20 * time.Second}, {7, time.Minute}, {100, time.Minute}} {
+		if got := simgate.Backoff(5*time.Second, time.Minute, tc.attempt); got != tc.want {
+			t.Errorf("Backoff(5s, 1m, %d) = %v, want %v", tc.attempt, got, tc.want)
+		}
 	}
 }

@@ -339,7 +339,7 @@ func (d *Dispatcher) send(m *simgate.Message) simgate.SendOutcome {
 		o.Status = simgate.StatusFailed
 		o.Reason = fmt.Sprintf("%d parts sent, then %s: %v; not resent", len(sent), class, err)
 	case class.Retryable() && m.Attempts < d.opts.MaxAttempts:
-		wait := d.backoff(m.Attempts)
+		wait := simgate.Backoff(d.opts.RetryBackoff, d.opts.MaxBackoff, m.Attempts)
 		o.Status, o.RetryAt = simgate.StatusQueued, now.Add(wait)
 		o.Reason = fmt.Sprintf("retry in %v after attempt %d (%s: %v)", wait, m.Attempts, class, err)
 	case class.Retryable():
@@ -350,15 +350,6 @@ func (d *Dispatcher) send(m *simgate.Message) simgate.SendOutcome {
 	}
 	d.log.Info("send failed", "message", m.ID, "class", class.String(), "status", o.Status, "error", err)
 	return o
-}
-
-// backoff returns the wait after the attempt-th failed attempt.
-func (d *Dispatcher) backoff(attempt int) time.Duration {
-	w := d.opts.RetryBackoff
-	for i := 1; i < attempt && w < d.opts.MaxBackoff; i++ {
-		w *= 2
-	}
-	return min(w, d.opts.MaxBackoff)
 }
 
 // finish records o for m and, unless the worker should stop, claims the

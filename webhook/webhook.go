@@ -328,22 +328,12 @@ func (s *Sender) attempt(ctx context.Context, a *simgate.WebhookAttempt) simgate
 		return o
 	}
 	o.Status = simgate.DeliveryPending
-	o.NextAttemptAt = now.Add(s.Backoff(d.Attempts))
+	o.NextAttemptAt = now.Add(simgate.Backoff(s.opts.MinBackoff, s.opts.MaxBackoff, d.Attempts))
 	if o.NextAttemptAt.After(deadline) {
 		o.NextAttemptAt = deadline
 	}
 	log.Info("webhook attempt failed; will retry", "error", err, "retry_at", o.NextAttemptAt)
 	return o
-}
-
-// Backoff returns the wait after the attempts-th failed attempt:
-// MinBackoff doubled per further attempt, up to MaxBackoff.
-func (s *Sender) Backoff(attempts int) time.Duration {
-	d := s.opts.MinBackoff
-	for i := 1; i < attempts && d < s.opts.MaxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, s.opts.MaxBackoff)
 }
 
 func (s *Sender) post(ctx context.Context, ep Endpoint, ev simgate.WebhookEvent, body []byte) error {
