@@ -114,22 +114,7 @@ func (db *DB) ReleaseIdempotencyKey(ctx context.Context, apiKeyID, key string) e
 // PurgeIdempotencyKeys deletes keys created before before and returns how
 // many it deleted.
 func (db *DB) PurgeIdempotencyKeys(ctx context.Context, before time.Time) (int64, error) {
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("cannot purge idempotency keys: %w", err)
-	}
-	defer tx.Rollback()
-
-	res, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE created_at < ?`, before.UnixMilli())
-	if err != nil {
-		return 0, fmt.Errorf("cannot purge idempotency keys: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("cannot purge idempotency keys: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("cannot purge idempotency keys: %w", err)
-	}
-	return n, nil
+	return db.execAlone(ctx, "purge idempotency keys", func(tx *tx) (sql.Result, error) {
+		return tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE created_at < ?`, before.UnixMilli())
+	})
 }

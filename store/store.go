@@ -343,6 +343,28 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
+// execAlone runs the one statement of stmt in a write transaction of its
+// own and returns how many rows it changed. Errors begin "cannot " + what.
+func (db *DB) execAlone(ctx context.Context, what string, stmt func(tx *tx) (sql.Result, error)) (int64, error) {
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("cannot %s: %w", what, err)
+	}
+	defer tx.Rollback()
+	res, err := stmt(tx)
+	if err != nil {
+		return 0, fmt.Errorf("cannot %s: %w", what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("cannot %s: %w", what, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("cannot %s: %w", what, err)
+	}
+	return n, nil
+}
+
 // tx is a transaction with the time it started: every time written in one
 // transaction is the same. A write transaction (beginTx) is a savepoint in the
 // writer's current batch; a read transaction (beginReadTx) is a transaction on

@@ -203,27 +203,12 @@ func (db *DB) endVerification(ctx context.Context, id string, status simgate.Ver
 // expired and erases its hash, so that no hash outlives its code's use. It
 // returns how many it expired.
 func (db *DB) ExpireVerifications(ctx context.Context) (int64, error) {
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("cannot expire verifications: %w", err)
-	}
-	defer tx.Rollback()
-
-	res, err := tx.ExecContext(ctx, `
-		UPDATE verifications SET status = 'expired', code_hash = NULL, updated_at = ?
-		WHERE status = 'pending' AND expires_at <= ?
-	`, tx.now.UnixMilli(), tx.now.UnixMilli())
-	if err != nil {
-		return 0, fmt.Errorf("cannot expire verifications: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("cannot expire verifications: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("cannot expire verifications: %w", err)
-	}
-	return n, nil
+	return db.execAlone(ctx, "expire verifications", func(tx *tx) (sql.Result, error) {
+		return tx.ExecContext(ctx, `
+			UPDATE verifications SET status = 'expired', code_hash = NULL, updated_at = ?
+			WHERE status = 'pending' AND expires_at <= ?
+		`, tx.now.UnixMilli(), tx.now.UnixMilli())
+	})
 }
 
 // PurgeVerificationCounters deletes the send and failure records older than

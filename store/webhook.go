@@ -317,22 +317,11 @@ func (db *DB) ListWebhookDeliveries(ctx context.Context, f simgate.DeliveryFilte
 // deleted. It bounds the outbox: run it with a cut-off some days back, longer
 // than the retry period.
 func (db *DB) PurgeWebhookEvents(ctx context.Context, before time.Time) (int64, error) {
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("cannot purge webhook events: %w", err)
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `
-		DELETE FROM webhook_events
-		WHERE created_at < ? AND dispatched = 1
-			AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id AND d.status = 'pending')
-	`, before.UnixMilli())
-	if err != nil {
-		return 0, fmt.Errorf("cannot purge webhook events: %w", err)
-	}
-	n, _ := res.RowsAffected()
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("cannot purge webhook events: %w", err)
-	}
-	return n, nil
+	return db.execAlone(ctx, "purge webhook events", func(tx *tx) (sql.Result, error) {
+		return tx.ExecContext(ctx, `
+			DELETE FROM webhook_events
+			WHERE created_at < ? AND dispatched = 1
+				AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id AND d.status = 'pending')
+		`, before.UnixMilli())
+	})
 }
