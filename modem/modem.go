@@ -180,9 +180,17 @@ func (m *Modem) setDisabled(d bool) {
 // Reset clears a fatal SIM error or a quarantine and reconnects the modem
 // from scratch (ATZ and a full initialisation).
 func (m *Modem) Reset(ctx context.Context) error {
-	req := ctlReq{kind: ctlReset, done: make(chan error, 1)}
+	return m.control(ctx, ctlReset, nil)
+}
+
+// control asks the modem's goroutine for kind and waits for its answer. A
+// closed up (the session ended before the request was taken) is ErrNotReady.
+func (m *Modem) control(ctx context.Context, kind ctlKind, up <-chan struct{}) error {
+	req := ctlReq{kind: kind, done: make(chan error, 1)}
 	select {
 	case m.ctl <- req:
+	case <-up:
+		return &Error{Op: "probe", Class: simgate.ClassModemUnhealthy, Err: ErrNotReady}
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-m.ctx.Done():
@@ -200,28 +208,13 @@ func (m *Modem) Reset(ctx context.Context) error {
 // goroutine, and handles pending indications. It is what the periodic probe
 // does, for tests that switch it off.
 func (m *Modem) RunOnce(ctx context.Context) error {
-	req := ctlReq{kind: ctlProbe, done: make(chan error, 1)}
 	m.mu.Lock()
 	up := m.up
 	m.mu.Unlock()
 	if up == nil {
 		return &Error{Op: "probe", Class: simgate.ClassModemUnhealthy, Err: ErrNotReady}
 	}
-	select {
-	case m.ctl <- req:
-	case <-up:
-		return &Error{Op: "probe", Class: simgate.ClassModemUnhealthy, Err: ErrNotReady}
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-m.ctx.Done():
-		return ErrClosed
-	}
-	select {
-	case err := <-req.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return m.control(ctx, ctlProbe, up)
 }
 
 // Send submits text to the number to (E.164) and returns the message
