@@ -18,9 +18,18 @@ import (
 
 // conn is one open serial port with the at package on top of it. It is used
 // by one goroutine at a time.
+//
+// The port is opened and configured (raw mode, speed, TIOCEXCL) by
+// go.bug.st/serial, but read and written through dev, a second descriptor of
+// the same device that also holds the flock. go.bug.st/serial reads with a
+// blocking select(2), so each idle read loop sits in a system call holding one
+// of the scheduler's Ps until the runtime's monitor takes it back, up to 10 ms
+// later: with tens of modems, answers waited for a P while the CPU was idle
+// (docs/BENCHMARKS.md, "Queue"). dev is non-blocking and goes through the
+// runtime's poller, as a socket does.
 type conn struct {
 	path    string
-	lock    *os.File // holds the flock that keeps other probes off the port
+	dev     *os.File // flock against other probes; all reads and writes
 	port    serial.Port
 	f       *filter
 	at      *at.AT
@@ -37,19 +46,19 @@ func openConn(path string, baud int, timeout time.Duration) (*conn, error) {
 	if baud <= 0 {
 		baud = 115200
 	}
-	lock, err := lockPort(path)
+	dev, err := lockPort(path)
 	if err != nil {
 		return nil, err
 	}
 	p, err := serial.Open(path, &serial.Mode{BaudRate: baud})
 	if err != nil {
-		lock.Close()
+		dev.Close()
 		return nil, fmt.Errorf("cannot open %s: %w", path, err)
 	}
-	f := newFilter(p)
+	f := newFilter(dev)
 	c := &conn{
 		path:    path,
-		lock:    lock,
+		dev:     dev,
 		port:    p,
 		f:       f,
 		at:      at.New(f, at.WithTimeout(timeout), at.WithEscTime(20*time.Millisecond)),
@@ -58,19 +67,26 @@ func openConn(path string, baud int, timeout time.Duration) (*conn, error) {
 	return c, nil
 }
 
-// close closes the port; the at package's goroutines end when their read
-// fails.
+// close closes the port and waits for the at package's goroutines, which end
+// when their read fails.
 func (c *conn) close() error {
-	err := c.port.Close()
+	err := c.interrupt()
 	<-c.at.Closed()
-	c.lock.Close()
 	return err
 }
 
-// lockPort takes an exclusive flock on the device through a descriptor of
-// its own, so that no other simgate process or modem (probing for an
-// identity, say) opens a port in use: TIOCEXCL, which go.bug.st/serial sets,
-// does not stop root. The lock goes with the descriptor.
+// interrupt closes both descriptors: a read or write in flight fails at once.
+// It may be called more than once and from any goroutine.
+func (c *conn) interrupt() error {
+	c.dev.Close() // a second Close only says it was closed
+	return c.port.Close()
+}
+
+// lockPort opens the device through a non-blocking descriptor of its own and
+// takes an exclusive flock on it, so that no other simgate process or modem
+// (probing for an identity, say) opens a port in use: TIOCEXCL, which
+// go.bug.st/serial sets, does not stop root. The lock goes with the
+// descriptor. os.OpenFile registers it with the runtime's poller.
 func lockPort(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
 	if err != nil {

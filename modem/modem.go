@@ -549,7 +549,7 @@ func (m *Modem) tryPort(ctx context.Context, p string) (*conn, error) {
 		return nil, &Error{Op: "open port", Class: simgate.ClassModemUnhealthy, Err: err}
 	}
 	// Close interrupts a command in flight by closing the port.
-	stop := context.AfterFunc(ctx, func() { c.port.Close() })
+	stop := context.AfterFunc(ctx, func() { c.interrupt() })
 	defer stop()
 	if err := m.initialise(ctx, c); err != nil {
 		c.close()
@@ -616,7 +616,7 @@ func (m *Modem) initialise(ctx context.Context, c *conn) error {
 // serve runs the session on c until the port goes away, the modem stops
 // answering, or ctx is done.
 func (m *Modem) serve(ctx context.Context, c *conn) error {
-	stop := context.AfterFunc(ctx, func() { c.port.Close() })
+	stop := context.AfterFunc(ctx, func() { c.interrupt() })
 	defer stop()
 	var tick <-chan time.Time
 	if m.opts.ProbeInterval > 0 {

@@ -63,7 +63,7 @@ func probeOne(ctx context.Context, path string) ProbeResult {
 		return r
 	}
 	defer c.close()
-	stop := context.AfterFunc(ctx, func() { c.port.Close() })
+	stop := context.AfterFunc(ctx, func() { c.interrupt() })
 	defer stop()
 	if err := c.handshake(ctx); err != nil {
 		r.Err = fmt.Errorf("no modem answers: %w", err)
