@@ -1,8 +1,10 @@
 package queue_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,7 +53,8 @@ func benchmarkIdle(b *testing.B, sync string) {
 // measures the idle gap of each modem between two submits (from the network
 // taking one, Submission.At, to the modem having the next PDU,
 // Submission.Received) and the utilisation: the time the modems spent
-// submitting against 32 times the span.
+// submitting against 32 times the span. The gap's 99th percentile is also
+// split into its parts (reportGapParts): answer, dispatcher, submit.
 //
 //	go test -run '^$' -bench QueueBacklog32 -benchtime 3200x ./queue/
 //
@@ -76,7 +79,8 @@ func benchmarkBacklog(b *testing.B, modems int, latency, jitter time.Duration, s
 	for _, m := range e.mods {
 		m.SetFaults(sim.Faults{SubmitJitter: jitter})
 	}
-	q := e.newQueue(queue.Options{Workers: modems})
+	ts := &timedSender{Sender: e.pool}
+	q := e.newQueue(queue.Options{Workers: modems, Sender: ts})
 	for i := 0; i < b.N; i++ {
 		e.enqueue(&simgate.Message{To: alice, Text: "Your code is 123456"})
 	}
@@ -89,6 +93,7 @@ func benchmarkBacklog(b *testing.B, modems int, latency, jitter time.Duration, s
 		b.Fatal(err)
 	}
 	b.StopTimer()
+	reportGapParts(b, e, subs, ts.calls())
 
 	byModem := map[string][]sim.Submission{}
 	first, last := subs[0].Received, subs[0].At
@@ -129,3 +134,90 @@ func benchmarkBacklog(b *testing.B, modems int, latency, jitter time.Duration, s
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// timedSender records when each Send was called and returned, and on which
+// modem.
+type timedSender struct {
+	queue.Sender
+	mu  sync.Mutex
+	log []sendCall
+}
+
+type sendCall struct {
+	modem      string // the pool's name
+	start, end time.Time
+}
+
+func (s *timedSender) Send(ctx context.Context, req simgate.SendRequest) (simgate.Receipt, error) {
+	start := time.Now()
+	rc, err := s.Sender.Send(ctx, req)
+	end := time.Now()
+	s.mu.Lock()
+	s.log = append(s.log, sendCall{rc.ModemID, start, end})
+	s.mu.Unlock()
+	return rc, err
+}
+
+func (s *timedSender) calls() []sendCall {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.log)
+}
+
+// reportGapParts splits each idle gap of a modem (from the network taking
+// one PDU to the modem having the next) into three parts and reports their
+// 99th percentiles: the answer (the modem's +CMGS answer reaching the
+// dispatcher: At to Send returning), the dispatcher (recording the outcome
+// and claiming the next message, one commit: Send returning to the next Send
+// on that modem) and the next submit (that Send to the modem having the PDU:
+// AT+CMGS, its prompt, the PDU).
+func reportGapParts(b *testing.B, e *env, subs []sim.Submission, calls []sendCall) {
+	name := map[string]string{} // the sim's modem name to the pool's
+	for i, m := range e.mods {
+		name[m.Config().Name] = fmt.Sprintf("m%d", i)
+	}
+	byModem := map[string][]sendCall{}
+	for _, c := range calls {
+		byModem[c.modem] = append(byModem[c.modem], c)
+	}
+	subsBy := map[string][]sim.Submission{}
+	for _, s := range subs {
+		subsBy[name[s.Modem]] = append(subsBy[name[s.Modem]], s)
+	}
+	var answer, dispatcher, submit []time.Duration
+	for m, ss := range subsBy {
+		cs := byModem[m]
+		slices.SortFunc(cs, func(a, b sendCall) int { return a.start.Compare(b.start) })
+		// The call that made each submission: it started before the PDU
+		// arrived and returned after the network took it.
+		made := make([]*sendCall, len(ss))
+		j := 0
+		for i, s := range ss {
+			for j < len(cs) && cs[j].end.Before(s.At) {
+				j++
+			}
+			if j < len(cs) && !cs[j].start.After(s.Received) {
+				made[i] = &cs[j]
+			}
+		}
+		for i := 1; i < len(ss); i++ {
+			p, n := made[i-1], made[i]
+			if p == nil || n == nil {
+				continue
+			}
+			answer = append(answer, p.end.Sub(ss[i-1].At))
+			dispatcher = append(dispatcher, n.start.Sub(p.end))
+			submit = append(submit, ss[i].Received.Sub(n.start))
+		}
+	}
+	if len(answer) == 0 {
+		return
+	}
+	for _, part := range []struct {
+		name string
+		d    []time.Duration
+	}{{"answer", answer}, {"dispatcher", dispatcher}, {"submit", submit}} {
+		slices.Sort(part.d)
+		b.ReportMetric(ms(part.d[min(len(part.d)*99/100, len(part.d)-1)]), part.name+"-p99-ms")
+	}
+}

@@ -165,10 +165,13 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	return e
 }
 
-// newQueue makes the dispatcher with test defaults (no sweeper) without
-// opening it.
+// newQueue makes the dispatcher with test defaults (no sweeper, the pool as
+// Sender unless opts has one) without opening it.
 func (e *env) newQueue(opts queue.Options) *queue.Dispatcher {
-	opts.Store, opts.Sender, opts.Now = e.db, e.pool, e.clk.Now
+	opts.Store, opts.Now = e.db, e.clk.Now
+	if opts.Sender == nil {
+		opts.Sender = e.pool
+	}
 	if opts.Logger == nil {
 		opts.Logger = testLogger(e.t)
 	}
