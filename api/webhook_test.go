@@ -30,6 +30,10 @@ func TestWebhookDeliveries(t *testing.T) {
 	wantStatus(t, e.do("GET", "/v1/webhooks/deliveries", admin, nil), http.StatusServiceUnavailable, "unavailable")
 
 	e = newEnv(t, envOpts{api: func(o *api.Options) { o.Webhooks = o.Keys.(*store.DB) }})
+	// "ops" subscribes to alerts: the outbox records them.
+	if err := e.db.SetWebhookSubscriptions(ctx, []string{simgate.EventSecurityAlert}); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.db.CreateAlert(ctx, "number.velocity", number, "too many"); err != nil {
 		t.Fatal(err)
 	}

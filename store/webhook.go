@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,7 +23,8 @@ const (
 // RecordModemState records that modemID is up or down and, when that differs
 // from what was last recorded, writes the modem.up or modem.down event with
 // data in the same transaction. A modem first seen up is recorded without an
-// event: only a change is news. It reports whether an event was written.
+// event: only a change is news, and only when an endpoint subscribes to its
+// type (SetWebhookSubscriptions). It reports whether an event was written.
 func (db *DB) RecordModemState(ctx context.Context, modemID string, up bool, data any) (bool, error) {
 	state, typ := "down", simgate.EventModemDown
 	if up {
@@ -59,14 +61,49 @@ func (db *DB) RecordModemState(ctx context.Context, modemID string, up bool, dat
 	`, modemID, state, tx.now.UnixMilli()); err != nil {
 		return false, fmt.Errorf("cannot record modem state: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_events (id, type, payload, created_at) VALUES (?, ?, ?, ?)`,
-		newID("evt"), typ, string(payload), tx.now.UnixMilli()); err != nil {
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO webhook_events (id, type, payload, created_at)
+		SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhook_subscriptions WHERE type = ?)
+	`, newID("evt"), typ, string(payload), tx.now.UnixMilli(), typ)
+	if err != nil {
+		return false, fmt.Errorf("cannot record modem state: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
 		return false, fmt.Errorf("cannot record modem state: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("cannot record modem state: %w", err)
 	}
-	return true, nil
+	return n > 0, nil
+}
+
+// SetWebhookSubscriptions replaces the event types the outbox records with
+// types: those some endpoint subscribes to. Changes of other types write no
+// event (the triggers of migration 0002 and RecordModemState look here).
+func (db *DB) SetWebhookSubscriptions(ctx context.Context, types []string) error {
+	for _, t := range types {
+		if !slices.Contains(simgate.EventTypes, t) {
+			return simgate.Errorf(simgate.CodeInvalid, "unknown webhook event type %q", t)
+		}
+	}
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot set webhook subscriptions: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_subscriptions`); err != nil {
+		return fmt.Errorf("cannot set webhook subscriptions: %w", err)
+	}
+	for _, t := range types {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_subscriptions (type) VALUES (?) ON CONFLICT DO NOTHING`, t); err != nil {
+			return fmt.Errorf("cannot set webhook subscriptions: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("cannot set webhook subscriptions: %w", err)
+	}
+	return nil
 }
 
 // FanOutWebhookEvents turns up to limit new events, oldest first, into one

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,9 @@ import (
 func TestWebhookOutbox(t *testing.T) {
 	ctx := testContext(t, time.Minute)
 	db, clk, _ := openWithClock(t)
+	if err := db.SetWebhookSubscriptions(ctx, simgate.EventTypes); err != nil {
+		t.Fatal(err)
+	}
 
 	// A verification and its SMS, which is sent, then delivered.
 	v := &simgate.Verification{To: "+4915123456789", CodeLength: 6, MaxAttempts: 3, ExpiresAt: clk.Now().Add(10 * time.Minute)}
@@ -141,6 +145,84 @@ func TestWebhookOutbox(t *testing.T) {
 	ms, vs, err := db.StatusCounts(ctx)
 	if err != nil || ms[simgate.StatusDelivered] != 1 || ms[simgate.StatusQueued] != 0 || ms[simgate.StatusSending] != 0 || vs[simgate.VerificationApproved] != 1 || vs[simgate.VerificationPending] != 0 {
 		t.Fatalf("status counts %v %v %v", ms, vs, err)
+	}
+}
+
+// The outbox records only the event types some endpoint subscribes to: none
+// at all without subscriptions, and the set is replaced, not added to.
+func TestWebhookSubscriptions(t *testing.T) {
+	ctx := testContext(t, time.Minute)
+	db, clk, _ := openWithClock(t)
+	var types []string
+	fanOut := func() string {
+		t.Helper()
+		types = nil
+		if _, err := db.FanOutWebhookEvents(ctx, func(typ string) []string {
+			types = append(types, typ)
+			return nil
+		}, 100); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(types, " ")
+	}
+	// One message sent and delivered, an alert, an inbound SMS and a modem
+	// going down and up: each a change some event type reports.
+	changes := func(mr int, subscribed ...string) {
+		t.Helper()
+		m := newMessage("+4915123456789", "hello", 1)
+		if _, err := db.CreateMessage(ctx, m, nil); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := db.ClaimMessage(ctx, "n1", time.Minute); err != nil || c == nil {
+			t.Fatal(c, err)
+		}
+		if err := db.FinishSend(ctx, m.ID, simgate.SendOutcome{Status: simgate.StatusSent, ModemID: "modem0", MRs: []int{mr}, SentAt: clk.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.RecordReport(ctx, &simgate.StatusReport{ModemID: "modem0", MR: mr, Recipient: m.To}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.CreateAlert(ctx, "number.velocity", m.To, "too many"); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.CreateInboundMessage(ctx, &simgate.InboundMessage{ModemID: "modem0", From: m.To, Text: "hi"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, up := range []bool{false, true} {
+			typ := simgate.EventModemDown
+			if up {
+				typ = simgate.EventModemUp
+			}
+			written, err := db.RecordModemState(ctx, "modem0", up, map[string]any{"modem_id": "modem0"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := slices.Contains(subscribed, typ); written != want {
+				t.Fatalf("RecordModemState(%s) wrote an event: %v, want %v", typ, written, want)
+			}
+		}
+	}
+
+	changes(1)
+	if got := fanOut(); got != "" {
+		t.Fatalf("without subscriptions the outbox has %q, want nothing", got)
+	}
+	if err := db.SetWebhookSubscriptions(ctx, []string{simgate.EventMessageDelivered, simgate.EventModemUp}); err != nil {
+		t.Fatal(err)
+	}
+	changes(2, simgate.EventMessageDelivered, simgate.EventModemUp)
+	if got, want := fanOut(), "message.delivered modem.up"; got != want {
+		t.Fatalf("subscribed to message.delivered and modem.up, the outbox has %q, want %q", got, want)
+	}
+	if err := db.SetWebhookSubscriptions(ctx, []string{simgate.EventSecurityAlert, simgate.EventSecurityAlert}); err != nil {
+		t.Fatal(err)
+	}
+	changes(3, simgate.EventSecurityAlert)
+	if got, want := fanOut(), "security.alert"; got != want {
+		t.Fatalf("after replacing the set, the outbox has %q, want %q", got, want)
+	}
+	if err := db.SetWebhookSubscriptions(ctx, []string{"message.bogus"}); simgate.ErrorCode(err) != simgate.CodeInvalid {
+		t.Fatalf("unknown type: %v, want %s", err, simgate.CodeInvalid)
 	}
 }
 

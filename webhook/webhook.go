@@ -7,7 +7,9 @@
 // they report (SQLite triggers on messages, verifications, alerts and inbound
 // SMS; Store.RecordModemState for modem.up and modem.down), so an event is
 // neither lost when simgate crashes after a change nor sent for a change that
-// was rolled back. A Sender fans new events out into one delivery per
+// was rolled back. Only events of a type some endpoint subscribes to are
+// written (Sender.Open tells the store which), so a gateway without webhooks
+// pays nothing for them. A Sender fans new events out into one delivery per
 // subscribed endpoint, then POSTs the due deliveries.
 //
 // # Delivery
@@ -80,6 +82,8 @@ type Store interface {
 	PurgeWebhookEvents(ctx context.Context, before time.Time) (int64, error)
 	// RecordModemState writes modem.up or modem.down when the state changed.
 	RecordModemState(ctx context.Context, modemID string, up bool, data any) (bool, error)
+	// SetWebhookSubscriptions makes the outbox record only events of types.
+	SetWebhookSubscriptions(ctx context.Context, types []string) error
 }
 
 // Endpoint is one receiver.
@@ -191,8 +195,19 @@ func New(opts Options) (*Sender, error) {
 	return s, nil
 }
 
-// Open starts the delivery loop, unless Options.Interval is 0.
-func (s *Sender) Open() error {
+// Open tells the store which event types the endpoints subscribe to, so that
+// the outbox records only those, then starts the delivery loop unless
+// Options.Interval is 0 (the caller then runs RunOnce). It must be called
+// before the changes that events report begin.
+func (s *Sender) Open(ctx context.Context) error {
+	types := make([]string, 0, len(s.subs))
+	for t := range s.subs {
+		types = append(types, t)
+	}
+	slices.Sort(types)
+	if err := s.opts.Store.SetWebhookSubscriptions(ctx, types); err != nil {
+		return fmt.Errorf("cannot open webhook sender: %w", err)
+	}
 	if s.opts.Interval <= 0 {
 		return nil
 	}

@@ -103,7 +103,7 @@ func newSender(t *testing.T, db webhook.Store, clk *clock, eps ...webhook.Endpoi
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Open(); err != nil {
+	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
@@ -303,7 +303,9 @@ func TestLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Open()
+	if err := s.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
 	defer s.Close()
 	s.ModemStateChanged(ctx, simgate.ModemStatus{ID: "m0", State: simgate.ModemDown, Reason: "lost"})
 	for ctx.Err() == nil {

@@ -146,7 +146,7 @@ func (a *App) Open(ctx context.Context) (err error) {
 		return err
 	}
 	hooks.metrics, hooks.webhooks = a.Metrics, a.Webhooks
-	if err := a.Webhooks.Open(); err != nil {
+	if err := a.Webhooks.Open(ctx); err != nil {
 		return err
 	}
 
