@@ -6,8 +6,9 @@
 // A Modem owns one serial port and one goroutine. go.bug.st/serial opens and
 // configures the port; reads and writes go through a non-blocking descriptor
 // of the same device in the runtime's poller (conn), because
-// go.bug.st/serial's Read blocks a thread in select(2) per idle modem. Every AT command, every submit and every read of the SIM's
-// message stores runs on that goroutine, so a port never sees two callers.
+// go.bug.st/serial's Read blocks a thread in select(2) per idle modem. Every
+// AT command, every submit and every read of the SIM's message stores runs on
+// that goroutine, so a port never sees two callers.
 // Commands go through github.com/warthog618/modem/at, but not straight: the
 // port is wrapped in a line filter that sits between the serial port and the
 // at package. The filter
