@@ -45,9 +45,10 @@
 // Received status reports and SMS are handed to a Subscriber as Events. A
 // stored message is deleted from the SIM only after the subscriber accepted
 // it, so a crash between the two delivers it again rather than losing it; a
-// routed one in phase 2+ is acknowledged (AT+CNMA) only after that too. A
-// routed event in phase 1 has no copy to keep and no acknowledgement to wait
-// for: it goes to the subscriber from a second goroutine of the modem, in
+// routed one in phase 2+ is acknowledged (AT+CNMA) only after that too, and
+// refused (AT+CNMA=2, an RP-ERROR) when the subscriber did not take it, so
+// that the network delivers it again. A routed event in phase 1 has no copy to
+// keep and no acknowledgement to wait for: it goes to the subscriber from a second goroutine of the modem, in
 // order, so that the next submit does not wait for the subscriber's database
 // commit.
 //

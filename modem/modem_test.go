@@ -330,3 +330,42 @@ func TestReportsAcknowledgedInPhase2(t *testing.T) {
 	}
 	eventually(t, "an AT+CNMA for each report", func() bool { return logHas(mods[0], "AT+CNMA") == 4 })
 }
+
+// In phase 2+ a routed report or SMS the subscriber refuses is refused to the
+// network (AT+CNMA=2), which delivers it again, instead of being
+// acknowledged and lost. A long SMS whose last part was refused is put
+// together from the parts already acknowledged and that part, delivered
+// again.
+func TestRefusedRoutedEventsComeAgainInPhase2(t *testing.T) {
+	n, mods, _ := startSims(t, sim.Config{
+		Phase2: true, RetryDelay: 200 * time.Millisecond,
+		CNMICaps: "(0-2),(0,2),(0,2),(0-2),(0,1)", // mt 2: routed +CMT
+	})
+	ev := newEvents()
+	m := openModem(t, Config{Name: "m0", Device: mods[0].Path()}, testOptions(t, t.TempDir(), ev))
+
+	ev.setFail(true)
+	mrs, err := m.Send(testCtx(t), "+15557654321", "refused report")
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	eventually(t, "the report refused to the network", func() bool { return logHas(mods[0], "AT+CNMA=2") >= 1 })
+	ev.setFail(false)
+	got := ev.wait(t, EventReport, 1)
+	if r := got[0].Report; r.MR != mrs[0] || got[0].Stored {
+		t.Fatalf("report %+v (stored %v), want a routed one for MR %d", r, got[0].Stored, mrs[0])
+	}
+
+	refusals := logHas(mods[0], "AT+CNMA=2")
+	ev.setFail(true)
+	long := strings.Repeat("refused long message ", 12)
+	if err := n.Inject("+4915112345678", mods[0].Config().Number, long); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the last part refused to the network", func() bool { return logHas(mods[0], "AT+CNMA=2") > refusals })
+	ev.setFail(false)
+	in := ev.wait(t, EventInbound, 1)
+	if got := in[0].Inbound.Text; got != long {
+		t.Fatalf("long SMS delivered as %q, want %q", got, long)
+	}
+}

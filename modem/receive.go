@@ -17,6 +17,10 @@ import (
 // errNoSubscriber keeps stored messages on the SIM when nobody listens.
 var errNoSubscriber = errors.New("no subscriber")
 
+// errNotTaken wraps the subscriber's refusal of an event: the modem still
+// has it stored, or the network delivers it again after AT+CNMA=2.
+var errNotTaken = errors.New("subscriber did not take the event")
+
 // storeLoc is where a message sits in the modem's storage.
 type storeLoc struct {
 	mem string
@@ -77,12 +81,35 @@ func (m *Modem) routed(ctx context.Context, c *conn, u urc, report bool) error {
 		herr = m.handleTPDU(ctx, c, t, nil)
 	}
 	if c.phase2 {
-		if _, err := c.cmd(ctx, "+CNMA"); err != nil && sessionEnding(err) {
+		if err := m.acknowledge(ctx, c, herr); err != nil {
 			return err
 		}
 	}
 	if herr != nil {
 		return fmt.Errorf("routed %s: %w", map[bool]string{true: "report", false: "SMS"}[report], herr)
+	}
+	return nil
+}
+
+// acknowledge answers a routed event in phase 2+. One the subscriber did not
+// take is refused (AT+CNMA=2, an RP-ERROR to the network), so that the
+// network delivers it again later instead of the event being lost; anything
+// else, a PDU that cannot be decoded included (it would only come again), is
+// acknowledged. A modem that does not take AT+CNMA=2 gets AT+CNMA: some
+// switch routing off when an event goes unacknowledged.
+func (m *Modem) acknowledge(ctx context.Context, c *conn, herr error) error {
+	if errors.Is(herr, errNotTaken) || errors.Is(herr, errNoSubscriber) {
+		_, err := c.cmd(ctx, "+CNMA=2")
+		if err == nil {
+			m.log.Warn("routed event refused to the network, which delivers it again", "error", herr)
+			return nil
+		} else if sessionEnding(err) {
+			return err
+		}
+		m.log.Error("modem does not take AT+CNMA=2; a routed event the subscriber refused is lost", "error", err)
+	}
+	if _, err := c.cmd(ctx, "+CNMA"); err != nil && sessionEnding(err) {
+		return err
 	}
 	return nil
 }
@@ -252,7 +279,13 @@ func (m *Modem) handleTPDU(ctx context.Context, c *conn, t *tpdu.TPDU, loc *stor
 		if !done {
 			return nil
 		}
-		return m.deliverSMS(ctx, c, parts, locs, loc != nil)
+		err := m.deliverSMS(ctx, c, parts, locs, loc != nil)
+		if err != nil && loc == nil && c.phase2 && errors.Is(err, errNotTaken) {
+			// Refused to the network: t comes again, and finds the other
+			// parts, which were acknowledged, waiting.
+			m.asm.putBack(parts, t, now)
+		}
+		return err
 	}
 	if loc != nil {
 		m.log.Warn("stored PDU is neither a report nor an SMS; deleting it", "mem", loc.mem, "index", loc.idx, "type", t.SmsType().String())
@@ -328,10 +361,12 @@ func (m *Modem) deliverRouted(done chan<- struct{}) {
 	stop := context.AfterFunc(m.ctx, func() { time.AfterFunc(routedDrain, cancel) })
 	defer stop()
 	for ev := range m.events {
-		// A refusal is logged by deliver; running out of time at close is
-		// logged here. Nothing else can be done: the modem kept no copy.
+		// Nothing else can be done: in phase 1 the modem kept no copy and the
+		// network was not asked to acknowledge it.
 		if err := m.deliver(ctx, ev, true); err != nil && ctx.Err() != nil {
 			m.log.Error("modem closed before the subscriber took a routed event; it is lost", "kind", ev.Kind)
+		} else if err != nil {
+			m.log.Error("subscriber refused a routed event; it is lost", "kind", ev.Kind, "error", err)
 		}
 	}
 }
@@ -369,10 +404,7 @@ func (m *Modem) deliver(ctx context.Context, ev Event, routed bool) error {
 			return nil
 		}
 	}
-	if routed {
-		m.log.Error("subscriber refused a routed event; it is lost", "kind", ev.Kind, "error", err)
-	}
-	return fmt.Errorf("subscriber: %w", err)
+	return fmt.Errorf("%w: %w", errNotTaken, err)
 }
 
 // deleteStored deletes accepted messages from the modem's storage.
@@ -426,7 +458,7 @@ func (a *assembler) add(t *tpdu.TPDU, loc *storeLoc, now time.Time) (parts []*tp
 		}
 		return []*tpdu.TPDU{t}, locs, true
 	}
-	key := fmt.Sprintf("%s|%d|%d", t.OA.Number(), ref, total)
+	key := pipeKey(t, ref, total)
 	p := a.pipes[key]
 	if p == nil {
 		p = &pipe{parts: make([]*tpdu.TPDU, total), first: now}
@@ -449,6 +481,28 @@ func (a *assembler) add(t *tpdu.TPDU, loc *storeLoc, now time.Time) (parts []*tp
 	}
 	delete(a.pipes, key)
 	return p.parts, p.locs, true
+}
+
+// putBack keeps the parts of a routed long SMS whose delivery was refused,
+// all but last, for when the network delivers last again.
+func (a *assembler) putBack(parts []*tpdu.TPDU, last *tpdu.TPDU, now time.Time) {
+	total, _, ref, ok := last.ConcatInfo()
+	if !ok || total < 2 || len(parts) != total {
+		return
+	}
+	p := &pipe{parts: make([]*tpdu.TPDU, total), first: now}
+	for i, t := range parts {
+		if t != nil && t != last {
+			p.parts[i] = t
+			p.got++
+		}
+	}
+	a.pipes[pipeKey(last, ref, total)] = p
+}
+
+// pipeKey names the long SMS part t belongs to.
+func pipeKey(t *tpdu.TPDU, ref, total int) string {
+	return fmt.Sprintf("%s|%d|%d", t.OA.Number(), ref, total)
 }
 
 // expire removes and returns the pipes older than d.

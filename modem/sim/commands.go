@@ -693,7 +693,25 @@ func (m *Modem) cmdCNMA(c Command) reply {
 	if m.ackWait == nil {
 		return resReply(cms(340))
 	}
-	m.endAckWaitLocked()
+	// AT+CNMA=<n>: 0 and 1 acknowledge (RP-ACK), 2 refuses (RP-ERROR). A
+	// <length> would announce a PDU for the network, which this network does
+	// not take.
+	n := 0
+	if c.Op == OpSet {
+		if len(c.Args) > 1 {
+			return resReply(cms(303))
+		}
+		v, err := strconv.Atoi(c.Args[0])
+		if err != nil || v < 0 || v > 2 {
+			return resReply(cms(304))
+		}
+		n = v
+	}
+	if n == 2 {
+		m.refuseAckWaitLocked()
+	} else {
+		m.endAckWaitLocked()
+	}
 	// The next routed message may go now, after this command's answer.
 	r := okReply()
 	r.after = m.flushPendingLocked

@@ -272,6 +272,29 @@ func TestStatusReports(t *testing.T) {
 		c.want("AT+CNMA", "OK")
 		c.want("AT+CNMA", "+CMS ERROR: 340")
 	})
+	// AT+CNMA=2 refuses the report (RP-ERROR): the network delivers it again
+	// after RetryDelay, not before. AT+CNMA with a PDU for the network is not
+	// supported, and <n> must be 0-2.
+	t.Run("refused", func(t *testing.T) {
+		_, mods := startNetwork(t, Config{RetryDelay: time.Second, ReportDelay: time.Millisecond})
+		c := dial(t, mods[0].Path())
+		c.mustOK("ATE0")
+		c.mustOK("AT+CSMS=1")
+		c.mustOK("AT+CNMI=2,1,0,1,0")
+		mr := mrOf(t, c.sendPDU(encodeSubmit(t, nil, "+15557654321", "refused", true)[0]))
+		c.waitLines("+CDS:", 1, waitTimeout)
+		c.want("AT+CNMA=2,5", "+CMS ERROR: 303")
+		c.want("AT+CNMA=3", "+CMS ERROR: 304")
+		c.want("AT+CNMA=", "+CMS ERROR: 304")
+		c.want("AT+CNMA=2", "OK")
+		c.quiet(200 * time.Millisecond) // not again at once
+		l := c.waitLines("+CDS:", 1, waitTimeout)
+		if r := decodePDULine(t, lengthOf(t, l[0], "+CDS: "), l[1], true); int(r.MR) != mr {
+			t.Fatalf("report delivered again for MR %d, want %d", r.MR, mr)
+		}
+		c.want("AT+CNMA=1", "OK")
+		c.want("AT+CNMA", "+CMS ERROR: 340")
+	})
 	// Phase 2+ from the profile: ATZ keeps CSMS=1, the second report waits
 	// until the first is acknowledged (27.005 §3.4.4), and one never
 	// acknowledged switches routing off and is stored instead.

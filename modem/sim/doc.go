@@ -8,7 +8,8 @@
 // handsets (Network.Inbox, reassembled and decoded), or another modem if the
 // destination is its number; status reports come back as the host asked
 // (routed +CDS or stored +CDSI; in phase 2+, Config.Phase2, each routed one
-// waits for AT+CNMA); handsets send to modems with Network.Inject.
+// waits for AT+CNMA, and one refused with AT+CNMA=2 comes again after
+// Config.RetryDelay); handsets send to modems with Network.Inject.
 // Faults (Modem.SetFaults) make a modem slow, failing, silent, noisy or gone,
 // as hardware is.
 //
@@ -17,9 +18,10 @@
 // runs delayed deliveries and reports, and one goroutine watches the devices
 // with inotify to see clients open and close them. Close cancels a context
 // and waits for all of them. (A modem in phase 2+ also arms a timer for the
-// AT+CNMA it waits for; unplugging, which Close does, disarms it.) A modem's state sits behind one mutex; all
-// output goes through one queue per device in whole units (a response, a
-// URC), so an unsolicited line never splits a response line. The only
+// AT+CNMA it waits for; unplugging, which Close does, disarms it.) A modem's
+// state sits behind one mutex; all output goes through one queue per device
+// in whole units (a response, a URC), so an unsolicited line never splits a
+// response line. The only
 // sleeps are the configured latencies.
 //
 // The sim keeps a slave descriptor of each pty open, so that clients can

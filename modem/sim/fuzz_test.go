@@ -17,7 +17,7 @@ var commandSeeds = []string{
 	"AT+CNMI=?", "AT+CNMI=2,1,0,1,0", "AT+CNMI=2,2,0,2,0", "AT+CPMS=?", `AT+CPMS="ME"`, `AT+CPMS="SM","SM","SM"`,
 	"AT+CPMS?", "AT+CMGL=4", `AT+CMGL="ALL"`, "AT+CMGR=1", "AT+CMGD=1", "AT+CMGD=1,4", "AT+CMEE=1;+CREG=2",
 	"AT+CPIN?", `AT+CPIN="1234"`, `AT+CPIN="12345678","0000"`, "AT+CSQ", "AT+CREG?", "AT+CGREG=2", "AT+CEREG?",
-	"AT+COPS?", "AT+COPS=3,0", "AT+CNMA", "AT+CSMP=49,167,0,0", "AT+CMGS=23", `AT+CMGS="+15551234567",145`,
+	"AT+COPS?", "AT+COPS=3,0", "AT+CNMA", "AT+CNMA=2", "AT+CNMA=", "AT+CSMP=49,167,0,0", "AT+CMGS=23", `AT+CMGS="+15551234567",145`,
 	"ATD+15551234;", `AT+CSCA="\22"`, "at+cgmi;+cgmm;e0",
 }
 

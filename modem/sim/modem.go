@@ -31,6 +31,9 @@ const (
 	SIM800CNMICaps       = "(0-2),(0-3),(0,2),(0,1),(0,1)"
 	DefaultSubmitLatency = 50 * time.Millisecond
 	DefaultReportDelay   = 100 * time.Millisecond
+	// DefaultRetryDelay is how long the network waits before it delivers
+	// again a message the modem refused with AT+CNMA=2.
+	DefaultRetryDelay = 2 * time.Second
 	// DefaultAckTimeout is how long a routed message waits for AT+CNMA in
 	// phase 2+ (Telit modems switch routing off after about 17 s).
 	DefaultAckTimeout = 15 * time.Second
@@ -76,6 +79,10 @@ type Config struct {
 	// AckTimeout is how long a routed message waits for AT+CNMA in phase 2+;
 	// default DefaultAckTimeout.
 	AckTimeout time.Duration
+	// RetryDelay is how long the network waits before it delivers again a
+	// routed message the modem refused with AT+CNMA=2 (an RP-ERROR); default
+	// DefaultRetryDelay. Real SMSCs retry after minutes.
+	RetryDelay time.Duration
 
 	// SubmitLatency is the time from Ctrl-Z to the +CMGS answer; default
 	// DefaultSubmitLatency.
@@ -133,6 +140,9 @@ func (c *Config) setDefaults(i int) {
 	}
 	if c.AckTimeout == 0 {
 		c.AckTimeout = DefaultAckTimeout
+	}
+	if c.RetryDelay == 0 {
+		c.RetryDelay = DefaultRetryDelay
 	}
 }
 
@@ -1104,6 +1114,20 @@ func (m *Modem) requeueAckWaitLocked() {
 		m.endAckWaitLocked()
 		m.pending = append([]pendingMsg{*p}, m.pending...)
 	}
+}
+
+// refuseAckWaitLocked answers AT+CNMA=2 for the message that waits for an
+// acknowledgement: the network takes it back and delivers it again after
+// RetryDelay (27.005 §3.4.4: the RP-ERROR goes to the network).
+func (m *Modem) refuseAckWaitLocked() {
+	p := *m.ackWait
+	m.endAckWaitLocked()
+	m.net.after(m.cfg.RetryDelay, func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.pending = append(m.pending, p)
+		m.flushPendingLocked()
+	})
 }
 
 // endAckWaitLocked forgets the message waiting for AT+CNMA.
