@@ -46,6 +46,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -200,12 +201,7 @@ func New(opts Options) (*Sender, error) {
 // Options.Interval is 0 (the caller then runs RunOnce). It must be called
 // before the changes that events report begin.
 func (s *Sender) Open(ctx context.Context) error {
-	types := make([]string, 0, len(s.subs))
-	for t := range s.subs {
-		types = append(types, t)
-	}
-	slices.Sort(types)
-	if err := s.opts.Store.SetWebhookSubscriptions(ctx, types); err != nil {
+	if err := s.opts.Store.SetWebhookSubscriptions(ctx, slices.Sorted(maps.Keys(s.subs))); err != nil {
 		return fmt.Errorf("cannot open webhook sender: %w", err)
 	}
 	if s.opts.Interval <= 0 {
