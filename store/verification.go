@@ -295,7 +295,7 @@ func startVerification(ctx context.Context, tx *tx, v *simgate.Verification, has
 		if v.MaxAttempts < 1 {
 			return false, simgate.Errorf(simgate.CodeInvalid, "verification max attempts must be at least 1")
 		}
-		v.ID = newID("ver")
+		v.ID = newID("ver", tx.now)
 		v.CodeHash = hash(v.ID)
 		v.Attempts, v.SendCount, v.CreatedAt = 0, 1, tx.now
 		if _, err := tx.ExecContext(ctx, `
