@@ -13,6 +13,11 @@ type SendRequest struct {
 	// StickyKey, when set (e.g. a verification id), makes a resend with the
 	// same key leave from the same SIM when that SIM can take it.
 	StickyKey string
+	// NotAfter, when set, is when the message stops being worth sending (it
+	// or its verification expires). No submit of it begins later, even when
+	// it waited behind another submit of the modem; such a send fails with
+	// ClassExpired and nothing goes out. A submit begun in time is finished.
+	NotAfter time.Time
 }
 
 // Receipt says which modem sent a message and the message reference (TP-MR)
@@ -51,6 +56,9 @@ const (
 	// ClassModemUnhealthy: the modem is down, hung, unplugged or its SIM is
 	// missing or locked. Nothing went out; another modem may succeed.
 	ClassModemUnhealthy
+	// ClassExpired: the request's NotAfter passed before a modem began the
+	// submit. Nothing went out, and it must not.
+	ClassExpired
 )
 
 // String returns the name of c.
@@ -68,6 +76,8 @@ func (c SendClass) String() string {
 		return "ambiguous"
 	case ClassModemUnhealthy:
 		return "modem-unhealthy"
+	case ClassExpired:
+		return "expired"
 	}
 	return "unknown"
 }

@@ -40,6 +40,8 @@ var (
 	ErrNoModem = errors.New("no modem available")
 	// ErrCapReached: every usable modem reached one of its per-SIM caps.
 	ErrCapReached = errors.New("every usable modem reached its SMS cap")
+	// ErrExpired: the send's NotAfter passed before its submit began.
+	ErrExpired = errors.New("expired before a modem could begin the submit")
 	// ErrMalformed: the modem answered something we cannot parse.
 	ErrMalformed = errors.New("malformed answer from modem")
 )

@@ -48,10 +48,11 @@ type Modem struct {
 }
 
 type sendJob struct {
-	ctx    context.Context
-	to     string
-	text   string
-	result chan sendResult
+	ctx      context.Context
+	to       string
+	text     string
+	notAfter time.Time // zero: none (simgate.SendRequest.NotAfter)
+	result   chan sendResult
 }
 
 type sendResult struct {
@@ -224,6 +225,15 @@ func (m *Modem) RunOnce(ctx context.Context) error {
 // failure. A submit that times out is simgate.ClassAmbiguous and is not resent.
 // Cancelling ctx once the submit started also gives simgate.ClassAmbiguous.
 func (m *Modem) Send(ctx context.Context, to, text string) ([]int, error) {
+	return m.SendBefore(ctx, to, text, time.Time{})
+}
+
+// SendBefore is Send for a message that is not worth sending after notAfter
+// (zero: always is). The modem's goroutine looks at the time when it takes
+// the send up, just before AT+CMGS, so a send that waited behind another
+// submit past notAfter fails with ErrExpired (simgate.ClassExpired) and
+// nothing goes out.
+func (m *Modem) SendBefore(ctx context.Context, to, text string, notAfter time.Time) ([]int, error) {
 	m.mu.Lock()
 	up, disabled := m.up, m.disabled
 	m.mu.Unlock()
@@ -233,7 +243,7 @@ func (m *Modem) Send(ctx context.Context, to, text string) ([]int, error) {
 	case up == nil:
 		return nil, &Error{Op: "submit", Class: simgate.ClassModemUnhealthy, Err: ErrNotReady}
 	}
-	job := &sendJob{ctx: ctx, to: to, text: text, result: make(chan sendResult, 1)}
+	job := &sendJob{ctx: ctx, to: to, text: text, notAfter: notAfter, result: make(chan sendResult, 1)}
 	select {
 	case m.jobs <- job:
 	case <-up:
@@ -698,6 +708,10 @@ func (m *Modem) probe(ctx context.Context, c *conn) error {
 
 // submit sends the parts of one message with AT+CMGS.
 func (m *Modem) submit(ctx context.Context, c *conn, job *sendJob) ([]int, error) {
+	if !job.notAfter.IsZero() && m.opts.Now().After(job.notAfter) {
+		// Not the modem's failure: its state and counters stay as they are.
+		return nil, &Error{Op: "submit", Class: simgate.ClassExpired, Err: ErrExpired}
+	}
 	pdus, err := encode(m.enc, job.to, job.text)
 	if err != nil {
 		return nil, &Error{Op: "submit", Class: simgate.ClassPermanentMessage, Err: err}

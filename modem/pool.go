@@ -432,7 +432,9 @@ func (p *Pool) waitIdle(ctx context.Context, mb *member) error {
 // Receipt naming the modem and the parts it sent: after some parts of a long
 // message, or an ambiguous submit, resending would duplicate. With no usable
 // modem the error wraps ErrNoModem, or ErrCapReached when caps are the
-// reason; both have simgate.ClassTransient.
+// reason; both have simgate.ClassTransient. Once req.NotAfter has passed, no
+// modem begins the submit (Modem.SendBefore): the error wraps ErrExpired
+// (simgate.ClassExpired), and no other modem is tried.
 func (p *Pool) Send(ctx context.Context, req simgate.SendRequest) (simgate.Receipt, error) {
 	parts := countParts(req.Text)
 	tried := map[string]bool{}
@@ -446,8 +448,8 @@ func (p *Pool) Send(ctx context.Context, req simgate.SendRequest) (simgate.Recei
 			return simgate.Receipt{}, err
 		}
 		start := time.Now()
-		mrs, err := mb.m.Send(ctx, req.To, req.Text)
-		if p.opts.Submits != nil {
+		mrs, err := mb.m.SendBefore(ctx, req.To, req.Text, req.NotAfter)
+		if p.opts.Submits != nil && simgate.SendClassOf(err) != simgate.ClassExpired { // no submit began
 			p.opts.Submits.ObserveSubmit(mb.cfg.Name, time.Since(start), err)
 		}
 		p.finish(mb, res, parts, mrs, err)

@@ -212,6 +212,39 @@ func TestPoolFailover(t *testing.T) {
 	}
 }
 
+// Once a send's NotAfter has passed, no modem begins it: not at first, and
+// not on the next modem after the first failed for a reason that would
+// otherwise fail over.
+func TestPoolNotAfter(t *testing.T) {
+	const to = "+15557654321"
+	n, mods, dir := startSims(t, sim.Config{}, sim.Config{})
+	p := startPool(t, mods, dir, PoolOptions{}, func(i int, c *Config) {
+		if i == 0 {
+			c.Prefixes = []string{"+1555"} // m0 is tried first
+		}
+	})
+	expired := func(err error) bool {
+		return simgate.SendClassOf(err) == simgate.ClassExpired && errors.Is(err, ErrExpired)
+	}
+
+	_, err := p.Send(testCtx(t), simgate.SendRequest{To: to, Text: "too late", NotAfter: time.Now().Add(-time.Second)})
+	if !expired(err) {
+		t.Fatalf("past NotAfter: err = %v, want ErrExpired with ClassExpired", err)
+	}
+
+	mods[0].SetFaults(sim.Faults{CMSErrorFor: map[string]int{to: 38}, SubmitLatency: 300 * time.Millisecond})
+	_, err = p.Send(testCtx(t), simgate.SendRequest{To: to, Text: "late after failover", NotAfter: time.Now().Add(100 * time.Millisecond)})
+	if !expired(err) {
+		t.Fatalf("NotAfter passed during the first attempt: err = %v, want ErrExpired with ClassExpired", err)
+	}
+	if got := logHas(mods[1], "AT+CMGS"); got != 0 {
+		t.Fatalf("m1 was tried %d times after the send expired", got)
+	}
+	if got := len(n.Submissions()); got != 0 {
+		t.Fatalf("submissions = %d, want 0", got)
+	}
+}
+
 // A resend with the same sticky key leaves from the same SIM, while other
 // traffic spreads; when that SIM is out of rotation, another takes it.
 func TestPoolStickiness(t *testing.T) {

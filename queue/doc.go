@@ -53,6 +53,18 @@
 // errors fail the message at once. Everything else is at least once: a queued
 // message survives any crash and is claimed again.
 //
+// # Expiry
+//
+// A message past its expiry, or whose verification expired or is no longer
+// pending, is never claimed: the claim finishes it as expired or canceled
+// instead. A claimed message may still wait for a modem (every modem busy, or
+// a resend sticking to the SIM of the first code), so the send carries the
+// earlier of the message's and its verification's expiry
+// (simgate.SendRequest.NotAfter), and the modem's goroutine looks at the time
+// just before AT+CMGS: a message whose time ran out while it waited ends
+// expired and nothing goes out. A verification approved or canceled during
+// that wait is not seen; the wait is at most one submit of the modem.
+//
 // Leases make the queue safe to share between nodes later: a claim only takes
 // queued messages, and recovery only takes sending messages whose lease is
 // this node's or expired. Leases are not renewed, so Lease must be longer than

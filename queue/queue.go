@@ -318,7 +318,8 @@ func (d *Dispatcher) send(m *simgate.Message) simgate.SendOutcome {
 	if err != nil {
 		return simgate.SendOutcome{Status: simgate.StatusFailed, Reason: err.Error()}
 	}
-	rc, err := d.opts.Sender.Send(d.sendCtx, simgate.SendRequest{To: m.To, Text: text, StickyKey: m.VerificationID})
+	rc, err := d.opts.Sender.Send(d.sendCtx, simgate.SendRequest{To: m.To, Text: text, StickyKey: m.VerificationID,
+		NotAfter: m.ExpiresAt})
 	if err == nil {
 		mrs := make([]string, len(rc.MRs))
 		for i, mr := range rc.MRs {
@@ -332,6 +333,9 @@ func (d *Dispatcher) send(m *simgate.Message) simgate.SendOutcome {
 	o := simgate.SendOutcome{MRs: sent, ModemID: rc.ModemID, Reason: fmt.Sprintf("%s: %v", class, err)}
 	now := d.opts.Now()
 	switch {
+	case class == simgate.ClassExpired:
+		// It waited for a modem past its own or its verification's expiry.
+		o.Status, o.Reason = simgate.StatusExpired, "expired before it could be sent (it waited for a busy modem)"
 	case class == simgate.ClassAmbiguous:
 		o.Status, o.Ambiguous = simgate.StatusUnknown, true
 		o.Reason = fmt.Sprintf("may have been sent, not resent (%s: %v)", class, err)

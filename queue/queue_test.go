@@ -128,6 +128,41 @@ func TestDispatch_ExpiryBeforeSend(t *testing.T) {
 	}
 }
 
+// A message claimed in time that then waits for a busy modem past its own
+// expiry, or past its verification's, is not submitted late: the modem looks
+// at the time just before AT+CMGS, the message ends expired, and the modem is
+// not blamed for it.
+func TestDispatch_ExpiryWhileWaitingForModem(t *testing.T) {
+	e := newEnv(t, envConfig{modems: 1, sim: func(i int, c *sim.Config) { c.SubmitLatency = 1500 * time.Millisecond }})
+	e.openQueue(queue.Options{Workers: 3})
+	first := e.enqueue(&simgate.Message{To: alice, Text: "first"})
+	e.waitStatus(first.ID, simgate.StatusSending)
+	time.Sleep(200 * time.Millisecond) // its AT+CMGS is under way: the one modem is busy
+	late := e.enqueue(&simgate.Message{To: bob, Text: "late", ExpiresAt: e.clk.Now().Add(500 * time.Millisecond)})
+	e.insertVerification("ver_late", carol, simgate.VerificationPending, e.clk.Now().Add(500*time.Millisecond))
+	code := e.enqueue(&simgate.Message{To: carol, Text: "code 1", VerificationID: "ver_late"})
+
+	for _, id := range []string{late.ID, code.ID} {
+		m := e.waitStatus(id, simgate.StatusExpired)
+		if !strings.Contains(m.Reason, "expired before it could be sent") {
+			t.Errorf("message %s: reason %q", id, m.Reason)
+		}
+		if !hasEvent(m, simgate.StatusSending, "") {
+			t.Errorf("message %s was not claimed before it expired, so this tested the claim, not the wait: %+v", id, m.Events)
+		}
+	}
+	e.waitStatus(first.ID, simgate.StatusDelivered)
+	subs := e.net.Submissions()
+	if len(subs) != 1 || subs[0].Text != "first" {
+		t.Fatalf("submissions %+v, want only the first message", subs)
+	}
+	for _, st := range e.pool.Status() {
+		if st.State != simgate.ModemReady || st.Counters.Failed != 0 {
+			t.Errorf("modem %s: %s, %d failed submits; an expiry is not the modem's failure", st.ID, st.State, st.Counters.Failed)
+		}
+	}
+}
+
 // A modem that fails a destination with a transient error (+CMS ERROR: 38):
 // the pool fails over within one attempt, and with the pool's failover off
 // the queue retries after its backoff until another modem takes it.

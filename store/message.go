@@ -131,7 +131,9 @@ func createMessage(ctx context.Context, tx *tx, m *simgate.Message, requestHash 
 // In the same transaction it finishes, without sending them, queued messages
 // that may no longer go out: past their expiry, or belonging to a
 // verification that expired or is no longer pending. It returns nil when no
-// message is due.
+// message is due. The claimed message's ExpiresAt is when it stops being
+// worth sending: the earlier of its own expiry and, for a verification's SMS,
+// the verification's (for simgate.SendRequest.NotAfter).
 func (db *DB) ClaimMessage(ctx context.Context, owner string, lease time.Duration) (*simgate.Message, error) {
 	tx, err := db.beginTx(ctx)
 	if err != nil {
@@ -201,6 +203,9 @@ func claimMessage(ctx context.Context, tx *tx, owner string, lease time.Duration
 		}
 		m.Priority = simgate.Priority(priority)
 		m.ExpiresAt = fromMillis(expiresAt)
+		if vid.Valid && vExpires.Valid && (m.ExpiresAt.IsZero() || vExpires.Int64 < expiresAt.Int64) {
+			m.ExpiresAt = fromMillis(vExpires)
+		}
 		m.VerificationID = vid.String
 		m.Attempts++
 		m.Status = simgate.StatusSending
