@@ -53,6 +53,11 @@
 // errors fail the message at once. Everything else is at least once: a queued
 // message survives any crash and is claimed again.
 //
+// Leases make the queue safe to share between nodes later: a claim only takes
+// queued messages, and recovery only takes sending messages whose lease is
+// this node's or expired. Leases are not renewed, so Lease must be longer than
+// the Sender's longest submit (modem.Config.SubmitTimeout plus failover).
+//
 // # Expiry
 //
 // A message past its expiry, or whose verification expired or is no longer
@@ -63,12 +68,7 @@
 // (simgate.SendRequest.NotAfter), and the modem's goroutine looks at the time
 // just before AT+CMGS: a message whose time ran out while it waited ends
 // expired and nothing goes out. A verification approved or canceled during
-// that wait is not seen; the wait is at most one submit of the modem.
-//
-// Leases make the queue safe to share between nodes later: a claim only takes
-// queued messages, and recovery only takes sending messages whose lease is
-// this node's or expired. Leases are not renewed, so Lease must be longer than
-// the Sender's longest submit (modem.Config.SubmitTimeout plus failover).
+// that wait is not seen: its SMS still goes out, in time.
 //
 // # Reports
 //

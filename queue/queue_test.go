@@ -133,13 +133,15 @@ func TestDispatch_ExpiryBeforeSend(t *testing.T) {
 // at the time just before AT+CMGS, the message ends expired, and the modem is
 // not blamed for it.
 func TestDispatch_ExpiryWhileWaitingForModem(t *testing.T) {
-	e := newEnv(t, envConfig{modems: 1, sim: func(i int, c *sim.Config) { c.SubmitLatency = 1500 * time.Millisecond }})
+	e := newEnv(t, envConfig{modems: 1, sim: func(i int, c *sim.Config) { c.SubmitLatency = 3 * time.Second }})
 	e.openQueue(queue.Options{Workers: 3})
 	first := e.enqueue(&simgate.Message{To: alice, Text: "first"})
 	e.waitStatus(first.ID, simgate.StatusSending)
 	time.Sleep(200 * time.Millisecond) // its AT+CMGS is under way: the one modem is busy
-	late := e.enqueue(&simgate.Message{To: bob, Text: "late", ExpiresAt: e.clk.Now().Add(500 * time.Millisecond)})
-	e.insertVerification("ver_late", carol, simgate.VerificationPending, e.clk.Now().Add(500*time.Millisecond))
+	// Both are claimed at once, long before their time runs out, and then
+	// wait for the modem until well after it.
+	late := e.enqueue(&simgate.Message{To: bob, Text: "late", ExpiresAt: e.clk.Now().Add(time.Second)})
+	e.insertVerification("ver_late", carol, simgate.VerificationPending, e.clk.Now().Add(time.Second))
 	code := e.enqueue(&simgate.Message{To: carol, Text: "code 1", VerificationID: "ver_late"})
 
 	for _, id := range []string{late.ID, code.ID} {
