@@ -434,7 +434,7 @@ func (p *Pool) waitIdle(ctx context.Context, mb *member) error {
 // modem the error wraps ErrNoModem, or ErrCapReached when caps are the
 // reason; both have simgate.ClassTransient. Once req.NotAfter has passed, no
 // modem begins the submit (Modem.SendBefore): the error wraps ErrExpired
-// (simgate.ClassExpired), and no other modem is tried.
+// (simgate.ClassExpired) with an empty Receipt, and no other modem is tried.
 func (p *Pool) Send(ctx context.Context, req simgate.SendRequest) (simgate.Receipt, error) {
 	parts := countParts(req.Text)
 	tried := map[string]bool{}
@@ -449,7 +449,12 @@ func (p *Pool) Send(ctx context.Context, req simgate.SendRequest) (simgate.Recei
 		}
 		start := time.Now()
 		mrs, err := mb.m.SendBefore(ctx, req.To, req.Text, req.NotAfter)
-		if p.opts.Submits != nil && simgate.SendClassOf(err) != simgate.ClassExpired { // no submit began
+		if simgate.SendClassOf(err) == simgate.ClassExpired {
+			// No submit began: nothing to observe, and no modem to name.
+			p.finish(mb, res, parts, nil, err)
+			return simgate.Receipt{}, err
+		}
+		if p.opts.Submits != nil {
 			p.opts.Submits.ObserveSubmit(mb.cfg.Name, time.Since(start), err)
 		}
 		p.finish(mb, res, parts, mrs, err)

@@ -227,9 +227,12 @@ func TestPoolNotAfter(t *testing.T) {
 		return simgate.SendClassOf(err) == simgate.ClassExpired && errors.Is(err, ErrExpired)
 	}
 
-	_, err := p.Send(testCtx(t), simgate.SendRequest{To: to, Text: "too late", NotAfter: time.Now().Add(-time.Second)})
+	r, err := p.Send(testCtx(t), simgate.SendRequest{To: to, Text: "too late", NotAfter: time.Now().Add(-time.Second)})
 	if !expired(err) {
 		t.Fatalf("past NotAfter: err = %v, want ErrExpired with ClassExpired", err)
+	}
+	if r.ModemID != "" {
+		t.Fatalf("receipt names %s, a modem that sent nothing", r.ModemID)
 	}
 
 	mods[0].SetFaults(sim.Faults{CMSErrorFor: map[string]int{to: 38}, SubmitLatency: 300 * time.Millisecond})

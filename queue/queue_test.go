@@ -152,6 +152,9 @@ func TestDispatch_ExpiryWhileWaitingForModem(t *testing.T) {
 		if !hasEvent(m, simgate.StatusSending, "") {
 			t.Errorf("message %s was not claimed before it expired, so this tested the claim, not the wait: %+v", id, m.Events)
 		}
+		if m.ModemID != "" {
+			t.Errorf("message %s names modem %s, which sent nothing", id, m.ModemID)
+		}
 	}
 	e.waitStatus(first.ID, simgate.StatusDelivered)
 	subs := e.net.Submissions()
