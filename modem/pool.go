@@ -449,15 +449,14 @@ func (p *Pool) Send(ctx context.Context, req simgate.SendRequest) (simgate.Recei
 		}
 		start := time.Now()
 		mrs, err := mb.m.SendBefore(ctx, req.To, req.Text, req.NotAfter)
+		p.finish(mb, res, parts, mrs, err)
 		if simgate.SendClassOf(err) == simgate.ClassExpired {
 			// No submit began: nothing to observe, and no modem to name.
-			p.finish(mb, res, parts, nil, err)
 			return simgate.Receipt{}, err
 		}
 		if p.opts.Submits != nil {
 			p.opts.Submits.ObserveSubmit(mb.cfg.Name, time.Since(start), err)
 		}
-		p.finish(mb, res, parts, mrs, err)
 		if err == nil {
 			now := p.opts.Now()
 			if req.StickyKey != "" {

@@ -94,6 +94,9 @@ const (
 // app name and a 2-digit TTL it is 67 GSM-7 characters, one SMS part.
 const DefaultTemplate = "Your {app} code is {code}. It expires in {ttl_minutes} min. Do not share it."
 
+// DefaultNotifyTemplate is the text NotifyOwner sends.
+const DefaultNotifyTemplate = "Someone tried to verify this number with {app} and failed. If this was not you, ignore this message."
+
 // Options configure a Service. Zero values take the defaults noted.
 type Options struct {
 	// Secret keys the code HMAC; at least 32 bytes. Required.
@@ -109,7 +112,8 @@ type Options struct {
 	FailureCap int
 	// NotifyOwner texts a number, at most once a day, when a verification
 	// of it ran out of attempts.
-	NotifyOwner    bool
+	NotifyOwner bool
+	// NotifyTemplate is that text (default DefaultNotifyTemplate).
 	NotifyTemplate string
 	// DefaultLocale is used when a request names no locale or one without a
 	// template; default "en".
@@ -185,7 +189,7 @@ func New(st Store, q Enqueuer, opts Options) (*Service, error) {
 		}
 	}
 	if opts.NotifyTemplate == "" {
-		opts.NotifyTemplate = "Someone tried to verify this number with {app} and failed. If this was not you, ignore this message."
+		opts.NotifyTemplate = DefaultNotifyTemplate
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

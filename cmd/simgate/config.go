@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/simgate/simgate"
+	"github.com/simgate/simgate/verify"
 )
 
 // Config is the whole configuration file. It stays in cmd (see STYLE.md):
@@ -202,8 +203,8 @@ func DefaultConfig() *Config {
 			SendWindow:         10 * time.Minute,
 			FailureCap:         100,
 			DefaultLocale:      "en",
-			Templates:          map[string]string{"en": "Your {app} code is {code}. It expires in {ttl_minutes} min. Do not share it."},
-			NotifyTemplate:     "Someone tried to verify this number with {app} and failed. If this was not you, ignore this message.",
+			Templates:          map[string]string{"en": verify.DefaultTemplate},
+			NotifyTemplate:     verify.DefaultNotifyTemplate,
 			PrefixVelocityLen:  7,
 			PrefixVelocityHour: 50,
 		},
