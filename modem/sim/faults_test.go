@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestFaultLatency(t *testing.T) {
@@ -208,6 +210,46 @@ func TestFaultHang(t *testing.T) {
 	}
 	c2.mustOK("ATE0")
 	c2.want("AT+CGMI", "SIMGATE", "OK")
+}
+
+// A client that holds the device through two descriptors, as the modem
+// driver does (one for its lock, one for the port), and closes both at once
+// ends a hang, though inotify reports the two closes as one event.
+func TestFaultHangTwoDescriptors(t *testing.T) {
+	n, mods := startNetwork(t, Config{})
+	m := mods[0]
+	if n.watch == nil {
+		t.Skip("no inotify")
+	}
+	lock, err := os.OpenFile(m.Path(), os.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opens := func(want int) func() bool {
+		return func() bool {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			return m.dev.opens == want
+		}
+	}
+	// Each open seen on its own, so that the count does not start merged.
+	eventually(t, "the first open seen", opens(1))
+	c := dial(t, m.Path())
+	c.mustOK("ATE0")
+	eventually(t, "the second open seen", opens(2))
+	m.SetFaults(Faults{Hung: true})
+	c.write("AT\r")
+	c.quiet(200 * time.Millisecond)
+
+	// Both closes are queued before the sim reads either, so the kernel
+	// merges them into one event.
+	n.watch.mu.Lock()
+	lock.Close()
+	c.close()
+	n.watch.mu.Unlock()
+	eventually(t, "hang ended", func() bool { return !m.Faults().Hung })
+	c2 := dial(t, m.Path())
+	c2.want("AT", "OK")
 }
 
 func TestFaultNoise(t *testing.T) {

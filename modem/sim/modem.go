@@ -283,7 +283,7 @@ type device struct {
 	out           outQueue
 
 	// Guarded by Modem.mu.
-	opens int  // client descriptors open on the slave
+	opens int  // client descriptors open on the slave, from inotify events (see openers)
 	reset bool // a client closed the device: drop half-typed input
 
 	// Owned by the read goroutine.
@@ -551,6 +551,13 @@ func (m *Modem) deviceEvent(wd int, mask uint32) {
 	if mask&unix.IN_CLOSE != 0 {
 		if d.opens > 0 {
 			d.opens--
+		}
+		if d.opens > 0 && d.slave != nil {
+			// Merged events can leave the count too high for good (see
+			// openers); the descriptors themselves say how many are open.
+			if n, err := openers(d.slave); err == nil {
+				d.opens = n
+			}
 		}
 		if d.opens == 0 {
 			// The host let go of the device: a hang ends (as a USB reset

@@ -3,6 +3,8 @@ package sim
 import (
 	"errors"
 	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -108,3 +110,58 @@ func (w *watcher) readLocked(fd int) bool {
 }
 
 func (w *watcher) close() error { return w.f.Close() }
+
+// openers counts the descriptors open on the pty slave in the processes
+// this user can see, less the sim's own slave descriptor. It is how a modem
+// checks the count it keeps from events: inotify merges an event into the
+// one queued before it when both are the same and unread, so a client that
+// opens the device twice in a row (the modem driver does, for its lock and
+// for the port) and closes both can leave one open unmatched. Descriptors
+// held by processes of other users are not seen.
+func openers(slave *os.File) (int, error) {
+	var dev struct {
+		rdev uint64
+		fd   int
+	}
+	err := control(slave, func(fd int) error {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return err
+		}
+		dev.rdev, dev.fd = st.Rdev, fd
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	self := strconv.Itoa(os.Getpid())
+	n := 0
+	for _, p := range procs {
+		if _, err := strconv.Atoi(p.Name()); err != nil {
+			continue
+		}
+		fds, err := os.ReadDir(filepath.Join("/proc", p.Name(), "fd"))
+		if err != nil {
+			continue // gone, or another user's
+		}
+		for _, f := range fds {
+			if p.Name() == self && f.Name() == strconv.Itoa(dev.fd) {
+				continue
+			}
+			var st unix.Stat_t
+			// stat follows the link to the device without opening it, so
+			// it raises no inotify event of its own.
+			if unix.Stat(filepath.Join("/proc", p.Name(), "fd", f.Name()), &st) != nil {
+				continue
+			}
+			if st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == dev.rdev {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
