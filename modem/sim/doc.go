@@ -16,7 +16,9 @@
 // Design. A Network owns all goroutines: per plugged-in modem one reads the
 // pty master and runs the command interpreter, one writes it; the network
 // runs delayed deliveries and reports, and one goroutine watches the devices
-// with inotify to see clients open and close them. Close cancels a context
+// with inotify to see clients open and close them (a close that leaves
+// descriptors counted is checked against /proc, as inotify merges equal
+// events). Close cancels a context
 // and waits for all of them. (A modem in phase 2+ also arms a timer for the
 // AT+CNMA it waits for; unplugging, which Close does, disarms it.) A modem's
 // state sits behind one mutex; all output goes through one queue per device
