@@ -138,7 +138,7 @@ func openers(slave *os.File) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	self := strconv.Itoa(os.Getpid())
+	self, own := strconv.Itoa(os.Getpid()), strconv.Itoa(dev.fd)
 	n := 0
 	for _, p := range procs {
 		if _, err := strconv.Atoi(p.Name()); err != nil {
@@ -149,7 +149,7 @@ func openers(slave *os.File) (int, error) {
 			continue // gone, or another user's
 		}
 		for _, f := range fds {
-			if p.Name() == self && f.Name() == strconv.Itoa(dev.fd) {
+			if p.Name() == self && f.Name() == own {
 				continue
 			}
 			var st unix.Stat_t
