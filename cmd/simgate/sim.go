@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/simgate/simgate/modem/sim"
@@ -42,10 +44,14 @@ type SimModemEntry struct {
 	SubmitLatency time.Duration  `yaml:"submit_latency"`
 	ReportDelay   time.Duration  `yaml:"report_delay"`
 	Faults        sim.FaultsJSON `yaml:"faults"`
+	// Profile makes the modem a real device (see sim.Profiles) and
+	// ChatterEvery sets how often it chatters; both override the flags.
+	Profile      string `yaml:"profile"`
+	ChatterEvery int    `yaml:"chatter_every"`
 }
 
 func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("sim", "[-n N] [--dir DIR] [--listen ADDR] [-c FILE]",
+	fs := newFlagSet("sim", "[-n N] [--dir DIR] [--listen ADDR] [--profile NAME] [-c FILE]",
 		"simgate sim -n 2 --dir /tmp/simgate-sim   # then: gammu, simgate, or curl http://127.0.0.1:8025/modems", stderr)
 	n := fs.Int("n", 2, "number of virtual modems (ignored with -c when the file lists modems)")
 	dir := fs.String("dir", "", "directory for the device symlinks (default: a new temporary directory)")
@@ -53,11 +59,19 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	file := fs.String("c", "", "YAML file with the modems' identities and faults")
 	latency := fs.Duration("latency", sim.DefaultSubmitLatency, "time from Ctrl-Z to the +CMGS answer")
 	reportDelay := fs.Duration("report-delay", sim.DefaultReportDelay, "time from submit to delivery and status report")
+	profile := fs.String("profile", "", "make every modem a real device: "+strings.Join(sim.Profiles(), ", ")+" (default: the textbook modem)")
+	chatter := fs.Int("chatter-every", 0, "with a profile whose device chatters (^RSSI, +QIND), one such line after every N commands (0: none)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	if err := checkProfile(*profile); err != nil {
+		return usageError{"--profile: " + err.Error()}
+	}
+	if *chatter < 0 {
+		return usageError{fmt.Sprintf("--chatter-every must not be negative, got %d", *chatter)}
 	}
 
 	spec := SimFile{Dir: *dir, Listen: *listen}
@@ -84,7 +98,18 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return fmt.Errorf("modems[%d].faults.%v", i, err)
 		}
 		faults[i] = f
+		if e.Profile == "" {
+			e.Profile = *profile
+		} else if err := checkProfile(e.Profile); err != nil {
+			return fmt.Errorf("modems[%d].profile: %w", i, err)
+		}
+		if e.ChatterEvery == 0 {
+			e.ChatterEvery = *chatter
+		} else if e.ChatterEvery < 0 {
+			return fmt.Errorf("modems[%d].chatter_every: must not be negative, got %d", i, e.ChatterEvery)
+		}
 		cfgs[i] = sim.Config{
+			Profile: e.Profile, ChatterEvery: e.ChatterEvery,
 			Name: e.Name, Number: e.Number, IMEI: e.IMEI, IMSI: e.IMSI, ICCID: e.ICCID,
 			Manufacturer: e.Manufacturer, Model: e.Model, Revision: e.Revision, Operator: e.Operator,
 			SMSC: e.SMSC, PIN: e.PIN, PUK: e.PUK, ICCIDCommands: e.ICCIDCommands, CNMICaps: e.CNMICaps,
@@ -112,7 +137,11 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	for i, m := range mods {
 		m.SetFaults(faults[i])
 		c := m.Config()
-		fmt.Fprintf(stdout, "%-8s %s  number %s  IMEI %s  ICCID %s\n", c.Name, m.Path(), c.Number, c.IMEI, c.ICCID)
+		fmt.Fprintf(stdout, "%-8s %s  number %s  IMEI %s  ICCID %s", c.Name, m.Path(), c.Number, c.IMEI, c.ICCID)
+		if c.Profile != "" {
+			fmt.Fprintf(stdout, "  profile %s", c.Profile)
+		}
+		fmt.Fprintln(stdout)
 	}
 
 	var srv *http.Server
@@ -141,6 +170,15 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	return network.Close()
+}
+
+// checkProfile returns an error that lists the known profiles if name is
+// not one of them ("" is the textbook modem).
+func checkProfile(name string) error {
+	if name != "" && !slices.Contains(sim.Profiles(), name) {
+		return fmt.Errorf("unknown profile %q; known profiles: %s", name, strings.Join(sim.Profiles(), ", "))
+	}
+	return nil
 }
 
 func orDefault(v, def time.Duration) time.Duration {

@@ -28,8 +28,11 @@ func resReply(r result) reply       { return reply{res: r} }
 
 // execLocked executes one command. Unknown commands and unsupported forms
 // answer ERROR, as gammu's probes (AT+CPROT=?, AT$TSSPCSW=?, AT+MODE=2)
-// expect.
+// expect, or what the profile's device answers to unknown commands.
 func (m *Modem) execLocked(c Command) reply {
+	if r, quirk := m.quirkReply(c); quirk {
+		return r
+	}
 	switch c.Name {
 	case "E", "V", "Q":
 		return m.cmdFlag(c)
@@ -46,7 +49,12 @@ func (m *Modem) execLocked(c Command) reply {
 		if c.Op != OpExec {
 			return errReply()
 		}
-		return okReply(m.cfg.Manufacturer, m.cfg.Model, "Revision: "+m.cfg.Revision)
+		rev := m.cfg.Revision
+		if !strings.HasPrefix(rev, "Revision") {
+			// SIM800's AT+CGMR already says "Revision:1418B04SIM800L24".
+			rev = "Revision: " + rev
+		}
+		return okReply(m.cfg.Manufacturer, m.cfg.Model, rev)
 	case "S3", "S4", "S5", "S0", "S7", "S8", "S10":
 		return m.cmdSReg(c)
 	case "+CGMI", "+GMI":
@@ -138,7 +146,7 @@ func (m *Modem) execLocked(c Command) reply {
 	case "+CMGD":
 		return m.cmdCMGD(c)
 	}
-	return errReply()
+	return m.unknownReply()
 }
 
 func toa(number string) int {
@@ -248,7 +256,7 @@ func (m *Modem) cmdInt(c Command, p *int, lo, hi int, caps string) reply {
 
 func (m *Modem) cmdICCID(c Command) reply {
 	if !slices.Contains(m.cfg.ICCIDCommands, c.Name) {
-		return errReply()
+		return m.unknownReply()
 	}
 	// Huawei answers the read form, the others the execute form.
 	want := OpExec
@@ -269,10 +277,20 @@ func (m *Modem) cmdICCID(c Command) reply {
 	}
 	switch c.Name {
 	case "+CCID":
-		return okReply("+CCID: " + m.cfg.ICCID)
+		format, iccid := "+CCID: %s", m.cfg.ICCID
+		if m.prof.ccidFormat != "" {
+			format = m.prof.ccidFormat
+		}
+		if m.prof.ccidPadF {
+			iccid = padF(iccid)
+		}
+		return okReply(fmt.Sprintf(format, iccid))
 	case "+QCCID":
 		return okReply("+QCCID: " + m.cfg.ICCID)
 	case "^ICCID":
+		if m.prof.iccidSwapped {
+			return okReply("^ICCID: " + iccidSIMOrder(m.cfg.ICCID))
+		}
 		return okReply("^ICCID: " + m.cfg.ICCID)
 	}
 	return okReply("ICCID: " + m.cfg.ICCID)
@@ -296,16 +314,7 @@ func (m *Modem) cmdCRSM(c Command) reply {
 	if m.faults.SIMMissing { // EF_ICCID: readable while locked, as above
 		return resReply(cme(10))
 	}
-	d := m.cfg.ICCID
-	if len(d)%2 == 1 {
-		d += "F"
-	}
-	var sb strings.Builder
-	for i := 0; i+1 < len(d); i += 2 {
-		sb.WriteByte(d[i+1])
-		sb.WriteByte(d[i])
-	}
-	return okReply(fmt.Sprintf("+CRSM: 144,0,%q", sb.String()))
+	return okReply(fmt.Sprintf("+CRSM: 144,0,%q", iccidSIMOrder(m.cfg.ICCID)))
 }
 
 func (m *Modem) cmdCPIN(c Command) reply {
@@ -316,15 +325,15 @@ func (m *Modem) cmdCPIN(c Command) reply {
 		if m.faults.SIMMissing {
 			return resReply(cme(10))
 		}
-		switch m.sim.state {
-		case simPIN:
-			return okReply("+CPIN: SIM PIN")
-		case simPUK:
-			return okReply("+CPIN: SIM PUK")
-		case simBlocked:
+		if m.sim.state == simBlocked {
 			return resReply(cme(13))
 		}
-		return okReply("+CPIN: READY")
+		s, _ := m.cpinStateLocked()
+		if m.prof.cpinNoOK {
+			// Wavecom: the +CPIN line and no final result code.
+			return reply{lines: []string{"+CPIN: " + s}, res: result{kind: resNone}}
+		}
+		return okReply("+CPIN: " + s)
 	case OpSet:
 	default:
 		return errReply()
@@ -399,7 +408,7 @@ func (m *Modem) cmdCOPS(c Command) reply {
 		case 2:
 			name = mccmnc
 		}
-		return okReply(fmt.Sprintf("+COPS: 0,%d,%q,0", m.set.copsFormat, name))
+		return okReply(fmt.Sprintf("+COPS: 0,%d,%q,%d", m.set.copsFormat, name, m.prof.act))
 	case OpTest:
 		return okReply(fmt.Sprintf("+COPS: (2,%q,%q,%q,0),,(0-4),(0-2)", m.cfg.Operator, strings.ToUpper(m.cfg.Operator), mccmnc))
 	case OpSet:
@@ -447,9 +456,16 @@ func (m *Modem) cmdCFUN(c Command) reply {
 		return reply{res: ok, after: func() {
 			m.set.cfun = 1
 			m.powerOnLocked()
+			m.bootLocked()
 		}}
 	}
+	// Turning the radio on (not leaving it on: gammu sends AT+CFUN=1 at
+	// every start) restarts a Wavecom's indications.
+	restart := fun == 1 && m.set.cfun != 1 && m.prof.bootOnCFUN
 	m.set.cfun = fun
+	if restart {
+		return reply{res: ok, after: m.bootLocked}
+	}
 	return okReply()
 }
 
@@ -901,34 +917,42 @@ func (m *Modem) cmdCMGR(c Command) reply {
 		// An empty slot: OK without data, as SIM800 and Huawei answer.
 		return okReply()
 	}
-	lines := m.formatStoredLocked(msg, "+CMGR: ", "")
+	lines, okText := m.formatStoredLocked(msg, "+CMGR: ", "")
+	if !okText {
+		return resReply(cms(500))
+	}
 	if msg.stat == statRecUnread && c.Arg(1) != "1" {
 		msg.stat = statRecRead
 	}
 	return okReply(lines...)
 }
 
-// formatStoredLocked formats a stored message for +CMGR (index "") or +CMGL.
-func (m *Modem) formatStoredLocked(msg *storedMsg, prefix, index string) []string {
+// formatStoredLocked formats a stored message for +CMGR (index "") or
+// +CMGL. It reports false for a message that text mode cannot show: a PDU
+// a test stored (PutStored) that does not decode.
+func (m *Modem) formatStoredLocked(msg *storedMsg, prefix, index string) ([]string, bool) {
 	if m.set.cmgf == 0 {
-		withSMSC := !(msg.report && m.faults.NoSMSCInReports)
-		return []string{
-			fmt.Sprintf("%s%s%d,,%d", prefix, index, msg.stat, len(msg.tpdu)),
-			pduHex(msg.smsc, withSMSC, msg.tpdu, m.faults.LowercaseHex),
+		var smsc []byte
+		if !msg.report || !m.faults.NoSMSCInReports {
+			smsc = smscField(msg.smsc, msg.smscRaw)
 		}
+		return []string{
+			fmt.Sprintf("%s%s%d,,%d", prefix, index, msg.stat, msg.lengthField()),
+			pduHex(smsc, msg.tpdu, m.faults.LowercaseHex),
+		}, true
 	}
 	st := fmt.Sprintf("%q", statText[msg.stat])
-	if msg.report {
-		return []string{m.textReportLocked(prefix+index+st+",", msg.tpdu)}
-	}
 	t, err := decodeMT(msg.tpdu)
 	if err != nil {
-		return []string{prefix + index + st + `,"",,""`, ""}
+		return nil, false
+	}
+	if msg.report {
+		return []string{m.textReportLocked(prefix+index+st+",", msg.tpdu)}, true
 	}
 	return []string{
 		fmt.Sprintf("%s%s%s,%q,,%q", prefix, index, st, m.encodeString(t.OA.Number()), sctsText(t.SCTS.Time)),
 		m.encodeText(partText(t)),
-	}
+	}, true
 }
 
 // encodeText formats message text for text mode under AT+CSCS.
@@ -997,7 +1021,13 @@ func (m *Modem) cmdCMGL(c Command) reply {
 		if msg == nil || (want != statAll && msg.stat != want) {
 			continue
 		}
-		lines = append(lines, m.formatStoredLocked(msg, "+CMGL: ", strconv.Itoa(i+1)+",")...)
+		l, okText := m.formatStoredLocked(msg, "+CMGL: ", strconv.Itoa(i+1)+",")
+		if !okText {
+			// As a modem that cannot convert a PDU to text: the list
+			// so far, then an error.
+			return reply{lines: lines, res: cms(500)}
+		}
+		lines = append(lines, l...)
 		if msg.stat == statRecUnread && c.Arg(1) != "1" {
 			msg.stat = statRecRead
 		}

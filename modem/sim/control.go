@@ -59,6 +59,7 @@ type ModemJSON struct {
 	Model        string     `json:"model"`
 	Revision     string     `json:"revision"`
 	Operator     string     `json:"operator"`
+	Profile      string     `json:"profile,omitempty"`
 	Faults       FaultsJSON `json:"faults"`
 }
 
@@ -68,7 +69,7 @@ func modemJSON(m *Modem) ModemJSON {
 		Name: c.Name, Path: m.Path(), Plugged: m.Plugged(), Number: c.Number,
 		IMEI: c.IMEI, IMSI: c.IMSI, ICCID: c.ICCID,
 		Manufacturer: c.Manufacturer, Model: c.Model, Revision: c.Revision, Operator: c.Operator,
-		Faults: FaultsToJSON(m.Faults()),
+		Profile: c.Profile, Faults: FaultsToJSON(m.Faults()),
 	}
 }
 

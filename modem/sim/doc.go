@@ -13,6 +13,22 @@
 // Faults (Modem.SetFaults) make a modem slow, failing, silent, noisy or gone,
 // as hardware is.
 //
+// Profiles. Config.Profile makes a modem a real device (see Profiles):
+// huawei-e1752 answers unknown commands with COMMAND NOT SUPPORT, too many
+// parameters with TOO MANY PARAMETERS and AT^ICCID? nibble-swapped, and
+// chatters ^RSSI/^BOOT/^MODE; wavecom answers AT+CPIN? without OK, a
+// quoted +CCID and +WIND lines at power-on; quectel-ec25 announces stored
+// status reports as +CDSI: "SM" though they are in "SR", and chatters
+// +QIND; sim800 offers no stored reports, no +CEREG, a bare +CCID and its
+// RDY ... SMS Ready lines after AT+CFUN=1,1. A profile sets the identity
+// strings, ICCID commands and AT+CNMI=? the device prints, where Config
+// leaves them empty, and a set of quirks, each a field of an internal
+// struct so that profiles combine them. Chatter is off unless
+// Config.ChatterEvery asks for it, so that tests stay deterministic.
+// Modem.PutStored, PutStoredLen, DeliverPDU, DeliverReportPDU and Stored
+// let tests put exact PDUs (undecodable ones, wrong <length> headers) in
+// and see what the host left in the stores.
+//
 // Design. A Network owns all goroutines: per plugged-in modem one reads the
 // pty master and runs the command interpreter, one writes it; the network
 // runs delayed deliveries and reports, and one goroutine watches the devices
@@ -32,5 +48,5 @@
 // and RTS fail with ENOTTY; clients should treat that as harmless.
 //
 // ParseCommandLine and the PDU decoder are pure functions with fuzz targets
-// (see FUZZ.md).
+// (see docs/FUZZ.md).
 package sim

@@ -12,12 +12,14 @@ const (
 	resCMS    // +CMS ERROR: <code> (27.005 §3.2.5)
 	resPrompt // the "> " prompt of AT+CMGS: no final result yet
 	resNone   // nothing at all (ESC after a prompt on some modems, a hung modem)
+	resText   // a vendor's own final result code, e.g. Huawei's COMMAND NOT SUPPORT
 )
 
 // result is the final result code of a command line.
 type result struct {
 	kind resultKind
 	code int
+	text string // resText
 }
 
 var (
@@ -144,6 +146,8 @@ func resultLine(r result, cmee int) string {
 			}
 		}
 		return "+CMS ERROR: " + strconv.Itoa(r.code)
+	case resText:
+		return r.text
 	}
 	return ""
 }

@@ -146,7 +146,11 @@ func (c *client) next(timeout time.Duration) (string, bool) {
 }
 
 func isFinal(l string) bool {
-	return l == "OK" || l == "ERROR" || strings.HasPrefix(l, "+CME ERROR:") || strings.HasPrefix(l, "+CMS ERROR:")
+	switch l {
+	case "OK", "ERROR", "COMMAND NOT SUPPORT", "TOO MANY PARAMETERS": // the last two: Huawei
+		return true
+	}
+	return strings.HasPrefix(l, "+CME ERROR:") || strings.HasPrefix(l, "+CMS ERROR:")
 }
 
 // cmd sends an AT command line and returns the lines of its answer up to and

@@ -53,6 +53,17 @@ type Config struct {
 	Name   string // device name, e.g. "modem0": the symlink is <dir>/<Name>
 	Number string // the SIM's own MSISDN in E.164, e.g. "+15550000001"
 
+	// Profile makes the modem a real device (see Profiles): its identity
+	// answers, ICCID commands and AT+CNMI=? become the defaults of the
+	// fields below, and it shows the device's quirks. "" is the textbook
+	// modem of 27.005 and 27.007.
+	Profile string
+	// ChatterEvery, for a profile whose device emits status lines now and
+	// then (Huawei ^RSSI, ^BOOT, ^MODE; Quectel +QIND), writes one after
+	// every ChatterEvery-th command line. 0 never does, so that tests see
+	// them only when they ask.
+	ChatterEvery int
+
 	IMEI, IMSI, ICCID             string
 	Manufacturer, Model, Revision string // AT+CGMI, AT+CGMM, AT+CGMR
 	Operator                      string // AT+COPS? long name
@@ -93,6 +104,22 @@ type Config struct {
 }
 
 func (c *Config) setDefaults(i int) {
+	p, _ := lookupProfile(c.Profile)
+	if c.Manufacturer == "" {
+		c.Manufacturer = p.manufacturer
+	}
+	if c.Model == "" {
+		c.Model = p.model
+	}
+	if c.Revision == "" {
+		c.Revision = p.revision
+	}
+	if c.ICCIDCommands == nil {
+		c.ICCIDCommands = slices.Clone(p.iccidCommands)
+	}
+	if c.CNMICaps == "" {
+		c.CNMICaps = p.cnmiCaps
+	}
 	if c.Name == "" {
 		c.Name = "modem" + strconv.Itoa(i)
 	}
@@ -152,6 +179,12 @@ func (c *Config) validate() error {
 	}
 	if numberKey(c.Number) == "" {
 		return fmt.Errorf("modem %s: invalid number %q", c.Name, c.Number)
+	}
+	if _, ok := lookupProfile(c.Profile); !ok {
+		return fmt.Errorf("modem %s: unknown profile %q (known: %s)", c.Name, c.Profile, strings.Join(Profiles(), ", "))
+	}
+	if c.ChatterEvery < 0 {
+		return fmt.Errorf("modem %s: negative ChatterEvery %d", c.Name, c.ChatterEvery)
 	}
 	if _, err := parseCaps(c.CNMICaps); err != nil {
 		return fmt.Errorf("modem %s: invalid CNMICaps %q: %w", c.Name, c.CNMICaps, err)
@@ -243,6 +276,7 @@ type settings struct {
 type Modem struct {
 	net   *Network
 	cfg   Config
+	prof  profile
 	index int
 	caps  [5][]int
 
@@ -259,6 +293,7 @@ type Modem struct {
 	ackWait  *pendingMsg  // the routed +CMT/+CDS that awaits AT+CNMA (CSMS=1)
 	ackTimer *time.Timer  // switches routing off when ackWait stays unanswered
 	noiseN   int
+	chatN    int // command lines counted for Config.ChatterEvery
 	lastStat int // registration stat last reported
 	dev      *device
 	path     string
@@ -270,6 +305,9 @@ type pendingMsg struct {
 	tpdu   []byte
 	smsc   string
 	report bool
+	// smscRaw, if set, is the exact SMSC part of a PDU a test delivered
+	// (DeliverPDU), printed instead of the field for smsc.
+	smscRaw []byte
 }
 
 // device is one plug-in of a modem: a pty and the goroutines serving it.
@@ -350,9 +388,11 @@ func newModem(n *Network, cfg Config, index int) *Modem {
 	h := fnv.New64a()
 	h.Write([]byte(cfg.IMEI))
 	seed := h.Sum64()
+	prof, _ := lookupProfile(cfg.Profile)
 	m := &Modem{
 		net:    n,
 		cfg:    cfg,
+		prof:   prof,
 		index:  index,
 		caps:   caps,
 		rng:    rand.New(rand.NewPCG(seed, seed>>1|1)),
@@ -531,6 +571,10 @@ func (m *Modem) Replug(newName string) (string, error) {
 func (m *Modem) attachLocked(d *device) {
 	m.dev = d
 	m.path = d.link
+	if m.prof.bootAtPlug {
+		// Power-on: the first client to open the device reads these.
+		m.bootLocked()
+	}
 	m.afterChangeLocked()
 }
 
@@ -932,6 +976,7 @@ func (m *Modem) execLine(d *device, raw []byte, overflow bool) {
 		f()
 	}
 	m.afterChangeLocked()
+	m.chatterLocked()
 }
 
 // finishSend submits the message body of AT+CMGS: checks, latency, the
@@ -1078,13 +1123,13 @@ func (m *Modem) placeSMSLocked(p pendingMsg) bool {
 		if m.set.cmgf == 1 {
 			m.smsURCLocked(m.textCMTLocked(p)...)
 		} else {
-			m.smsURCLocked(fmt.Sprintf("+CMT: ,%d", len(p.tpdu)), pduHex(p.smsc, true, p.tpdu, m.faults.LowercaseHex))
+			m.smsURCLocked(fmt.Sprintf("+CMT: ,%d", len(p.tpdu)), pduHex(smscField(p.smsc, p.smscRaw), p.tpdu, m.faults.LowercaseHex))
 		}
 		m.awaitAckLocked(p)
 		return true
 	}
 	mem := m.set.cpms[2]
-	idx := m.stores[mem].add(&storedMsg{stat: statRecUnread, smsc: p.smsc, tpdu: p.tpdu})
+	idx := m.stores[mem].add(&storedMsg{stat: statRecUnread, smsc: p.smsc, smscRaw: p.smscRaw, tpdu: p.tpdu})
 	if idx == 0 {
 		return false
 	}
@@ -1153,22 +1198,30 @@ func (m *Modem) placeReportLocked(p pendingMsg) bool {
 		if m.ackWait != nil {
 			return false // the previous one is not acknowledged yet
 		}
-		withSMSC := !m.faults.NoSMSCInReports
 		if m.set.cmgf == 1 {
 			m.smsURCLocked(m.textReportLocked("+CDS: ", p.tpdu))
 		} else {
-			m.smsURCLocked(fmt.Sprintf("+CDS: %d", len(p.tpdu)), pduHex(p.smsc, withSMSC, p.tpdu, m.faults.LowercaseHex))
+			var smsc []byte
+			if !m.faults.NoSMSCInReports {
+				smsc = smscField(p.smsc, p.smscRaw)
+			}
+			m.smsURCLocked(fmt.Sprintf("+CDS: %d", len(p.tpdu)), pduHex(smsc, p.tpdu, m.faults.LowercaseHex))
 		}
 		m.awaitAckLocked(p)
 		return true
 	}
-	idx := m.stores["SR"].add(&storedMsg{stat: statRecUnread, smsc: p.smsc, tpdu: p.tpdu, report: true})
+	idx := m.stores["SR"].add(&storedMsg{stat: statRecUnread, smsc: p.smsc, smscRaw: p.smscRaw, tpdu: p.tpdu, report: true})
 	if idx == 0 {
 		// A full SR store drops reports, as modems do.
 		return true
 	}
 	if m.set.cnmi[3] == 2 {
-		m.smsURCLocked(fmt.Sprintf("+CDSI: \"SR\",%d", idx))
+		// The report is in SR, whatever store the device names (EC25: "SM").
+		mem := "SR"
+		if m.prof.cdsiMem != "" {
+			mem = m.prof.cdsiMem
+		}
+		m.smsURCLocked(fmt.Sprintf("+CDSI: %q,%d", mem, idx))
 	}
 	return true
 }

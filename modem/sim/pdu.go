@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -130,16 +131,20 @@ func smscPrefix(number string) []byte {
 	return b
 }
 
-// pduHex formats SMSC prefix and TPDU as the hex line of +CMT, +CDS, +CMGR
-// and +CMGL: upper case as TS 27.005 examples and smsd expect, lower case
-// for the LowercaseHex fault.
-func pduHex(smsc string, withSMSC bool, t []byte, lower bool) string {
-	var b []byte
-	if withSMSC {
-		b = append(smscPrefix(smsc), t...)
-	} else {
-		b = t
+// smscField returns the SMSC part of a PDU: exact, the bytes a test gave,
+// if set, and otherwise the field for number.
+func smscField(number string, exact []byte) []byte {
+	if exact != nil {
+		return exact
 	}
+	return smscPrefix(number)
+}
+
+// pduHex formats SMSC part (nil for none) and TPDU as the hex line of +CMT,
+// +CDS, +CMGR and +CMGL: upper case as TS 27.005 examples and smsd expect,
+// lower case for the LowercaseHex fault.
+func pduHex(smsc, t []byte, lower bool) string {
+	b := append(slices.Clip(smsc), t...)
 	s := hex.EncodeToString(b)
 	if !lower {
 		s = strings.ToUpper(s)

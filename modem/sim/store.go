@@ -1,5 +1,7 @@
 package sim
 
+import "slices"
+
 // Message status values of AT+CMGL/AT+CMGR (27.005 §3.1 <stat>).
 const (
 	statRecUnread = 0
@@ -28,6 +30,28 @@ type storedMsg struct {
 	smsc   string // the SMSC that handled it, for the PDU-mode prefix
 	tpdu   []byte
 	report bool // an SMS-STATUS-REPORT
+	// smscRaw, if set, is the exact SMSC part of a PDU a test placed
+	// (PutStored, DeliverPDU): PDU mode prints it instead of the field for
+	// smsc, so that the PDU comes back byte for byte.
+	smscRaw []byte
+	// length, if fixedLength, is the <length> of the +CMGR and +CMGL
+	// header instead of the TPDU's octet count (PutStoredLen).
+	length      int
+	fixedLength bool
+}
+
+// lengthField is the <length> of the PDU-mode header: TPDU octets, not
+// counting the SMSC part (27.005 §3.1), unless fixed.
+func (s *storedMsg) lengthField() int {
+	if s.fixedLength {
+		return s.length
+	}
+	return len(s.tpdu)
+}
+
+// pdu is the message as PDU mode prints it: SMSC part and TPDU.
+func (s *storedMsg) pdu() []byte {
+	return append(slices.Clip(smscField(s.smsc, s.smscRaw)), s.tpdu...)
 }
 
 // store is one message storage (27.005 <mem>): a fixed number of slots,
