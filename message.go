@@ -130,8 +130,68 @@ func ClassifyTPST(st int) ReportOutcome {
 type InboundMessage struct {
 	ID         int64
 	ModemID    string
-	From       string
-	Text       string
+	From       string    // the originating address; "" only when Status is InboundUndecodable
+	Text       string    // the text of a InboundText message; "" for the other kinds
 	SCTS       time.Time // the SMSC's timestamp
 	ReceivedAt time.Time
+
+	Kind   InboundKind
+	Status InboundStatus
+	// Parts is how many SMS the message came in, PartsTotal how many it
+	// has: fewer when it is InboundIncomplete.
+	Parts, PartsTotal int
+	// Port is the destination application port of a port-addressed message
+	// (TS 23.040 §9.2.3.24.4); 0 when none.
+	Port int
+	// Data is the user data of a message that is not text: the WAP push
+	// PDU, or the 8-bit data.
+	Data []byte
+	// MMS is the decoded notification of an InboundMMSNotification.
+	MMS *MMSNotification
+	// Raw is the PDU of an InboundUndecodable message, kept as it was read.
+	Raw *RawPDU
+}
+
+// InboundKind is what an inbound SMS carries.
+type InboundKind string
+
+// Inbound kinds.
+const (
+	InboundText            InboundKind = "text"             // a text message (GSM 7-bit or UCS-2)
+	InboundWAPPush         InboundKind = "wap_push"         // a WAP push to port 2948 or 2949 (WAP-230-WSP)
+	InboundMMSNotification InboundKind = "mms_notification" // a WAP push holding an MMS m-notification-ind
+	InboundData            InboundKind = "data"             // 8-bit data or another application port
+)
+
+// InboundStatus says whether an inbound SMS came whole and could be read.
+type InboundStatus string
+
+// Inbound statuses.
+const (
+	InboundComplete InboundStatus = "complete"
+	// InboundIncomplete is a long SMS some of whose parts never came: what
+	// came is delivered after the reassembly timeout.
+	InboundIncomplete InboundStatus = "incomplete"
+	// InboundUndecodable is a PDU that could not be decoded at all; it is
+	// kept raw (Raw) so that nothing is lost, and taken off the SIM.
+	InboundUndecodable InboundStatus = "undecodable"
+)
+
+// MMSNotification is what an MMS m-notification-ind (OMA-MMS-ENC) tells: who
+// sent the MMS and where the phone would fetch it.
+type MMSNotification struct {
+	From            string
+	Subject         string
+	ContentLocation string
+	TransactionID   string
+	Size            int64
+}
+
+// RawPDU is a PDU the driver could not decode, with where it was read.
+type RawPDU struct {
+	Hex    string // as the modem printed it
+	Length int    // the <length> the modem gave; -1 when none
+	Store  string // the modem's message store ("SM", "ME", "SR"); "" for a routed one
+	Index  int    // its index in Store
+	Error  string // why it could not be decoded
 }

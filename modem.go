@@ -50,6 +50,11 @@ type ModemStatus struct {
 	DailyCap     int // 0: no cap
 	LastError    string
 	LastSeen     time.Time
+	// Foreign counts, per message store ("SM", "ME"), the messages on the
+	// SIM that simgate did not consume and leaves there: SMS-SUBMITs a
+	// phone stored (sent messages, drafts) and other PDUs not addressed to
+	// simgate.
+	Foreign map[string]int
 }
 
 // RSSIToDBm converts a +CSQ rssi (0-31) to dBm (TS 27.007 §8.5). It reports

@@ -33,7 +33,7 @@ type Receipt struct {
 }
 
 // SendClass tells the dispatcher what to do with a failed send
-// (shared/PROTOCOL.md, "Errors: what to do with them").
+// (docs/PROTOCOL.md, "Send error classes").
 type SendClass int
 
 // Send error classes.

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -220,21 +221,51 @@ func (s *Server) listInbox(w http.ResponseWriter, r *http.Request, _ []byte) err
 	if err != nil {
 		return err
 	}
+	type mmsJSON struct {
+		From            string `json:"from"`
+		Subject         string `json:"subject,omitempty"`
+		ContentLocation string `json:"content_location"`
+		TransactionID   string `json:"transaction_id,omitempty"`
+		Size            int64  `json:"size,omitempty"`
+	}
+	type rawJSON struct {
+		Hex    string `json:"hex"`
+		Length int    `json:"length"`
+		Store  string `json:"store,omitempty"`
+		Index  int    `json:"index,omitempty"`
+		Error  string `json:"error"`
+	}
 	type inboundJSON struct {
-		ID         int64      `json:"id"`
-		ModemID    string     `json:"modem_id"`
-		From       string     `json:"from"`
-		Text       string     `json:"text"`
-		SCTS       *time.Time `json:"scts,omitempty"`
-		ReceivedAt time.Time  `json:"received_at"`
+		ID         int64                 `json:"id"`
+		ModemID    string                `json:"modem_id"`
+		From       string                `json:"from"`
+		Text       string                `json:"text"`
+		Kind       simgate.InboundKind   `json:"kind"`
+		Status     simgate.InboundStatus `json:"status"`
+		Parts      int                   `json:"parts"`
+		PartsTotal int                   `json:"parts_total"`
+		Port       int                   `json:"port,omitempty"`
+		DataHex    string                `json:"data_hex,omitempty"`
+		MMS        *mmsJSON              `json:"mms,omitempty"`
+		Raw        *rawJSON              `json:"raw,omitempty"`
+		SCTS       *time.Time            `json:"scts,omitempty"`
+		ReceivedAt time.Time             `json:"received_at"`
 	}
 	out := struct {
 		Messages   []inboundJSON `json:"messages"`
 		NextCursor string        `json:"next_cursor,omitempty"`
 	}{Messages: []inboundJSON{}}
 	for _, m := range ms {
-		out.Messages = append(out.Messages, inboundJSON{ID: m.ID, ModemID: m.ModemID, From: m.From, Text: m.Text,
-			SCTS: timePtr(m.SCTS), ReceivedAt: m.ReceivedAt})
+		j := inboundJSON{ID: m.ID, ModemID: m.ModemID, From: m.From, Text: m.Text,
+			Kind: m.Kind, Status: m.Status, Parts: m.Parts, PartsTotal: m.PartsTotal, Port: m.Port,
+			DataHex: hex.EncodeToString(m.Data), SCTS: timePtr(m.SCTS), ReceivedAt: m.ReceivedAt}
+		if m.MMS != nil {
+			j.MMS = (*mmsJSON)(m.MMS)
+		}
+		if m.Raw != nil {
+			j.Raw = (*rawJSON)(m.Raw)
+		}
+		out.Messages = append(out.Messages, j)
 	}
 	if len(ms) == limit {
 		out.NextCursor = strconv.FormatInt(ms[len(ms)-1].ID, 10)

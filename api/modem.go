@@ -26,6 +26,9 @@ type modemJSON struct {
 	DailyCap     int                `json:"daily_cap"`
 	LastError    string             `json:"last_error,omitempty"`
 	LastSeen     *time.Time         `json:"last_seen,omitempty"`
+	// Foreign counts per store the messages on the SIM that are not
+	// simgate's (a phone's sent messages and drafts), which it leaves there.
+	Foreign map[string]int `json:"foreign_on_sim,omitempty"`
 }
 
 type modemIdentityJSON struct {
@@ -51,6 +54,7 @@ func toModemJSON(m simgate.ModemStatus) modemJSON {
 		SentToday: m.SentToday, DailyCap: m.DailyCap, LastError: m.LastError, LastSeen: timePtr(m.LastSeen),
 		Identity: modemIdentityJSON(m.Identity),
 		Counters: modemCountersJSON(m.Counters),
+		Foreign:  m.Foreign,
 	}
 	if m.SignalDBm != 0 {
 		dbm := m.SignalDBm

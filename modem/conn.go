@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +39,14 @@ type conn struct {
 	cnmi   cnmiSetting // chosen at initialisation
 	phase2 bool        // AT+CSMS service 1: routed +CMT/+CDS need AT+CNMA
 	mem    string      // <mem1> of AT+CPMS last selected; "" unknown
+
+	// unsupported are the commands (by their name, "+CEREG") the modem said
+	// it does not know; they are not sent again. A Modem keeps one set for
+	// all its sessions.
+	unsupported map[string]bool
+	// lastAnswer is the answer of the last command, for the fault guard's
+	// log line.
+	lastAnswer []string
 }
 
 // openConn opens path. It sets no read timeout: the at package's scanner
@@ -63,6 +72,8 @@ func openConn(path string, baud int, timeout time.Duration) (*conn, error) {
 		f:       f,
 		at:      at.New(f, at.WithTimeout(timeout), at.WithEscTime(20*time.Millisecond)),
 		timeout: timeout,
+
+		unsupported: map[string]bool{},
 	}
 	return c, nil
 }
@@ -138,11 +149,44 @@ func (c *conn) cmdT(ctx context.Context, cmd string, d time.Duration) ([]string,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	info, err := c.at.Command(cmd, at.WithTimeout(cmdTimeout(ctx, d)))
-	if err != nil {
-		return info, atError("AT"+cmd, err, false, false)
+	name := cmdName(cmd)
+	if c.unsupported[name] {
+		return nil, &Error{Op: "AT" + cmd, Class: simgate.ClassModemUnhealthy, Err: ErrUnsupported}
 	}
-	return info, nil
+	info, err := c.at.Command(cmd, at.WithTimeout(cmdTimeout(ctx, d)))
+	c.lastAnswer = info
+	if err == nil {
+		return info, nil
+	}
+	e := atError("AT"+cmd, err, false, false)
+	if final := c.f.takeFinal(); final != "" && errors.Is(err, at.ErrError) {
+		e.Err = fmt.Errorf("modem answered %q", final)
+		if slices.Contains(vendorFinal, final) {
+			e.Err = fmt.Errorf("%w (%s)", ErrUnsupported, final)
+		}
+	}
+	if errors.Is(e, ErrUnsupported) || errors.Is(err, at.ErrError) && optional[name] {
+		c.unsupported[name] = true
+	}
+	return info, e
+}
+
+// cmdName is the name of an AT command line without "AT": "+CEREG" for
+// "+CEREG?" and "+CEREG=2".
+func cmdName(cmd string) string {
+	if i := strings.IndexAny(cmd, "=?"); i >= 0 {
+		cmd = cmd[:i]
+	}
+	return strings.ToUpper(cmd)
+}
+
+// optional are commands that only some modems know, each with an
+// alternative: a plain ERROR to them means "not on this modem" (27.007 §9.1:
+// ERROR for a command the modem does not recognise), so they are not sent
+// again.
+var optional = map[string]bool{
+	"+CEREG": true, "+CGREG": true,
+	"+CCID": true, "+QCCID": true, "^ICCID": true, "+ICCID": true, "!ICCID": true,
 }
 
 // query runs AT<cmd> and returns the value of the first answer line that

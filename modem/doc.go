@@ -35,7 +35,7 @@
 // concatenation references (defect 3), sets TP-SRR and a relative validity
 // period through sms.WithTemplateOption (defect 9), and writes uppercase hex
 // PDUs (defect 4). Errors are numeric (AT+CMEE=1, defect 5) and classified by
-// Classify into the classes of PROTOCOL.md. Status reports are decoded with
+// Classify into the classes of docs/PROTOCOL.md. Status reports are decoded with
 // pdumode and tpdu directly, tolerating a PDU without the SMSC prefix
 // (defect 7), and acknowledged with AT+CNMA when the modem is in phase 2+.
 // Indications (AT+CNMI) are configured after ATZ (defect 8), choosing routed

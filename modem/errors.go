@@ -44,6 +44,9 @@ var (
 	ErrExpired = errors.New("expired before a modem could begin the submit")
 	// ErrMalformed: the modem answered something we cannot parse.
 	ErrMalformed = errors.New("malformed answer from modem")
+	// ErrUnsupported: the modem does not know the command. The modem
+	// remembers it and does not send it again until Reset.
+	ErrUnsupported = errors.New("command not supported by the modem")
 )
 
 // Error is a failed modem operation: what was done, its class and, for a
@@ -131,9 +134,12 @@ func atError(op string, err error, submit, prompted bool) *Error {
 		e.Class = ClassifyCMS(e.CMS)
 		e.Err = fmt.Errorf("+CMS ERROR: %s", strings.TrimSpace(string(cms)))
 	case errors.As(err, &cme):
-		e.CME, _ = strconv.Atoi(strings.TrimSpace(string(cme)))
+		e.CME = cmeCode(string(cme))
 		e.Class = ClassifyCME(e.CME)
 		e.Err = fmt.Errorf("+CME ERROR: %s", strings.TrimSpace(string(cme)))
+		if e.CME == 4 {
+			e.Err = fmt.Errorf("%w (+CME ERROR: %s)", ErrUnsupported, strings.TrimSpace(string(cme)))
+		}
 	case errors.Is(err, at.ErrDeadlineExceeded):
 		e.Err = ErrTimeout
 		e.Class = simgate.ClassModemUnhealthy
@@ -156,4 +162,29 @@ func atError(op string, err error, submit, prompted bool) *Error {
 		}
 	}
 	return e
+}
+
+// cmeText are the verbose +CME ERROR texts of TS 27.007 §9.2.1, for modems
+// that print the text although AT+CMEE=1 asked for numbers (some firmware
+// ignores it, and others restore CMEE=2 from a saved profile).
+var cmeText = map[string]int{
+	"phone failure": 0, "no connection to phone": 1, "phone-adaptor link reserved": 2,
+	"operation not allowed": 3, "operation not supported": 4, "ph-sim pin required": 5,
+	"sim not inserted": 10, "sim pin required": 11, "sim puk required": 12, "sim failure": 13,
+	"sim busy": 14, "sim wrong": 15, "incorrect password": 16, "sim pin2 required": 17,
+	"sim puk2 required": 18, "memory full": 20, "invalid index": 21, "not found": 22,
+	"memory failure": 23, "text string too long": 24, "invalid characters in text string": 25,
+	"no network service": 30, "network timeout": 31, "network not allowed - emergency calls only": 32,
+	"unknown": 100,
+}
+
+// cmeCode returns the number of a +CME ERROR value, numeric or verbose; 0
+// for a text it does not know (0 is also "phone failure", which only its
+// text or number gives).
+func cmeCode(v string) int {
+	v = strings.TrimSpace(v)
+	if n, err := strconv.Atoi(v); err == nil {
+		return n
+	}
+	return cmeText[strings.ToLower(strings.Trim(v, `"`))]
 }

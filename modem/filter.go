@@ -2,10 +2,15 @@ package modem
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // urc is one unsolicited result code taken out of the byte stream: its line
@@ -27,11 +32,15 @@ const (
 
 // noise are unsolicited lines that carry nothing we use. They are dropped so
 // that they cannot be mistaken for a bare answer such as AT+CGMI's.
+// A line that answers the command in flight is never noise (see expects):
+// "+CPIN: READY" is noise after a SIM800's reset but the answer to AT+CPIN?,
+// and "NO CARRIER" the end of a call but the answer to ATH.
 var noise = []string{
-	"RING", "RDY", "Call Ready", "SMS Ready", "NORMAL POWER DOWN",
+	"RING", "RDY", "Call Ready", "SMS Ready", "NORMAL POWER DOWN", "NO CARRIER",
 	"^RSSI:", "^BOOT:", "^MODE:", "^SRVST:", "^SIMST:", "^HCSQ:", "^DSFLOWRPT:",
-	"^RFSWITCH:", "^CEND:", "^ORIG:", "^CONF:", "^CONN:", "^STIN:",
-	"+CRING:", "+CLIP:", "+CUSD:", "+CIEV:", "+QIND:", "+CGEV:", "+PACSP",
+	"^RFSWITCH:", "^CEND:", "^ORIG:", "^CONF:", "^CONN:", "^STIN:", "^CARDMODE:",
+	"+CRING:", "+CLIP:", "+CUSD:", "+CIEV:", "+QIND:", "+CGEV:", "+PACSP", "+CPIN:", "+CFUN:",
+	"+WIND:", "+ZDONR:", "+ZPASR:", "+ZUSIMR:", "+ZEND",
 }
 
 // filter sits between the serial port and the at package (see the package
@@ -54,6 +63,14 @@ type filter struct {
 	dropped  int   // noise lines dropped
 	notify   chan struct{}
 	lateSeen chan struct{}
+
+	// The command in flight, as written by the at package (see Write).
+	cmdID   string    // e.g. "+CPIN"; "" when no command is in flight
+	cmdBare bool      // its answer is a bare line (AT+CGSN, AT+CIMI)
+	final   string    // a vendor final result code passed on as ERROR
+	graceAt time.Time // when to end a one-line answer that has no OK; zero: none
+	eatLate bool      // drop an OK or ERROR that ends a command after its grace
+	dlSet   time.Time // read deadline last set on rw
 }
 
 func newFilter(rw io.ReadWriter) *filter {
@@ -80,12 +97,21 @@ func (f *filter) Read(p []byte) (int, error) {
 			f.mu.Unlock()
 			return 0, err
 		}
+		f.setDeadline(f.graceAt)
 		f.mu.Unlock()
 
 		n, err := f.rw.Read(f.rbuf[:])
 		f.mu.Lock()
 		if n > 0 {
-			f.feed(f.rbuf[:n])
+			f.safeFeed(f.rbuf[:n])
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = nil
+			f.endGrace(time.Now())
+			if n == 0 {
+				f.mu.Unlock()
+				continue
+			}
 		}
 		if err == nil && n == 0 {
 			err = io.ErrNoProgress
@@ -97,9 +123,111 @@ func (f *filter) Read(p []byte) (int, error) {
 	}
 }
 
-// Write implements io.Writer for the at package.
+// safeFeed is feed with the driver's last line of defence: modem input that
+// makes it panic ends the session with an error that names the input, and
+// the port is reopened, instead of the process dying. Called with f.mu held.
+func (f *filter) safeFeed(b []byte) {
+	defer func() {
+		if r := recover(); r != nil {
+			f.rerr = fmt.Errorf("%w: the line filter failed on modem input %q: %v", ErrMalformed, b, r)
+		}
+	}()
+	f.feed(b)
+}
+
+// setDeadline sets rw's read deadline to t (zero: none) when rw has one and
+// it changed. It wakes Read when a one-line answer's grace runs out. Called
+// with f.mu held.
+func (f *filter) setDeadline(t time.Time) {
+	if t.Equal(f.dlSet) {
+		return
+	}
+	if d, ok := f.rw.(interface{ SetReadDeadline(time.Time) error }); ok {
+		if d.SetReadDeadline(t) == nil {
+			f.dlSet = t
+		}
+	}
+}
+
+// Write implements io.Writer for the at package. It notes the command that
+// an "AT..." write starts, so that the filter knows which answer it reads.
 func (f *filter) Write(p []byte) (int, error) {
+	if cmd, ok := bytes.CutPrefix(p, []byte("AT")); ok {
+		f.mu.Lock()
+		f.startCommand(string(bytes.TrimRight(cmd, "\r\n")))
+		f.mu.Unlock()
+	}
 	return f.rw.Write(p)
+}
+
+// startCommand records the command in flight. Called with f.mu held.
+func (f *filter) startCommand(cmd string) {
+	id := cmd
+	if i := strings.IndexAny(cmd, "=?"); i >= 0 {
+		id = cmd[:i]
+	}
+	f.cmdID = strings.ToUpper(id)
+	f.cmdBare = (f.cmdID == "+CGSN" || f.cmdID == "+CIMI") && !strings.Contains(cmd, "=")
+	f.final = ""
+	f.graceAt = time.Time{}
+	f.eatLate = false
+}
+
+// oneLine are the commands whose answer is complete in one information line
+// (TS 27.007 §7.1, §8.1, §8.5, §7.2, §5.4, §7.3; 27.005 §3.2, §3.3). Wavecom MULTIBAND 900E
+// firmware ends some of them without a final OK (docs/HARDWARE.md): such an
+// answer is taken as complete after OneLineGrace.
+var oneLine = map[string]bool{
+	"+CPIN": true, "+CSQ": true, "+CREG": true, "+CGREG": true, "+CEREG": true,
+	"+CGSN": true, "+CIMI": true, "+COPS": true, "+CMGF": true, "+CMEE": true, "+CSMS": true,
+	"+CNMI": true, "+CPMS": true, "+CSCA": true,
+}
+
+// OneLineGrace is how long the filter waits for the final result code after
+// the whole answer of a one-line command before it supplies the OK itself.
+// A modem sends its OK in the same burst as the answer, milliseconds later.
+const OneLineGrace = 500 * time.Millisecond
+
+// vendorFinal are final result codes that end a command with an error but
+// that the at package does not know, so it would wait for the timeout. They
+// are passed on as ERROR and kept for the error message (takeFinal).
+var vendorFinal = []string{
+	"COMMAND NOT SUPPORT", // Huawei E1552, E1752, E173, ... for unknown commands
+	"TOO MANY PARAMETERS", // Huawei
+}
+
+// callFinal are V.250 result codes that are final for call control
+// commands only: elsewhere the modem prints them unsolicited when a call
+// ends, and taking one for the answer would put the stream out of step.
+var callFinal = []string{"NO CARRIER", "BUSY", "NO ANSWER", "NO DIALTONE"}
+
+// isCallControl reports whether id is a call control command that ends with
+// a call result code (ATD, ATA, ATH, AT+CHUP, AT+CHLD).
+func isCallControl(id string) bool {
+	return strings.HasPrefix(id, "D") || id == "A" || id == "H" || id == "H0" || id == "+CHUP" || id == "+CHLD"
+}
+
+// endGrace supplies the OK of a one-line answer whose grace ran out, and
+// makes a late final result code of that command be dropped. Called with
+// f.mu held.
+func (f *filter) endGrace(now time.Time) {
+	if f.graceAt.IsZero() || now.Before(f.graceAt) {
+		return
+	}
+	f.graceAt = time.Time{}
+	f.cmdID = ""
+	f.eatLate = true
+	f.out = append(f.out, "\r\nOK\r\n"...)
+}
+
+// takeFinal returns the vendor final result code that ended the last
+// command, or "".
+func (f *filter) takeFinal() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.final
+	f.final = ""
+	return s
 }
 
 // feed splits b into lines and sorts them. Called with f.mu held.
@@ -158,7 +286,7 @@ func (f *filter) line(raw []byte) {
 	case strings.HasPrefix(s, "+CMTI:"), strings.HasPrefix(s, "+CDSI:"):
 		f.push(urc{line: s})
 		return
-	case isNoise(s):
+	case isNoise(s) && !f.expects(s):
 		f.dropped++
 		return
 	case strings.HasPrefix(s, "+CMGS:"):
@@ -179,8 +307,46 @@ func (f *filter) line(raw []byte) {
 	case s == "OK" && f.eatOK:
 		f.eatOK = false
 		return
+	case f.eatLate && isFinal(s):
+		// The final result code of a one-line answer whose OK the filter
+		// already supplied: it came after the grace.
+		f.eatLate = false
+		return
+	case f.cmdID != "" && f.submit == submitIdle && (slices.Contains(vendorFinal, s) || isCallControl(f.cmdID) && slices.Contains(callFinal, s)):
+		f.final = s
+		f.cmdID, f.graceAt = "", time.Time{}
+		f.out = append(f.out, "\r\nERROR\r\n"...)
+		return
+	}
+	switch {
+	case f.cmdID == "" || f.submit != submitIdle:
+	case isFinal(s):
+		f.cmdID, f.graceAt = "", time.Time{}
+	case oneLine[f.cmdID] && f.answers(s):
+		f.graceAt = time.Now().Add(OneLineGrace)
 	}
 	f.out = append(f.out, raw...)
+}
+
+// expects reports whether s may be part of the answer to the command in
+// flight. Called with f.mu held.
+func (f *filter) expects(s string) bool {
+	return f.cmdID != "" && (strings.HasPrefix(s, f.cmdID+":") || isCallControl(f.cmdID) && slices.Contains(callFinal, s))
+}
+
+// answers reports whether s is the information line of the one-line command
+// in flight. Called with f.mu held.
+func (f *filter) answers(s string) bool {
+	if f.cmdBare {
+		v, _, _ := strings.Cut(strings.TrimPrefix(s, f.cmdID+":"), ",")
+		return allDigits(strings.Trim(strings.TrimSpace(v), `"`))
+	}
+	return strings.HasPrefix(s, f.cmdID+":")
+}
+
+// isFinal reports whether s is a final result code the at package knows.
+func isFinal(s string) bool {
+	return s == "OK" || strings.HasPrefix(s, "ERROR") || strings.HasPrefix(s, "+CME ERROR:") || strings.HasPrefix(s, "+CMS ERROR:")
 }
 
 func (f *filter) push(u urc) {

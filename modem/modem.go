@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,6 +46,18 @@ type Modem struct {
 	lastPath string // where the modem was last found
 	firstErr error
 	failures int // submits failed in a row
+
+	// unsupported are the commands this modem said it does not know
+	// (conn.unsupported), kept across sessions; used by run's goroutine
+	// only, and forgotten at Reset and when another modem answers.
+	unsupported map[string]bool
+	// input is the PDU being handled, named by the fault guard (guard);
+	// poison are PDUs the driver failed on, handed on raw from then on;
+	// foreignSeen are the messages on the SIM that are not simgate's
+	// (receive.go). All three are used by run's goroutine only.
+	input       string
+	poison      map[string]bool
+	foreignSeen map[storeLoc]string
 }
 
 type sendJob struct {
@@ -112,6 +125,10 @@ func newModem(cfg Config, opts Options, cl *claims) *Modem {
 		events:   make(chan Event, routedBuffer),
 		first:    make(chan struct{}),
 		disabled: cfg.Disabled,
+
+		unsupported: map[string]bool{},
+		poison:      map[string]bool{},
+		foreignSeen: map[storeLoc]string{},
 	}
 	m.ctx, m.stop = context.WithCancel(context.Background())
 	m.st = simgate.ModemStatus{
@@ -294,6 +311,9 @@ func (m *Modem) run() {
 				continue
 			}
 			failures++
+			if errors.Is(err, errDriverFault) {
+				failures = max(failures, m.opts.QuarantineAfter)
+			}
 			wait := backoff
 			backoff = min(2*backoff, m.opts.MaxBackoff)
 			reason := "cannot connect: " + err.Error()
@@ -310,14 +330,22 @@ func (m *Modem) run() {
 		}
 		failures = 0
 		backoff = m.opts.MinBackoff
-		err = m.serve(ctx, c)
+		err = m.guard(c, func() error { return m.serve(ctx, c) })
 		m.endSession()
 		c.close()
 		m.claims.release(c.path, m)
 		if ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, errDriverFault) {
+			m.setState(simgate.ModemDown, "quarantined: "+err.Error(), err)
+			if !m.sleep(ctx, m.opts.QuarantineFor) {
+				return
+			}
+			continue
+		}
 		if errors.Is(err, errReset) {
+			clear(m.unsupported)
 			m.setState(simgate.ModemStarting, "reset", nil)
 			continue
 		}
@@ -558,14 +586,42 @@ func (m *Modem) tryPort(ctx context.Context, p string) (*conn, error) {
 	if err != nil {
 		return nil, &Error{Op: "open port", Class: simgate.ClassModemUnhealthy, Err: err}
 	}
+	c.unsupported = m.unsupported
 	// Close interrupts a command in flight by closing the port.
 	stop := context.AfterFunc(ctx, func() { c.interrupt() })
 	defer stop()
-	if err := m.initialise(ctx, c); err != nil {
+	if err := m.guard(c, func() error { return m.initialise(ctx, c) }); err != nil {
+		m.endSession()
 		c.close()
 		return nil, err
 	}
 	return c, nil
+}
+
+// errDriverFault marks a session ended by a panic in the driver.
+var errDriverFault = errors.New("driver fault on modem input")
+
+// guard runs fn, the modem's work on port c, and turns a panic into an
+// error: it is the last line of defence that keeps modem input from taking
+// the process down. The log names the input (the PDU being handled, and the
+// last answer read); the PDU is remembered and handed on raw from then on,
+// so that a stored one does not fault the modem again at every start. The
+// caller quarantines the modem.
+func (m *Modem) guard(c *conn, fn func() error) (err error) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if m.input != "" {
+			m.poison[m.input] = true
+		}
+		m.log.Error("driver fault on modem input; modem quarantined", "panic", r,
+			"pdu", m.input, "last_answer", c.lastAnswer, "stack", string(debug.Stack()))
+		err = &Error{Op: "handle modem input", Class: simgate.ClassModemUnhealthy, Err: fmt.Errorf("%w: %v", errDriverFault, r)}
+		m.input = ""
+	}()
+	return fn()
 }
 
 // initialise checks the identity of the modem on c and sets it up for SMS.
@@ -577,13 +633,15 @@ func (m *Modem) initialise(ctx context.Context, c *conn) error {
 	if err != nil {
 		return fmt.Errorf("cannot identify %s: %w", c.path, err)
 	}
+	if prev := m.Identity().IMEI; prev != "" && prev != id.IMEI {
+		clear(m.unsupported) // another modem: what the last one lacked says nothing
+	}
 	imei, iccid := m.bound()
 	if imei != "" && id.IMEI != imei {
 		return fmt.Errorf("%w: %s has IMEI %s, want %s", ErrNotFound, c.path, id.IMEI, imei)
 	}
 	if iccid != "" {
-		got := c.iccid(ctx)
-		if got != iccid {
+		if got := c.iccid(ctx); got != NormalizeICCID(iccid) {
 			return fmt.Errorf("%w: %s has ICCID %q, want %s", ErrNotFound, c.path, got, iccid)
 		}
 	}
@@ -702,8 +760,7 @@ func (m *Modem) probe(ctx context.Context, c *conn) error {
 	m.mu.Lock()
 	m.applyHealth(h)
 	m.mu.Unlock()
-	m.expireParts(ctx)
-	return nil
+	return m.expireParts(ctx, c)
 }
 
 // submit sends the parts of one message with AT+CMGS.
@@ -737,18 +794,9 @@ func (m *Modem) submit(ctx context.Context, c *conn, job *sendJob) ([]int, error
 		if ctx.Err() != nil {
 			return fail(&Error{Op: "submit", Class: simgate.ClassModemUnhealthy, Err: ErrClosed})
 		}
-		timeout := cmdTimeout(job.ctx, m.cfg.SubmitTimeout)
-		c.f.beginSubmit()
-		info, err := c.at.SMSCommand("+CMGS="+strconv.Itoa(p.tlen), p.hex, at.WithTimeout(timeout))
-		prompted := c.f.endSubmit()
+		mr, err := c.submitPart(p, cmdTimeout(job.ctx, m.cfg.SubmitTimeout))
 		if err != nil {
-			return fail(atError("submit", err, true, prompted))
-		}
-		v, ok := findPrefix(info, "+CMGS")
-		mr, ok2 := atoi(fields(v)[0])
-		if !ok || !ok2 {
-			// OK without +CMGS: the PDU was written and accepted.
-			return fail(&Error{Op: "submit", Class: simgate.ClassAmbiguous, Err: fmt.Errorf("%w: no +CMGS in %q", ErrMalformed, info)})
+			return fail(err)
 		}
 		mrs = append(mrs, mr)
 		m.mu.Lock()
@@ -765,6 +813,25 @@ func (m *Modem) submit(ctx context.Context, c *conn, job *sendJob) ([]int, error
 	}
 	m.mu.Unlock()
 	return mrs, nil
+}
+
+// submitPart submits one PDU with AT+CMGS and returns its message
+// reference, the first field of the +CMGS answer (TS 27.005 §3.5.1; more
+// may follow in phase 2+).
+func (c *conn) submitPart(p submitPDU, timeout time.Duration) (int, *Error) {
+	c.f.beginSubmit()
+	info, err := c.at.SMSCommand("+CMGS="+strconv.Itoa(p.tlen), p.hex, at.WithTimeout(timeout))
+	prompted := c.f.endSubmit()
+	if err != nil {
+		return 0, atError("submit", err, true, prompted)
+	}
+	v, ok := findPrefix(info, "+CMGS")
+	mr, ok2 := atoi(fields(v)[0])
+	if !ok || !ok2 {
+		// OK without +CMGS: the PDU was written and accepted.
+		return 0, &Error{Op: "submit", Class: simgate.ClassAmbiguous, Err: fmt.Errorf("%w: no +CMGS in %q", ErrMalformed, info)}
+	}
+	return mr, nil
 }
 
 // afterSubmit recovers the port after a failed submit: it waits for the late

@@ -73,7 +73,9 @@ func (c *conn) unlock(ctx context.Context, pin string) error {
 		return err
 	}
 	switch st {
-	case "READY":
+	case "READY", "SIM PIN2", "SIM PUK2":
+		// PIN2 and PUK2 guard only fixed dialling and call metering (TS
+		// 27.007 §8.3): SMS works, and the PUK2 must not be tried here.
 		return nil
 	case "SIM PIN":
 		if pin == "" {
@@ -150,7 +152,7 @@ func (c *conn) identity(ctx context.Context, sim bool) (simgate.ModemIdentity, e
 	if err != nil {
 		return id, err
 	}
-	id.IMEI = digitsLine(info, "+CGSN", 14, 17)
+	id.IMEI = imeiLine(info)
 	if id.IMEI == "" {
 		return id, &Error{Op: "AT+CGSN", Class: simgate.ClassModemUnhealthy, Err: fmt.Errorf("%w: no IMEI in %q", ErrMalformed, info)}
 	}
@@ -174,14 +176,17 @@ func (c *conn) text(ctx context.Context, cmd string) string {
 	if v, ok := findPrefix(info, cmd); ok {
 		return strings.Trim(v, `"`)
 	}
+	// Some phones answer in several lines (Nokia's AT+CGMR: version, date,
+	// model): they are kept, one per line.
+	var lines []string
 	for _, l := range info {
 		l = strings.TrimSpace(l)
 		if l == "" || strings.HasPrefix(l, "+") || strings.HasPrefix(l, "^") || strings.HasPrefix(l, "AT") {
 			continue
 		}
-		return l
+		lines = append(lines, l)
 	}
-	return ""
+	return strings.Join(lines, "\n")
 }
 
 // digitsLine returns the first line that is min..max digits, after an
@@ -191,6 +196,22 @@ func digitsLine(info []string, prefix string, min, max int) string {
 		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), prefix+":"))
 		l = strings.Trim(l, `"`)
 		if len(l) >= min && len(l) <= max && allDigits(l) {
+			return l
+		}
+	}
+	return ""
+}
+
+// imeiLine returns the IMEI (TS 23.003 §6.2: 14 digits and a check digit, or
+// 16 digits of IMEISV; some modules leave the check digit out) of an AT+CGSN
+// answer. Some phones put their serial number after it
+// ("356936001568843,NL2A62Z0N5"): the first field is the IMEI.
+func imeiLine(info []string) string {
+	for _, l := range info {
+		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(l), "+CGSN:"), "+GSN:"))
+		l, _, _ = strings.Cut(l, ",")
+		l = strings.Trim(strings.TrimSpace(l), `"`)
+		if len(l) >= 14 && len(l) <= 17 && allDigits(l) {
 			return l
 		}
 	}
@@ -217,8 +238,8 @@ var iccidCommands = []struct{ cmd, prefix string }{
 }
 
 // iccid reads the SIM's ICCID with the first command the modem knows,
-// falling back to reading EF_ICCID (0x2FE2 = 12258) with AT+CRSM, whose
-// digits come nibble-swapped.
+// falling back to reading EF_ICCID (0x2FE2 = 12258) with AT+CRSM. Every
+// answer is brought to the form printed on the card (NormalizeICCID).
 func (c *conn) iccid(ctx context.Context) string {
 	for _, ic := range iccidCommands {
 		info, err := c.cmd(ctx, ic.cmd)
@@ -233,7 +254,7 @@ func (c *conn) iccid(ctx context.Context) string {
 			for _, p := range []string{ic.prefix + ":", "+ICCID:", "ICCID:", "+CCID:"} {
 				l = strings.TrimSpace(strings.TrimPrefix(l, p))
 			}
-			if v := cleanICCID(strings.Trim(l, `"`)); v != "" {
+			if v := NormalizeICCID(l); v != "" {
 				return v
 			}
 		}
@@ -246,17 +267,44 @@ func (c *conn) iccid(ctx context.Context) string {
 	if len(f) < 3 || (f[0] != "144" && f[0] != "145") {
 		return ""
 	}
-	return cleanICCID(swapNibbles(f[2]))
+	return NormalizeICCID(f[2])
 }
 
-// cleanICCID returns s if it looks like an ICCID (18-22 digits, possibly
-// padded with F), without the padding.
-func cleanICCID(s string) string {
-	s = strings.TrimRight(strings.ToUpper(s), "F")
-	if len(s) >= 18 && len(s) <= 22 && allDigits(s) {
-		return s
+// NormalizeICCID returns the ICCID in s as it is printed on the card, or ""
+// when s holds none. An ICCID is 18 to 20 digits (ITU-T E.118) that begin
+// with 89, the telecom industry identifier, and end with a Luhn check digit.
+// The SIM stores it in EF_ICCID as BCD with the digits of each byte swapped
+// and F padding (TS 102 221 §13.2); AT+CRSM returns those bytes, and Huawei's
+// AT^ICCID? prints them as they are ("98555023010073579185" for
+// 89550532100037751958), so a swapped form is recognised by its leading 98
+// and unswapped: the Luhn digit cannot tell, as both forms may pass it.
+// Quotes, spaces and F padding are taken off.
+func NormalizeICCID(s string) string {
+	s = strings.ToUpper(strings.Trim(strings.TrimSpace(s), `"`))
+	if strings.HasPrefix(s, "98") {
+		if v := strings.TrimRight(swapNibbles(s), "F"); strings.HasPrefix(v, "89") && iccidShape(v) {
+			return v
+		}
+	}
+	if v := strings.TrimRight(s, "F"); iccidShape(v) {
+		return v
 	}
 	return ""
+}
+
+// iccidShape reports whether s has the length and digits of an ICCID.
+// Digits A to E occur: China Mobile puts a hex digit in the account part
+// ("898600C6112051005816"); F is padding only.
+func iccidShape(s string) bool {
+	if len(s) < 18 || len(s) > 22 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !('0' <= s[i] && s[i] <= '9' || 'A' <= s[i] && s[i] <= 'E') {
+			return false
+		}
+	}
+	return true
 }
 
 // swapNibbles swaps each pair of characters: EF_ICCID holds BCD digits low
@@ -276,11 +324,7 @@ func (c *conn) probeHealth(ctx context.Context) (health, error) {
 	if err != nil {
 		return h, err
 	}
-	if f := fields(v); len(f) > 0 {
-		if n, ok := atoi(f[0]); ok {
-			h.RSSI = n
-		}
-	}
+	h.RSSI, _ = parseCSQ(v)
 	stat := -1
 	for _, q := range []string{"+CREG", "+CEREG", "+CGREG"} {
 		info, err := c.cmd(ctx, q+"?")
@@ -304,14 +348,10 @@ func (c *conn) probeHealth(ctx context.Context) (health, error) {
 	h.Registration = regName(stat)
 	h.Registered = regOK(stat)
 	if v, err := c.query(ctx, "+COPS?", "+COPS"); err == nil {
-		f := fields(v)
-		if len(f) >= 3 {
-			h.Operator = f[2]
-		}
-		if len(f) >= 4 {
-			if n, ok := atoi(f[3]); ok {
-				h.AccessTech = actName(n)
-			}
+		var act int
+		h.Operator, act = parseCOPS(v)
+		if act >= 0 {
+			h.AccessTech = actName(act)
 		}
 	} else if errors.Is(err, ErrTimeout) || errors.Is(err, ErrPortClosed) {
 		return h, err
@@ -319,26 +359,75 @@ func (c *conn) probeHealth(ctx context.Context) (health, error) {
 	return h, nil
 }
 
-// regStat finds the answer line of AT+CREG? and the like. The answer is
-// "<n>,<stat>[,...]"; an unsolicited "+CREG: <stat>[,<lac>,<ci>]" may slip
-// into it, which is told apart by its second field, quoted or missing.
+// parseCSQ returns <rssi> and <ber> of a +CSQ answer (TS 27.007 §8.5); 99
+// for a field that is missing or unknown.
+func parseCSQ(v string) (rssi, ber int) {
+	rssi, ber = 99, 99
+	f := fields(v)
+	if n, ok := atoi(f[0]); ok {
+		rssi = n
+	}
+	if len(f) > 1 {
+		if n, ok := atoi(f[1]); ok {
+			ber = n
+		}
+	}
+	return rssi, ber
+}
+
+// parseCOPS returns <oper> and <AcT> (-1 when not given) of an AT+COPS?
+// answer "<mode>[,<format>,<oper>[,<AcT>]]" (TS 27.007 §7.3).
+func parseCOPS(v string) (oper string, act int) {
+	act = -1
+	f := fields(v)
+	if len(f) >= 3 {
+		oper = f[2]
+	}
+	if len(f) >= 4 {
+		if n, ok := atoi(f[3]); ok {
+			act = n
+		}
+	}
+	return oper, act
+}
+
+// regStat finds the solicited answer of AT+CREG? and the like,
+// "<n>,<stat>[,<lac>,<ci>[,<AcT>...]]" (TS 27.007 §7.2, §10.1.20, §10.1.22).
+// An unsolicited "+CREG: <stat>[,<lac>,<ci>[,<AcT>]]" may slip into the
+// answer; it is told apart by its second field, the location area or
+// tracking area code: quoted by most modems, but some print it bare
+// ("+CEREG: 2, 0001, 00000100, 7"), as four hex digits or more, which a
+// stat (0 to 11, which Iridium zero-pads to three digits: "+CREG:002,001")
+// never looks like. The last solicited line wins: the answer comes after
+// any URC that slipped in before it.
 func regStat(info []string, prefix string) (int, bool) {
+	stat, found := 0, false
 	for _, l := range info {
 		if !strings.HasPrefix(l, prefix+":") {
 			continue
 		}
 		raw := strings.Split(strings.TrimSpace(l[len(prefix)+1:]), ",")
-		if len(raw) < 2 || strings.Contains(raw[1], `"`) {
+		if len(raw) < 2 {
 			continue
 		}
-		if n, ok := atoi(raw[1]); ok {
-			return n, true
+		n, s := strings.TrimSpace(raw[0]), strings.TrimSpace(raw[1])
+		if len(n) > 3 || len(s) > 3 || !allDigits(n) || !allDigits(s) {
+			continue // a LAC or TAC: 4 hex digits or more
+		}
+		if v, _ := atoi(s); v <= 11 {
+			stat, found = v, true
 		}
 	}
-	return 0, false
+	return stat, found
 }
 
-func regOK(stat int) bool { return stat == 1 || stat == 5 || stat == 6 || stat == 7 }
+// regOK reports whether stat lets the modem send SMS (TS 27.007 §7.2): 1
+// home and 5 roaming; 6 and 7 registered for SMS only (E-UTRAN); 9 and 10
+// registered with CSFB not preferred, home and roaming (SMS over SGs or IMS
+// still works). 8 is emergency bearer services only.
+func regOK(stat int) bool {
+	return stat == 1 || stat == 5 || stat == 6 || stat == 7 || stat == 9 || stat == 10
+}
 
 func regName(stat int) string {
 	switch stat {
@@ -360,6 +449,10 @@ func regName(stat int) string {
 		return "roaming (SMS only)"
 	case 8:
 		return "emergency only"
+	case 9:
+		return "home (CSFB not preferred)"
+	case 10:
+		return "roaming (CSFB not preferred)"
 	}
 	return "unknown"
 }

@@ -601,7 +601,7 @@ func (d *Dispatcher) HandleInbound(ctx context.Context, m *simgate.InboundMessag
 	if m.ReceivedAt.IsZero() {
 		m.ReceivedAt = d.opts.Now()
 	}
-	if k, out := keyword(m.Text); k != "" {
+	if k, out := keyword(m.Text); k != "" && m.From != "" {
 		number := m.From
 		if !strings.HasPrefix(number, "+") && isDigits(number) && len(number) > 7 {
 			number = "+" + number

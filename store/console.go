@@ -114,7 +114,7 @@ func (db *DB) RecentInboundMessages(ctx context.Context, limit int) ([]*simgate.
 		limit = 50
 	}
 	rows, err := db.reader.QueryContext(ctx, `
-		SELECT id, modem_id, from_number, text, scts, received_at
+		SELECT `+inboundColumns+`
 		FROM inbound_messages ORDER BY id DESC LIMIT ?
 	`, min(limit, MaxInboundLimit))
 	if err != nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -19,8 +20,9 @@ const (
 
 // CreateInboundMessage stores a received SMS and sets m.ID, and m.ReceivedAt
 // when it is zero. It counts the message on the modem's inbound counter when
-// that modem is known. It returns a CodeInvalid error when m has no modem or
-// sender.
+// that modem is known. The sender may be empty: the network delivers what it
+// was given, and an undecodable PDU has none. It returns a CodeInvalid error
+// when m has no modem, or is undecodable without its raw PDU.
 func (db *DB) CreateInboundMessage(ctx context.Context, m *simgate.InboundMessage) error {
 	tx, err := db.beginTx(ctx)
 	if err != nil {
@@ -51,20 +53,46 @@ func (db *DB) ListInboundMessages(ctx context.Context, afterID int64, limit int)
 }
 
 func createInboundMessage(ctx context.Context, tx *tx, m *simgate.InboundMessage) error {
-	if m.ModemID == "" {
+	if m.Kind == "" {
+		m.Kind = simgate.InboundText
+	}
+	if m.Status == "" {
+		m.Status = simgate.InboundComplete
+	}
+	m.Parts, m.PartsTotal = max(m.Parts, 1), max(m.PartsTotal, m.Parts, 1)
+	switch {
+	case m.ModemID == "":
 		return simgate.Errorf(simgate.CodeInvalid, "inbound message has no modem")
-	} else if m.From == "" {
-		return simgate.Errorf(simgate.CodeInvalid, "inbound message has no sender")
+	case m.Status == simgate.InboundUndecodable && m.Raw == nil:
+		return simgate.Errorf(simgate.CodeInvalid, "undecodable inbound message has no raw PDU")
 	}
 	receivedAt := m.ReceivedAt
 	if receivedAt.IsZero() {
 		receivedAt = tx.now
 	}
+	mms, err := nullJSON(m.MMS)
+	if err != nil {
+		return fmt.Errorf("cannot create inbound message: %w", err)
+	}
+	raw, err := nullJSON(m.Raw)
+	if err != nil {
+		return fmt.Errorf("cannot create inbound message: %w", err)
+	}
+	var port any
+	if m.Port != 0 {
+		port = m.Port
+	}
+	var data any
+	if m.Data != nil {
+		data = m.Data
+	}
 
 	res, err := tx.ExecContext(ctx, `
-		INSERT INTO inbound_messages (modem_id, from_number, text, scts, received_at)
-		VALUES (?, ?, ?, ?, ?)
-	`, m.ModemID, m.From, m.Text, millis(m.SCTS), receivedAt.UnixMilli())
+		INSERT INTO inbound_messages (modem_id, from_number, text, scts, received_at,
+			kind, status, parts, parts_total, port, data, mms, raw)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	`, m.ModemID, m.From, m.Text, millis(m.SCTS), receivedAt.UnixMilli(),
+		string(m.Kind), string(m.Status), m.Parts, m.PartsTotal, port, data, mms, raw)
 	if err != nil {
 		return fmt.Errorf("cannot create inbound message: %w", err)
 	}
@@ -80,6 +108,49 @@ func createInboundMessage(ctx context.Context, tx *tx, m *simgate.InboundMessage
 	return nil
 }
 
+// mmsJSON and rawJSON are how the mms and raw columns hold the MMS
+// notification and the raw PDU.
+type mmsJSON struct {
+	From            string `json:"from"`
+	Subject         string `json:"subject,omitempty"`
+	ContentLocation string `json:"content_location"`
+	TransactionID   string `json:"transaction_id,omitempty"`
+	Size            int64  `json:"size,omitempty"`
+}
+
+type rawJSON struct {
+	Hex    string `json:"hex"`
+	Length int    `json:"length"`
+	Store  string `json:"store,omitempty"`
+	Index  int    `json:"index,omitempty"`
+	Error  string `json:"error"`
+}
+
+// nullJSON returns the JSON column value of v (a *simgate.MMSNotification
+// or *simgate.RawPDU), or nil for a nil one.
+func nullJSON(v any) (any, error) {
+	var j any
+	switch v := v.(type) {
+	case *simgate.MMSNotification:
+		if v == nil {
+			return nil, nil
+		}
+		j = mmsJSON(*v)
+	case *simgate.RawPDU:
+		if v == nil {
+			return nil, nil
+		}
+		j = rawJSON(*v)
+	default:
+		return nil, fmt.Errorf("no JSON column for %T", v)
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
 func listInboundMessages(ctx context.Context, tx *tx, afterID int64, limit int) ([]*simgate.InboundMessage, error) {
 	if limit <= 0 {
 		limit = DefaultInboundLimit
@@ -87,7 +158,7 @@ func listInboundMessages(ctx context.Context, tx *tx, afterID int64, limit int) 
 	limit = min(limit, MaxInboundLimit)
 
 	rows, err := tx.QueryContext(ctx, `
-		SELECT id, modem_id, from_number, text, scts, received_at
+		SELECT `+inboundColumns+`
 		FROM inbound_messages
 		WHERE id > ?
 		ORDER BY id
@@ -99,20 +170,43 @@ func listInboundMessages(ctx context.Context, tx *tx, afterID int64, limit int) 
 	return scanInboundMessages(rows)
 }
 
-// scanInboundMessages reads the rows of a SELECT id, modem_id, from_number,
-// text, scts, received_at FROM inbound_messages, and closes them.
+// inboundColumns are the columns scanInboundMessages reads, in its order.
+const inboundColumns = `id, modem_id, from_number, text, scts, received_at,
+	kind, status, parts, parts_total, port, data, mms, raw`
+
+// scanInboundMessages reads the rows of a SELECT inboundColumns FROM
+// inbound_messages, and closes them.
 func scanInboundMessages(rows *sql.Rows) ([]*simgate.InboundMessage, error) {
 	defer rows.Close()
 	ms := []*simgate.InboundMessage{}
 	for rows.Next() {
 		var m simgate.InboundMessage
-		var scts sql.NullInt64
+		var scts, port sql.NullInt64
+		var mms, raw sql.NullString
 		var receivedAt int64
-		if err := rows.Scan(&m.ID, &m.ModemID, &m.From, &m.Text, &scts, &receivedAt); err != nil {
+		if err := rows.Scan(&m.ID, &m.ModemID, &m.From, &m.Text, &scts, &receivedAt,
+			&m.Kind, &m.Status, &m.Parts, &m.PartsTotal, &port, &m.Data, &mms, &raw); err != nil {
 			return nil, fmt.Errorf("cannot list inbound messages: %w", err)
 		}
 		m.SCTS = fromMillis(scts)
 		m.ReceivedAt = time.UnixMilli(receivedAt).UTC()
+		m.Port = int(port.Int64)
+		if mms.Valid {
+			var j mmsJSON
+			if err := json.Unmarshal([]byte(mms.String), &j); err != nil {
+				return nil, fmt.Errorf("cannot read MMS notification of inbound message %d: %w", m.ID, err)
+			}
+			n := simgate.MMSNotification(j)
+			m.MMS = &n
+		}
+		if raw.Valid {
+			var j rawJSON
+			if err := json.Unmarshal([]byte(raw.String), &j); err != nil {
+				return nil, fmt.Errorf("cannot read raw PDU of inbound message %d: %w", m.ID, err)
+			}
+			r := simgate.RawPDU(j)
+			m.Raw = &r
+		}
 		ms = append(ms, &m)
 	}
 	if err := rows.Err(); err != nil {

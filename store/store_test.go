@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -322,6 +323,13 @@ func TestInboundMessages(t *testing.T) {
 		{ModemID: "modem0", From: "+15550001", Text: "STOP", SCTS: scts},
 		{ModemID: "modem1", From: "+15550002", Text: "héllo 👋"},
 		{ModemID: "modem0", From: "+15550003", Text: ""},
+		{ModemID: "modem0", From: "+15550004", Kind: simgate.InboundMMSNotification, Status: simgate.InboundComplete,
+			Parts: 2, PartsTotal: 2, Port: 2948, Data: []byte{0x01, 0x06, 0x22},
+			MMS: &simgate.MMSNotification{From: "+15550005", ContentLocation: "http://mmsc/x", TransactionID: "T1", Size: 1234}},
+		{ModemID: "modem1", From: "+15550006", Text: "part one ", Status: simgate.InboundIncomplete, Parts: 1, PartsTotal: 3},
+		{ModemID: "modem0", Text: "an originating address without digits"},
+		{ModemID: "modem1", Kind: simgate.InboundData, Status: simgate.InboundUndecodable,
+			Raw: &simgate.RawPDU{Hex: "0791FF", Length: 40, Store: "SM", Index: 7, Error: "cannot decode TPDU"}},
 	}
 	for _, m := range in {
 		if err := db.CreateInboundMessage(ctx, m); err != nil {
@@ -339,11 +347,11 @@ func TestInboundMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := len(all), 3; got != want {
+	if got, want := len(all), len(in); got != want {
 		t.Fatalf("listed %d, want %d", got, want)
 	}
 	for i, m := range all {
-		if *m != *in[i] {
+		if !reflect.DeepEqual(m, in[i]) {
 			t.Errorf("message %d = %+v, want %+v", i, m, in[i])
 		}
 	}
@@ -358,7 +366,8 @@ func TestInboundMessages(t *testing.T) {
 		t.Fatalf("page starts at %d, want %d", got, want)
 	}
 
-	for _, m := range []*simgate.InboundMessage{{From: "+1555"}, {ModemID: "modem0"}} {
+	for _, m := range []*simgate.InboundMessage{{From: "+1555"},
+		{ModemID: "modem0", Status: simgate.InboundUndecodable}} {
 		if err := db.CreateInboundMessage(ctx, m); simgate.ErrorCode(err) != simgate.CodeInvalid {
 			t.Errorf("CreateInboundMessage(%+v) = %v, want invalid", m, err)
 		}
