@@ -3,6 +3,7 @@ package simgate
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"time"
 )
 
@@ -30,6 +31,19 @@ type Receipt struct {
 	Identity ModemIdentity
 	MRs      []int
 	SentAt   time.Time
+}
+
+// LateSubmit is the answer to a submit that came after the host gave up on
+// it: the send was ClassAmbiguous (a timeout after the PDU was written), and
+// the modem's late "+CMGS: <mr>" shows that the part did go out. The part is
+// the one the failed send's error counted as not sent: its index is the
+// number of message references that send returned (simgate.SentParts).
+type LateSubmit struct {
+	ModemID string
+	To      string // the recipient of the submit, E.164
+	Part    int    // index of the part, from 0
+	MR      int    // the message reference the modem gave it
+	At      time.Time
 }
 
 // SendClass tells the dispatcher what to do with a failed send
@@ -129,4 +143,13 @@ func Backoff(first, max time.Duration, attempt int) time.Duration {
 		w *= 2
 	}
 	return min(w, max)
+}
+
+// Jitter returns d moved at random by up to a fifth either way, so that
+// things that failed together do not retry in step.
+func Jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return d
+	}
+	return d - d/5 + rand.N(2*d/5+1)
 }

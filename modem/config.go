@@ -120,8 +120,9 @@ type EventKind int
 
 // Event kinds.
 const (
-	EventReport  EventKind = iota + 1 // an SMS-STATUS-REPORT
-	EventInbound                      // an SMS received, reassembled
+	EventReport     EventKind = iota + 1 // an SMS-STATUS-REPORT
+	EventInbound                         // an SMS received, reassembled
+	EventLateSubmit                      // the late answer of a submit that timed out
 )
 
 // Event is a status report or an inbound SMS received by a modem.
@@ -131,6 +132,7 @@ type Event struct {
 	Identity simgate.ModemIdentity // IMEI and ICCID identify the sender SIM
 	Report   *simgate.StatusReport // for EventReport
 	Inbound  *simgate.InboundMessage
+	Late     *simgate.LateSubmit // for EventLateSubmit
 	// Stored is true when the event was read from the SIM's storage; it is
 	// deleted there only after HandleEvent returned nil.
 	Stored bool

@@ -47,6 +47,8 @@ type conn struct {
 	// lastAnswer is the answer of the last command, for the fault guard's
 	// log line.
 	lastAnswer []string
+	// claim is the pool's claim on the port, released when it closes.
+	claim portClaim
 }
 
 // openConn opens path. It sets no read timeout: the at package's scanner

@@ -36,6 +36,8 @@ var (
 	ErrClosed = errors.New("modem closed")
 	// ErrNotFound: no candidate port answered with the wanted identity.
 	ErrNotFound = errors.New("modem not found")
+	// ErrNotAnswering: a device is there but does not answer AT commands.
+	ErrNotAnswering = errors.New("modem not answering")
 	// ErrNoModem: the pool has no usable modem for this send.
 	ErrNoModem = errors.New("no modem available")
 	// ErrCapReached: every usable modem reached one of its per-SIM caps.

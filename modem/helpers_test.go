@@ -3,7 +3,6 @@ package modem
 import (
 	"context"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -190,9 +189,4 @@ func logHas(m *sim.Modem, prefix string) int {
 		}
 	}
 	return n
-}
-
-func exists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }

@@ -20,15 +20,18 @@ import (
 // It reconnects by itself: it finds the modem again by identity when the
 // port goes away, with backoff, and quarantines a modem that keeps failing.
 type Modem struct {
-	cfg    Config
-	opts   Options
-	log    *slog.Logger
-	claims *claims
-	enc    *sms.Encoder
-	asm    *assembler
+	cfg   Config
+	opts  Options
+	log   *slog.Logger
+	ports *ports
+	enc   *sms.Encoder
+	asm   *assembler
 
 	jobs chan *sendJob
 	ctl  chan ctlReq
+	// wake ends a wait to reconnect, and a quarantine, at once: the pool's
+	// device watch sends on it when a device appears (Wake).
+	wake chan struct{}
 	// events carries routed events from run's goroutine to its delivery
 	// goroutine (see hand in receive.go); run closes it when it ends.
 	events chan Event
@@ -107,21 +110,22 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Modem, error) {
 	return m, nil
 }
 
-func newModem(cfg Config, opts Options, cl *claims) *Modem {
+func newModem(cfg Config, opts Options, ps *ports) *Modem {
 	cfg = cfg.withDefaults()
 	opts = opts.withDefaults()
-	if cl == nil {
-		cl = newClaims()
+	if ps == nil {
+		ps = newPorts()
 	}
 	m := &Modem{
 		cfg:      cfg,
 		opts:     opts,
 		log:      opts.Logger.With("modem", cfg.Name),
-		claims:   cl,
+		ports:    ps,
 		enc:      newEncoder(cfg.Validity),
 		asm:      newAssembler(),
 		jobs:     make(chan *sendJob),
 		ctl:      make(chan ctlReq),
+		wake:     make(chan struct{}, 1),
 		events:   make(chan Event, routedBuffer),
 		first:    make(chan struct{}),
 		disabled: cfg.Disabled,
@@ -290,7 +294,6 @@ func (m *Modem) run() {
 	defer m.signalFirst(ErrClosed)
 	ctx := m.ctx
 	failures := 0
-	backoff := m.opts.MinBackoff
 	for ctx.Err() == nil {
 		if err := m.fatalErr(); err != nil {
 			m.signalFirst(err)
@@ -314,46 +317,72 @@ func (m *Modem) run() {
 			if errors.Is(err, errDriverFault) {
 				failures = max(failures, m.opts.QuarantineAfter)
 			}
-			wait := backoff
-			backoff = min(2*backoff, m.opts.MaxBackoff)
+			// Jitter keeps modems that failed together from retrying in
+			// step (and probing each other's ports at the same moment).
+			wait := simgate.Jitter(simgate.Backoff(m.opts.MinBackoff, m.opts.MaxBackoff, failures))
 			reason := "cannot connect: " + err.Error()
 			if failures >= m.opts.QuarantineAfter {
-				wait = m.opts.QuarantineFor
+				wait = simgate.Jitter(m.opts.QuarantineFor)
 				reason = fmt.Sprintf("quarantined after %d failed connects: %v", failures, err)
 			}
 			m.log.Warn("cannot connect", "error", err, "attempt", failures, "retry_in", wait)
 			m.setState(simgate.ModemDown, reason, err)
-			if !m.sleep(ctx, wait) {
+			switch m.sleep(ctx, wait) {
+			case wakeClosed:
 				return
+			case wakeReset, wakeDevice:
+				// A device appeared or an admin asked: a fresh start.
+				failures = 0
 			}
 			continue
 		}
 		failures = 0
-		backoff = m.opts.MinBackoff
 		err = m.guard(c, func() error { return m.serve(ctx, c) })
 		m.endSession()
 		c.close()
-		m.claims.release(c.path, m)
+		m.ports.release(c.claim)
 		if ctx.Err() != nil {
 			return
 		}
 		if errors.Is(err, errDriverFault) {
 			m.setState(simgate.ModemDown, "quarantined: "+err.Error(), err)
-			if !m.sleep(ctx, m.opts.QuarantineFor) {
+			if m.sleep(ctx, simgate.Jitter(m.opts.QuarantineFor)) == wakeClosed {
 				return
 			}
 			continue
 		}
 		if errors.Is(err, errReset) {
-			clear(m.unsupported)
+			m.forgetSession()
 			m.setState(simgate.ModemStarting, "reset", nil)
 			continue
 		}
 		m.log.Warn("modem lost; reconnecting", "error", err, "device", c.path)
 		m.setState(simgate.ModemDown, "lost: "+err.Error(), err)
-		if !m.sleep(ctx, m.opts.MinBackoff) {
+		if m.sleep(ctx, simgate.Jitter(m.opts.MinBackoff)) == wakeClosed {
 			return
 		}
+	}
+}
+
+// forgetSession forgets what the modem learned of its port and its
+// firmware, for a reset: where it was, what it does not support, the
+// messages on its SIM that are not simgate's, and its claims.
+func (m *Modem) forgetSession() {
+	m.mu.Lock()
+	m.lastPath = ""
+	m.st.Foreign = nil
+	m.mu.Unlock()
+	clear(m.unsupported)
+	clear(m.foreignSeen)
+	m.ports.releaseAll(m)
+}
+
+// Wake ends a wait to reconnect, and a quarantine, of a modem that is not
+// connected: its device may be back. It does not block.
+func (m *Modem) Wake() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -406,21 +435,34 @@ func (m *Modem) waitReset(ctx context.Context) bool {
 	}
 }
 
-// sleep waits d, or less when Reset is called; it returns false when ctx is
-// done.
-func (m *Modem) sleep(ctx context.Context, d time.Duration) bool {
+// wakeReason is why sleep returned.
+type wakeReason int
+
+const (
+	wakeTimer  wakeReason = iota // the time was up
+	wakeReset                    // Reset was called
+	wakeDevice                   // a device appeared (Wake)
+	wakeClosed                   // ctx is done
+)
+
+// sleep waits d, or less when Reset or Wake is called, and says why it
+// returned.
+func (m *Modem) sleep(ctx context.Context, d time.Duration) wakeReason {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return false
+			return wakeClosed
 		case <-t.C:
-			return true
+			return wakeTimer
+		case <-m.wake:
+			return wakeDevice
 		case req := <-m.ctl:
 			if req.kind == ctlReset {
+				m.forgetSession()
 				req.done <- nil
-				return true
+				return wakeReset
 			}
 			req.done <- &Error{Op: "probe", Class: simgate.ClassModemUnhealthy, Err: ErrNotReady}
 		}
@@ -488,40 +530,79 @@ func (m *Modem) applyHealth(h health) {
 	}
 }
 
-// connect finds the modem, opens its port and initialises it.
+// connect finds the modem, opens its port and initialises it: first where
+// it was last and at its configured device, then, for a modem bound by
+// IMEI or ICCID, at the port the pool's search found it behind.
 func (m *Modem) connect(ctx context.Context) (*conn, error) {
 	m.setState(simgate.ModemStarting, "connecting", nil)
 	paths := m.candidates()
-	if len(paths) == 0 {
-		return nil, &Error{Op: "find modem", Class: simgate.ClassModemUnhealthy, Err: fmt.Errorf("%w: no candidate port", ErrNotFound)}
-	}
 	var lastErr error
+	busy := 0
 	for _, p := range paths {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if !m.claims.claim(p, m) {
-			continue
-		}
-		c, err := m.tryPort(ctx, p)
+		c, err := m.tryClaimed(ctx, p)
 		if err == nil {
 			return c, nil
 		}
-		m.claims.release(p, m)
+		if errors.Is(err, errPortHeld) {
+			busy++
+			continue
+		}
 		lastErr = err
 		if isFatal(err) {
 			return nil, err
 		}
 		m.log.Debug("port not usable", "device", p, "error", err)
 	}
-	if lastErr == nil || m.searching() {
-		want := m.wantIdentity()
-		if lastErr != nil {
-			return nil, &Error{Op: "find modem", Class: simgate.ClassModemUnhealthy, Err: fmt.Errorf("%w (%s) among %d ports; last: %w", ErrNotFound, want, len(paths), lastErr)}
+	if !m.searching() {
+		if lastErr == nil {
+			if len(paths) == 0 {
+				return nil, &Error{Op: "find modem", Class: simgate.ClassModemUnhealthy, Err: fmt.Errorf("%w: no device configured", ErrNotFound)}
+			}
+			return nil, &Error{Op: "find modem", Class: simgate.ClassModemUnhealthy, Err: fmt.Errorf("%s is held by another modem: %w", paths[0], ErrPortBusy)}
 		}
-		return nil, &Error{Op: "find modem", Class: simgate.ClassModemUnhealthy, Err: fmt.Errorf("%w (%s): every candidate port is in use", ErrNotFound, want)}
+		return nil, lastErr
 	}
-	return nil, lastErr
+	imei, iccid := m.bound()
+	p, err := m.ports.find(ctx, m, m.opts.Candidates, imei, iccid)
+	if err == nil {
+		c, err := m.tryClaimed(ctx, p)
+		if err == nil {
+			return c, nil
+		}
+		if isFatal(err) {
+			return nil, err
+		}
+		lastErr = err
+	} else if errors.Is(err, ErrNotAnswering) || lastErr == nil {
+		lastErr = err
+	}
+	if errors.Is(lastErr, ErrNotAnswering) || errors.Is(lastErr, ErrTimeout) {
+		return nil, &Error{Op: "find modem", Class: simgate.ClassModemUnhealthy, Err: fmt.Errorf("%w (%s): %w", ErrNotAnswering, m.wantIdentity(), lastErr)}
+	}
+	return nil, &Error{Op: "find modem", Class: simgate.ClassModemUnhealthy, Err: fmt.Errorf("%w (%s) among %d candidate ports (%d held by other modems); last: %w",
+		ErrNotFound, m.wantIdentity(), len(expand(m.opts.Candidates)), busy, lastErr)}
+}
+
+// errPortHeld: another modem of the pool holds the port.
+var errPortHeld = errors.New("port held by another modem")
+
+// tryClaimed claims the port at p and opens the modem there; the claim goes
+// with the conn, and is released when that fails.
+func (m *Modem) tryClaimed(ctx context.Context, p string) (*conn, error) {
+	cl, ok := m.ports.claim(p, m)
+	if !ok {
+		return nil, errPortHeld
+	}
+	c, err := m.tryPort(ctx, p)
+	if err != nil {
+		m.ports.release(cl)
+		return nil, err
+	}
+	c.claim = cl
+	return c, nil
 }
 
 // wantIdentity describes the identity looked for, for errors.
@@ -559,9 +640,8 @@ func (m *Modem) searching() bool {
 	return imei != "" || iccid != ""
 }
 
-// candidates lists the ports to try, most likely first: where the modem was
-// last, the configured device, then (when bound by identity) the candidate
-// globs.
+// candidates lists the ports to try first: where the modem was last, and
+// the configured device (a glob for a modem bound only by its path).
 func (m *Modem) candidates() []string {
 	m.mu.Lock()
 	last := m.lastPath
@@ -572,9 +652,6 @@ func (m *Modem) candidates() []string {
 	}
 	if m.cfg.Device != "" {
 		globs = append(globs, m.cfg.Device)
-	}
-	if m.searching() {
-		globs = append(globs, m.opts.Candidates...)
 	}
 	return expand(globs)
 }

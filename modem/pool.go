@@ -59,9 +59,9 @@ type StateObserver interface {
 // Pool runs a set of modems and picks one for each send. See the package
 // comment for how.
 type Pool struct {
-	opts   PoolOptions
-	log    *slog.Logger
-	claims *claims
+	opts  PoolOptions
+	log   *slog.Logger
+	ports *ports
 
 	mu      sync.Mutex
 	members map[string]*member
@@ -74,6 +74,33 @@ type Pool struct {
 	watchOnce   sync.Once
 	watchCancel context.CancelFunc
 	watchWG     sync.WaitGroup
+}
+
+// watchDevices runs the device watch (find.go) until ctx is done: when a
+// device appears or goes where modems are looked for, the last search is
+// forgotten and every modem waiting to reconnect, or in quarantine, tries
+// again at once.
+func (p *Pool) watchDevices(ctx context.Context, w *deviceWatch) {
+	defer p.watchWG.Done()
+	w.run(ctx, func() {
+		p.ports.forget()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, mb := range p.members {
+			mb.m.Wake()
+		}
+	})
+}
+
+// watchedGlobs are where the pool's modems are looked for.
+func (p *Pool) watchedGlobs(cfgs []Config) []string {
+	globs := slices.Clone(p.opts.Candidates)
+	for _, c := range cfgs {
+		if c.Device != "" {
+			globs = append(globs, c.Device)
+		}
+	}
+	return globs
 }
 
 type member struct {
@@ -107,7 +134,7 @@ func NewPool(opts PoolOptions) *Pool {
 	return &Pool{
 		opts:    opts,
 		log:     opts.Logger,
-		claims:  newClaims(),
+		ports:   newPorts(),
 		members: map[string]*member{},
 		sticky:  map[string]stickyEntry{},
 		changed: make(chan struct{}),
@@ -118,16 +145,22 @@ func NewPool(opts PoolOptions) *Pool {
 // returns without waiting for them (see WaitReady). It fails only for an
 // invalid configuration or when daily usage cannot be loaded.
 func (p *Pool) Open(ctx context.Context, cfgs []Config) error {
-	if p.opts.States != nil {
-		p.watchOnce.Do(func() {
-			wctx, cancel := context.WithCancel(context.Background())
-			p.mu.Lock()
-			p.watchCancel = cancel
-			p.mu.Unlock()
+	p.watchOnce.Do(func() {
+		wctx, cancel := context.WithCancel(context.Background())
+		p.mu.Lock()
+		p.watchCancel = cancel
+		p.mu.Unlock()
+		if p.opts.States != nil {
 			p.watchWG.Add(1)
 			go p.watch(wctx)
-		})
-	}
+		}
+		if w, err := newDeviceWatch(p.watchedGlobs(cfgs)); err != nil {
+			p.log.Warn("devices are not watched: modems that come back wait for their retry", "error", err)
+		} else {
+			p.watchWG.Add(1)
+			go p.watchDevices(wctx, w)
+		}
+	})
 	return p.Reload(ctx, cfgs)
 }
 
@@ -264,7 +297,7 @@ func (p *Pool) Reload(ctx context.Context, cfgs []Config) error {
 		return ErrClosed
 	}
 	for _, c := range restart {
-		m := newModem(c, p.opts.Options, p.claims)
+		m := newModem(c, p.opts.Options, p.ports)
 		p.members[c.Name] = &member{m: m, cfg: m.cfg, day: today, dayUsed: usage[c.Name]}
 		m.start()
 	}
