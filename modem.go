@@ -50,6 +50,9 @@ type ModemStatus struct {
 	DailyCap     int // 0: no cap
 	LastError    string
 	LastSeen     time.Time
+	// Warnings are lasting problems of the modem's setup that do not stop
+	// it, e.g. that it cannot give status reports.
+	Warnings []string
 	// Foreign counts, per message store ("SM", "ME"), the messages on the
 	// SIM that simgate did not consume and leaves there: SMS-SUBMITs a
 	// phone stored (sent messages, drafts) and other PDUs not addressed to

@@ -188,3 +188,111 @@ func TestClaimReleasedAfterLinkGone(t *testing.T) {
 		t.Fatal("the device is still claimed after its claim was released")
 	}
 }
+
+// A SIM that asks for its PIN again while the port stays open (a SIM reset,
+// a brown-out on a UART modem) is unlocked once with the configured PIN and
+// the modem goes back into rotation, whether a submit or the probe notices
+// it first. Before, no AT+CPIN= was sent, the modem stayed in rotation and
+// every submit failed with +CMS ERROR: 311.
+func TestSIMRelocks(t *testing.T) {
+	const pin = "7392"
+	for _, tc := range []struct {
+		name   string
+		notice func(t *testing.T, m *Modem)
+	}{
+		{"submit", func(t *testing.T, m *Modem) {
+			_, err := m.Send(testCtx(t), "+15557654321", "while locked")
+			if simgate.SendClassOf(err) != simgate.ClassModemUnhealthy {
+				t.Fatalf("Send while locked: %v, want modem-unhealthy (another modem may send it)", err)
+			}
+		}},
+		{"probe", func(t *testing.T, m *Modem) {
+			if err := m.RunOnce(testCtx(t)); err != nil {
+				t.Fatalf("RunOnce: %v", err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, mods, dir := startSims(t, sim.Config{PIN: pin})
+			m := openModem(t, Config{Name: "m0", Device: mods[0].Path(), PIN: pin}, testOptions(t, dir, newEvents()))
+			mods[0].SetFaults(sim.Faults{PINRequired: true})
+			tc.notice(t, m)
+			eventually(t, "modem ready again", func() bool { return m.Status().State == simgate.ModemReady })
+			if got := logHas(mods[0], "AT+CPIN="); got != 2 {
+				t.Fatalf("PIN entered %d times, want 2 (at start and once after the relock)", got)
+			}
+			if _, err := m.Send(testCtx(t), "+15557654321", "unlocked"); err != nil {
+				t.Fatalf("Send after the relock: %v", err)
+			}
+			if subs := n.Submissions(); len(subs) != 1 || subs[0].Text != "unlocked" {
+				t.Fatalf("submissions %+v, want only the one after the relock", subs)
+			}
+		})
+	}
+}
+
+// The late answer of a submit that timed out reaches the subscriber with
+// its message reference, the recipient and the part, so that the queue can
+// record it and match the report. Before, it was only logged.
+func TestLateAnswerHandedOn(t *testing.T) {
+	_, mods, dir := startSims(t)
+	mods[0].SetFaults(sim.Faults{LateCMGS: 700 * time.Millisecond})
+	evs := newEvents()
+	opts := testOptions(t, dir, evs)
+	opts.LateWait = 3 * time.Second
+	m := openModem(t, Config{Name: "m0", Device: mods[0].Path(), SubmitTimeout: 300 * time.Millisecond}, opts)
+	if _, err := m.Send(testCtx(t), "+15557654321", "late"); simgate.SendClassOf(err) != simgate.ClassAmbiguous {
+		t.Fatalf("Send: %v, want ambiguous", err)
+	}
+	late := evs.wait(t, EventLateSubmit, 1)[0].Late
+	rep := evs.wait(t, EventReport, 1)[0].Report
+	if late.MR != rep.MR || late.To != "+15557654321" || late.Part != 0 || late.ModemID != "m0" {
+		t.Fatalf("late answer %+v, report MR %d", late, rep.MR)
+	}
+}
+
+// A status report that comes while simgate restarts is stored by the modem
+// and read when it starts again. Before, it was routed to a port nobody
+// read, and the message stayed sent for ever.
+func TestReportAcrossRestart(t *testing.T) {
+	_, mods, dir := startSims(t, sim.Config{ReportDelay: 600 * time.Millisecond})
+	mods[0].SetFaults(sim.Faults{RoutedLostWhileClosed: true})
+	m := openModem(t, Config{Name: "m0", Device: mods[0].Path()}, testOptions(t, dir, newEvents()))
+	mrs, err := m.Send(testCtx(t), "+15557654321", "report comes while simgate restarts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	time.Sleep(time.Second) // the report comes now
+	evs := newEvents()
+	openModem(t, Config{Name: "m0", Device: mods[0].Path()}, testOptions(t, dir, evs))
+	rep := evs.wait(t, EventReport, 1)[0]
+	if rep.Report.MR != mrs[0] || !rep.Stored {
+		t.Fatalf("report %+v (stored %v), want MR %d read from the store", rep.Report, rep.Stored, mrs[0])
+	}
+}
+
+// A modem that offers no status reports at all (AT+CNMI <ds> 0 only) says
+// so in its status; SMS it stored without an indication are found by the
+// periodic listing.
+func TestNoReportsWarningAndPeriodicListing(t *testing.T) {
+	_, mods, dir := startSims(t, sim.Config{CNMICaps: "(0-2),(0-3),(0,2),(0),(0,1)"})
+	evs := newEvents()
+	opts := testOptions(t, dir, evs)
+	opts.ListInterval = 100 * time.Millisecond
+	m := openModem(t, Config{Name: "m0", Device: mods[0].Path()}, opts)
+	if w := m.Status().Warnings; len(w) != 1 || !strings.Contains(w[0], "no status reports") {
+		t.Fatalf("warnings %q, want one about status reports", w)
+	}
+	c := recorded(t, listedFile, listedCase)
+	if _, err := mods[0].PutStored("SM", 0, pduLine(t, c)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if err := m.RunOnce(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if in := evs.wait(t, EventInbound, 1)[0].Inbound; in.From != c.expect["from"] {
+		t.Fatalf("inbound from %q, want %q", in.From, c.expect["from"])
+	}
+}

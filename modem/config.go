@@ -74,6 +74,10 @@ type Options struct {
 	// LateWait is how long a modem whose submit timed out waits for the late
 	// +CMGS answer before it resynchronises (default 10 s).
 	LateWait time.Duration
+	// ListInterval is how often a connected modem's message stores are
+	// listed, for SMS stored without an indication (default 10 min); the
+	// periodic probe does it, so it is never more often than that.
+	ListInterval time.Duration
 	// ReassemblyTimeout is how long the parts of a long inbound SMS are kept
 	// waiting for the rest before what arrived is delivered (default 24 h).
 	ReassemblyTimeout time.Duration
@@ -105,6 +109,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.LateWait <= 0 {
 		o.LateWait = 10 * time.Second
+	}
+	if o.ListInterval <= 0 {
+		o.ListInterval = 10 * time.Minute
 	}
 	if o.ReassemblyTimeout <= 0 {
 		o.ReassemblyTimeout = 24 * time.Hour

@@ -49,6 +49,8 @@ type conn struct {
 	lastAnswer []string
 	// claim is the pool's claim on the port, released when it closes.
 	claim portClaim
+	// listed is when the message stores were last listed (drainStores).
+	listed time.Time
 }
 
 // openConn opens path. It sets no read timeout: the at package's scanner

@@ -2,6 +2,8 @@ package modem
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -54,6 +56,11 @@ type Modem struct {
 	// (conn.unsupported), kept across sessions; used by run's goroutine
 	// only, and forgotten at Reset and when another modem answers.
 	unsupported map[string]bool
+	// awaitLate is the part of a submit that timed out after its prompt,
+	// whose late answer may still come (lateAnswers); rejectedPIN is the
+	// hash of a PIN the SIM rejected (unlock).
+	awaitLate   *simgate.LateSubmit
+	rejectedPIN string
 	// input is the PDU being handled, named by the fault guard (guard);
 	// poison are PDUs the driver failed on, handed on raw from then on;
 	// foreignSeen are the messages on the SIM that are not simgate's
@@ -81,6 +88,7 @@ type ctlKind int
 const (
 	ctlReset ctlKind = iota + 1
 	ctlProbe
+	ctlClose
 )
 
 type ctlReq struct {
@@ -149,11 +157,39 @@ func (m *Modem) start() {
 	go m.run()
 }
 
-// Close stops the modem's goroutine, closes its port and waits.
+// Close stops the modem's goroutine, closes its port and waits. A
+// connected modem is first told to store the status reports that come
+// while nobody reads its port (handOver).
 func (m *Modem) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), handOverTimeout)
+	_ = m.control(ctx, ctlClose, nil)
+	cancel()
 	m.stop()
 	m.wg.Wait()
 	return nil
+}
+
+// handOverTimeout bounds what Close waits for the modem to hand over.
+const handOverTimeout = 3 * time.Second
+
+// errClosing ends a session that Close asked to end.
+var errClosing = errors.New("closing")
+
+// handOver switches status reports to stored (AT+CNMI <ds>=2) before the
+// host lets go of a port that still answers, where the modem offers it and
+// reports are routed: a routed report that comes while nobody reads the
+// port (a restart, a reset) is lost in phase 1, while a stored one is read
+// when the port is opened again (drainStores). The next session sets AT+CNMI
+// up as usual.
+func (m *Modem) handOver(ctx context.Context, c *conn) {
+	if c.cnmi.ds != 1 || !c.cnmi.dsStored {
+		return
+	}
+	s := c.cnmi
+	s.ds = 2
+	if _, err := c.cmd(ctx, "+CNMI="+s.String()); err != nil {
+		m.log.Warn("cannot switch status reports to stored before letting go of the port; reports that come meanwhile may be lost", "error", err)
+	}
 }
 
 // Name returns the configured name.
@@ -344,6 +380,10 @@ func (m *Modem) run() {
 		if ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, errClosing) {
+			<-ctx.Done() // Close cancels it next
+			return
+		}
 		if errors.Is(err, errDriverFault) {
 			m.setState(simgate.ModemDown, "quarantined: "+err.Error(), err)
 			if m.sleep(ctx, simgate.Jitter(m.opts.QuarantineFor)) == wakeClosed {
@@ -479,12 +519,13 @@ func (m *Modem) setState(s simgate.ModemState, reason string, err error) {
 	}
 }
 
-func (m *Modem) beginSession(path string, id simgate.ModemIdentity, h health) {
+func (m *Modem) beginSession(path string, id simgate.ModemIdentity, h health, warnings []string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.lastPath = path
 	m.st.Device = path
 	m.st.Identity = id
+	m.st.Warnings = warnings
 	m.up = make(chan struct{})
 	m.failures = 0
 	m.applyHealth(h)
@@ -727,7 +768,7 @@ func (m *Modem) initialise(ctx context.Context, c *conn) error {
 	if err := c.reset(ctx); err != nil {
 		return fmt.Errorf("cannot reset %s: %w", c.path, err)
 	}
-	if err := c.unlock(ctx, m.cfg.PIN); err != nil {
+	if err := m.unlock(ctx, c); err != nil {
 		return err
 	}
 	full, err := c.identity(ctx, true)
@@ -743,7 +784,13 @@ func (m *Modem) initialise(ctx context.Context, c *conn) error {
 		return fmt.Errorf("cannot read network state on %s: %w", c.path, err)
 	}
 	c.cnmi, c.phase2 = cnmi, phase2
-	m.beginSession(c.path, full, h)
+	var warnings []string
+	if cnmi.ds == 0 {
+		w := "no status reports: the modem offers only AT+CNMI <ds>=0, so no message can become delivered"
+		m.log.Warn(w, "device", c.path)
+		warnings = append(warnings, w)
+	}
+	m.beginSession(c.path, full, h, warnings)
 	m.log.Info("modem ready", "device", c.path, "imei", full.IMEI, "iccid", full.ICCID,
 		"model", full.Model, "cnmi", cnmi.String(), "phase2", phase2,
 		"operator", h.Operator, "registration", h.Registration, "rssi", h.RSSI)
@@ -791,7 +838,7 @@ func (m *Modem) serve(ctx context.Context, c *conn) error {
 		case job := <-m.jobs:
 			mrs, err := m.submit(ctx, c, job)
 			job.result <- sendResult{mrs: mrs, err: err}
-			if err := m.afterSubmit(ctx, c, err); err != nil {
+			if err := m.afterSubmit(ctx, c, job, err); err != nil {
 				return err
 			}
 		case <-tick:
@@ -801,8 +848,13 @@ func (m *Modem) serve(ctx context.Context, c *conn) error {
 		case req := <-m.ctl:
 			switch req.kind {
 			case ctlReset:
+				m.handOver(ctx, c)
 				req.done <- nil
 				return errReset
+			case ctlClose:
+				m.handOver(ctx, c)
+				req.done <- nil
+				return errClosing
 			case ctlProbe:
 				err := m.probe(ctx, c)
 				req.done <- err
@@ -834,9 +886,24 @@ func (m *Modem) probe(ctx context.Context, c *conn) error {
 			return fmt.Errorf("modem hung: %w", err)
 		}
 	}
+	// A SIM reset or a brown-out locks the SIM again while the port stays
+	// open: every submit would fail with +CMS ERROR: 311.
+	if st, err := c.cpin(ctx); err == nil && (st == "SIM PIN" || st == "SIM PUK") {
+		return m.relock(ctx, c)
+	} else if err != nil && sessionEnding(err) {
+		return err
+	}
 	m.mu.Lock()
 	m.applyHealth(h)
 	m.mu.Unlock()
+	// Some modems store SMS without an indication (+CMTI lost, or a <mt>
+	// they do not honour): the stores are listed now and then, not only at
+	// connect.
+	if m.opts.Now().Sub(c.listed) >= m.opts.ListInterval {
+		if err := m.drainStores(ctx, c); err != nil && sessionEnding(err) {
+			return err
+		}
+	}
 	return m.expireParts(ctx, c)
 }
 
@@ -913,9 +980,10 @@ func (c *conn) submitPart(p submitPDU, timeout time.Duration) (int, *Error) {
 
 // afterSubmit recovers the port after a failed submit: it waits for the late
 // answer of a submit that timed out, resynchronises a modem that stopped
-// answering and reinitialises one in the wrong state. A non-nil result ends
-// the session (the port is reopened).
-func (m *Modem) afterSubmit(ctx context.Context, c *conn, err error) error {
+// answering, reinitialises one in the wrong state and unlocks a SIM that
+// asks for its PIN again. A non-nil result ends the session (the port is
+// reopened).
+func (m *Modem) afterSubmit(ctx context.Context, c *conn, job *sendJob, err error) error {
 	var e *Error
 	if err == nil || !errors.As(err, &e) {
 		return nil
@@ -929,6 +997,7 @@ func (m *Modem) afterSubmit(ctx context.Context, c *conn, err error) error {
 			// answer comes late; the filter keeps it from answering the next
 			// command. Wait a little for it, then resynchronise.
 			m.setState(simgate.ModemDegraded, "submit timed out; waiting for its late answer", e)
+			m.awaitLate = &simgate.LateSubmit{ModemID: m.cfg.Name, To: job.to, Part: len(e.Sent)}
 			t := time.NewTimer(m.opts.LateWait)
 			select {
 			case <-c.f.lateSeen:
@@ -937,13 +1006,13 @@ func (m *Modem) afterSubmit(ctx context.Context, c *conn, err error) error {
 			case <-ctx.Done():
 			}
 			t.Stop()
-			for _, mr := range c.f.takeLate() {
-				m.log.Warn("late +CMGS answer after a submit timeout: the message went out", "mr", mr)
-			}
+			m.lateAnswers(ctx, c)
 		}
 		if rerr := c.resync(ctx); rerr != nil {
 			return fmt.Errorf("modem hung after a submit timeout: %w", rerr)
 		}
+	case simLocked(e):
+		return m.relock(ctx, c)
 	case e.CMS == 302 || e.CMS == 300:
 		// Operation not allowed / ME failure: the modem lost its setup.
 		m.log.Warn("modem in the wrong state; reinitialising", "error", e)
@@ -952,6 +1021,89 @@ func (m *Modem) afterSubmit(ctx context.Context, c *conn, err error) error {
 		}
 	}
 	return nil
+}
+
+// lateAnswers hands on the late "+CMGS: <mr>" answers the filter took: the
+// part of the submit that timed out did go out, and its reference lets its
+// status report be matched (EventLateSubmit).
+func (m *Modem) lateAnswers(ctx context.Context, c *conn) {
+	for _, mr := range c.f.takeLate() {
+		late := m.awaitLate
+		m.awaitLate = nil
+		if late == nil {
+			m.log.Warn("late +CMGS answer, but no submit of this session timed out; not matched", "mr", mr)
+			continue
+		}
+		m.log.Warn("late +CMGS answer after a submit timeout: the message went out", "mr", mr, "part", late.Part)
+		late.MR, late.At = mr, m.opts.Now()
+		ev := Event{Kind: EventLateSubmit, ModemID: m.cfg.Name, Identity: m.Identity(), Late: late}
+		if err := m.deliver(ctx, ev, false); err != nil {
+			m.log.Error("late +CMGS answer not taken by the subscriber; its status report will not match", "mr", mr, "error", err)
+		}
+	}
+}
+
+// simLocked reports whether e says the SIM wants its PIN (or PUK) again
+// (TS 27.005 §3.2.5: 311 SIM PIN, 312 PH-SIM PIN, 316 SIM PUK, 317 SIM
+// PIN2, 318 SIM PUK2; TS 27.007 §9.2: 11 SIM PIN, 12 SIM PUK), as after a
+// SIM reset or a brown-out on a modem whose port stayed open.
+func simLocked(e *Error) bool {
+	switch e.CMS {
+	case 311, 312, 316, 317, 318:
+		return true
+	}
+	return e.CME == 11 || e.CME == 12
+}
+
+// relock takes a modem whose SIM asks for its PIN again out of rotation,
+// enters the configured PIN once (never one the SIM rejected), sets SMS up
+// again and puts it back. A SIM that wants its PUK, or rejects the PIN,
+// stops the modem until Reset.
+func (m *Modem) relock(ctx context.Context, c *conn) error {
+	m.setState(simgate.ModemDown, "SIM locked again; unlocking", nil)
+	m.log.Warn("SIM asks for its PIN again; unlocking it")
+	if err := m.unlock(ctx, c); err != nil {
+		if isFatal(err) {
+			m.setFatal(err)
+		}
+		return err
+	}
+	if err := m.reinit(ctx, c); err != nil {
+		return err
+	}
+	h, err := c.probeHealth(ctx)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.failures = 0 // the submits failed for the lock, which is gone
+	m.applyHealth(h)
+	m.mu.Unlock()
+	m.log.Info("SIM unlocked again; modem back in rotation")
+	return nil
+}
+
+// unlock enters the configured PIN when the SIM asks for it, unless the SIM
+// rejected that PIN before: each try uses up one of its three attempts.
+func (m *Modem) unlock(ctx context.Context, c *conn) error {
+	pin := pinHash(m.cfg.PIN)
+	if m.cfg.PIN != "" && pin == m.rejectedPIN {
+		if st, err := c.cpin(ctx); err != nil || st == "SIM PIN" {
+			return &Error{Op: "unlock SIM", Class: simgate.ClassModemUnhealthy, Err: fmt.Errorf("%w (not entered again)", ErrWrongPIN)}
+		}
+	}
+	err := c.unlock(ctx, m.cfg.PIN)
+	if errors.Is(err, ErrWrongPIN) {
+		m.rejectedPIN = pin
+	}
+	return err
+}
+
+// pinHash is how the modem remembers a PIN the SIM rejected, without
+// keeping it in the clear.
+func pinHash(pin string) string {
+	h := sha256.Sum256([]byte("simgate-pin:" + pin))
+	return hex.EncodeToString(h[:])
 }
 
 // reinit runs ATZ and the SMS setup again on an open port.

@@ -32,9 +32,7 @@ type storeLoc struct {
 // handleURCs handles the indications the filter queued, oldest first. Only
 // errors that end the session are returned.
 func (m *Modem) handleURCs(ctx context.Context, c *conn) error {
-	for _, mr := range c.f.takeLate() {
-		m.log.Warn("late +CMGS answer after a submit timeout: the message went out", "mr", mr)
-	}
+	m.lateAnswers(ctx, c)
 	for _, u := range c.f.takeURCs() {
 		var err error
 		switch {
@@ -258,6 +256,7 @@ func isHexDigits(s string) bool {
 // "SM" and "ME", status reports in "SR". Each is deleted once the
 // subscriber accepted it; what is not simgate's stays (see receive).
 func (m *Modem) drainStores(ctx context.Context, c *conn) error {
+	c.listed = m.opts.Now()
 	for _, mem := range []string{"SM", "ME", "SR"} {
 		if err := c.selectMem(ctx, mem); err != nil {
 			if sessionEnding(err) {

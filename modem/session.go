@@ -23,6 +23,7 @@ type health struct {
 // cnmiSetting is the AT+CNMI chosen from the modem's capabilities.
 type cnmiSetting struct {
 	mode, mt, bm, ds, bfr int
+	dsStored              bool // the modem offers stored reports (ds=2)
 }
 
 func (s cnmiSetting) String() string {
@@ -505,7 +506,10 @@ func (c *conn) configureSMS(ctx context.Context, smsc string) (cnmi cnmiSetting,
 // chooseCNMI picks AT+CNMI values from an AT+CNMI=? answer such as
 // "(0-2),(0-3),(0,2),(0-2),(0,1)": mode 2 (buffer while busy) or 1, inbound
 // SMS stored with +CMTI (mt=1) or else routed (mt=2), status reports routed
-// (ds=1) or else stored (ds=2).
+// (ds=1) or else stored (ds=2). Routed reports save two commands each on
+// the modem's goroutine; before the host lets go of the port, reports are
+// switched to stored where the modem offers it (handOver), so that none is
+// lost while nobody reads the port.
 func chooseCNMI(caps string) (cnmiSetting, error) {
 	groups := capGroups(caps)
 	if len(groups) < 4 {
@@ -529,6 +533,7 @@ func chooseCNMI(caps string) (cnmiSetting, error) {
 		ds:   pick(groups[3], 1, 2, 0),
 		bfr:  pick(groups[4], 0, 1),
 	}
+	s.dsStored = groups[3][2]
 	if s.mode < 0 || s.mt < 0 || s.ds < 0 {
 		return s, fmt.Errorf("no usable AT+CNMI setting in %q", caps)
 	}

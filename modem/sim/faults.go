@@ -127,6 +127,11 @@ type Faults struct {
 	// LateCMGS delays the +CMGS answer by this much after the message went
 	// out: a host that times out must not send it again.
 	LateCMGS time.Duration
+	// RoutedLostWhileClosed loses a routed +CMT or +CDS (phase 1) that the
+	// modem writes while no client has its device open, as hardware does
+	// when the host's port is closed for a restart or a reconnect. Without
+	// it, output written while closed waits for the next client.
+	RoutedLostWhileClosed bool
 	// Signal, if non-zero, is the +CSQ <rssi> (1..31, or 99 for unknown);
 	// the default is 20.
 	Signal int

@@ -1113,9 +1113,23 @@ func (m *Modem) flushPendingLocked() {
 	m.pending = keep
 }
 
+// lostRoutedLocked reports whether a routed +CMT or +CDS written now would
+// be lost, as on hardware: Faults.RoutedLostWhileClosed is set, no client
+// has the device open, and nobody will ask for an acknowledgement (phase 1).
+func (m *Modem) lostRoutedLocked() bool {
+	if !m.faults.RoutedLostWhileClosed || m.set.csms == 1 || m.dev == nil || m.dev.opens > 0 {
+		return false
+	}
+	m.logLocked("(routed message lost: nobody has the port open)")
+	return true
+}
+
 // placeSMSLocked routes or stores an incoming SMS according to AT+CNMI <mt>.
 func (m *Modem) placeSMSLocked(p pendingMsg) bool {
 	if m.set.cnmi[1] == 2 {
+		if m.lostRoutedLocked() {
+			return true
+		}
 		// Routed: +CMT, nothing stored (27.005 §3.4.1 mt=2).
 		if m.ackWait != nil {
 			return false // the previous one is not acknowledged yet
@@ -1195,6 +1209,9 @@ func (m *Modem) endAckWaitLocked() {
 // silently.
 func (m *Modem) placeReportLocked(p pendingMsg) bool {
 	if m.set.cnmi[3] == 1 {
+		if m.lostRoutedLocked() {
+			return true
+		}
 		if m.ackWait != nil {
 			return false // the previous one is not acknowledged yet
 		}
