@@ -8,12 +8,17 @@ import "time"
 // out too (a timeout or +CMS ERROR 332 during its submit); every other part
 // takes Status: StatusSent on success, StatusQueued for a retry at RetryAt,
 // StatusFailed, or StatusUnknown.
+//
+// NoModem marks a send that found no modem to ask (ErrNoSender): it was no
+// attempt. Status is then StatusQueued and Reason says why it waits; the
+// store takes the claim back and makes the due messages wait until RetryAt.
 type SendOutcome struct {
 	Status    MessageStatus
 	Reason    string
 	ModemID   string
 	MRs       []int
 	Ambiguous bool
+	NoModem   bool
 	SentAt    time.Time
 	RetryAt   time.Time
 }
@@ -27,11 +32,14 @@ type MessageFilter struct {
 	Limit  int
 }
 
-// QueueStats describe the outbound queue and status report matching, for
-// metrics. Report figures cover the reports received since Since.
+// QueueStats describe the outbound queue, status report matching and late
+// submit answers, for metrics. Report and late submit figures cover those
+// received since Since.
 type QueueStats struct {
 	// Depth counts the messages not yet final (accepted, queued, sending,
-	// sent), by status and priority.
+	// sent), by status and priority. A sent message whose status reports did
+	// not come within the report window is no longer counted: nothing is
+	// expected of it any more.
 	Depth map[MessageStatus]map[Priority]int
 	// OldestQueuedAt is when the oldest queued message was created; zero when
 	// none is queued. OldestQueuedAge is its age at the time of the query.
@@ -43,6 +51,9 @@ type QueueStats struct {
 	MatchedReports   int // of them, matched to a part
 	ReportLatencyP50 time.Duration
 	ReportLatencyP99 time.Duration // from a part's submit to a final report
+
+	LateSubmits        int // late +CMGS answers received (after their submit timed out)
+	MatchedLateSubmits int // of them, matched to a part
 }
 
 // MatchRatio returns the share of status reports that were matched to a

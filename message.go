@@ -25,7 +25,10 @@ const (
 )
 
 // Final reports whether no further transition is expected. A sent message is
-// not final: its status report may still arrive.
+// not final: its status report may still arrive. Once the report window has
+// passed without one, the queue's sweep closes the message (it stays sent,
+// with a reason saying so), but the status is the same, so Final still
+// reports false for it.
 func (s MessageStatus) Final() bool {
 	switch s {
 	case StatusDelivered, StatusFailed, StatusExpired, StatusCanceled, StatusUnknown:

@@ -107,6 +107,14 @@ func (c SendClass) Retryable() bool {
 	return false
 }
 
+// ErrNoSender is matched (errors.Is) by a Sender's error when no modem could
+// even be asked to send: none is usable (all down, disabled or draining), or
+// every usable one reached its SMS cap. Nothing went out and no modem failed,
+// so the dispatcher does not count it as an attempt: the message waits for a
+// modem until it expires. The modem pool's ErrNoModem and ErrCapReached,
+// and a modem's ErrNotReady and ErrDisabled, match it.
+var ErrNoSender = errors.New("no modem could be asked to send")
+
 // SendClassOf returns the class of a send error: that of the first error in
 // err's chain with a SendClass method; ClassTransient for a context error
 // (nothing was attempted); ClassModemUnhealthy for anything else; 0 for nil.

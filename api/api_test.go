@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -337,5 +338,38 @@ func TestNewAPIKey(t *testing.T) {
 	}
 	if _, _, err := api.NewAPIKey("ci", nil); err == nil {
 		t.Fatal("a key without scopes")
+	}
+}
+
+// With too few modems ready, /readyz says why: each modem that takes no
+// sends with its state and reason, in the detail and in a modems list.
+func TestReadyzSaysWhy(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.modems.mu.Lock()
+	e.modems.modems[0].State, e.modems.modems[0].Reason = simgate.ModemDown, "serial port closed"
+	e.modems.mu.Unlock()
+	r := e.do("GET", "/readyz", "", nil)
+	wantStatus(t, r, http.StatusServiceUnavailable, "unavailable")
+	var body struct {
+		Detail string `json:"detail"`
+		Modems []struct {
+			ID, State, Reason string
+		} `json:"modems"`
+	}
+	if err := json.Unmarshal(r.body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := body.Detail, "0 modems ready, need 1: modem0 down (serial port closed); modem1 down (no SIM)"; got != want {
+		t.Fatalf("detail %q, want %q", got, want)
+	}
+	if got, want := fmt.Sprint(body.Modems), "[{modem0 down serial port closed} {modem1 down no SIM}]"; got != want {
+		t.Fatalf("modems %s, want %s", got, want)
+	}
+
+	e.modems.Enable("modem0")
+	r = e.do("GET", "/readyz", "", nil)
+	wantStatus(t, r, http.StatusOK)
+	if strings.Contains(string(r.body), "modem1") {
+		t.Fatalf("ready body names modems: %s", r.body)
 	}
 }

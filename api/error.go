@@ -88,17 +88,28 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func writeProblem(w http.ResponseWriter, r *http.Request, status int, code simgate.Code, detail string) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(problem{
+	writeProblemDoc(w, status, newProblem(r, status, code, detail))
+}
+
+// newProblem returns the problem document for a request's failure.
+func newProblem(r *http.Request, status int, code simgate.Code, detail string) problem {
+	return problem{
 		Type:     "urn:simgate:problem:" + string(code),
 		Title:    http.StatusText(status),
 		Status:   status,
 		Detail:   detail,
 		Code:     code,
 		Instance: r.URL.Path,
-	})
+	}
+}
+
+// writeProblemDoc writes doc, a problem or a struct that embeds one with
+// extension members, with status.
+func writeProblemDoc(w http.ResponseWriter, status int, doc any) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(doc)
 }
 
 // rateError is a limiter's refusal; rule names the limit for metrics.

@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -28,7 +30,8 @@ type modemJSON struct {
 	LastSeen     *time.Time         `json:"last_seen,omitempty"`
 	// Foreign counts per store the messages on the SIM that are not
 	// simgate's (a phone's sent messages and drafts), which it leaves there.
-	Foreign map[string]int `json:"foreign_on_sim,omitempty"`
+	Foreign  map[string]int `json:"foreign_on_sim,omitempty"`
+	Warnings []string       `json:"warnings,omitempty"`
 }
 
 type modemIdentityJSON struct {
@@ -55,6 +58,7 @@ func toModemJSON(m simgate.ModemStatus) modemJSON {
 		Identity: modemIdentityJSON(m.Identity),
 		Counters: modemCountersJSON(m.Counters),
 		Foreign:  m.Foreign,
+		Warnings: m.Warnings,
 	}
 	if m.SignalDBm != 0 {
 		dbm := m.SignalDBm
@@ -137,7 +141,8 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ []byte) error
 }
 
 // readyz answers 200 when the database takes writes and at least
-// MinReadyModems modems are ready, else 503 with the reason.
+// MinReadyModems modems are ready, else 503 with the reason; too few modems
+// is answered by notReady.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ []byte) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
@@ -149,12 +154,58 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ []byte) error 
 		return simgate.Errorf(simgate.CodeUnavailable, "database not writable")
 	}
 	ready := 0
+	var modems []simgate.ModemStatus
 	if s.opts.Modems != nil {
-		ready = s.opts.Modems.Ready()
+		ready, modems = s.opts.Modems.Ready(), s.opts.Modems.Status()
 	}
 	if ready < s.opts.MinReadyModems {
-		return simgate.Errorf(simgate.CodeUnavailable, "%d modems ready, need %d", ready, s.opts.MinReadyModems)
+		notReady(w, r, ready, s.opts.MinReadyModems, modems)
+		return nil
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "modems_ready": ready})
 	return nil
+}
+
+// modemReadinessJSON is one modem in a readiness problem.
+type modemReadinessJSON struct {
+	ID     string             `json:"id"`
+	State  simgate.ModemState `json:"state"`
+	Reason string             `json:"reason,omitempty"`
+}
+
+// notReady answers /readyz with 503 when fewer than need modems are ready,
+// saying why: a problem document (RFC 9457) whose detail names each modem
+// that does not take sends with its state and reason, and whose "modems"
+// member lists every modem (id, state, reason). A modem without a reason
+// gives its last error.
+func notReady(w http.ResponseWriter, r *http.Request, ready, need int, modems []simgate.ModemStatus) {
+	list := []modemReadinessJSON{}
+	var why []string
+	for _, m := range modems {
+		reason := m.Reason
+		if reason == "" {
+			reason = m.LastError
+		}
+		list = append(list, modemReadinessJSON{ID: m.ID, State: m.State, Reason: reason})
+		if m.State == simgate.ModemReady || m.State == simgate.ModemDegraded {
+			continue
+		}
+		if reason == "" {
+			why = append(why, fmt.Sprintf("%s %s", m.ID, m.State))
+		} else {
+			why = append(why, fmt.Sprintf("%s %s (%s)", m.ID, m.State, reason))
+		}
+	}
+	detail := fmt.Sprintf("%d modems ready, need %d", ready, need)
+	switch {
+	case len(modems) == 0:
+		detail += ": no modem is configured"
+	case len(why) > 0:
+		detail += ": " + strings.Join(why, "; ")
+	}
+	status := http.StatusServiceUnavailable
+	writeProblemDoc(w, status, struct {
+		problem
+		Modems []modemReadinessJSON `json:"modems"`
+	}{newProblem(r, status, simgate.CodeUnavailable, detail), list})
 }

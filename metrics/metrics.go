@@ -5,9 +5,10 @@
 // the modem pool's snapshot, the queue's statistics and a few cheap store
 // queries (message and verification counts kept by triggers). What cannot be
 // read later is counted as it happens, through the hooks the other packages
-// declare: the submit latency (modem.SubmitObserver) and rate-limit
-// rejections (api.RateLimitObserver). Those hooks only touch an atomic
-// counter or histogram bucket, so the hot path stays cheap.
+// declare: the submit latency (modem.SubmitObserver), rate-limit
+// rejections (api.RateLimitObserver), and the sent messages closed without a
+// status report (queue.Observer). Those hooks only touch an atomic counter or
+// histogram bucket, so the hot path stays cheap.
 //
 // No metric carries a phone number, a code or a key: labels are modem names,
 // statuses, priorities, rule names and webhook endpoint names.
@@ -62,10 +63,11 @@ type Options struct {
 
 // Metrics is simgate's Prometheus registry and the hooks that feed it.
 type Metrics struct {
-	opts        Options
-	reg         *prometheus.Registry
-	submit      *prometheus.HistogramVec
-	rateLimited *prometheus.CounterVec
+	opts           Options
+	reg            *prometheus.Registry
+	submit         *prometheus.HistogramVec
+	rateLimited    *prometheus.CounterVec
+	reportsMissing prometheus.Counter
 }
 
 // SubmitBuckets are the bounds of the submit latency histogram, in seconds:
@@ -94,8 +96,12 @@ func New(opts Options) *Metrics {
 		Namespace: "simgate", Name: "rate_limited_total",
 		Help: "Requests refused by a rate limit or budget, by rule.",
 	}, []string{"rule"})
+	m.reportsMissing = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "simgate", Name: "reports_missing_total",
+		Help: "Sent messages closed because no status report came within the report window; they stay sent.",
+	})
 	m.reg.MustRegister(
-		m.submit, m.rateLimited, &state{m: m},
+		m.submit, m.rateLimited, m.reportsMissing, &state{m: m},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -142,6 +148,12 @@ func (m *Metrics) RateLimited(rule string) {
 	m.rateLimited.WithLabelValues(rule).Inc()
 }
 
+// ReportsMissing counts sent messages closed without a status report; it
+// makes Metrics a queue.Observer.
+func (m *Metrics) ReportsMissing(n int) {
+	m.reportsMissing.Add(float64(n))
+}
+
 // Descriptions of the metrics read at scrape time.
 var (
 	descMessages      = desc("messages", "Messages in the database, by status.", "status")
@@ -151,6 +163,7 @@ var (
 	descReports       = desc("status_reports_window", "Status reports received in the last 24 h, by whether they were matched to a message part.", "matched")
 	descMatchRatio    = desc("status_report_match_ratio", "Share of the status reports of the last 24 h that were matched to a part (1 without reports).")
 	descReportLatency = desc("status_report_latency_seconds", "Time from a part's submit to its final status report over the last 24 h, by quantile.", "quantile")
+	descLateSubmits   = desc("late_submits_window", "+CMGS answers that came after their submit timed out, in the last 24 h, by whether they were matched to a message part.", "matched")
 	descModemState    = desc("modem_state", "1 for the modem's current state, 0 for the others.", "modem", "state")
 	descModemUp       = desc("modem_up", "1 when the modem takes sends (ready or degraded).", "modem")
 	descSignal        = desc("modem_signal_dbm", "Received signal strength; absent while unknown.", "modem")
@@ -186,7 +199,7 @@ type state struct{ m *Metrics }
 
 func (s *state) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMessages, descVerifications, descQueueDepth, descQueueOldest, descReports,
-		descMatchRatio, descReportLatency, descModemState, descModemUp, descSignal, descBars, descRegistration,
+		descMatchRatio, descReportLatency, descLateSubmits, descModemState, descModemUp, descSignal, descBars, descRegistration,
 		descSentToday, descDailyCap, descCapRatio, descModemSent, descModemFailed, descModemReports, descModemInbound,
 		descWebhookQueue, descWebhookNew} {
 		ch <- d
@@ -251,6 +264,8 @@ func (s *state) Collect(ch chan<- prometheus.Metric) {
 			gauge(descMatchRatio, st.MatchRatio())
 			gauge(descReportLatency, st.ReportLatencyP50.Seconds(), "0.5")
 			gauge(descReportLatency, st.ReportLatencyP99.Seconds(), "0.99")
+			gauge(descLateSubmits, float64(st.MatchedLateSubmits), "true")
+			gauge(descLateSubmits, float64(st.LateSubmits-st.MatchedLateSubmits), "false")
 		}
 	}
 

@@ -27,6 +27,12 @@ func (f fakeStore) WebhookBacklog(context.Context) (map[string]int, int, error) 
 	return map[string]int{"ops": 3}, 1, nil
 }
 
+type fakeQueue struct{}
+
+func (fakeQueue) Stats(context.Context) (simgate.QueueStats, error) {
+	return simgate.QueueStats{Reports: 4, MatchedReports: 3, LateSubmits: 3, MatchedLateSubmits: 2}, nil
+}
+
 type fakeModems struct{}
 
 func (fakeModems) Status() []simgate.ModemStatus {
@@ -42,10 +48,12 @@ func scrape(t *testing.T, m *metrics.Metrics) string {
 }
 
 func TestScrape(t *testing.T) {
-	m := metrics.New(metrics.Options{Store: fakeStore{}, Modems: fakeModems{}, Now: func() time.Time { return time.Unix(1060, 0) }})
+	m := metrics.New(metrics.Options{Store: fakeStore{}, Queue: fakeQueue{}, Modems: fakeModems{}, Now: func() time.Time { return time.Unix(1060, 0) }})
 	m.ObserveSubmit("m0", 3*time.Second, nil)
 	m.ObserveSubmit("m0", time.Second, errors.New("x"))
 	m.RateLimited("per_number")
+	m.ReportsMissing(2)
+	m.ReportsMissing(1)
 	out := scrape(t, m)
 	for _, want := range []string{
 		`simgate_messages{status="delivered"} 7`,
@@ -62,6 +70,10 @@ func TestScrape(t *testing.T) {
 		`simgate_submit_duration_seconds_count{modem="m0",result="ok"} 1`,
 		`simgate_submit_duration_seconds_count{modem="m0",result="error"} 1`,
 		`simgate_rate_limited_total{rule="per_number"} 1`,
+		`simgate_reports_missing_total 3`,
+		`simgate_status_reports_window{matched="false"} 1`,
+		`simgate_late_submits_window{matched="true"} 2`,
+		`simgate_late_submits_window{matched="false"} 1`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(out, want) {

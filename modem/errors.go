@@ -29,19 +29,23 @@ var (
 	// ErrPortBusy: another process or modem holds the serial port.
 	ErrPortBusy = errors.New("serial port in use")
 	// ErrNotReady: the modem is not connected or not usable right now.
-	ErrNotReady = errors.New("modem not ready")
-	// ErrDisabled: the modem was taken out of rotation.
-	ErrDisabled = errors.New("modem disabled")
+	// Nothing was sent: it matches simgate.ErrNoSender.
+	ErrNotReady error = noSender("modem not ready")
+	// ErrDisabled: the modem was taken out of rotation. It matches
+	// simgate.ErrNoSender.
+	ErrDisabled error = noSender("modem disabled")
 	// ErrClosed: the modem or pool was closed.
 	ErrClosed = errors.New("modem closed")
 	// ErrNotFound: no candidate port answered with the wanted identity.
 	ErrNotFound = errors.New("modem not found")
 	// ErrNotAnswering: a device is there but does not answer AT commands.
 	ErrNotAnswering = errors.New("modem not answering")
-	// ErrNoModem: the pool has no usable modem for this send.
-	ErrNoModem = errors.New("no modem available")
-	// ErrCapReached: every usable modem reached one of its per-SIM caps.
-	ErrCapReached = errors.New("every usable modem reached its SMS cap")
+	// ErrNoModem: the pool has no usable modem for this send. It matches
+	// simgate.ErrNoSender: no modem was asked, so it is no attempt.
+	ErrNoModem error = noSender("no modem available")
+	// ErrCapReached: every usable modem reached one of its per-SIM caps. It
+	// matches simgate.ErrNoSender.
+	ErrCapReached error = noSender("every usable modem reached its SMS cap")
 	// ErrExpired: the send's NotAfter passed before its submit began.
 	ErrExpired = errors.New("expired before a modem could begin the submit")
 	// ErrMalformed: the modem answered something we cannot parse.
@@ -50,6 +54,16 @@ var (
 	// remembers it and does not send it again until Reset.
 	ErrUnsupported = errors.New("command not supported by the modem")
 )
+
+// noSender is an error that says no modem could be asked to send: it is
+// itself, and matches simgate.ErrNoSender (errors.Is), so that the queue does
+// not count it as an attempt.
+type noSender string
+
+func (e noSender) Error() string { return string(e) }
+
+// Is reports whether target is simgate.ErrNoSender.
+func (e noSender) Is(target error) bool { return target == simgate.ErrNoSender }
 
 // Error is a failed modem operation: what was done, its class and, for a
 // +CMS or +CME ERROR, the numeric code. For a multipart send, Sent holds the

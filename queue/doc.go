@@ -1,7 +1,8 @@
 // Package queue is simgate's durable outbound queue and dispatcher: it takes
 // messages from the API (Enqueue), hands them to the modem pool (a Sender),
-// records what became of every attempt, and matches the status reports and
-// inbound SMS the modems receive (HandleReport, HandleInbound).
+// records what became of every attempt, and matches the status reports, late
+// submit answers and inbound SMS the modems receive (HandleReport,
+// HandleLateSubmit, HandleInbound).
 //
 // # State
 //
@@ -27,7 +28,8 @@
 //     those are simply not claimed.
 //   - A sweeper (Options.SweepInterval; 0 switches it off and tests call
 //     RunOnce). It only catches what events cannot: retries that fell due,
-//     expired leases, messages that expired while queued.
+//     expired leases, messages that expired while queued, sent messages
+//     whose status reports never came.
 //
 // # Wake-ups
 //
@@ -53,6 +55,23 @@
 // errors fail the message at once. Everything else is at least once: a queued
 // message survives any crash and is claimed again.
 //
+// # No modem
+//
+// A send that found no modem to ask (the Sender's error matches
+// simgate.ErrNoSender: every modem down, disabled, draining or at its cap) is
+// no attempt: nothing went out and no modem failed. The claim is taken back
+// whole (status, attempt count, its event), so it does not count against
+// MaxAttempts, and the message waits for a modem: its reason and one event
+// say "waiting for a modem: <why>". No modem is no modem for every message,
+// so every due message waits with it, until NoModemBackoff has passed
+// (doubled while no modem is found, up to NoModemMaxBackoff, with jitter):
+// while the modems are out, one probe per backoff for the whole queue, and no
+// event row per probe. ModemReady, which the modem pool's state observer
+// calls when a modem becomes ready, ends the wait at once. A message waits
+// until its expiry, or its verification's; it then ends expired, and its
+// reason names the wait. Messages without an expiry wait for as long as it
+// takes.
+//
 // Leases make the queue safe to share between nodes later: a claim only takes
 // queued messages, and recovery only takes sending messages whose lease is
 // this node's or expired. Leases are not renewed, so Lease must be longer than
@@ -73,7 +92,25 @@
 // # Reports
 //
 // A status report is matched to a part by modem, message reference,
-// recipient and a time window (Options.ReportWindow); see
-// store.DB.RecordReport. Temporary TP-ST values are recorded without
-// finishing the part; unmatched reports are kept and counted (Stats).
+// recipient and a time window (Options.ReportWindow) counted from the part's
+// submit; see store.DB.RecordReport. Temporary TP-ST values are recorded
+// without finishing the part; unmatched reports are kept and counted (Stats).
+//
+// A submit that timed out after the PDU was written leaves its part unknown,
+// without a message reference. When the modem's "+CMGS: <mr>" comes after
+// all, HandleLateSubmit gives the part that reference, submitted then, and
+// its status report matches as any other; the message refolds (sent, and
+// delivered once the report came). The modem hands on the timeout before it
+// waits for the late answer, so the answer may come before the timeout is
+// recorded: it is kept, and matched then. One that matches nothing is kept
+// unmatched and counted (Stats).
+//
+// A sent message whose parts that still await a final report were all
+// submitted longer than the window ago can no longer be matched: the sweep
+// closes it. It stays sent, since it did go out, with the reason "no report
+// within <window>" and an event, and is counted once
+// (Observer.ReportsMissing) and left out of the queue depth.
+// simgate.MessageStatus.Final stays false for sent, since a sent message
+// normally awaits its report; that a closed one does not is the store's
+// record of the closing, not its status.
 package queue

@@ -318,3 +318,85 @@ func (e *env) execSQL(q string, args ...any) {
 		e.t.Fatal(err)
 	}
 }
+
+// newDBEnv is an env with a database and no modems, for a dispatcher whose
+// Sender is a fakeSender.
+func newDBEnv(t testing.TB) *env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	t.Cleanup(cancel)
+	e := &env{t: t, ctx: ctx, clk: &testClock{}, fwd: &forward{}}
+	e.dbPath = filepath.Join(t.TempDir(), "simgate.db")
+	var err error
+	if e.db, err = store.Open(ctx, e.dbPath, store.Options{Now: e.clk.Now}); err != nil {
+		t.Fatalf("cannot open database: %v", err)
+	}
+	t.Cleanup(func() { e.db.Close() })
+	return e
+}
+
+// fakeSender answers every send with what its function returns, and counts
+// the sends. It stands in for the modem pool, not for the database.
+type fakeSender struct {
+	mu    sync.Mutex
+	calls int
+	fn    func(req simgate.SendRequest) (simgate.Receipt, error)
+}
+
+func (s *fakeSender) Send(ctx context.Context, req simgate.SendRequest) (simgate.Receipt, error) {
+	s.mu.Lock()
+	s.calls++
+	fn := s.fn
+	s.mu.Unlock()
+	return fn(req)
+}
+
+func (s *fakeSender) set(fn func(req simgate.SendRequest) (simgate.Receipt, error)) {
+	s.mu.Lock()
+	s.fn = fn
+	s.mu.Unlock()
+}
+
+func (s *fakeSender) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls
+}
+
+// classError is a send error of a class, as the modem package makes them.
+type classError struct {
+	class simgate.SendClass
+	err   error
+}
+
+func (e *classError) Error() string {
+	return "cannot submit: " + e.class.String() + ": " + e.err.Error()
+}
+func (e *classError) Unwrap() error                { return e.err }
+func (e *classError) SendClass() simgate.SendClass { return e.class }
+
+// noModem answers as modem.Pool does when it has no usable modem: a
+// transient error that matches simgate.ErrNoSender, with an empty Receipt.
+func noModem(simgate.SendRequest) (simgate.Receipt, error) {
+	return simgate.Receipt{}, &classError{class: simgate.ClassTransient,
+		err: fmt.Errorf("no modem available: %w", simgate.ErrNoSender)}
+}
+
+// fakeObserver counts what the dispatcher reports to metrics.
+type fakeObserver struct {
+	missing atomic.Int64
+}
+
+func (o *fakeObserver) ReportsMissing(n int) { o.missing.Add(int64(n)) }
+
+// countEvents returns how many of m's events have status and a reason
+// containing reasonPart.
+func countEvents(m *simgate.Message, status simgate.MessageStatus, reasonPart string) int {
+	n := 0
+	for _, ev := range m.Events {
+		if ev.Status == status && strings.Contains(ev.Reason, reasonPart) {
+			n++
+		}
+	}
+	return n
+}

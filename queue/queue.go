@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,7 +19,8 @@ import (
 // Sender sends one message through a modem. modem.Pool satisfies it. Send
 // blocks for the whole submit; on failure its error carries a
 // simgate.SendClass (simgate.SendClassOf) and, for a long message, the
-// references of the parts that went out (simgate.SentParts).
+// references of the parts that went out (simgate.SentParts). An error that
+// matches simgate.ErrNoSender says that no modem could even be asked.
 type Sender interface {
 	Send(ctx context.Context, req simgate.SendRequest) (simgate.Receipt, error)
 }
@@ -32,6 +35,9 @@ type Store interface {
 	RecoverSending(ctx context.Context, owner string, resend bool) (int, error)
 	ExpireMessages(ctx context.Context) (int, error)
 	CountDue(ctx context.Context) (int, error)
+	WakeWaiting(ctx context.Context) (int, error)
+	CloseMissingReports(ctx context.Context, window time.Duration) (int, error)
+	RecordLateSubmit(ctx context.Context, l *simgate.LateSubmit, window time.Duration) (messageID string, err error)
 	CancelMessage(ctx context.Context, id, reason string) error
 	FindMessage(ctx context.Context, id string) (*simgate.Message, error)
 	ListMessages(ctx context.Context, f simgate.MessageFilter) ([]*simgate.Message, string, error)
@@ -39,6 +45,14 @@ type Store interface {
 	CreateInboundMessage(ctx context.Context, m *simgate.InboundMessage) error
 	SetOptOut(ctx context.Context, number, keyword string, out bool) error
 	QueueStats(ctx context.Context, since time.Time) (simgate.QueueStats, error)
+}
+
+// Observer is told what the sweep resolves, for metrics. It runs on the
+// dispatcher's goroutines and must not block. *metrics.Metrics satisfies it.
+type Observer interface {
+	// ReportsMissing counts sent messages closed because no status report
+	// came within the report window.
+	ReportsMissing(n int)
 }
 
 // MaxParts is the most SMS one message may take.
@@ -55,6 +69,14 @@ const (
 	DefaultCloseTimeout  = 30 * time.Second
 	DefaultStatsWindow   = 24 * time.Hour
 	DefaultSweepInterval = time.Second // what cmd should use; the zero value means off
+	// A message that finds no modem to ask is tried again after 1 s, then
+	// 2 s, 4 s, 5 s, 5 s...: while every modem is out, one probe every 5 s,
+	// for the whole queue (store.DB.FinishSend), costs two small
+	// transactions, and ModemReady does not wait for it: it is only what
+	// finds a modem whose return no state change announces (a cap that
+	// freed up).
+	DefaultNoModemBackoff    = time.Second
+	DefaultNoModemMaxBackoff = 5 * time.Second
 )
 
 // Options configure a Dispatcher. Store and Sender are required.
@@ -76,6 +98,11 @@ type Options struct {
 	// RetryBackoff is the wait after the first failed attempt, doubled after
 	// each further one up to MaxBackoff.
 	RetryBackoff, MaxBackoff time.Duration
+	// NoModemBackoff is the wait after a send that found no modem to ask
+	// (simgate.ErrNoSender), doubled while no modem is found up to
+	// NoModemMaxBackoff, less up to a quarter of jitter (defaults
+	// DefaultNoModemBackoff, DefaultNoModemMaxBackoff).
+	NoModemBackoff, NoModemMaxBackoff time.Duration
 	// SweepInterval is how often the sweeper runs; 0 switches it off (tests
 	// call RunOnce).
 	SweepInterval time.Duration
@@ -94,6 +121,8 @@ type Options struct {
 	// (default DefaultCloseTimeout); after it they are cancelled, which makes
 	// them ambiguous.
 	CloseTimeout time.Duration
+	// Observer, when set, is told what the sweep resolves.
+	Observer Observer
 	// SealKey (32 bytes) seals the texts of verification SMS in the store,
 	// which hold codes (see seal.go). Give the same key on every start, or
 	// queued codes cannot be sent after a restart (they fail); nil: a random
@@ -118,6 +147,9 @@ type Dispatcher struct {
 	opened  bool
 	closed  bool
 	workers []chan struct{} // closed to stop one worker
+	// noModem counts the sends in a row that found no modem to ask; it sets
+	// their backoff. A send that reached a modem, or ModemReady, resets it.
+	noModem int
 }
 
 // New returns a Dispatcher; Open starts it.
@@ -146,6 +178,12 @@ func New(opts Options) (*Dispatcher, error) {
 	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = DefaultMaxBackoff
+	}
+	if opts.NoModemBackoff <= 0 {
+		opts.NoModemBackoff = DefaultNoModemBackoff
+	}
+	if opts.NoModemMaxBackoff <= 0 {
+		opts.NoModemMaxBackoff = DefaultNoModemMaxBackoff
 	}
 	if opts.Lease <= 0 {
 		opts.Lease = DefaultLease
@@ -320,6 +358,14 @@ func (d *Dispatcher) send(m *simgate.Message) simgate.SendOutcome {
 	}
 	rc, err := d.opts.Sender.Send(d.sendCtx, simgate.SendRequest{To: m.To, Text: text, StickyKey: m.VerificationID,
 		NotAfter: m.ExpiresAt})
+	// A Sender that sent parts before it found no modem for the rest did
+	// make an attempt: only a send that asked no modem at all waits.
+	if errors.Is(err, simgate.ErrNoSender) && len(simgate.SentParts(err)) == 0 {
+		return d.waitForModem(m, err)
+	}
+	d.mu.Lock()
+	d.noModem = 0
+	d.mu.Unlock()
 	if err == nil {
 		mrs := make([]string, len(rc.MRs))
 		for i, mr := range rc.MRs {
@@ -354,6 +400,47 @@ func (d *Dispatcher) send(m *simgate.Message) simgate.SendOutcome {
 	}
 	d.log.Info("send failed", "message", m.ID, "class", class.String(), "status", o.Status, "error", err)
 	return o
+}
+
+// waitForModem is the outcome of a send of m that found no modem to ask
+// (err matches simgate.ErrNoSender). It was no attempt: it does not count
+// against MaxAttempts, and m, with every other message that is due, waits
+// until the backoff passes or ModemReady, and at most until it expires (see
+// store.DB.FinishSend).
+func (d *Dispatcher) waitForModem(m *simgate.Message, err error) simgate.SendOutcome {
+	d.mu.Lock()
+	d.noModem++
+	n := d.noModem
+	d.mu.Unlock()
+	wait := simgate.Backoff(d.opts.NoModemBackoff, d.opts.NoModemMaxBackoff, n)
+	wait -= rand.N(wait/4 + 1)
+	if n == 1 {
+		d.log.Warn("no modem can take messages; they wait for one", "message", m.ID, "error", err)
+	} else {
+		d.log.Debug("still no modem", "message", m.ID, "retry_in", wait, "error", err)
+	}
+	return simgate.SendOutcome{Status: simgate.StatusQueued, NoModem: true, RetryAt: d.opts.Now().Add(wait),
+		Reason: "waiting for a modem: " + err.Error()}
+}
+
+// ModemReady tells the dispatcher that a modem became ready (or usable
+// again): the messages waiting for a modem are tried at once rather than
+// after their backoff. The modem pool's state observer calls it. It returns
+// the store's error.
+func (d *Dispatcher) ModemReady(ctx context.Context) error {
+	d.mu.Lock()
+	d.noModem = 0
+	workers := d.opts.Workers
+	d.mu.Unlock()
+	n, err := d.opts.Store.WakeWaiting(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		d.log.Info("a modem is ready; messages waiting for one are due", "count", n)
+	}
+	d.wakeN(workers)
+	return nil
 }
 
 // finish records o for m and, unless the worker should stop, claims the
@@ -411,8 +498,11 @@ func (d *Dispatcher) sweeper() {
 
 // RunOnce does what the periodic sweep does: it gives up on sending messages
 // whose lease expired (unknown, or queued with ResendUnknown), finishes queued
-// messages that expired, and wakes a worker for each message that is due
-// (retries that fell due, and anything an event missed).
+// messages that expired, closes sent messages whose status reports did not
+// come within ReportWindow (they stay sent; Observer.ReportsMissing counts
+// them), and wakes workers for the messages that are due (retries that fell
+// due, and anything an event missed): as many as there are messages, up to
+// one per worker, since a worker that claims one wakes another.
 func (d *Dispatcher) RunOnce(ctx context.Context) error {
 	if n, err := d.opts.Store.RecoverSending(ctx, "", d.opts.ResendUnknown); err != nil {
 		return err
@@ -422,11 +512,22 @@ func (d *Dispatcher) RunOnce(ctx context.Context) error {
 	if _, err := d.opts.Store.ExpireMessages(ctx); err != nil {
 		return err
 	}
+	if n, err := d.opts.Store.CloseMissingReports(ctx, d.opts.ReportWindow); err != nil {
+		return err
+	} else if n > 0 {
+		d.log.Info("no status report came for sent messages", "count", n, "window", d.opts.ReportWindow)
+		if d.opts.Observer != nil {
+			d.opts.Observer.ReportsMissing(n)
+		}
+	}
 	n, err := d.opts.Store.CountDue(ctx)
 	if err != nil {
 		return err
 	}
-	d.wakeN(n)
+	d.mu.Lock()
+	workers := d.opts.Workers
+	d.mu.Unlock()
+	d.wakeN(min(n, workers))
 	return nil
 }
 
@@ -544,8 +645,8 @@ func (d *Dispatcher) ListMessages(ctx context.Context, f simgate.MessageFilter) 
 }
 
 // Stats returns the queue's depth by status and priority, the age of the
-// oldest queued message, and the status reports' match ratio and latency
-// over the last DefaultStatsWindow.
+// oldest queued message, the status reports' match ratio and latency, and
+// the late submit answers, over the last DefaultStatsWindow.
 func (d *Dispatcher) Stats(ctx context.Context) (simgate.QueueStats, error) {
 	return d.opts.Store.QueueStats(ctx, d.opts.Now().Add(-DefaultStatsWindow))
 }
@@ -564,6 +665,33 @@ func (d *Dispatcher) HandleReport(ctx context.Context, r *simgate.StatusReport) 
 	if r.MessageID == "" {
 		d.log.Debug("status report matches no part (yet)", "modem", r.ModemID, "mr", r.MR)
 	}
+	return nil
+}
+
+// HandleLateSubmit records the late +CMGS answer of a submit that ended
+// ambiguous (simgate.LateSubmit): the part it answers becomes sent with its
+// message reference, so that the status report that follows matches it (see
+// store.DB.RecordLateSubmit). l.At defaults to now. An answer that matches
+// no part yet is kept: the dispatcher may not have recorded its submit's
+// timeout yet, and matches it when it does; otherwise it is only counted
+// (Stats). Either way it is no error: the modem has nothing to offer again.
+// An error means the store failed, or simgate.CodeInvalid for a bad answer.
+func (d *Dispatcher) HandleLateSubmit(ctx context.Context, l *simgate.LateSubmit) error {
+	if l == nil {
+		return simgate.Errorf(simgate.CodeInvalid, "late submit event without its answer")
+	}
+	if l.At.IsZero() {
+		l.At = d.opts.Now()
+	}
+	id, err := d.opts.Store.RecordLateSubmit(ctx, l, d.opts.ReportWindow)
+	if err != nil {
+		return err
+	}
+	if id == "" {
+		d.log.Warn("late submit answer matches no message part (yet); kept", "modem", l.ModemID, "part", l.Part, "mr", l.MR)
+		return nil
+	}
+	d.log.Info("late submit answer recorded", "message", id, "modem", l.ModemID, "part", l.Part, "mr", l.MR)
 	return nil
 }
 

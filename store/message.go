@@ -176,26 +176,26 @@ func claimMessage(ctx context.Context, tx *tx, owner string, lease time.Duration
 	now := tx.now.UnixMilli()
 	for {
 		var (
-			m                   simgate.Message
-			priority            int
-			expiresAt, vExpires sql.NullInt64
-			vid, vstatus        sql.NullString
+			m                     simgate.Message
+			priority              int
+			expiresAt, vExpires   sql.NullInt64
+			vid, vstatus, waiting sql.NullString
 		)
 		err := tx.QueryRowContext(ctx, `
 			SELECT m.id, m.to_number, m.text, m.priority, m.attempts, m.expires_at, m.verification_id,
-				m.created_at, v.status, v.expires_at
+				m.created_at, v.status, v.expires_at, m.waiting_for_modem
 			FROM messages m LEFT JOIN verifications v ON v.id = m.verification_id
 			WHERE m.status = 'queued' AND m.next_attempt_at <= ?
 			ORDER BY m.priority DESC, m.next_attempt_at, m.created_at
 			LIMIT 1
 		`, now).Scan(&m.ID, &m.To, &m.Text, &priority, &m.Attempts, &expiresAt, &vid,
-			new(int64), &vstatus, &vExpires)
+			new(int64), &vstatus, &vExpires, &waiting)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, nil
 		} else if err != nil {
 			return nil, fmt.Errorf("cannot claim message: %w", err)
 		}
-		if status, reason := stale(now, expiresAt, vid, vstatus, vExpires); status != "" {
+		if status, reason := stale(now, expiresAt, vid, vstatus, vExpires, waiting); status != "" {
 			if err := endUnsent(ctx, tx, m.ID, status, reason); err != nil {
 				return nil, err
 			}
@@ -230,21 +230,29 @@ func claimMessage(ctx context.Context, tx *tx, owner string, lease time.Duration
 	}
 }
 
-// stale says whether a queued message may no longer be sent, and why.
-func stale(now int64, expiresAt sql.NullInt64, vid, vstatus sql.NullString, vExpires sql.NullInt64) (simgate.MessageStatus, string) {
+// stale says whether a queued message may no longer be sent, and why. The
+// expiry of a message that was waiting for a modem (waiting: why) says so.
+func stale(now int64, expiresAt sql.NullInt64, vid, vstatus sql.NullString, vExpires sql.NullInt64, waiting sql.NullString) (simgate.MessageStatus, string) {
+	var status simgate.MessageStatus
+	var reason string
 	switch {
 	case expiresAt.Valid && expiresAt.Int64 <= now:
-		return simgate.StatusExpired, "expired before it could be sent"
+		status, reason = simgate.StatusExpired, "expired before it could be sent"
 	case !vid.Valid:
 		return "", ""
 	case !vstatus.Valid:
 		return simgate.StatusCanceled, "its verification no longer exists"
 	case vstatus.String == string(simgate.VerificationExpired) || vstatus.String == "pending" && vExpires.Int64 <= now:
-		return simgate.StatusExpired, "its verification expired before it could be sent"
+		status, reason = simgate.StatusExpired, "its verification expired before it could be sent"
 	case vstatus.String != "pending":
 		return simgate.StatusCanceled, "its verification is " + strings.ReplaceAll(vstatus.String, "_", " ")
+	default:
+		return "", ""
 	}
-	return "", ""
+	if waiting.Valid {
+		reason += " (" + waiting.String + ")"
+	}
+	return status, reason
 }
 
 // endUnsent gives a message that was never submitted, and its parts, a final
@@ -275,7 +283,8 @@ func endUnsent(ctx context.Context, tx *tx, id string, status simgate.MessageSta
 // sending, or in unknown when a sweep gave up on it meanwhile; for any other
 // status it does nothing. The parts o.ModemID sent, or may have sent, count
 // in its daily usage (LoadUsage). When the message ends failed, a pending
-// verification it belongs to becomes failed too.
+// verification it belongs to becomes failed too. An o.NoModem outcome was
+// no attempt: see waitForModem.
 func (db *DB) FinishSend(ctx context.Context, id string, o simgate.SendOutcome) error {
 	tx, err := db.beginTx(ctx)
 	if err != nil {
@@ -295,10 +304,11 @@ func finishSend(ctx context.Context, tx *tx, id string, o simgate.SendOutcome) (
 	var status simgate.MessageStatus
 	var nparts int
 	var to string
+	var claimed int64 // updated_at: when the message was claimed, while it is sending
 	err = tx.QueryRowContext(ctx, `
-		SELECT status, to_number, (SELECT count(*) FROM message_parts WHERE message_id = messages.id)
+		SELECT status, to_number, updated_at, (SELECT count(*) FROM message_parts WHERE message_id = messages.id)
 		FROM messages WHERE id = ?
-	`, id).Scan(&status, &to, &nparts)
+	`, id).Scan(&status, &to, &claimed, &nparts)
 	if errors.Is(err, sql.ErrNoRows) {
 		return notFound("message", id)
 	} else if err != nil {
@@ -306,6 +316,9 @@ func finishSend(ctx context.Context, tx *tx, id string, o simgate.SendOutcome) (
 	}
 	if status != simgate.StatusSending && status != simgate.StatusUnknown {
 		return nil
+	}
+	if o.NoModem {
+		return waitForModem(ctx, tx, id, o)
 	}
 	now := tx.now.UnixMilli()
 	sentAt := o.SentAt
@@ -378,11 +391,14 @@ func finishSend(ctx context.Context, tx *tx, id string, o simgate.SendOutcome) (
 		if err == nil && len(o.MRs) > 0 {
 			err = matchEarlyReportsOf(ctx, tx, id, to, o, sentAt)
 		}
+		if err == nil && o.Ambiguous && o.ModemID != "" && len(o.MRs) < nparts {
+			err = matchEarlyLateSubmit(ctx, tx, id, to, len(o.MRs)+1, o.ModemID, time.UnixMilli(claimed))
+		}
 	}()
 	if _, err := tx.ExecContext(ctx, `
 		UPDATE messages SET status = ?, reason = ?, modem_id = coalesce(nullif(?, ''), modem_id),
 			next_attempt_at = CASE WHEN ? = 'queued' THEN ? ELSE next_attempt_at END,
-			lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+			waiting_for_modem = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
 		WHERE id = ?
 	`, next, o.Reason, o.ModemID, next, retryAt, now, id); err != nil {
 		return fmt.Errorf("cannot finish send: %w", err)
@@ -393,6 +409,67 @@ func finishSend(ctx context.Context, tx *tx, id string, o simgate.SendOutcome) (
 		}
 	}
 	return addEvent(ctx, tx, id, next, o.Reason)
+}
+
+// waitForModem records a send of message id that found no modem to ask
+// (o.NoModem). That was no attempt, so the claim is taken back whole: the
+// message and its parts are queued again with the attempt given back, and
+// the claim's event is removed. No modem is no modem for every message, so
+// all queued messages that are due wait with it until o.RetryAt: one probe
+// per retry, not one per message, finds out whether a modem is back, and
+// Dispatcher.ModemReady ends the wait at once when one is. A message that
+// starts waiting gets one event; one that already waits only a new due time.
+func waitForModem(ctx context.Context, tx *tx, id string, o simgate.SendOutcome) error {
+	now := tx.now.UnixMilli()
+	retryAt := max(o.RetryAt.UnixMilli(), now)
+	if _, err := tx.ExecContext(ctx, `
+		DELETE FROM message_events
+		WHERE id = (SELECT max(id) FROM message_events WHERE message_id = ?) AND status = 'sending'
+	`, id); err != nil {
+		return fmt.Errorf("cannot take back claim: %w", err)
+	}
+	// Parts without a reference are those the claim took; 'unknown' ones
+	// when a sweep gave up on the claim's lease meanwhile.
+	if _, err := tx.ExecContext(ctx, `
+		UPDATE message_parts SET status = 'queued', attempts = max(attempts - 1, 0), done_at = NULL
+		WHERE message_id = ? AND status IN ('sending', 'unknown') AND mr = -1
+	`, id); err != nil {
+		return fmt.Errorf("cannot take back claim: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `
+		UPDATE messages SET status = 'queued', attempts = max(attempts - 1, 0),
+			lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+		WHERE id = ?
+	`, now, id); err != nil {
+		return fmt.Errorf("cannot take back claim: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO message_events (message_id, at, status, reason)
+		SELECT id, ?, 'queued', ? FROM messages
+		WHERE status = 'queued' AND next_attempt_at <= ? AND waiting_for_modem IS NULL
+	`, now, o.Reason, now); err != nil {
+		return fmt.Errorf("cannot record message event: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `
+		UPDATE messages SET waiting_for_modem = ?, reason = ?, next_attempt_at = ?, updated_at = ?
+		WHERE status = 'queued' AND next_attempt_at <= ?
+	`, o.Reason, o.Reason, retryAt, now, now); err != nil {
+		return fmt.Errorf("cannot make messages wait for a modem: %w", err)
+	}
+	return nil
+}
+
+// WakeWaiting makes the queued messages that wait for a modem due now, for
+// when a modem became ready, and returns how many it changed.
+func (db *DB) WakeWaiting(ctx context.Context) (int, error) {
+	n, err := db.execAlone(ctx, "wake messages waiting for a modem", func(tx *tx) (sql.Result, error) {
+		now := tx.now.UnixMilli()
+		return tx.ExecContext(ctx, `
+			UPDATE messages SET next_attempt_at = ?
+			WHERE status = 'queued' AND waiting_for_modem IS NOT NULL AND next_attempt_at > ?
+		`, now, now)
+	})
+	return int(n), err
 }
 
 // matchEarlyReportsOf looks for reports on the parts that o says went out
@@ -494,7 +571,7 @@ func (db *DB) ExpireMessages(ctx context.Context) (int, error) {
 	defer tx.Rollback()
 	now := tx.now.UnixMilli()
 	rows, err := tx.QueryContext(ctx, `
-		SELECT m.id, m.expires_at, m.verification_id, v.status, v.expires_at
+		SELECT m.id, m.expires_at, m.verification_id, v.status, v.expires_at, m.waiting_for_modem
 		FROM messages m LEFT JOIN verifications v ON v.id = m.verification_id
 		WHERE m.status IN ('accepted', 'queued')
 			AND (m.expires_at <= ? OR (m.verification_id IS NOT NULL AND (v.status IS NOT 'pending' OR v.expires_at <= ?)))
@@ -503,14 +580,14 @@ func (db *DB) ExpireMessages(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("cannot expire messages: %w", err)
 	}
 	type row struct {
-		id           string
-		exp, vexp    sql.NullInt64
-		vid, vstatus sql.NullString
+		id                    string
+		exp, vexp             sql.NullInt64
+		vid, vstatus, waiting sql.NullString
 	}
 	var rs []row
 	for rows.Next() {
 		var r row
-		if err := rows.Scan(&r.id, &r.exp, &r.vid, &r.vstatus, &r.vexp); err != nil {
+		if err := rows.Scan(&r.id, &r.exp, &r.vid, &r.vstatus, &r.vexp, &r.waiting); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("cannot expire messages: %w", err)
 		}
@@ -522,7 +599,7 @@ func (db *DB) ExpireMessages(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, r := range rs {
-		if status, reason := stale(now, r.exp, r.vid, r.vstatus, r.vexp); status != "" {
+		if status, reason := stale(now, r.exp, r.vid, r.vstatus, r.vexp, r.waiting); status != "" {
 			if err := endUnsent(ctx, tx, r.id, status, reason); err != nil {
 				return 0, err
 			}

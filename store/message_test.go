@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -338,5 +339,61 @@ func TestOptOuts(t *testing.T) {
 	}
 	if _, ok, _ := db.OptedOut(ctx, "+15550000001"); ok {
 		t.Fatal("still opted out")
+	}
+}
+
+// A late +CMGS answer for the ambiguous part of a long message gives that
+// part its MR, submitted when the answer came; the message refolds by the
+// usual rules: sent while reports are awaited, and unknown at the end, since
+// the part after the ambiguous one never went out. Its report matches within
+// the window counted from the late submit, not from the first parts'.
+func TestMessages_LateSubmitMultipart(t *testing.T) {
+	ctx := testContext(t, time.Minute)
+	db, clk, _ := openWithClock(t)
+	const to = "+15550000001"
+	m := newMessage(to, strings.Repeat("x", 400), 3)
+	if _, err := db.CreateMessage(ctx, m, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ClaimMessage(ctx, "n1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.FinishSend(ctx, m.ID, simgate.SendOutcome{Status: simgate.StatusUnknown, Ambiguous: true, ModemID: "m0",
+		MRs: []int{7}, SentAt: clk.Now(), Reason: "timeout"}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(50 * time.Minute)
+	at := clk.Now()
+	id, err := db.RecordLateSubmit(ctx, &simgate.LateSubmit{ModemID: "m0", To: to, Part: 1, MR: 8, At: at}, time.Hour)
+	if err != nil || id != m.ID {
+		t.Fatalf("RecordLateSubmit = %q, %v; want %s", id, err, m.ID)
+	}
+	got, _ := db.FindMessage(ctx, m.ID)
+	var ps []string
+	for _, p := range got.Parts {
+		ps = append(ps, fmt.Sprintf("%s/%d", p.Status, p.MR))
+	}
+	if got.Status != simgate.StatusSent || strings.Join(ps, ",") != "sent/7,sent/8,unknown/-1" || !got.Parts[1].SubmittedAt.Equal(at) {
+		t.Fatalf("message %s parts %v %+v", got.Status, ps, got.Parts)
+	}
+
+	// 20 minutes on, part 1's submit is 70 minutes old, part 2's 20: with a
+	// one-hour window only part 2's report matches.
+	clk.Advance(20 * time.Minute)
+	for _, c := range []struct {
+		mr   int
+		want string
+	}{{7, ""}, {8, m.ID}} {
+		r := &simgate.StatusReport{ModemID: "m0", MR: c.mr, Recipient: to, TPST: 0}
+		if err := db.RecordReport(ctx, r, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if r.MessageID != c.want {
+			t.Fatalf("report for MR %d matched %q, want %q", c.mr, r.MessageID, c.want)
+		}
+	}
+	got, _ = db.FindMessage(ctx, m.ID)
+	if got.Status != simgate.StatusSent || got.Parts[1].Status != simgate.StatusDelivered {
+		t.Fatalf("message %s parts %+v, want sent with part 2 delivered", got.Status, got.Parts)
 	}
 }

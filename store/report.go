@@ -200,8 +200,191 @@ func matchEarlyReports(ctx context.Context, tx *tx, msgID string, seq int, modem
 	return nil
 }
 
-// QueueStats returns the queue's depth and age, and the status reports'
-// match ratio and latency (submit to final report) since since.
+// RecordLateSubmit keeps the late "+CMGS: <mr>" of a submit that ended
+// ambiguous (see simgate.LateSubmit) and matches it to the part it answers:
+// part l.Part+1 of a message to l.To whose submit through l.ModemID ended
+// unknown, without a message reference, within window before l.At; the
+// newest such part when several qualify. That part becomes sent with l.MR,
+// submitted at l.At: the time the report window of RecordReport counts
+// from, so the status report that follows matches it, and reports kept
+// unmatched since are matched now. The message's status refolds from its
+// parts and an event says the answer came late.
+//
+// It returns the message's id, or "" when no part qualifies yet. The modem
+// hands the timeout on to the dispatcher before it waits for the late
+// answer, so the answer can overtake the record of the timeout: it is kept,
+// and FinishSend matches it when it records that timeout. Otherwise it stays
+// unmatched (a second answer, one for a part given up on long ago) and is
+// only counted (QueueStats). l.At defaults to now. A bad modem, part or MR is
+// simgate.CodeInvalid.
+func (db *DB) RecordLateSubmit(ctx context.Context, l *simgate.LateSubmit, window time.Duration) (string, error) {
+	if l.ModemID == "" || l.MR < 0 || l.MR > 255 || l.Part < 0 {
+		return "", simgate.Errorf(simgate.CodeInvalid, "late submit of modem %q, part %d, MR %d: want a modem, a part from 0 and MR 0-255",
+			l.ModemID, l.Part, l.MR)
+	}
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return "", fmt.Errorf("cannot record late submit: %w", err)
+	}
+	defer tx.Rollback()
+	if l.At.IsZero() {
+		l.At = tx.now
+	}
+	at := l.At.UTC().Truncate(time.Millisecond)
+	seq := l.Part + 1
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO late_submits (modem_id, to_number, part_seq, mr, at) VALUES (?, ?, ?, ?, ?)
+	`, l.ModemID, l.To, seq, l.MR, at.UnixMilli())
+	if err != nil {
+		return "", fmt.Errorf("cannot record late submit: %w", err)
+	}
+	lateID, err := res.LastInsertId()
+	if err != nil {
+		return "", fmt.Errorf("cannot record late submit: %w", err)
+	}
+
+	// done_at of an unknown part is when its submit was given up on, which
+	// its late answer follows.
+	var id, to string
+	err = tx.QueryRowContext(ctx, `
+		SELECT m.id, m.to_number
+		FROM message_parts p JOIN messages m ON m.id = p.message_id
+		WHERE p.modem_id = ? AND p.mr = -1 AND p.seq = ? AND p.status = 'unknown'
+			AND p.done_at BETWEEN ? AND ? AND ltrim(m.to_number, '+') = ltrim(?, '+')
+		ORDER BY p.done_at DESC
+		LIMIT 1
+	`, l.ModemID, seq, at.Add(-window).UnixMilli(), at.Add(reportSkew).UnixMilli(), l.To).Scan(&id, &to)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		id = ""
+	case err != nil:
+		return "", fmt.Errorf("cannot match late submit: %w", err)
+	default:
+		if err := applyLateSubmit(ctx, tx, lateID, id, to, seq, l.ModemID, l.MR, at); err != nil {
+			return "", err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return "", fmt.Errorf("cannot record late submit: %w", err)
+	}
+	return id, nil
+}
+
+// matchEarlyLateSubmit applies a late +CMGS answer that was kept before the
+// timeout of its submit was recorded: part seq of message id, to to, was
+// just made unknown by the timeout of a submit through modemID, of a claim
+// made at claimed. Only an answer that came since then can be its answer: an
+// older one answered an earlier submit.
+func matchEarlyLateSubmit(ctx context.Context, tx *tx, id, to string, seq int, modemID string, claimed time.Time) error {
+	var (
+		lateID int64
+		mr     int
+		at     int64
+	)
+	err := tx.QueryRowContext(ctx, `
+		SELECT id, mr, at FROM late_submits
+		WHERE message_id IS NULL AND modem_id = ? AND part_seq = ? AND at >= ?
+			AND ltrim(to_number, '+') = ltrim(?, '+')
+		ORDER BY at DESC
+		LIMIT 1
+	`, modemID, seq, claimed.UnixMilli(), to).Scan(&lateID, &mr, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("cannot match early late submit: %w", err)
+	}
+	return applyLateSubmit(ctx, tx, lateID, id, to, seq, modemID, mr, time.UnixMilli(at).UTC())
+}
+
+// applyLateSubmit applies the late submit answer lateID (mr, at) to part seq
+// of message id, which is unknown: see RecordLateSubmit.
+func applyLateSubmit(ctx context.Context, tx *tx, lateID int64, id, to string, seq int, modemID string, mr int, at time.Time) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE late_submits SET message_id = ? WHERE id = ?`, id, lateID); err != nil {
+		return fmt.Errorf("cannot record late submit: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `
+		UPDATE message_parts SET status = 'sent', mr = ?, submitted_at = ?, done_at = NULL WHERE message_id = ? AND seq = ?
+	`, mr, at.UnixMilli(), id, seq); err != nil {
+		return fmt.Errorf("cannot record late submit: %w", err)
+	}
+	next, err := foldParts(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	reason := fmt.Sprintf("late +CMGS answer: MR %d for part %d, which went out after all", mr, seq)
+	if _, err := tx.ExecContext(ctx, `
+		UPDATE messages SET status = ?, reason = ?, updated_at = ? WHERE id = ?
+	`, next, reason, tx.now.UnixMilli(), id); err != nil {
+		return fmt.Errorf("cannot record late submit: %w", err)
+	}
+	if next == simgate.StatusFailed {
+		if err := failVerification(ctx, tx, id); err != nil {
+			return err
+		}
+	}
+	if err := addEvent(ctx, tx, id, next, reason); err != nil {
+		return err
+	}
+	return matchEarlyReports(ctx, tx, id, seq, modemID, mr, to, at)
+}
+
+// maxCloseBatch bounds the messages one CloseMissingReports closes, so that
+// a backlog (the first sweep after an upgrade) does not make one huge
+// transaction; the next sweep takes the rest.
+const maxCloseBatch = 500
+
+// CloseMissingReports closes the sent messages whose status reports did not
+// come within window: no part in sent was submitted since window began, so
+// no report can match them any more (RecordReport). They stay sent, since
+// they did go out, with the reason "no report within <window>", an event,
+// and reports_missing_at set, so that they are closed once and leave the
+// queue depth (QueueStats). It returns how many it closed, at most
+// maxCloseBatch.
+func (db *DB) CloseMissingReports(ctx context.Context, window time.Duration) (int, error) {
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("cannot close messages without reports: %w", err)
+	}
+	defer tx.Rollback()
+	now := tx.now.UnixMilli()
+	cutoff := tx.now.Add(-window).UnixMilli()
+	// A message's updated_at is no earlier than its last submit: the index
+	// on it narrows the search to messages that may qualify.
+	rows, err := tx.QueryContext(ctx, `
+		SELECT id FROM messages m
+		WHERE status = 'sent' AND reports_missing_at IS NULL AND updated_at <= ?
+			AND NOT EXISTS (SELECT 1 FROM message_parts p
+				WHERE p.message_id = m.id AND p.status = 'sent' AND coalesce(p.submitted_at, 0) > ?)
+		ORDER BY updated_at
+		LIMIT ?
+	`, cutoff, cutoff, maxCloseBatch)
+	if err != nil {
+		return 0, fmt.Errorf("cannot close messages without reports: %w", err)
+	}
+	ids, err := scanIDs(rows)
+	if err != nil {
+		return 0, fmt.Errorf("cannot close messages without reports: %w", err)
+	}
+	reason := fmt.Sprintf("no report within %v", window)
+	for _, id := range ids {
+		if _, err := tx.ExecContext(ctx, `
+			UPDATE messages SET reason = ?, reports_missing_at = ?, updated_at = ? WHERE id = ?
+		`, reason, now, now, id); err != nil {
+			return 0, fmt.Errorf("cannot close messages without reports: %w", err)
+		}
+		if err := addEvent(ctx, tx, id, simgate.StatusSent, reason); err != nil {
+			return 0, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("cannot close messages without reports: %w", err)
+	}
+	return len(ids), nil
+}
+
+// QueueStats returns the queue's depth and age, the status reports' match
+// ratio and latency (submit to final report), and the late submit answers
+// and how many matched, since since.
 func (db *DB) QueueStats(ctx context.Context, since time.Time) (simgate.QueueStats, error) {
 	tx, err := db.beginReadTx(ctx)
 	if err != nil {
@@ -212,7 +395,7 @@ func (db *DB) QueueStats(ctx context.Context, since time.Time) (simgate.QueueSta
 	s := simgate.QueueStats{Depth: map[simgate.MessageStatus]map[simgate.Priority]int{}, Since: since}
 	rows, err := tx.QueryContext(ctx, `
 		SELECT status, priority, count(*) FROM messages
-		WHERE status IN ('accepted', 'queued', 'sending', 'sent')
+		WHERE status IN ('accepted', 'queued', 'sending', 'sent') AND reports_missing_at IS NULL
 		GROUP BY status, priority
 	`)
 	if err != nil {
@@ -247,6 +430,11 @@ func (db *DB) QueueStats(ctx context.Context, since time.Time) (simgate.QueueSta
 	if err := tx.QueryRowContext(ctx, `
 		SELECT count(*), count(message_id) FROM status_reports WHERE received_at >= ?
 	`, since.UnixMilli()).Scan(&s.Reports, &s.MatchedReports); err != nil {
+		return s, fmt.Errorf("cannot read queue stats: %w", err)
+	}
+	if err := tx.QueryRowContext(ctx, `
+		SELECT count(*), count(message_id) FROM late_submits WHERE at >= ?
+	`, since.UnixMilli()).Scan(&s.LateSubmits, &s.MatchedLateSubmits); err != nil {
 		return s, fmt.Errorf("cannot read queue stats: %w", err)
 	}
 	lat, err := tx.QueryContext(ctx, `

@@ -107,6 +107,8 @@ func (a *App) Open(ctx context.Context) (err error) {
 	hooks := &poolHooks{db: a.DB, logger: a.Logger}
 	a.Pool = modem.NewPool(modem.PoolOptions{Options: mopts, Usage: a.DB, Submits: hooks, States: hooks})
 
+	// The queue's counts go to metrics too, made after the queue.
+	qhooks := &queueHooks{}
 	if a.Queue, err = queue.New(queue.Options{
 		Store:         a.DB,
 		Sender:        a.Pool,
@@ -121,10 +123,12 @@ func (a *App) Open(ctx context.Context) (err error) {
 		ResendUnknown: cfg.Queue.ResendUnknown,
 		ReportWindow:  cfg.Queue.ReportWindow,
 		DefaultExpiry: cfg.Queue.DefaultExpiry,
+		Observer:      qhooks,
 		SealKey:       sealKey(secret),
 	}); err != nil {
 		return err
 	}
+	hooks.queue = a.Queue
 
 	a.Metrics = metrics.New(metrics.Options{
 		Modems: a.Pool, Queue: a.Queue, Store: a.DB, Now: a.Now, Logger: a.Logger.With("component", "metrics"),
@@ -146,6 +150,7 @@ func (a *App) Open(ctx context.Context) (err error) {
 		return err
 	}
 	hooks.metrics, hooks.webhooks = a.Metrics, a.Webhooks
+	qhooks.metrics = a.Metrics
 	if err := a.Webhooks.Open(ctx); err != nil {
 		return err
 	}
@@ -224,15 +229,17 @@ func (a *App) Open(ctx context.Context) (err error) {
 	return a.API.Open()
 }
 
-// handleModemEvent hands a modem's status report or inbound SMS to the
-// dispatcher. It runs on the modem's goroutine; an error keeps a stored
-// message on the SIM for the next start.
+// handleModemEvent hands a modem's status report, inbound SMS or late
+// submit answer to the dispatcher. It runs on the modem's goroutine; an
+// error keeps a stored message on the SIM for the next start.
 func (a *App) handleModemEvent(ctx context.Context, ev modem.Event) error {
 	switch ev.Kind {
 	case modem.EventReport:
 		return a.Queue.HandleReport(ctx, ev.Report)
 	case modem.EventInbound:
 		return a.Queue.HandleInbound(ctx, ev.Inbound)
+	case modem.EventLateSubmit:
+		return a.Queue.HandleLateSubmit(ctx, ev.Late)
 	}
 	return nil
 }
@@ -324,6 +331,8 @@ var (
 	_ webhook.Store         = (*store.DB)(nil)
 	_ metrics.StoreSource   = (*store.DB)(nil)
 	_ metrics.QueueSource   = (*queue.Dispatcher)(nil)
+	_ queue.Observer        = (*metrics.Metrics)(nil)
+	_ queue.Observer        = (*queueHooks)(nil)
 	_ metrics.ModemSource   = (*modem.Pool)(nil)
 	_ api.WebhookService    = (*store.DB)(nil)
 	_ console.Sessions      = (*store.DB)(nil)
@@ -333,13 +342,15 @@ var (
 	_ console.Modems        = (*modem.Pool)(nil)
 )
 
-// poolHooks passes the pool's submits to metrics and its modems' state
-// changes to the webhook sender. Both fields are set before Pool.Open.
+// poolHooks passes the pool's submits to metrics, its modems' state changes
+// to the webhook sender, and a modem becoming usable to the dispatcher. The
+// fields are set before Pool.Open.
 type poolHooks struct {
 	db       *store.DB
 	logger   *slog.Logger
 	metrics  *metrics.Metrics
 	webhooks *webhook.Sender
+	queue    *queue.Dispatcher
 }
 
 func (h *poolHooks) ObserveSubmit(modem string, d time.Duration, err error) {
@@ -357,6 +368,24 @@ func (h *poolHooks) ModemStateChanged(ctx context.Context, s simgate.ModemStatus
 	}
 	if h.webhooks != nil {
 		h.webhooks.ModemStateChanged(ctx, s)
+	}
+	// Messages that wait for a modem go now, not after their backoff.
+	if h.queue != nil && (s.State == simgate.ModemReady || s.State == simgate.ModemDegraded) {
+		if err := h.queue.ModemReady(ctx); err != nil {
+			h.logger.Warn("cannot wake messages waiting for a modem", "modem", s.ID, "error", err)
+		}
+	}
+}
+
+// queueHooks passes the queue's counts to metrics; metrics is set before
+// the queue or the pool starts.
+type queueHooks struct {
+	metrics *metrics.Metrics
+}
+
+func (h *queueHooks) ReportsMissing(n int) {
+	if h.metrics != nil {
+		h.metrics.ReportsMissing(n)
 	}
 }
 

@@ -34,6 +34,9 @@ type appRig struct {
 	base   string
 	admin  string // key with every scope
 	sender string // key with send, read and verify
+	// productionBackoff, when set, replaces the short reconnect backoff of
+	// the rig with the modem package's defaults at the next open.
+	productionBackoff bool
 }
 
 func newAppRig(t *testing.T, modems int, tweak func(*Config)) *appRig {
@@ -101,6 +104,9 @@ func (r *appRig) open() {
 		AllowAllCountries: true,
 		ModemOptions:      modem.Options{Candidates: []string{filepath.Join(r.devDir, "*")}, MinBackoff: 50 * time.Millisecond},
 		WebhookInterval:   20 * time.Millisecond,
+	}
+	if r.productionBackoff {
+		r.app.ModemOptions.MinBackoff = 0
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
