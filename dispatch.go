@@ -36,13 +36,14 @@ type MessageFilter struct {
 // submit answers, for metrics. Report and late submit figures cover those
 // received since Since.
 type QueueStats struct {
-	// Depth counts the messages not yet final (accepted, queued, sending,
-	// sent), by status and priority. A sent message whose status reports did
-	// not come within the report window is no longer counted: nothing is
-	// expected of it any more.
+	// Depth counts the messages not yet final (scheduled, accepted, queued,
+	// sending, sent), by status and priority. A sent message whose status
+	// reports did not come within the report window is no longer counted:
+	// nothing is expected of it any more.
 	Depth map[MessageStatus]map[Priority]int
-	// OldestQueuedAt is when the oldest queued message was created; zero when
-	// none is queued. OldestQueuedAge is its age at the time of the query.
+	// OldestQueuedAt is when the oldest queued message became due: when it
+	// was created or, for one that was scheduled, its SendAt. Zero when none
+	// is queued. OldestQueuedAge is its age at the time of the query.
 	OldestQueuedAt  time.Time
 	OldestQueuedAge time.Duration
 

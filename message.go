@@ -6,12 +6,19 @@ import "time"
 //
 //	accepted -> queued -> sending -> sent -> delivered | failed
 //	                 \-> expired | canceled | failed
+//	scheduled --(its SendAt came)--> queued
+//	          \-> expired | canceled
 //	sending --(process died during the submit)--> unknown
+//
+// Only a message is ever scheduled; its parts are queued meanwhile.
 type MessageStatus string
 
 // Message statuses.
 const (
-	StatusAccepted  MessageStatus = "accepted"
+	StatusAccepted MessageStatus = "accepted"
+	// StatusScheduled marks a message that waits for its SendAt; it is
+	// queued then.
+	StatusScheduled MessageStatus = "scheduled"
 	StatusQueued    MessageStatus = "queued"
 	StatusSending   MessageStatus = "sending"
 	StatusSent      MessageStatus = "sent"
@@ -40,7 +47,7 @@ func (s MessageStatus) Final() bool {
 // Valid reports whether s is one of the defined statuses.
 func (s MessageStatus) Valid() bool {
 	switch s {
-	case StatusAccepted, StatusQueued, StatusSending, StatusSent, StatusDelivered,
+	case StatusAccepted, StatusScheduled, StatusQueued, StatusSending, StatusSent, StatusDelivered,
 		StatusFailed, StatusExpired, StatusCanceled, StatusUnknown:
 		return true
 	}
@@ -58,6 +65,7 @@ type Message struct {
 	Reason         string // why the last transition happened, e.g. "+CMS ERROR: 21"
 	Attempts       int
 	NextAttemptAt  time.Time // zero: as soon as a modem is free
+	SendAt         time.Time // not before; zero: at once (see StatusScheduled)
 	ExpiresAt      time.Time // zero: never
 	ModemID        string    // modem that took the last attempt
 	VerificationID string    // set for the SMS of a verification
@@ -197,4 +205,15 @@ type RawPDU struct {
 	Store  string // the modem's message store ("SM", "ME", "SR"); "" for a routed one
 	Index  int    // its index in Store
 	Error  string // why it could not be decoded
+}
+
+// InboundCall is a voice call to one of the modems. simgate does not take
+// calls: it rejects them (or lets them ring, as configured) and records who
+// called.
+type InboundCall struct {
+	ID       int64
+	ModemID  string
+	From     string // the caller's number; "" when withheld or unknown
+	At       time.Time
+	Rejected bool // simgate hung up (AT+CHUP); false: it let the call ring
 }

@@ -23,6 +23,10 @@ type MessageRequest struct {
 	Text      string     `json:"text"`
 	Priority  string     `json:"priority,omitempty"` // low, normal (default), high
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// SendAt schedules the message: it is sent not before this time. The
+	// dispatcher's Enqueue holds the rules (queue.MaxScheduleAhead,
+	// queue.ScheduleTolerance, before ExpiresAt).
+	SendAt *time.Time `json:"send_at,omitempty"`
 }
 
 type messageJSON struct {
@@ -35,6 +39,7 @@ type messageJSON struct {
 	Attempts       int         `json:"attempts"`
 	ModemID        string      `json:"modem_id,omitempty"`
 	VerificationID string      `json:"verification_id,omitempty"`
+	SendAt         *time.Time  `json:"send_at,omitempty"`
 	ExpiresAt      *time.Time  `json:"expires_at,omitempty"`
 	CreatedAt      time.Time   `json:"created_at"`
 	UpdatedAt      time.Time   `json:"updated_at"`
@@ -70,7 +75,7 @@ func timePtr(t time.Time) *time.Time {
 func toMessageJSON(m *simgate.Message) messageJSON {
 	j := messageJSON{
 		ID: m.ID, To: m.To, Priority: m.Priority.String(), Status: string(m.Status), Reason: m.Reason,
-		Attempts: m.Attempts, ModemID: m.ModemID, VerificationID: m.VerificationID,
+		Attempts: m.Attempts, ModemID: m.ModemID, VerificationID: m.VerificationID, SendAt: timePtr(m.SendAt),
 		ExpiresAt: timePtr(m.ExpiresAt), CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
 	}
 	if m.VerificationID == "" {
@@ -115,6 +120,9 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, body []by
 			return simgate.Errorf(simgate.CodeInvalid, "expires_at is in the past")
 		}
 		m.ExpiresAt = req.ExpiresAt.UTC()
+	}
+	if req.SendAt != nil {
+		m.SendAt = req.SendAt.UTC()
 	}
 	if err := s.allowSMS(r.Context(), to); err != nil {
 		return err

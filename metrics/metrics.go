@@ -185,11 +185,11 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 }
 
 var (
-	messageStatuses = []simgate.MessageStatus{simgate.StatusAccepted, simgate.StatusQueued, simgate.StatusSending,
+	messageStatuses = []simgate.MessageStatus{simgate.StatusScheduled, simgate.StatusAccepted, simgate.StatusQueued, simgate.StatusSending,
 		simgate.StatusSent, simgate.StatusDelivered, simgate.StatusFailed, simgate.StatusExpired, simgate.StatusCanceled, simgate.StatusUnknown}
 	verificationStatuses = []simgate.VerificationStatus{simgate.VerificationPending, simgate.VerificationApproved,
 		simgate.VerificationCanceled, simgate.VerificationExpired, simgate.VerificationMaxAttemptsReached, simgate.VerificationFailed}
-	activeStatuses = []simgate.MessageStatus{simgate.StatusAccepted, simgate.StatusQueued, simgate.StatusSending, simgate.StatusSent}
+	activeStatuses = []simgate.MessageStatus{simgate.StatusScheduled, simgate.StatusAccepted, simgate.StatusQueued, simgate.StatusSending, simgate.StatusSent}
 	priorities     = []simgate.Priority{simgate.PriorityLow, simgate.PriorityNormal, simgate.PriorityHigh, simgate.PriorityVerification}
 	modemStates    = []simgate.ModemState{simgate.ModemStarting, simgate.ModemReady, simgate.ModemDegraded, simgate.ModemDown, simgate.ModemDisabled}
 )

@@ -26,10 +26,13 @@
 //     every modem has one submit in flight while there is a backlog, and no
 //     modem is kept waiting by a message that waits for a retry or failed:
 //     those are simply not claimed.
+//   - A scheduler, which keeps a timer armed for the earliest scheduled
+//     message (see Scheduled sends).
 //   - A sweeper (Options.SweepInterval; 0 switches it off and tests call
 //     RunOnce). It only catches what events cannot: retries that fell due,
-//     expired leases, messages that expired while queued, sent messages
-//     whose status reports never came.
+//     expired leases, messages that expired while queued or scheduled, sent
+//     messages whose status reports never came; and, as a fallback only,
+//     scheduled messages whose time came.
 //
 // # Wake-ups
 //
@@ -40,6 +43,29 @@
 // tokens were dropped because the channel was full. A spurious token costs one
 // empty claim query. Claims are ordered by priority (verification codes
 // first), then due time, then age.
+//
+// # Scheduled sends
+//
+// A message with a SendAt ahead (simgate.Message.SendAt, send_at in the API)
+// is stored as scheduled, its parts queued, and is not claimed: its
+// next_attempt_at is its SendAt too. The scheduler's timer is armed for the
+// earliest scheduled message, not a periodic scan, so a message becomes due
+// when its time comes, without polling delay: the timer fires, the due
+// scheduled messages become queued (event "scheduled time reached") and
+// workers are woken as for a message just accepted. The timer is re-armed
+// after each wake, at Open (so a restart loses no schedule, and what fell
+// due while simgate was stopped is queued at once), when a message is
+// scheduled before the time it is armed for, and when a message is
+// canceled. The store decides what is due by the clock, never the timer, so
+// nothing goes out before its SendAt; SendAt is kept to the millisecond,
+// rounded up.
+//
+// Enqueue holds the rules of SendAt (plan): never for a verification's SMS;
+// at most ScheduleTolerance in the past, which means now; at most
+// MaxScheduleAhead ahead; before the expiry, which DefaultExpiry counts from
+// SendAt. A scheduled message can be canceled, and expires as a queued one
+// does: one whose expiry passed before it could be sent (simgate was not
+// running) ends expired.
 //
 // # At most once to the modem
 //

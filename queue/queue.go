@@ -39,6 +39,8 @@ type Store interface {
 	CloseMissingReports(ctx context.Context, window time.Duration) (int, error)
 	RecordLateSubmit(ctx context.Context, l *simgate.LateSubmit, window time.Duration) (messageID string, err error)
 	CancelMessage(ctx context.Context, id, reason string) error
+	NextScheduled(ctx context.Context) (time.Time, error)
+	ReleaseScheduled(ctx context.Context) (int, error)
 	FindMessage(ctx context.Context, id string) (*simgate.Message, error)
 	ListMessages(ctx context.Context, f simgate.MessageFilter) ([]*simgate.Message, string, error)
 	RecordReport(ctx context.Context, r *simgate.StatusReport, window time.Duration) error
@@ -57,6 +59,15 @@ type Observer interface {
 
 // MaxParts is the most SMS one message may take.
 const MaxParts = 10
+
+// Bounds of Message.SendAt (see Enqueue).
+const (
+	// MaxScheduleAhead is how far ahead a message may be scheduled.
+	MaxScheduleAhead = 365 * 24 * time.Hour
+	// ScheduleTolerance is how far in the past a SendAt may be and still
+	// mean "now": the client's clock, or its request, may be a little late.
+	ScheduleTolerance = time.Minute
+)
 
 // Defaults of Options fields left zero.
 const (
@@ -136,6 +147,9 @@ type Dispatcher struct {
 	seal *sealer
 	log  *slog.Logger
 	wake chan struct{}
+	// rearm makes the scheduler look for the earliest scheduled message
+	// again and arm its timer for it (one token is enough).
+	rearm chan struct{}
 
 	ctx        context.Context // claiming; cancelled by Close
 	cancel     context.CancelFunc
@@ -150,6 +164,9 @@ type Dispatcher struct {
 	// noModem counts the sends in a row that found no modem to ask; it sets
 	// their backoff. A send that reached a modem, or ModemReady, resets it.
 	noModem int
+	// armedAt is when the scheduler's timer fires; zero while it is not
+	// armed, and while the scheduler looks for the earliest message.
+	armedAt time.Time
 }
 
 // New returns a Dispatcher; Open starts it.
@@ -195,20 +212,23 @@ func New(opts Options) (*Dispatcher, error) {
 		opts.CloseTimeout = DefaultCloseTimeout
 	}
 	d := &Dispatcher{
-		opts: opts,
-		seal: seal,
-		log:  opts.Logger.With("component", "queue", "node", opts.NodeID),
-		wake: make(chan struct{}, 256),
+		opts:  opts,
+		seal:  seal,
+		log:   opts.Logger.With("component", "queue", "node", opts.NodeID),
+		wake:  make(chan struct{}, 256),
+		rearm: make(chan struct{}, 1),
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.sendCtx, d.sendCancel = context.WithCancel(context.Background())
 	return d, nil
 }
 
-// Open recovers from a previous run, then starts the workers and the
-// sweeper. Messages left in sending under this node's lease, or an expired
-// one, become unknown (or queued with ResendUnknown); queued messages are
-// claimed again.
+// Open recovers from a previous run, then starts the workers, the
+// scheduler and the sweeper. Messages left in sending under this node's
+// lease, or an expired one, become unknown (or queued with ResendUnknown);
+// queued messages are claimed again; scheduled messages whose time came
+// while simgate was stopped are queued at once, and the scheduler's timer is
+// armed for the next.
 func (d *Dispatcher) Open(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -224,6 +244,8 @@ func (d *Dispatcher) Open(ctx context.Context) error {
 	}
 	d.opened = true
 	d.setWorkers(d.opts.Workers)
+	d.wg.Add(1)
+	go d.scheduler()
 	if d.opts.SweepInterval > 0 {
 		d.wg.Add(1)
 		go d.sweeper()
@@ -497,12 +519,14 @@ func (d *Dispatcher) sweeper() {
 }
 
 // RunOnce does what the periodic sweep does: it gives up on sending messages
-// whose lease expired (unknown, or queued with ResendUnknown), finishes queued
-// messages that expired, closes sent messages whose status reports did not
-// come within ReportWindow (they stay sent; Observer.ReportsMissing counts
-// them), and wakes workers for the messages that are due (retries that fell
-// due, and anything an event missed): as many as there are messages, up to
-// one per worker, since a worker that claims one wakes another.
+// whose lease expired (unknown, or queued with ResendUnknown), finishes
+// scheduled and queued messages that expired, queues scheduled messages
+// whose time came (the scheduler's timer does that on time; this is only
+// the fallback), closes sent messages whose status reports did not come
+// within ReportWindow (they stay sent; Observer.ReportsMissing counts them),
+// and wakes workers for the messages that are due (retries that fell due,
+// and anything an event missed): as many as there are messages, up to one
+// per worker, since a worker that claims one wakes another.
 func (d *Dispatcher) RunOnce(ctx context.Context) error {
 	if n, err := d.opts.Store.RecoverSending(ctx, "", d.opts.ResendUnknown); err != nil {
 		return err
@@ -511,6 +535,11 @@ func (d *Dispatcher) RunOnce(ctx context.Context) error {
 	}
 	if _, err := d.opts.Store.ExpireMessages(ctx); err != nil {
 		return err
+	}
+	if n, err := d.opts.Store.ReleaseScheduled(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		d.log.Info("the sweep found scheduled messages due", "count", n)
 	}
 	if n, err := d.opts.Store.CloseMissingReports(ctx, d.opts.ReportWindow); err != nil {
 		return err
@@ -534,13 +563,16 @@ func (d *Dispatcher) RunOnce(ctx context.Context) error {
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
 // Enqueue validates m and stores it as queued, with its parts planned from
-// the text, then wakes an idle worker. m.Priority defaults to normal, or
-// verification for a message with a VerificationID; m.ExpiresAt to
-// Options.DefaultExpiry. With an IdempotencyKey that the same API key used
-// before, for the same request, *m becomes the stored message and nothing
-// else happens; for a different request the error has simgate.CodeConflict.
-// Other errors: simgate.CodeInvalid for a bad message, simgate.CodeForbidden
-// for a recipient that opted out (verification codes excepted).
+// the text, then wakes an idle worker. A message with a SendAt still ahead
+// is stored as scheduled instead: the scheduler queues it at that time (see
+// scheduler). m.Priority defaults to normal, or verification for a message
+// with a VerificationID; m.ExpiresAt to Options.DefaultExpiry after SendAt,
+// or after now. With an IdempotencyKey that the same API key used before,
+// for the same request, *m becomes the stored message and nothing else
+// happens; for a different request the error has simgate.CodeConflict.
+// Other errors: simgate.CodeInvalid for a bad message (plan lists the rules),
+// simgate.CodeForbidden for a recipient that opted out (verification codes
+// excepted).
 func (d *Dispatcher) Enqueue(ctx context.Context, m *simgate.Message) error {
 	if err := d.plan(m); err != nil {
 		return err
@@ -558,7 +590,10 @@ func (d *Dispatcher) Enqueue(ctx context.Context, m *simgate.Message) error {
 	if err != nil {
 		return err
 	}
-	if created {
+	switch {
+	case created && m.Status == simgate.StatusScheduled:
+		d.scheduled(m.SendAt)
+	case created:
 		d.wakeN(1)
 	}
 	return nil
@@ -584,7 +619,10 @@ func (d *Dispatcher) Prepare(m *simgate.Message) error {
 // Wake tells an idle worker that a message was stored.
 func (d *Dispatcher) Wake() { d.wakeN(1) }
 
-// plan validates m and fills in its priority, expiry and parts.
+// plan validates m and fills in its priority, expiry and parts. The rules of
+// SendAt are here: only for messages without a VerificationID (a code is
+// sent at once); at most ScheduleTolerance in the past, which means now; at
+// most MaxScheduleAhead ahead; and before the expiry.
 func (d *Dispatcher) plan(m *simgate.Message) error {
 	if !e164.MatchString(m.To) {
 		return simgate.Errorf(simgate.CodeInvalid, "recipient %q is not an E.164 number such as +15551234567", m.To)
@@ -603,10 +641,32 @@ func (d *Dispatcher) plan(m *simgate.Message) error {
 		}
 	}
 	now := d.opts.Now()
+	if !m.SendAt.IsZero() {
+		switch {
+		case m.VerificationID != "":
+			return simgate.Errorf(simgate.CodeInvalid, "send_at: verification SMS are sent at once, never scheduled")
+		case m.SendAt.Before(now.Add(-ScheduleTolerance)):
+			return simgate.Errorf(simgate.CodeInvalid,
+				"send_at %s is in the past (more than %v ago); leave it out, or give a time up to %v ago, to send now",
+				m.SendAt.Format(time.RFC3339), ScheduleTolerance, ScheduleTolerance)
+		case m.SendAt.After(now.Add(MaxScheduleAhead)):
+			return simgate.Errorf(simgate.CodeInvalid, "send_at %s is too far ahead: at most %d days (a year) from now",
+				m.SendAt.Format(time.RFC3339), MaxScheduleAhead/(24*time.Hour))
+		}
+	}
 	if m.ExpiresAt.IsZero() && d.opts.DefaultExpiry > 0 {
-		m.ExpiresAt = now.Add(d.opts.DefaultExpiry)
+		from := now
+		if m.SendAt.After(now) {
+			from = m.SendAt
+		}
+		m.ExpiresAt = from.Add(d.opts.DefaultExpiry)
 	} else if !m.ExpiresAt.IsZero() && !m.ExpiresAt.After(now) {
 		return simgate.Errorf(simgate.CodeInvalid, "message expiry %s is in the past", m.ExpiresAt.Format(time.RFC3339))
+	}
+	if !m.SendAt.IsZero() && !m.ExpiresAt.IsZero() && !m.SendAt.Before(m.ExpiresAt) {
+		return simgate.Errorf(simgate.CodeInvalid,
+			"send_at %s is not before expires_at %s: the message would expire before it may be sent",
+			m.SendAt.Format(time.RFC3339), m.ExpiresAt.Format(time.RFC3339))
 	}
 	m.Parts = make([]simgate.Part, parts)
 	return nil
@@ -621,14 +681,24 @@ func requestHash(m *simgate.Message) []byte {
 		h.Write([]byte(s))
 	}
 	binary.Write(h, binary.BigEndian, int64(m.Priority))
+	// Only when set, so that the hashes stored before SendAt existed still
+	// match their retries.
+	if !m.SendAt.IsZero() {
+		binary.Write(h, binary.BigEndian, m.SendAt.UnixNano())
+	}
 	return h.Sum(nil)
 }
 
-// Cancel cancels a message no modem was asked to send yet. It returns
-// simgate.CodeNotFound for an unknown id and simgate.CodeConflict for a
-// message past queued.
+// Cancel cancels a message no modem was asked to send yet: scheduled,
+// accepted or queued. It returns simgate.CodeNotFound for an unknown id and
+// simgate.CodeConflict for a message past queued. The scheduler's timer is
+// re-armed, for the canceled message may have been the next scheduled.
 func (d *Dispatcher) Cancel(ctx context.Context, id string) error {
-	return d.opts.Store.CancelMessage(ctx, id, "canceled by the client")
+	if err := d.opts.Store.CancelMessage(ctx, id, "canceled by the client"); err != nil {
+		return err
+	}
+	d.rescan()
+	return nil
 }
 
 // Message returns a message with its parts and its event history, or an

@@ -24,7 +24,10 @@ const (
 
 // CreateMessage stores m as queued, with one queued part per entry of m.Parts
 // (at least one), and records the transition. It sets m.ID, m.Status and the
-// times.
+// times. A message whose SendAt is still ahead is stored as scheduled
+// instead, and due at its SendAt (see ReleaseScheduled); SendAt is rounded
+// up to the millisecond, the precision of the database, so that it is never
+// sent early.
 //
 // When m.IdempotencyKey is set and the same API key already used it, nothing
 // is stored: if requestHash equals the stored one, *m is replaced by the
@@ -95,17 +98,25 @@ func createMessage(ctx context.Context, tx *tx, m *simgate.Message, requestHash 
 	if !m.NextAttemptAt.IsZero() {
 		nextAttempt = m.NextAttemptAt.UnixMilli()
 	}
+	if !m.SendAt.IsZero() {
+		m.SendAt = ceilMilli(m.SendAt)
+		nextAttempt = max(nextAttempt, m.SendAt.UnixMilli())
+		if m.SendAt.After(tx.now) {
+			m.Status = simgate.StatusScheduled
+			m.Reason = "scheduled for " + m.SendAt.Format(time.RFC3339Nano)
+		}
+	}
 	var hash any
 	if m.IdempotencyKey != "" {
 		hash = requestHash
 	}
 	if _, err := tx.ExecContext(ctx, `
 		INSERT INTO messages (id, to_number, text, priority, status, reason, next_attempt_at, expires_at,
-			verification_id, api_key_id, idempotency_key, request_hash, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			verification_id, api_key_id, idempotency_key, request_hash, created_at, updated_at, send_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	`, m.ID, m.To, m.Text, int(m.Priority), m.Status, m.Reason, nextAttempt, millis(m.ExpiresAt),
 		nullIfEmpty(m.VerificationID), nullIfEmpty(m.APIKeyID), nullIfEmpty(m.IdempotencyKey), hash,
-		tx.now.UnixMilli(), tx.now.UnixMilli()); err != nil {
+		tx.now.UnixMilli(), tx.now.UnixMilli(), millis(m.SendAt)); err != nil {
 		return fmt.Errorf("cannot create message: %w", err)
 	}
 	n := max(len(m.Parts), 1)
@@ -573,7 +584,7 @@ func (db *DB) ExpireMessages(ctx context.Context) (int, error) {
 	rows, err := tx.QueryContext(ctx, `
 		SELECT m.id, m.expires_at, m.verification_id, v.status, v.expires_at, m.waiting_for_modem
 		FROM messages m LEFT JOIN verifications v ON v.id = m.verification_id
-		WHERE m.status IN ('accepted', 'queued')
+		WHERE m.status IN ('scheduled', 'accepted', 'queued')
 			AND (m.expires_at <= ? OR (m.verification_id IS NOT NULL AND (v.status IS NOT 'pending' OR v.expires_at <= ?)))
 	`, now, now)
 	if err != nil {
@@ -624,7 +635,7 @@ func (db *DB) CountDue(ctx context.Context) (int, error) {
 }
 
 // CancelMessage cancels a message that no modem was asked to send yet
-// (accepted or queued). It returns simgate.CodeNotFound for an unknown id and
+// (scheduled, accepted or queued). It returns simgate.CodeNotFound for an unknown id and
 // simgate.CodeConflict for a message past that point.
 func (db *DB) CancelMessage(ctx context.Context, id, reason string) error {
 	tx, err := db.beginTx(ctx)
@@ -639,7 +650,7 @@ func (db *DB) CancelMessage(ctx context.Context, id, reason string) error {
 	} else if err != nil {
 		return fmt.Errorf("cannot cancel message: %w", err)
 	}
-	if status != simgate.StatusAccepted && status != simgate.StatusQueued {
+	if status != simgate.StatusScheduled && status != simgate.StatusAccepted && status != simgate.StatusQueued {
 		return simgate.Errorf(simgate.CodeConflict, "message %q is %s and can no longer be canceled", id, status)
 	}
 	if reason == "" {
@@ -666,25 +677,25 @@ func (db *DB) FindMessage(ctx context.Context, id string) (*simgate.Message, err
 }
 
 const messageColumns = `id, to_number, text, priority, status, reason, attempts, next_attempt_at, expires_at,
-	modem_id, verification_id, api_key_id, idempotency_key, created_at, updated_at`
+	modem_id, verification_id, api_key_id, idempotency_key, created_at, updated_at, send_at`
 
 func scanMessage(sc interface{ Scan(...any) error }) (*simgate.Message, error) {
 	var (
 		m                             simgate.Message
 		priority                      int
 		next, createdAt, updatedAt    int64
-		expires                       sql.NullInt64
+		expires, sendAt               sql.NullInt64
 		modemID, vid, apiKey, idemKey sql.NullString
 	)
 	if err := sc.Scan(&m.ID, &m.To, &m.Text, &priority, &m.Status, &m.Reason, &m.Attempts, &next, &expires,
-		&modemID, &vid, &apiKey, &idemKey, &createdAt, &updatedAt); err != nil {
+		&modemID, &vid, &apiKey, &idemKey, &createdAt, &updatedAt, &sendAt); err != nil {
 		return nil, err
 	}
 	m.Priority = simgate.Priority(priority)
 	if next > 0 {
 		m.NextAttemptAt = time.UnixMilli(next).UTC()
 	}
-	m.ExpiresAt = fromMillis(expires)
+	m.ExpiresAt, m.SendAt = fromMillis(expires), fromMillis(sendAt)
 	m.ModemID, m.VerificationID, m.APIKeyID, m.IdempotencyKey = modemID.String, vid.String, apiKey.String, idemKey.String
 	m.CreatedAt, m.UpdatedAt = time.UnixMilli(createdAt).UTC(), time.UnixMilli(updatedAt).UTC()
 	return &m, nil

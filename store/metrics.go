@@ -37,10 +37,11 @@ func (db *DB) StatusCounts(ctx context.Context) (map[simgate.MessageStatus]int, 
 }
 
 // OldestQueued returns, for each priority with queued messages, when the
-// oldest of them was created.
+// oldest of them became due: when it was created or, for one that was
+// scheduled, its send_at.
 func (db *DB) OldestQueued(ctx context.Context) (map[simgate.Priority]time.Time, error) {
 	rows, err := db.reader.QueryContext(ctx, `
-		SELECT priority, min(created_at) FROM messages WHERE status = 'queued' GROUP BY priority
+		SELECT priority, min(max(created_at, coalesce(send_at, 0))) FROM messages WHERE status = 'queued' GROUP BY priority
 	`)
 	if err != nil {
 		return nil, fmt.Errorf("cannot find the oldest queued messages: %w", err)

@@ -395,7 +395,7 @@ func (db *DB) QueueStats(ctx context.Context, since time.Time) (simgate.QueueSta
 	s := simgate.QueueStats{Depth: map[simgate.MessageStatus]map[simgate.Priority]int{}, Since: since}
 	rows, err := tx.QueryContext(ctx, `
 		SELECT status, priority, count(*) FROM messages
-		WHERE status IN ('accepted', 'queued', 'sending', 'sent') AND reports_missing_at IS NULL
+		WHERE status IN ('scheduled', 'accepted', 'queued', 'sending', 'sent') AND reports_missing_at IS NULL
 		GROUP BY status, priority
 	`)
 	if err != nil {
@@ -419,7 +419,9 @@ func (db *DB) QueueStats(ctx context.Context, since time.Time) (simgate.QueueSta
 	}
 
 	var oldest sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT min(created_at) FROM messages WHERE status = 'queued'`).Scan(&oldest); err != nil {
+	if err := tx.QueryRowContext(ctx, `
+		SELECT min(max(created_at, coalesce(send_at, 0))) FROM messages WHERE status = 'queued'
+	`).Scan(&oldest); err != nil {
 		return s, fmt.Errorf("cannot read queue stats: %w", err)
 	}
 	s.OldestQueuedAt = fromMillis(oldest)
