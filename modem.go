@@ -53,6 +53,8 @@ type ModemStatus struct {
 	// Warnings are lasting problems of the modem's setup that do not stop
 	// it, e.g. that it cannot give status reports.
 	Warnings []string
+	// Balance is the last balance read, when the modem watches it.
+	Balance *Balance
 	// Foreign counts, per message store ("SM", "ME"), the messages on the
 	// SIM that simgate did not consume and leaves there: SMS-SUBMITs a
 	// phone stored (sent messages, drafts) and other PDUs not addressed to
@@ -83,4 +85,40 @@ func SignalBars(rssi int) int {
 		return 3
 	}
 	return 4
+}
+
+// USSDStatus is how a USSD request (TS 22.090, AT+CUSD of TS 27.007 §7.15)
+// ended.
+type USSDStatus string
+
+// USSD statuses.
+const (
+	USSDDone          USSDStatus = "done"           // the network answered; nothing more to do (<m> 0)
+	USSDFurtherAction USSDStatus = "further_action" // the network asks for a reply in the open session (<m> 1)
+	USSDTerminated    USSDStatus = "terminated"     // the network or the modem ended the session (<m> 2, 3, 4)
+	USSDTimeout       USSDStatus = "timeout"        // no answer in time (<m> 5, or none at all); the session is canceled
+)
+
+// USSDResult is the network's answer to a USSD request.
+type USSDResult struct {
+	Status USSDStatus
+	Text   string // decoded by its data coding scheme
+	// Session names the open session of a USSDFurtherAction answer, for the
+	// reply or the cancel; "" otherwise.
+	Session string
+}
+
+// Balance is a prepaid SIM's balance, read by USSD.
+type Balance struct {
+	ModemID string
+	At      time.Time
+	// Amount is the number the answer's pattern found; nil when the answer
+	// did not match, or none came.
+	Amount *float64
+	Text   string // the network's answer, as it came
+	Err    string // why there is no amount
+	// Low is set when Amount is at or below the modem's low mark;
+	// CrossedLow when, in addition, the reading before was above it (or
+	// there was none): the moment to tell someone.
+	Low, CrossedLow bool
 }

@@ -96,6 +96,9 @@ type ModemService interface {
 	Disable(name string) error
 	Drain(ctx context.Context, name string) error
 	Reset(ctx context.Context, name string) error
+	// USSD runs a USSD request on the modem: the code, or the reply to (or
+	// with cancel the end of) an open session. Errors carry simgate codes.
+	USSD(ctx context.Context, name, code, session string, cancel bool) (simgate.USSDResult, error)
 }
 
 // IdempotencyStore remembers the responses to requests sent with an

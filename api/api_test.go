@@ -255,6 +255,33 @@ func TestModems(t *testing.T) {
 	}
 }
 
+// POST /v1/modems/{id}/ussd takes a code, or a session with a reply or a
+// cancel, and refuses anything else with what to send; only admin keys.
+func TestModemUSSD(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	key := e.key(simgate.ScopeAdmin)
+	r := e.do("POST", "/v1/modems/modem0/ussd", key, map[string]any{"code": "*111#"})
+	wantStatus(t, r, http.StatusOK)
+	if got := r.json(t); got["status"] != "further_action" || got["session"] != "ussd_1" || got["text"] != "1 Balance" {
+		t.Fatalf("ussd = %s", r.body)
+	}
+	wantStatus(t, e.do("POST", "/v1/modems/modem0/ussd", key, map[string]any{"session": "ussd_1", "reply": "1"}), http.StatusOK)
+	wantStatus(t, e.do("POST", "/v1/modems/modem0/ussd", key, map[string]any{"session": "ussd_1", "cancel": true}), http.StatusOK)
+	for _, body := range []map[string]any{
+		{}, {"reply": "1"}, {"code": "*100#", "session": "ussd_1"}, {"session": "ussd_1"},
+		{"session": "ussd_1", "reply": "1", "cancel": true}, {"code": "*100#", "cancel": true},
+	} {
+		wantStatus(t, e.do("POST", "/v1/modems/modem0/ussd", key, body), http.StatusBadRequest, "invalid")
+	}
+	wantStatus(t, e.do("POST", "/v1/modems/nope/ussd", key, map[string]any{"code": "*100#"}), http.StatusNotFound, "not_found")
+	wantStatus(t, e.do("POST", "/v1/modems/modem0/ussd", e.key(simgate.ScopeRead), map[string]any{"code": "*100#"}), http.StatusForbidden, "forbidden")
+	want := []string{`ussd modem0 code="*111#" session="" cancel=false`, `ussd modem0 code="1" session="ussd_1" cancel=false`,
+		`ussd modem0 code="" session="ussd_1" cancel=true`}
+	if got := e.modems.actions; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("requests %q, want %q", got, want)
+	}
+}
+
 func TestHealth(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	wantStatus(t, e.do("GET", "/healthz", "", nil), http.StatusOK)

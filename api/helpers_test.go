@@ -270,6 +270,18 @@ func (f *fakeModems) Reset(ctx context.Context, name string) error {
 	return f.set(name, simgate.ModemReady, "reset")
 }
 
+// USSD records the request and answers as a network would: a session for
+// "*111#", done otherwise.
+func (f *fakeModems) USSD(ctx context.Context, name, code, session string, cancel bool) (simgate.USSDResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.actions = append(f.actions, fmt.Sprintf("ussd %s code=%q session=%q cancel=%v", name, code, session, cancel))
+	if code == "*111#" {
+		return simgate.USSDResult{Status: simgate.USSDFurtherAction, Text: "1 Balance", Session: "ussd_1"}, nil
+	}
+	return simgate.USSDResult{Status: simgate.USSDDone, Text: "answer to " + code}, nil
+}
+
 // env is a server over a real SQLite store in t.TempDir.
 type env struct {
 	t      testing.TB

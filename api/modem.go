@@ -32,6 +32,15 @@ type modemJSON struct {
 	// simgate's (a phone's sent messages and drafts), which it leaves there.
 	Foreign  map[string]int `json:"foreign_on_sim,omitempty"`
 	Warnings []string       `json:"warnings,omitempty"`
+	Balance  *balanceJSON   `json:"balance,omitempty"`
+}
+
+type balanceJSON struct {
+	Amount *float64  `json:"amount"`
+	Text   string    `json:"text"`
+	Error  string    `json:"error,omitempty"`
+	Low    bool      `json:"low"`
+	At     time.Time `json:"at"`
 }
 
 type modemIdentityJSON struct {
@@ -59,6 +68,9 @@ func toModemJSON(m simgate.ModemStatus) modemJSON {
 		Counters: modemCountersJSON(m.Counters),
 		Foreign:  m.Foreign,
 		Warnings: m.Warnings,
+	}
+	if b := m.Balance; b != nil {
+		j.Balance = &balanceJSON{Amount: b.Amount, Text: b.Text, Error: b.Err, Low: b.Low, At: b.At}
 	}
 	if m.SignalDBm != 0 {
 		dbm := m.SignalDBm
@@ -133,6 +145,47 @@ func (s *Server) modemAction(action string) handlerFunc {
 		writeJSON(w, http.StatusOK, toModemJSON(m))
 		return nil
 	}
+}
+
+// modemUSSD handles POST /v1/modems/{id}/ussd: {"code": "*100#"} dials a
+// code; {"session": id, "reply": "1"} answers the open session;
+// {"session": id, "cancel": true} ends it. The answer is the network's:
+// {"status": "done"|"further_action"|"terminated"|"timeout", "text": ...,
+// "session": ...}.
+func (s *Server) modemUSSD(w http.ResponseWriter, r *http.Request, body []byte) error {
+	m, err := s.modem(r)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Code    string `json:"code"`
+		Session string `json:"session"`
+		Reply   string `json:"reply"`
+		Cancel  bool   `json:"cancel"`
+	}
+	if err := decode(body, &req); err != nil {
+		return err
+	}
+	code := req.Code
+	switch {
+	case req.Session == "" && (req.Code == "" || req.Reply != "" || req.Cancel):
+		return simgate.Errorf(simgate.CodeInvalid, `give "code", or "session" with "reply" or "cancel"`)
+	case req.Session != "" && (req.Code != "" || (req.Reply == "") == !req.Cancel):
+		return simgate.Errorf(simgate.CodeInvalid, `with "session" give either "reply" or "cancel": true, and no "code"`)
+	case req.Session != "":
+		code = req.Reply
+	}
+	res, err := s.opts.Modems.USSD(r.Context(), m.ID, code, req.Session, req.Cancel)
+	if err != nil {
+		return err
+	}
+	s.log.Info("USSD", "modem", m.ID, "status", res.Status, "key", apiKeyFrom(r.Context()).ID)
+	writeJSON(w, http.StatusOK, struct {
+		Status  simgate.USSDStatus `json:"status"`
+		Text    string             `json:"text"`
+		Session string             `json:"session,omitempty"`
+	}{res.Status, res.Text, res.Session})
+	return nil
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ []byte) error {

@@ -71,6 +71,7 @@ func (s *Server) routes() *mux.Router {
 	for _, action := range []string{"enable", "disable", "drain", "reset"} {
 		s.handle(r, "POST", "/v1/modems/{id}/"+action, admin, s.modemAction(action))
 	}
+	s.handle(r, "POST", "/v1/modems/{id}/ussd", admin, s.modemUSSD)
 
 	s.handle(r, "GET", "/v1/webhooks/deliveries", admin, s.listWebhookDeliveries)
 	return r

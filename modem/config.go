@@ -3,6 +3,7 @@ package modem
 import (
 	"context"
 	"log/slog"
+	"regexp"
 	"time"
 
 	"github.com/simgate/simgate"
@@ -36,6 +37,23 @@ type Config struct {
 	PerMinute, PerHour, PerDay int
 	// Disabled starts the modem out of rotation.
 	Disabled bool
+	// Balance, when set, reads the SIM's prepaid balance by USSD now and
+	// then (balance.go).
+	Balance *BalanceWatch
+	// IgnoreCalls lets incoming calls ring instead of rejecting them
+	// (calls.go); either way each call is handed on once (EventCall).
+	IgnoreCalls bool
+}
+
+// BalanceWatch says how a modem reads its SIM's balance: the USSD code to
+// send, how often, the pattern whose group "amount" is the number, and the
+// amount at or below which the balance is low (LowSet: a low mark is set).
+type BalanceWatch struct {
+	Code    string
+	Every   time.Duration
+	Pattern *regexp.Regexp
+	Low     float64
+	LowSet  bool
 }
 
 func (c Config) withDefaults() Config {
@@ -74,6 +92,9 @@ type Options struct {
 	// LateWait is how long a modem whose submit timed out waits for the late
 	// +CMGS answer before it resynchronises (default 10 s).
 	LateWait time.Duration
+	// USSDTimeout is how long a USSD request waits for the network's answer
+	// (default 30 s).
+	USSDTimeout time.Duration
 	// ListInterval is how often a connected modem's message stores are
 	// listed, for SMS stored without an indication (default 10 min); the
 	// periodic probe does it, so it is never more often than that.
@@ -110,6 +131,9 @@ func (o Options) withDefaults() Options {
 	if o.LateWait <= 0 {
 		o.LateWait = 10 * time.Second
 	}
+	if o.USSDTimeout <= 0 {
+		o.USSDTimeout = 30 * time.Second
+	}
 	if o.ListInterval <= 0 {
 		o.ListInterval = 10 * time.Minute
 	}
@@ -130,6 +154,8 @@ const (
 	EventReport     EventKind = iota + 1 // an SMS-STATUS-REPORT
 	EventInbound                         // an SMS received, reassembled
 	EventLateSubmit                      // the late answer of a submit that timed out
+	EventBalance                         // a balance read by USSD
+	EventCall                            // an incoming voice call
 )
 
 // Event is a status report or an inbound SMS received by a modem.
@@ -139,7 +165,9 @@ type Event struct {
 	Identity simgate.ModemIdentity // IMEI and ICCID identify the sender SIM
 	Report   *simgate.StatusReport // for EventReport
 	Inbound  *simgate.InboundMessage
-	Late     *simgate.LateSubmit // for EventLateSubmit
+	Late     *simgate.LateSubmit  // for EventLateSubmit
+	Balance  *simgate.Balance     // for EventBalance
+	Call     *simgate.InboundCall // for EventCall
 	// Stored is true when the event was read from the SIM's storage; it is
 	// deleted there only after HandleEvent returned nil.
 	Stored bool

@@ -38,6 +38,7 @@ type conn struct {
 
 	cnmi   cnmiSetting // chosen at initialisation
 	phase2 bool        // AT+CSMS service 1: routed +CMT/+CDS need AT+CNMA
+	clip   bool        // AT+CLIP=1 took: every RING is followed by +CLIP
 	mem    string      // <mem1> of AT+CPMS last selected; "" unknown
 
 	// unsupported are the commands (by their name, "+CEREG") the modem said

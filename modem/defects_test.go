@@ -203,7 +203,7 @@ func TestEncodeUppercase(t *testing.T) {
 
 // The filter in isolation: a +CMGS that arrives with no prompt outstanding
 // is eaten with its OK; one after the prompt passes; URCs are queued in
-// order, with their PDU lines.
+// order, with their PDU lines; noise (^RSSI) is dropped.
 func TestFilterSortsLines(t *testing.T) {
 	f := newFilter(nil)
 	f.feed([]byte("\r\n+CMGS: 7\r\n\r\nOK\r\n"))
@@ -218,7 +218,9 @@ func TestFilterSortsLines(t *testing.T) {
 		t.Fatalf("passed %q, want %q", got, want)
 	}
 	urcs := f.takeURCs()
-	if len(urcs) != 2 || urcs[0].line != "+CDS: 25" || urcs[0].pdu != "00064C0B915155674523F1" || urcs[1].line != `+CMTI: "SM",3` {
+	// RING is an incoming call, queued for the modem's goroutine in order.
+	if len(urcs) != 3 || urcs[0].line != "+CDS: 25" || urcs[0].pdu != "00064C0B915155674523F1" ||
+		urcs[1].line != "RING" || urcs[2].line != `+CMTI: "SM",3` {
 		t.Fatalf("urcs = %+v", urcs)
 	}
 	if got := f.takeLate(); len(got) != 1 || got[0] != 7 {

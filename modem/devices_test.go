@@ -270,7 +270,17 @@ func replay(t *testing.T, c deviceCase) (map[string]string, error) {
 		f.feed([]byte("\r\n" + strings.Join(c.answer, "\r\n") + "\r\n"))
 		return map[string]string{"noise": strconv.FormatBool(f.dropped == len(c.answer))}, nil
 	case "cusd":
-		return nil, errNotReplayed
+		f := newFilter(nil)
+		f.feed([]byte("\r\n" + strings.Join(c.answer, "\r\n") + "\r\n"))
+		ls := f.takeCUSD()
+		if len(ls) == 0 {
+			return nil, fmt.Errorf("the filter took no +CUSD from %q", c.answer)
+		}
+		a, err := parseCUSD(ls[0])
+		if err != nil {
+			return nil, err
+		}
+		return map[string]string{"m": strconv.Itoa(a.mode), "dcs": strconv.Itoa(a.dcs), "text": strings.ReplaceAll(a.text, "\n", `\n`)}, nil
 	}
 	return replayAnswer(t, c)
 }

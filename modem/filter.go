@@ -36,10 +36,10 @@ const (
 // "+CPIN: READY" is noise after a SIM800's reset but the answer to AT+CPIN?,
 // and "NO CARRIER" the end of a call but the answer to ATH.
 var noise = []string{
-	"RING", "RDY", "Call Ready", "SMS Ready", "NORMAL POWER DOWN", "NO CARRIER",
+	"RDY", "Call Ready", "SMS Ready", "NORMAL POWER DOWN", "NO CARRIER",
 	"^RSSI:", "^BOOT:", "^MODE:", "^SRVST:", "^SIMST:", "^HCSQ:", "^DSFLOWRPT:",
 	"^RFSWITCH:", "^CEND:", "^ORIG:", "^CONF:", "^CONN:", "^STIN:", "^CARDMODE:",
-	"+CRING:", "+CLIP:", "+CUSD:", "+CIEV:", "+QIND:", "+CGEV:", "+PACSP", "+CPIN:", "+CFUN:",
+	"+CIEV:", "+QIND:", "+CGEV:", "+PACSP", "+CPIN:", "+CFUN:",
 	"+WIND:", "+ZDONR:", "+ZPASR:", "+ZUSIMR:", "+ZEND",
 }
 
@@ -63,6 +63,11 @@ type filter struct {
 	dropped  int   // noise lines dropped
 	notify   chan struct{}
 	lateSeen chan struct{}
+	// USSD answers (+CUSD), which may span lines; cusdSeen is signalled
+	// for each.
+	cusd     []string
+	cusdPart string // a +CUSD whose quoted text has not ended yet
+	cusdSeen chan struct{}
 
 	// The command in flight, as written by the at package (see Write).
 	cmdID   string    // e.g. "+CPIN"; "" when no command is in flight
@@ -78,6 +83,7 @@ func newFilter(rw io.ReadWriter) *filter {
 		rw:       rw,
 		notify:   make(chan struct{}, 1),
 		lateSeen: make(chan struct{}, 1),
+		cusdSeen: make(chan struct{}, 1),
 	}
 }
 
@@ -174,9 +180,10 @@ func (f *filter) startCommand(cmd string) {
 }
 
 // oneLine are the commands whose answer is complete in one information line
-// (TS 27.007 §7.1, §8.1, §8.5, §7.2, §5.4, §7.3; 27.005 §3.2, §3.3). Wavecom MULTIBAND 900E
-// firmware ends some of them without a final OK (docs/HARDWARE.md): such an
-// answer is taken as complete after OneLineGrace.
+// (TS 27.007 §7.1, §8.1, §8.5, §7.2, §5.4, §7.3; 27.005 §3.2, §3.3).
+// Wavecom MULTIBAND 900E firmware ends some of them without a final OK
+// (docs/HARDWARE.md): such an answer is taken as complete after
+// OneLineGrace.
 var oneLine = map[string]bool{
 	"+CPIN": true, "+CSQ": true, "+CREG": true, "+CGREG": true, "+CEREG": true,
 	"+CGSN": true, "+CIMI": true, "+COPS": true, "+CMGF": true, "+CMEE": true, "+CSMS": true,
@@ -272,8 +279,28 @@ func (f *filter) line(raw []byte) {
 		f.push(urc{line: f.header})
 		f.header = ""
 	}
+	if f.cusdPart != "" {
+		if isFinal(s) {
+			f.pushCUSD(f.cusdPart) // the closing quote never came
+		} else {
+			f.cusdPart += "\n" + strings.TrimRight(string(raw), "\r\n")
+			if strings.Count(f.cusdPart, `"`)%2 == 0 {
+				f.pushCUSD(f.cusdPart)
+			}
+			return
+		}
+	}
 	switch {
 	case s == "":
+	case strings.HasPrefix(s, "+CUSD:"):
+		// The network's USSD answer, solicited or not: the modem's goroutine
+		// waits for it (runUSSD). A quoted text may go on over lines.
+		if strings.Count(s, `"`)%2 == 1 {
+			f.cusdPart = s
+		} else {
+			f.pushCUSD(s)
+		}
+		return
 	case s[0] == '>':
 		// The prompt, followed by a line end when something came right
 		// after it (an unsolicited line).
@@ -283,7 +310,9 @@ func (f *filter) line(raw []byte) {
 	case strings.HasPrefix(s, "+CMT:"), strings.HasPrefix(s, "+CDS:"):
 		f.header = s
 		return
-	case strings.HasPrefix(s, "+CMTI:"), strings.HasPrefix(s, "+CDSI:"):
+	case strings.HasPrefix(s, "+CMTI:"), strings.HasPrefix(s, "+CDSI:"),
+		s == "RING", strings.HasPrefix(s, "+CRING:"), strings.HasPrefix(s, "+CLIP:") && !f.expects(s):
+		// Messages, and incoming calls (calls.go).
 		f.push(urc{line: s})
 		return
 	case isNoise(s) && !f.expects(s):
@@ -347,6 +376,25 @@ func (f *filter) answers(s string) bool {
 // isFinal reports whether s is a final result code the at package knows.
 func isFinal(s string) bool {
 	return s == "OK" || strings.HasPrefix(s, "ERROR") || strings.HasPrefix(s, "+CME ERROR:") || strings.HasPrefix(s, "+CMS ERROR:")
+}
+
+// pushCUSD queues a whole +CUSD answer. Called with f.mu held.
+func (f *filter) pushCUSD(s string) {
+	f.cusdPart = ""
+	f.cusd = append(f.cusd, s)
+	select {
+	case f.cusdSeen <- struct{}{}:
+	default:
+	}
+}
+
+// takeCUSD returns the +CUSD answers queued, oldest first.
+func (f *filter) takeCUSD() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l := f.cusd
+	f.cusd = nil
+	return l
 }
 
 func (f *filter) push(u urc) {

@@ -61,6 +61,16 @@ type Modem struct {
 	// hash of a PIN the SIM rejected (unlock).
 	awaitLate   *simgate.LateSubmit
 	rejectedPIN string
+	// ussdSession is the USSD session the network keeps open, "" when none;
+	// ussdPacked says the modem takes USSD strings packed (sendUSSD).
+	ussdSession string
+	ussdPacked  bool
+	// balanceAt is when the balance was last read (balance.go); callAt the
+	// last ring of an incoming call, callRejected whether it was rejected
+	// (calls.go).
+	balanceAt    time.Time
+	callAt       time.Time
+	callRejected bool
 	// input is the PDU being handled, named by the fault guard (guard);
 	// poison are PDUs the driver failed on, handed on raw from then on;
 	// foreignSeen are the messages on the SIM that are not simgate's
@@ -89,10 +99,12 @@ const (
 	ctlReset ctlKind = iota + 1
 	ctlProbe
 	ctlClose
+	ctlUSSD
 )
 
 type ctlReq struct {
 	kind ctlKind
+	ussd *ussdJob // for ctlUSSD
 	done chan error
 }
 
@@ -161,9 +173,14 @@ func (m *Modem) start() {
 // connected modem is first told to store the status reports that come
 // while nobody reads its port (handOver).
 func (m *Modem) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), handOverTimeout)
-	_ = m.control(ctx, ctlClose, nil)
-	cancel()
+	m.mu.Lock()
+	up := m.up
+	m.mu.Unlock()
+	if up != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), handOverTimeout)
+		_ = m.control(ctx, ctlClose, up)
+		cancel()
+	}
 	m.stop()
 	m.wg.Wait()
 	return nil
@@ -244,7 +261,12 @@ func (m *Modem) Reset(ctx context.Context) error {
 // control asks the modem's goroutine for kind and waits for its answer. A
 // closed up (the session ended before the request was taken) is ErrNotReady.
 func (m *Modem) control(ctx context.Context, kind ctlKind, up <-chan struct{}) error {
-	req := ctlReq{kind: kind, done: make(chan error, 1)}
+	return m.controlJob(ctx, ctlReq{kind: kind}, up)
+}
+
+// controlJob is control for a request that carries a job.
+func (m *Modem) controlJob(ctx context.Context, req ctlReq, up <-chan struct{}) error {
+	req.done = make(chan error, 1)
 	select {
 	case m.ctl <- req:
 	case <-up:
@@ -816,6 +838,13 @@ func (m *Modem) serve(ctx context.Context, c *conn) error {
 		defer t.Stop()
 		tick = t.C
 	}
+	var balance *time.Timer
+	var balanceC <-chan time.Time
+	if m.cfg.Balance != nil {
+		balance = time.NewTimer(m.balanceDue())
+		defer balance.Stop()
+		balanceC = balance.C
+	}
 	for {
 		// Indications first: a report must not wait behind a queue of sends.
 		select {
@@ -845,6 +874,11 @@ func (m *Modem) serve(ctx context.Context, c *conn) error {
 			if err := m.probe(ctx, c); err != nil {
 				return err
 			}
+		case <-balanceC:
+			if err := m.watchBalance(ctx, c); err != nil {
+				return err
+			}
+			balance.Reset(m.balanceDue())
 		case req := <-m.ctl:
 			switch req.kind {
 			case ctlReset:
@@ -859,6 +893,12 @@ func (m *Modem) serve(ctx context.Context, c *conn) error {
 				err := m.probe(ctx, c)
 				req.done <- err
 				if err != nil {
+					return err
+				}
+			case ctlUSSD:
+				err := m.runUSSD(ctx, c, req.ussd)
+				req.done <- err
+				if err != nil && sessionEnding(err) {
 					return err
 				}
 			}

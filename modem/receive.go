@@ -40,6 +40,8 @@ func (m *Modem) handleURCs(ctx context.Context, c *conn) error {
 			err = m.routed(ctx, c, u, true)
 		case strings.HasPrefix(u.line, "+CMT:"):
 			err = m.routed(ctx, c, u, false)
+		case u.line == "RING", strings.HasPrefix(u.line, "+CRING:"), strings.HasPrefix(u.line, "+CLIP:"):
+			err = m.incomingCall(ctx, c, u.line)
 		case strings.HasPrefix(u.line, "+CMTI:"), strings.HasPrefix(u.line, "+CDSI:"):
 			f := fields(strings.TrimSpace(u.line[strings.IndexByte(u.line, ':')+1:]))
 			idx, ok := atoi(f[len(f)-1])

@@ -500,6 +500,12 @@ func (c *conn) configureSMS(ctx context.Context, smsc string) (cnmi cnmiSetting,
 	if _, err = c.cmd(ctx, "+CNMI="+cnmi.String()); err != nil {
 		return cnmi, phase2, err
 	}
+	// The caller's number after each RING (+CLIP), for incoming calls.
+	_, err = c.cmd(ctx, "+CLIP=1")
+	if err != nil && sessionEnding(err) {
+		return cnmi, phase2, err
+	}
+	c.clip = err == nil
 	return cnmi, phase2, nil
 }
 

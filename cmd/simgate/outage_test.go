@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/simgate/simgate"
+	"github.com/simgate/simgate/modem/sim"
 )
 
 // One modem, bound by IMEI, unplugged for 30 s while two messages and a
@@ -65,4 +66,18 @@ func TestOutageThirtySeconds(t *testing.T) {
 		json.Unmarshal(body, &got)
 		return got.DeliveryStatus == string(simgate.StatusDelivered)
 	})
+}
+
+// A submit that times out, whose "+CMGS: <mr>" the modem prints late: the
+// message is recorded sent with that reference, and the status report that
+// follows makes it delivered. Before, it stayed unknown and the report was
+// stored unmatched.
+func TestLateAnswerDelivered(t *testing.T) {
+	r := newAppRig(t, 1, func(c *Config) { c.Modems[0].SubmitTimeout = 300 * time.Millisecond })
+	r.mods[0].SetFaults(sim.Faults{LateCMGS: 800 * time.Millisecond})
+	id := r.send("+4915123456703", "answered late")
+	waitFor(t, 20*time.Second, "the message delivered", func() bool { return r.messageStatus(id) == simgate.StatusDelivered })
+	if subs := r.net.Submissions(); len(subs) != 1 {
+		t.Fatalf("%d submissions, want 1 (never resent)", len(subs))
+	}
 }

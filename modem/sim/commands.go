@@ -42,7 +42,13 @@ func (m *Modem) execLocked(c Command) reply {
 		}
 		m.resetSettingsLocked()
 		return okReply()
-	case "&W", "&C", "&D", "&K", "X", "L", "M", "H":
+	case "H", "+CHUP":
+		return m.cmdHangup(c)
+	case "A":
+		return m.cmdAnswer(c)
+	case "+CLIP":
+		return m.cmdCLIP(c)
+	case "&W", "&C", "&D", "&K", "X", "L", "M":
 		// Accepted and ignored: they mean nothing on a pty.
 		return okReply()
 	case "I":
@@ -123,6 +129,8 @@ func (m *Modem) execLocked(c Command) reply {
 		return m.cmdCSCA(c)
 	case "+CSCS":
 		return m.cmdCSCS(c)
+	case "+CUSD":
+		return m.cmdCUSD(c)
 	case "+CMGF":
 		return m.cmdInt(c, &m.set.cmgf, 0, 1, "(0,1)")
 	case "+CSDH":
@@ -451,6 +459,10 @@ func (m *Modem) cmdCFUN(c Command) reply {
 	if rst == 1 {
 		if fun != 1 {
 			return errReply()
+		}
+		if m.cfg.ResetUnplugs {
+			// A USB module re-enumerates: the port goes away after the OK.
+			return reply{res: ok, after: m.restartLocked}
 		}
 		// Reset after the OK: a power cycle of the modem.
 		return reply{res: ok, after: func() {

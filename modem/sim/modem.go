@@ -30,13 +30,18 @@ const (
 	// reports (ds 0 or 1 only).
 	SIM800CNMICaps       = "(0-2),(0-3),(0,2),(0,1),(0,1)"
 	DefaultSubmitLatency = 50 * time.Millisecond
-	DefaultReportDelay   = 100 * time.Millisecond
+	// DefaultUSSDDelay is how long the network takes to answer USSD.
+	DefaultUSSDDelay   = 200 * time.Millisecond
+	DefaultReportDelay = 100 * time.Millisecond
 	// DefaultRetryDelay is how long the network waits before it delivers
 	// again a message the modem refused with AT+CNMA=2.
 	DefaultRetryDelay = 2 * time.Second
 	// DefaultAckTimeout is how long a routed message waits for AT+CNMA in
 	// phase 2+ (Telit modems switch routing off after about 17 s).
 	DefaultAckTimeout = 15 * time.Second
+	// DefaultResetDelay is how long a modem's device stays away after
+	// AT+CFUN=1,1 (with Config.ResetUnplugs) or Modem.USBReset.
+	DefaultResetDelay = 500 * time.Millisecond
 )
 
 // Sizes of the message stores.
@@ -74,6 +79,12 @@ type Config struct {
 	// PUK unlocks the SIM after three wrong PINs; default "12345678".
 	PUK string
 
+	// Balance is the network's answer to the USSD code *100# (see
+	// ussd.go); default DefaultBalance. USSDDelay is how long the network
+	// takes to answer a USSD request; default DefaultUSSDDelay.
+	Balance   string
+	USSDDelay time.Duration
+
 	// ICCIDCommands lists which ICCID commands answer: any of "+CCID",
 	// "+QCCID" (Quectel), "^ICCID" (Huawei, read form), "+ICCID" (Sierra).
 	// The others answer ERROR, as on hardware. Default {"+CCID","+QCCID"}.
@@ -101,6 +112,22 @@ type Config struct {
 	// ReportDelay is the time from the submit to delivery at the handset and
 	// its status report; default DefaultReportDelay.
 	ReportDelay time.Duration
+
+	// ResetUnplugs makes AT+CFUN=1,1 restart the modem as a USB module
+	// does: once the host has read the OK, the device goes away as with
+	// Unplug (the pty and its symlink are removed, a client's read fails)
+	// and comes back after ResetDelay in its power-on state, printing the
+	// profile's boot lines for the first client. Without it the modem
+	// restarts behind the open port, as one on a UART does, and the boot
+	// lines follow the OK.
+	ResetUnplugs bool
+	// ResetDelay is how long the device stays away after AT+CFUN=1,1 (with
+	// ResetUnplugs) or USBReset; default DefaultResetDelay.
+	ResetDelay time.Duration
+	// ResetRename, if set, is the device name the modem comes back under
+	// after such a reset (<dir>/<ResetRename>), as a USB device that
+	// re-enumerates under another tty; "" keeps its current name.
+	ResetRename string
 }
 
 func (c *Config) setDefaults(i int) {
@@ -159,6 +186,9 @@ func (c *Config) setDefaults(i int) {
 	if c.CNMICaps == "" {
 		c.CNMICaps = DefaultCNMICaps
 	}
+	if c.USSDDelay == 0 {
+		c.USSDDelay = DefaultUSSDDelay
+	}
 	if c.SubmitLatency == 0 {
 		c.SubmitLatency = DefaultSubmitLatency
 	}
@@ -170,6 +200,9 @@ func (c *Config) setDefaults(i int) {
 	}
 	if c.RetryDelay == 0 {
 		c.RetryDelay = DefaultRetryDelay
+	}
+	if c.ResetDelay == 0 {
+		c.ResetDelay = DefaultResetDelay
 	}
 }
 
@@ -185,6 +218,12 @@ func (c *Config) validate() error {
 	}
 	if c.ChatterEvery < 0 {
 		return fmt.Errorf("modem %s: negative ChatterEvery %d", c.Name, c.ChatterEvery)
+	}
+	if c.ResetDelay < 0 {
+		return fmt.Errorf("modem %s: negative ResetDelay %v", c.Name, c.ResetDelay)
+	}
+	if r := c.ResetRename; r != "" && (strings.ContainsAny(r, "/\x00") || r == "." || r == "..") {
+		return fmt.Errorf("modem %s: invalid ResetRename %q", c.Name, r)
 	}
 	if _, err := parseCaps(c.CNMICaps); err != nil {
 		return fmt.Errorf("modem %s: invalid CNMICaps %q: %w", c.Name, c.CNMICaps, err)
@@ -290,13 +329,25 @@ type Modem struct {
 	log      []string
 	pending  []pendingMsg // inbound SMS and reports waiting for the modem
 	buffered []string     // SMS URCs held while AT+CNMI mode is 0
-	ackWait  *pendingMsg  // the routed +CMT/+CDS that awaits AT+CNMA (CSMS=1)
-	ackTimer *time.Timer  // switches routing off when ackWait stays unanswered
+	// ussdN is AT+CUSD <n>; ussdSession the service whose menu waits for a
+	// reply ("" none).
+	ussdN       int
+	ussdSession string
+	// clip is AT+CLIP; call is the call that rings now, calls all of them.
+	clip     bool
+	call     *call
+	calls    []*CallRecord
+	ackWait  *pendingMsg // the routed +CMT/+CDS that awaits AT+CNMA (CSMS=1)
+	ackTimer *time.Timer // switches routing off when ackWait stays unanswered
 	noiseN   int
 	chatN    int // command lines counted for Config.ChatterEvery
 	lastStat int // registration stat last reported
 	dev      *device
 	path     string
+
+	// crashed keeps Faults.Hung set when the host closes the device
+	// (Crash): only a restart that cuts the power ends it.
+	crashed bool
 }
 
 // pendingMsg is an SMS-DELIVER or SMS-STATUS-REPORT the network holds for
@@ -355,6 +406,7 @@ type outQueue struct {
 	buf     []byte
 	ready   chan struct{}
 	discard bool
+	writing bool // the write goroutine took output it has not written yet
 }
 
 func (q *outQueue) put(b []byte) {
@@ -374,7 +426,22 @@ func (q *outQueue) take() []byte {
 	defer q.mu.Unlock()
 	b := q.buf
 	q.buf = nil
+	q.writing = len(b) > 0
 	return b
+}
+
+// written tells the queue that what take returned is written.
+func (q *outQueue) written() {
+	q.mu.Lock()
+	q.writing = false
+	q.mu.Unlock()
+}
+
+// empty reports whether everything put was written.
+func (q *outQueue) empty() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.buf) == 0 && !q.writing
 }
 
 func (q *outQueue) clear() {
@@ -407,6 +474,8 @@ func newModem(n *Network, cfg Config, index int) *Modem {
 // SIM locked again if it has a PIN. Stored messages survive.
 func (m *Modem) powerOnLocked() {
 	m.resetSettingsLocked()
+	m.ussdN, m.ussdSession, m.clip = 0, "", false
+	m.endCallLocked()
 	m.set.cfun = 1
 	m.set.csca = m.cfg.SMSC
 	m.set.cscaType = 145
@@ -424,6 +493,10 @@ func (m *Modem) powerOnLocked() {
 		}
 	}
 	m.buffered = nil
+	if m.crashed {
+		// The power was cut: the firmware starts again.
+		m.faults.Hung, m.crashed = false, false
+	}
 	m.lastStat = m.statLocked()
 }
 
@@ -475,7 +548,7 @@ func (m *Modem) Plugged() bool {
 }
 
 // Faults returns the faults in force. Hung reads false once a client closed
-// the device.
+// the device, unless the modem crashed (Crash).
 func (m *Modem) Faults() Faults {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -492,6 +565,9 @@ func (m *Modem) SetFaults(f Faults) {
 	defer m.mu.Unlock()
 	old := m.faults
 	m.faults = f
+	if !f.Hung {
+		m.crashed = false
+	}
 	if f.PINRequired && !old.PINRequired && m.sim.state != simBlocked {
 		if m.sim.pin == "" {
 			m.sim.pin = "0000"
@@ -502,11 +578,13 @@ func (m *Modem) SetFaults(f Faults) {
 	m.afterChangeLocked()
 }
 
-// Unhang ends a Hung fault, as closing the device does; other faults stay.
+// Unhang ends a Hung fault, as closing the device does, or a crash (Crash);
+// other faults stay.
 func (m *Modem) Unhang() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.faults.Hung = false
+	m.crashed = false
 }
 
 // Log returns the most recent AT command lines the modem received, oldest
@@ -605,8 +683,11 @@ func (m *Modem) deviceEvent(wd int, mask uint32) {
 		}
 		if d.opens == 0 {
 			// The host let go of the device: a hang ends (as a USB reset
-			// would), half-typed input and unread output are dropped.
-			m.faults.Hung = false
+			// would), but not a crash; half-typed input and unread output
+			// are dropped.
+			if !m.crashed {
+				m.faults.Hung = false
+			}
 			d.reset = true
 			m.dropOutputLocked(d)
 			if d.slave != nil {
@@ -807,7 +888,9 @@ func (m *Modem) writeLoop(d *device) {
 		case <-d.out.ready:
 		}
 		if b := d.out.take(); len(b) > 0 {
-			if _, err := d.master.Write(b); err != nil {
+			_, err := d.master.Write(b)
+			d.out.written()
+			if err != nil {
 				return
 			}
 		}
@@ -925,6 +1008,10 @@ func (m *Modem) execLine(d *device, raw []byte, overflow bool) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.dev != d {
+		// The device is going away (a restart): the modem reads no more.
+		return
+	}
 	m.logLocked(s)
 	if s[1] == '/' {
 		// A/ repeats the last command line; not supported.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/warthog618/sms"
 	"github.com/warthog618/sms/encoding/tpdu"
+	"golang.org/x/sys/unix"
 
 	"github.com/simgate/simgate/modem/internal/charsets"
 )
@@ -295,6 +296,172 @@ func (n *Network) unplug(d *device) error {
 	}
 	d.wg.Wait()
 	return errors.Join(errs...)
+}
+
+// resetReadWait bounds how long a restarting modem waits for the host to
+// read its last output (the OK of AT+CFUN=1,1) before its device goes: a
+// pty discards what the slave side has not read when the master closes.
+// resetSettle is how long it waits at least: the kernel hands what the
+// master wrote to the slave side from a work queue, so an empty input
+// queue right after the write does not mean the host read it.
+const (
+	resetReadWait = time.Second
+	resetSettle   = 50 * time.Millisecond
+)
+
+// restart tears down d, the device of m, for a restart (AT+CFUN=1,1 with
+// Config.ResetUnplugs) once the host has read what the modem wrote, and
+// plugs m in again under name after delay. It runs on a goroutine of the
+// network, since the caller is d's read goroutine, which the teardown
+// waits for. It reports false, and does nothing, when the network is
+// closing: Close tears d down then.
+func (n *Network) restart(m *Modem, d *device, delay time.Duration, name string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return false
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		d.awaitRead(n.ctx, resetReadWait)
+		_ = n.unplug(d)
+		if !n.noTimers && sleep(n.ctx, delay) {
+			m.comeBack(name)
+		}
+	}()
+	return true
+}
+
+// awaitRead waits until the host has read everything written to d, at
+// most max: until the write goroutine wrote it all, resetSettle, and until
+// the slave's input queue is empty. There is no event for a read on the
+// other side of a pty: it polls the queue (TIOCINQ).
+func (d *device) awaitRead(ctx context.Context, max time.Duration) {
+	deadline := time.Now().Add(max)
+	for !d.out.empty() {
+		if time.Now().After(deadline) || !sleep(ctx, 2*time.Millisecond) {
+			return
+		}
+	}
+	if !sleep(ctx, resetSettle) {
+		return
+	}
+	for unread(d.slave) > 0 {
+		if time.Now().After(deadline) || !sleep(ctx, 2*time.Millisecond) {
+			return
+		}
+	}
+}
+
+// unread is how many bytes written to the pty wait for the host to read
+// them; 0 when that cannot be told.
+func unread(slave *os.File) int {
+	if slave == nil {
+		return 0
+	}
+	var n int
+	_ = control(slave, func(fd int) error {
+		var err error
+		n, err = unix.IoctlGetInt(fd, unix.TIOCINQ)
+		return err
+	})
+	return n
+}
+
+// Crash hangs the modem as a firmware crash does: as with Faults.Hung it
+// swallows all input, AT+CFUN=1,1 included, and writes nothing, but closing
+// the device does not end it, so reopening the port does not help. A
+// restart that cuts the power does: USBReset, or Unplug and Replug.
+// SetFaults without Hung and Unhang end it too.
+func (m *Modem) Crash() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.faults.Hung = true
+	m.crashed = true
+}
+
+// USBReset does to the modem what the kernel's USB reset (USBDEVFS_RESET)
+// does, whatever the modem is doing, hung or crashed: its device goes away
+// at once, as with Unplug, and comes back after Config.ResetDelay (under
+// Config.ResetRename if set) in its power-on state, with Hung cleared,
+// printing the profile's boot lines for the first client. It returns when
+// the old device is gone; ErrUnplugged if the modem is not plugged in.
+func (m *Modem) USBReset() error {
+	m.mu.Lock()
+	d := m.dev
+	if d == nil {
+		m.mu.Unlock()
+		return ErrUnplugged
+	}
+	name := m.restartNameLocked(d)
+	m.detachLocked()
+	m.mu.Unlock()
+	err := m.net.unplug(d)
+	m.net.after(m.cfg.ResetDelay, func() { m.comeBack(name) })
+	return err
+}
+
+// restartLocked restarts the modem as AT+CFUN=1,1 does with
+// Config.ResetUnplugs: the device goes away once the host has read the
+// OK, and comes back after Config.ResetDelay.
+func (m *Modem) restartLocked() {
+	d := m.dev
+	if d == nil {
+		return
+	}
+	if m.net.restart(m, d, m.cfg.ResetDelay, m.restartNameLocked(d)) {
+		m.detachLocked()
+	}
+}
+
+// restartNameLocked is the device name the modem comes back under after a
+// restart of its device d.
+func (m *Modem) restartNameLocked(d *device) string {
+	if m.cfg.ResetRename != "" {
+		return m.cfg.ResetRename
+	}
+	return filepath.Base(d.link)
+}
+
+// detachLocked takes the device away from the modem, as Unplug does: the
+// modem reads and writes no more, and the network holds messages for it.
+func (m *Modem) detachLocked() {
+	m.dev = nil
+	m.requeueAckWaitLocked()
+}
+
+// comeBack plugs the modem in again under name after a restart, in its
+// power-on state with Hung cleared, unless it was plugged in meanwhile
+// (Replug). A device that cannot be created is noted in the modem's log.
+func (m *Modem) comeBack(name string) {
+	if m.Plugged() {
+		return
+	}
+	d, err := m.net.plug(m, name)
+	if err != nil {
+		m.mu.Lock()
+		m.logLocked("(restart: cannot plug in again: " + err.Error() + ")")
+		m.mu.Unlock()
+		return
+	}
+	m.mu.Lock()
+	if m.dev != nil {
+		m.mu.Unlock()
+		_ = m.net.unplug(d)
+		return
+	}
+	m.powerOnLocked()
+	m.faults.Hung, m.crashed = false, false
+	m.attachLocked(d)
+	if !m.prof.bootAtPlug {
+		m.bootLocked() // else attachLocked wrote them
+	}
+	m.mu.Unlock()
+	if m.net.ctx.Err() != nil {
+		// Close ran meanwhile and may have missed this device.
+		_ = m.Unplug()
+	}
 }
 
 // Close unplugs every modem, stops all goroutines and removes the symlinks.

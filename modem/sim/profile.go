@@ -68,6 +68,9 @@ type profile struct {
 	cdsiMem string
 	// act is the access technology of +COPS?: 0 GSM, 2 UTRAN, 7 E-UTRAN.
 	act int
+	// ussdPacked makes +CUSD answers carry the packed GSM 7-bit septets in
+	// hex, whatever AT+CSCS says (Huawei).
+	ussdPacked bool
 
 	// boot are the unsolicited lines after a reset (AT+CFUN=1,1); a
 	// cpinToken line is the SIM state, and the lines after it come only
@@ -102,6 +105,8 @@ func lookupProfile(name string) (profile, bool) {
 			iccidSwapped:  true,
 			act:           2,
 			chatter:       []string{"^RSSI:" + rssiToken, "^BOOT:20952548,0,0,0,72", "^MODE:5,4"},
+			// gammu's tests record Huawei E160 answers as packed hex.
+			ussdPacked: true,
 		}, true
 	case ProfileWavecom:
 		return profile{

@@ -1,0 +1,71 @@
+package modem
+
+import (
+	"testing"
+	"time"
+
+	"github.com/simgate/simgate/modem/sim"
+)
+
+// An incoming call is rejected within a second and handed on once with the
+// caller's number; a call during a submit leaves the submit alone; with
+// IgnoreCalls the call rings on and is still handed on once.
+func TestIncomingCalls(t *testing.T) {
+	t.Run("rejected", func(t *testing.T) {
+		n, mods, dir := startSims(t)
+		evs := newEvents()
+		openModem(t, Config{Name: "m0", Device: mods[0].Path()}, testOptions(t, dir, evs))
+		if err := n.Call("+4917612345678", mods[0].Config().Number); err != nil {
+			t.Fatal(err)
+		}
+		call := evs.wait(t, EventCall, 1)[0].Call
+		if call.From != "+4917612345678" || !call.Rejected {
+			t.Fatalf("call %+v, want rejected from +4917612345678", call)
+		}
+		eventually(t, "the call rejected on the network", func() bool {
+			cs := mods[0].Calls()
+			return len(cs) == 1 && cs[0].Rejected
+		})
+		if cs := mods[0].Calls(); cs[0].Rings != 1 {
+			t.Fatalf("the call rang %d times, want once (rejected within a second)", cs[0].Rings)
+		}
+	})
+	t.Run("during a submit", func(t *testing.T) {
+		n, mods, dir := startSims(t, sim.Config{SubmitLatency: 500 * time.Millisecond})
+		evs := newEvents()
+		m := openModem(t, Config{Name: "m0", Device: mods[0].Path()}, testOptions(t, dir, evs))
+		done := make(chan error, 1)
+		go func() {
+			_, err := m.Send(testCtx(t), "+15557654321", "while the phone rings")
+			done <- err
+		}()
+		time.Sleep(150 * time.Millisecond)
+		if err := n.Call("+4917612345678", mods[0].Config().Number); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("Send during the call: %v", err)
+		}
+		if call := evs.wait(t, EventCall, 1)[0].Call; !call.Rejected {
+			t.Fatalf("call %+v, want rejected", call)
+		}
+		if subs := n.Submissions(); len(subs) != 1 {
+			t.Fatalf("%d submissions, want 1", len(subs))
+		}
+	})
+	t.Run("ignored", func(t *testing.T) {
+		n, mods, dir := startSims(t)
+		evs := newEvents()
+		openModem(t, Config{Name: "m0", Device: mods[0].Path(), IgnoreCalls: true}, testOptions(t, dir, evs))
+		if err := n.Call("+4917612345678", mods[0].Config().Number); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "three rings", func() bool { cs := mods[0].Calls(); return len(cs) == 1 && cs[0].Rings >= 3 })
+		if got := evs.count(EventCall); got != 1 {
+			t.Fatalf("%d call events, want 1 for the whole call", got)
+		}
+		if cs := mods[0].Calls(); cs[0].Rejected {
+			t.Fatal("an ignored call was rejected")
+		}
+	})
+}
