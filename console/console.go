@@ -33,6 +33,15 @@
 // of each page is also served alone (?fragment=1), which a small script
 // fetches every few seconds and swaps in; without JavaScript every page has a
 // plain Refresh link and every action is an ordinary form.
+//
+// # Charts
+//
+// The modems page shows each modem's last 24 hours, the queue page the
+// queue's, as small SVG charts drawn on the server (chart.go): no script,
+// colours from console.css by class. They read hourly rollups from the store:
+// SMS parts sent, delivered and failed, counted by the store as they happen;
+// the signal and the queue's depth and oldest age, sampled once a minute by
+// a Sampler; and the SIMs' balance readings.
 package console
 
 import (
@@ -102,6 +111,20 @@ type Records interface {
 	RecentVerifications(ctx context.Context, limit int) ([]*simgate.Verification, error)
 }
 
+// History reads the hourly rollups that the charts show. *store.DB
+// satisfies it.
+type History interface {
+	// ModemHours returns every modem's rollups for the hours that began at
+	// or after since, oldest first.
+	ModemHours(ctx context.Context, since time.Time) ([]simgate.ModemHour, error)
+	// QueueHours returns the queue's rollups for the hours that began at or
+	// after since, oldest first.
+	QueueHours(ctx context.Context, since time.Time) ([]simgate.QueueHour, error)
+	// Balances returns every modem's balance readings taken at or after
+	// since, oldest first.
+	Balances(ctx context.Context, since time.Time) ([]simgate.BalanceReading, error)
+}
+
 // Options configure a Console. Every service is required.
 type Options struct {
 	Keys     Keys
@@ -109,6 +132,7 @@ type Options struct {
 	Modems   Modems
 	Messages Messages
 	Records  Records
+	History  History
 	// Prefix is the path the console is mounted at (default "/console/").
 	Prefix string
 	// SessionTTL is how long a login lasts (default 12 h).
@@ -163,7 +187,8 @@ var pageNames = []string{"modems", "queue", "messages", "message", "inbox", "ver
 
 // New returns a Console.
 func New(opts Options) (*Console, error) {
-	if opts.Keys == nil || opts.Sessions == nil || opts.Modems == nil || opts.Messages == nil || opts.Records == nil {
+	if opts.Keys == nil || opts.Sessions == nil || opts.Modems == nil || opts.Messages == nil || opts.Records == nil ||
+		opts.History == nil {
 		return nil, errors.New("cannot create console: a service is missing")
 	}
 	if opts.Prefix == "" {
@@ -487,8 +512,32 @@ func (c *Console) render(w http.ResponseWriter, status int, t *template.Template
 	w.Write(buf.Bytes())
 }
 
+// modemsView is the modems page: the table, then each modem's charts.
+type modemsView struct {
+	Modems  []simgate.ModemStatus
+	History []modemHistory
+	// NoHistory says the charts could not be read; the table and its
+	// buttons work without them.
+	NoHistory bool
+}
+
 func (c *Console) modems(w http.ResponseWriter, r *http.Request, s *session) {
-	c.page(w, r, s, "modems", "modems", "Modems", c.opts.Modems.Status())
+	v := modemsView{Modems: c.opts.Modems.Status()}
+	start := chartStart(c.opts.Now())
+	hours, err := c.opts.History.ModemHours(r.Context(), start)
+	var balances []simgate.BalanceReading
+	if err == nil {
+		balances, err = c.opts.History.Balances(r.Context(), start)
+	}
+	if err != nil {
+		c.log.Error("cannot read the modems' history", "error", err)
+		v.NoHistory = true
+	} else {
+		for n, m := range v.Modems {
+			v.History = append(v.History, modemCharts(n, m.ID, start, hours, balances))
+		}
+	}
+	c.page(w, r, s, "modems", "modems", "Modems", v)
 }
 
 func (c *Console) modemAction(w http.ResponseWriter, r *http.Request, s *session) {
@@ -524,6 +573,7 @@ type queueView struct {
 	OldestAt   time.Time
 	OldestAge  time.Duration
 	Stats      simgate.QueueStats
+	Charts     []template.HTML
 }
 
 type queueRow struct {
@@ -542,7 +592,7 @@ func (c *Console) queue(w http.ResponseWriter, r *http.Request, s *session) {
 		Priorities: []simgate.Priority{simgate.PriorityVerification, simgate.PriorityHigh, simgate.PriorityNormal, simgate.PriorityLow},
 		OldestAt:   st.OldestQueuedAt, OldestAge: st.OldestQueuedAge, Stats: st,
 	}
-	for _, status := range []simgate.MessageStatus{simgate.StatusAccepted, simgate.StatusQueued, simgate.StatusSending, simgate.StatusSent} {
+	for _, status := range []simgate.MessageStatus{simgate.StatusScheduled, simgate.StatusAccepted, simgate.StatusQueued, simgate.StatusSending, simgate.StatusSent} {
 		row := queueRow{Status: status}
 		for _, p := range v.Priorities {
 			n := st.Depth[status][p]
@@ -551,6 +601,13 @@ func (c *Console) queue(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 		v.Rows = append(v.Rows, row)
 	}
+	start := chartStart(c.opts.Now())
+	hours, err := c.opts.History.QueueHours(r.Context(), start)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	v.Charts = queueCharts(start, hours)
 	c.page(w, r, s, "queue", "queue", "Queue", v)
 }
 

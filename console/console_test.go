@@ -42,7 +42,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := console.New(console.Options{Keys: db, Sessions: db, Modems: modem.NewPool(modem.PoolOptions{}), Messages: q, Records: db})
+	c, err := console.New(console.Options{Keys: db, Sessions: db, Modems: modem.NewPool(modem.PoolOptions{}), Messages: q, Records: db, History: db})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,9 +35,9 @@ import (
 // the end-to-end tests all run this one type.
 //
 // Open starts the parts in dependency order; Close stops them in reverse:
-// the API first (no new work), then the dispatcher (in-flight submits
-// finish), the verification sweeper, the webhook sender, the modems, and the
-// database last.
+// the API first (no new work), then the console's chart sampler, the
+// dispatcher (in-flight submits finish), the verification sweeper, the
+// webhook sender, the modems, and the database last.
 type App struct {
 	Config *Config
 	Logger *slog.Logger
@@ -62,7 +62,10 @@ type App struct {
 	Webhooks *webhook.Sender
 	Metrics  *metrics.Metrics
 	Console  *console.Console
-	API      *api.Server
+	// Sampler samples the signal and the queue for the console's charts
+	// (and prunes their rollups), whether or not the console is enabled.
+	Sampler *console.Sampler
+	API     *api.Server
 
 	mu     sync.Mutex // guards closed
 	closed bool
@@ -172,6 +175,15 @@ func (a *App) Open(ctx context.Context) (err error) {
 	if err := a.Queue.Open(ctx); err != nil {
 		return err
 	}
+	if a.Sampler, err = console.NewSampler(console.SamplerOptions{
+		Modems: a.Pool, Queue: a.Queue, Store: a.DB, Interval: console.SampleInterval,
+		Logger: a.Logger.With("component", "sampler"),
+	}); err != nil {
+		return err
+	}
+	if err := a.Sampler.Open(); err != nil {
+		return err
+	}
 
 	v := cfg.Verify
 	if a.Verify, err = verify.New(a.DB, a.Queue, verify.Options{
@@ -193,7 +205,7 @@ func (a *App) Open(ctx context.Context) (err error) {
 	}
 	if cfg.Console.Enabled {
 		if a.Console, err = console.New(console.Options{
-			Keys: a.DB, Sessions: a.DB, Modems: a.Pool, Messages: a.Queue, Records: a.DB,
+			Keys: a.DB, Sessions: a.DB, Modems: a.Pool, Messages: a.Queue, Records: a.DB, History: a.DB,
 			SessionTTL: cfg.Console.SessionTTL, Refresh: cfg.Console.Refresh,
 			Now: a.Now, Logger: a.Logger.With("component", "console"),
 		}); err != nil {
@@ -293,6 +305,9 @@ func (a *App) Close() error {
 	if a.API != nil {
 		errs = append(errs, a.API.Close())
 	}
+	if a.Sampler != nil {
+		errs = append(errs, a.Sampler.Close())
+	}
 	if a.Queue != nil {
 		errs = append(errs, a.Queue.Close())
 	}
@@ -338,6 +353,10 @@ var (
 	_ console.Sessions      = (*store.DB)(nil)
 	_ console.Keys          = (*store.DB)(nil)
 	_ console.Records       = (*store.DB)(nil)
+	_ console.History       = (*store.DB)(nil)
+	_ console.SampleStore   = (*store.DB)(nil)
+	_ console.ModemSource   = (*modem.Pool)(nil)
+	_ console.QueueSource   = (*queue.Dispatcher)(nil)
 	_ console.Messages      = (*queue.Dispatcher)(nil)
 	_ console.Modems        = (*modem.Pool)(nil)
 )

@@ -38,15 +38,72 @@ func chromium(t *testing.T) string {
 	return path
 }
 
+// screenshotPath is where TestConsoleInBrowser saves a PNG of the modems
+// page when SIMGATE_SCREENSHOT is set: /tmp/console-modems.png, or the
+// variable's value when it names a .png file.
+func screenshotPath() string {
+	v := os.Getenv("SIMGATE_SCREENSHOT")
+	switch {
+	case v == "":
+		return ""
+	case strings.HasSuffix(v, ".png"):
+		return v
+	}
+	return "/tmp/console-modems.png"
+}
+
+// chartCheck is what the test reads from one modem's charts.
+type chartCheck struct {
+	ID            string  `json:"id"`
+	Slots         int     `json:"slots"`
+	Sent          float64 `json:"sent"`
+	Delivered     float64 `json:"delivered"`
+	Failed        float64 `json:"failed"`
+	CurrentSent   float64 `json:"currentSent"`
+	SignalPoints  int     `json:"signalPoints"`
+	CurrentSignal bool    `json:"currentSignal"`
+	BalancePoints int     `json:"balancePoints"`
+}
+
 // TestConsoleInBrowser drives the console in headless Chromium against the
 // real App over virtual modems: log in, one row per modem with its signal,
-// disable a modem and see its state change, see a change made elsewhere
-// arrive without a reload, open a message's history.
+// each modem's charts of the last 24 hours, the queue's, disable a modem
+// and see its state change, see a change made elsewhere arrive without a
+// reload, open a message's history.
 func TestConsoleInBrowser(t *testing.T) {
 	exe := chromium(t)
+	hourBefore := time.Now().UTC().Truncate(time.Hour)
 	r := newAppRig(t, 2, nil)
 	id := r.send("+4915123456789", "hello console")
-	waitFor(t, 20*time.Second, "the message delivered", func() bool { return r.messageStatus(id) == simgate.StatusDelivered })
+	// More traffic for the charts: a message of two parts, and another.
+	ids := []string{id, r.send("+4915123456780", strings.Repeat("long message ", 16)), r.send("+4915123456781", "third")}
+	for _, mid := range ids {
+		waitFor(t, 20*time.Second, "the messages delivered", func() bool { return r.messageStatus(mid) == simgate.StatusDelivered })
+	}
+	// The parts each modem sent, all delivered: what its chart must count.
+	sentBy := map[string]int{}
+	for _, mid := range ids {
+		m, err := r.app.DB.FindMessage(context.Background(), mid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range m.Parts {
+			sentBy[p.ModemID]++
+		}
+	}
+	if n := sentBy["sim0"] + sentBy["sim1"]; n != 4 {
+		t.Fatalf("parts sent by modem: %v; want 4 in all", sentBy)
+	}
+	// A balance reading of sim0, as a balance watch records it, and a
+	// sample of the signal and the queue now rather than in a minute.
+	amount := 4.2
+	if err := r.app.DB.RecordBalance(context.Background(), "sim0", time.Time{}, &amount, "Balance: 4.20 EUR"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.app.Sampler.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	hourAfter := time.Now().UTC().Truncate(time.Hour)
 
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(exe),
@@ -146,6 +203,79 @@ func TestConsoleInBrowser(t *testing.T) {
 	if evalInt(`getComputedStyle(document.querySelector('header')).display === 'flex' ? 1 : 0`) != 1 {
 		t.Fatal("the stylesheet did not apply")
 	}
+
+	// Each modem's charts: 24 hourly slots; the current hour holds the
+	// traffic (unless the hour turned during the test: then the last two
+	// do), one signal point per hour sampled, a balance for sim0 only.
+	current := hourAfter.Format("2006-01-02T15:04Z")
+	checks, err := chromedp.Run(ctx, chromedp.Evaluate[[]chartCheck](`Array.from(document.querySelectorAll('section.history')).map(s => {
+		const sms = s.querySelector('figure[id$="-sms"]');
+		const sum = (root, cls) => Array.from(root ? root.querySelectorAll('rect.bar.' + cls) : []).reduce((a, e) => a + Number(e.dataset.value), 0);
+		const cur = s.querySelector('figure[id$="-sms"] g.slot[data-hour="`+current+`"]');
+		return {
+			id: s.id, slots: sms.querySelectorAll('svg g.slot').length,
+			sent: sum(sms, 's-sent'), delivered: sum(sms, 's-delivered'), failed: sum(sms, 's-failed'), currentSent: sum(cur, 's-sent'),
+			signalPoints: s.querySelectorAll('figure[id$="-signal"] circle.point').length,
+			currentSignal: !!s.querySelector('figure[id$="-signal"] g.slot[data-hour="`+current+`"] circle.point'),
+			balancePoints: s.querySelectorAll('figure[id$="-balance"] circle.point').length,
+		};
+	})`))
+	if err != nil {
+		failed("read the charts", err)
+	}
+	if len(checks) != 2 {
+		t.Fatalf("charts of %d modems, want 2: %+v", len(checks), checks)
+	}
+	for _, c := range checks {
+		modem := strings.TrimPrefix(c.ID, "history-")
+		want := float64(sentBy[modem])
+		if c.Slots != 24 || c.Sent != want || c.Delivered != want || c.Failed != 0 {
+			t.Errorf("%s: %d slots, %v sent, %v delivered, %v failed; want 24 slots, %v sent and delivered, none failed",
+				modem, c.Slots, c.Sent, c.Delivered, c.Failed, want)
+		}
+		if hourBefore.Equal(hourAfter) && (c.CurrentSent != want || c.SignalPoints != 1 || !c.CurrentSignal) {
+			t.Errorf("%s: the current hour has %v sent and a signal point: %v (%d points in all); want %v sent and one point",
+				modem, c.CurrentSent, c.CurrentSignal, c.SignalPoints, want)
+		}
+		if c.SignalPoints < 1 || c.SignalPoints > 2 {
+			t.Errorf("%s: %d signal points, want 1, or 2 when the hour turned", modem, c.SignalPoints)
+		}
+		if wantBalance := map[string]int{"sim0": 1}[modem]; c.BalancePoints != wantBalance {
+			t.Errorf("%s: %d balance points, want %d", modem, c.BalancePoints, wantBalance)
+		}
+	}
+	// The charts are drawn under the CSP: no style attribute anywhere,
+	// colours from the stylesheet.
+	if n := evalInt(`document.querySelectorAll('[style]').length`); n != 0 {
+		t.Fatalf("%d elements with a style attribute", n)
+	}
+	if fill := evalStrings(`[getComputedStyle(document.querySelector('rect.bar.s-sent')).fill]`); len(fill) != 1 || fill[0] != "rgb(9, 105, 218)" {
+		t.Fatalf("a bar is filled with %q: the stylesheet's colours did not apply", fill)
+	}
+	if p := screenshotPath(); p != "" {
+		shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			failed("take a screenshot", err)
+		}
+		if err := os.WriteFile(p, shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot of the modems page: %s", p)
+	}
+
+	// The queue's charts: waiting messages and the oldest one's age.
+	step("open the queue", chromedp.Navigate(r.base+"/console/queue"), chromedp.WaitVisible(css(`#queue-charts`)))
+	if n := evalInt(`document.querySelectorAll('#queue-charts figure svg').length`); n != 2 {
+		t.Fatalf("%d queue charts, want 2", n)
+	}
+	if n := evalInt(`document.querySelectorAll('#chart-queue-depth g.slot').length`); n != 24 {
+		t.Fatalf("the depth chart has %d slots, want 24", n)
+	}
+	if n := evalInt(`document.querySelectorAll('#chart-queue-depth circle.point').length`); n < 1 || n > 2 ||
+		hourBefore.Equal(hourAfter) && evalInt(`document.querySelectorAll('#chart-queue-depth g.slot[data-hour="`+current+`"] circle.point').length`) != 1 {
+		t.Fatalf("the depth chart has %d points, and none in the current hour; want one", n)
+	}
+	step("back to the modems", chromedp.Navigate(r.base+"/console/modems"), chromedp.WaitVisible(css("#modems")))
 
 	// Disable sim0 with its button.
 	step("disable sim0",

@@ -1,0 +1,56 @@
+package simgate
+
+import "time"
+
+// ModemHour is one modem's hour in the hourly rollups that the console
+// charts: the SMS parts it sent, and of its parts those delivered and those
+// failed, in that UTC hour (the store's migration 0006 says exactly what
+// counts), and the signal samples taken in the hour.
+type ModemHour struct {
+	ModemID string
+	Hour    time.Time // the start of the UTC hour
+
+	Sent, Delivered, Failed int
+
+	// SignalSamples is how many times the signal was sampled in the hour
+	// (about once a minute while the modem was up); SignalDBm is their
+	// average, meaningful only when SignalSamples > 0.
+	SignalSamples int
+	SignalDBm     float64
+}
+
+// QueueHour is the queue as sampled during one UTC hour: the most messages
+// waiting to be sent (accepted, queued or sending) and the greatest age of
+// the oldest queued message seen in any sample. Hours without samples have
+// no QueueHour.
+type QueueHour struct {
+	Hour         time.Time // the start of the UTC hour
+	Samples      int
+	MaxDepth     int
+	MaxOldestAge time.Duration
+}
+
+// BalanceReading is one reading of a SIM's balance: the text the network
+// answered and, when it could be parsed, the amount.
+type BalanceReading struct {
+	ModemID string
+	At      time.Time
+	// Amount is nil when Raw could not be parsed.
+	Amount *float64
+	// Currency is "" when unknown.
+	Currency string
+	Raw      string
+}
+
+// Sample is one reading of the modems' signal and of the queue, taken about
+// once a minute for the hourly rollups.
+type Sample struct {
+	// Signal is the signal in dBm of each modem whose signal is known, by
+	// modem id.
+	Signal map[string]int
+	// QueueDepth is how many messages wait to be sent: accepted, queued or
+	// sending (not scheduled ones, which wait for their time).
+	QueueDepth int
+	// OldestQueuedAge is the age of the oldest queued message; 0 when none.
+	OldestQueuedAge time.Duration
+}
