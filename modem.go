@@ -31,6 +31,10 @@ type ModemCounters struct {
 	Failed  int64
 	Reports int64
 	Inbound int64
+	// SoftResets and USBResets count the resets of a modem that stopped
+	// answering.
+	SoftResets int64
+	USBResets  int64
 }
 
 // ModemStatus is a snapshot of one modem for the API, the console and metrics.

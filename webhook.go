@@ -19,6 +19,8 @@ const (
 	EventSMSReceived                    = "sms.received"
 	EventModemDown                      = "modem.down"
 	EventModemUp                        = "modem.up"
+	EventModemBalanceLow                = "modem.balance_low"
+	EventCallReceived                   = "call.received"
 )
 
 // EventTypes lists every webhook event type, for validating subscriptions.
@@ -26,6 +28,7 @@ var EventTypes = []string{
 	EventMessageSent, EventMessageDelivered, EventMessageFailed,
 	EventVerificationApproved, EventVerificationExpired, EventVerificationMaxAttemptsReached, EventVerificationFailed,
 	EventSecurityAlert, EventSMSReceived, EventModemDown, EventModemUp,
+	EventModemBalanceLow, EventCallReceived,
 }
 
 // WebhookEvent is one event in the outbox: written in the same transaction as

@@ -53,10 +53,12 @@ type modemIdentityJSON struct {
 }
 
 type modemCountersJSON struct {
-	Sent    int64 `json:"sent"`
-	Failed  int64 `json:"failed"`
-	Reports int64 `json:"reports"`
-	Inbound int64 `json:"inbound"`
+	Sent       int64 `json:"sent"`
+	Failed     int64 `json:"failed"`
+	Reports    int64 `json:"reports"`
+	Inbound    int64 `json:"inbound"`
+	SoftResets int64 `json:"soft_resets"`
+	USBResets  int64 `json:"usb_resets"`
 }
 
 func toModemJSON(m simgate.ModemStatus) modemJSON {

@@ -169,6 +169,8 @@ var (
 	descSignal        = desc("modem_signal_dbm", "Received signal strength; absent while unknown.", "modem")
 	descBars          = desc("modem_signal_bars", "Signal as 0-4 bars.", "modem")
 	descRegistration  = desc("modem_registration", "1 for the modem's network registration state.", "modem", "registration")
+	descResets        = desc("modem_resets_total", "Resets of a modem that stopped answering, by kind (soft: AT+CFUN=1,1 or the configured command; usb: USBDEVFS_RESET).", "modem", "kind")
+	descBalance       = desc("sim_balance", "The SIM's balance, as last read by USSD; absent while unknown.", "modem")
 	descSentToday     = desc("modem_sent_today", "SMS sent by the SIM today (parts, reserved sends included).", "modem")
 	descDailyCap      = desc("modem_daily_cap", "The SIM's daily cap; 0 when it has none.", "modem")
 	descCapRatio      = desc("modem_daily_cap_used_ratio", "Share of the SIM's daily cap used today; absent without a cap.", "modem")
@@ -200,7 +202,7 @@ type state struct{ m *Metrics }
 func (s *state) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMessages, descVerifications, descQueueDepth, descQueueOldest, descReports,
 		descMatchRatio, descReportLatency, descLateSubmits, descModemState, descModemUp, descSignal, descBars, descRegistration,
-		descSentToday, descDailyCap, descCapRatio, descModemSent, descModemFailed, descModemReports, descModemInbound,
+		descResets, descBalance, descSentToday, descDailyCap, descCapRatio, descModemSent, descModemFailed, descModemReports, descModemInbound,
 		descWebhookQueue, descWebhookNew} {
 		ch <- d
 	}
@@ -292,6 +294,11 @@ func (s *state) Collect(ch chan<- prometheus.Metric) {
 			counter(descModemFailed, float64(ms.Counters.Failed), id)
 			counter(descModemReports, float64(ms.Counters.Reports), id)
 			counter(descModemInbound, float64(ms.Counters.Inbound), id)
+			counter(descResets, float64(ms.Counters.SoftResets), id, "soft")
+			counter(descResets, float64(ms.Counters.USBResets), id, "usb")
+			if b := ms.Balance; b != nil && b.Amount != nil {
+				gauge(descBalance, *b.Amount, id)
+			}
 		}
 	}
 }

@@ -43,6 +43,11 @@ type Config struct {
 	// IgnoreCalls lets incoming calls ring instead of rejecting them
 	// (calls.go); either way each call is handed on once (EventCall).
 	IgnoreCalls bool
+	// ResetCommand is the soft reset of a modem that stopped answering
+	// (default "+CFUN=1,1"); USBReset allows a USB reset through the
+	// kernel when that did not help (reset.go).
+	ResetCommand string
+	USBReset     bool
 }
 
 // BalanceWatch says how a modem reads its SIM's balance: the USSD code to
@@ -95,6 +100,9 @@ type Options struct {
 	// USSDTimeout is how long a USSD request waits for the network's answer
 	// (default 30 s).
 	USSDTimeout time.Duration
+	// MaxResetsPerDay is how many resets a day a modem may need before it
+	// is reported degraded for them (default 3).
+	MaxResetsPerDay int
 	// ListInterval is how often a connected modem's message stores are
 	// listed, for SMS stored without an indication (default 10 min); the
 	// periodic probe does it, so it is never more often than that.
@@ -104,6 +112,12 @@ type Options struct {
 	ReassemblyTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+
+	// usb resets USB devices, with the sysfs and /dev trees at sysfsRoot
+	// and devRoot (defaults: the kernel, "/sys", "/dev"); tests put fakes
+	// here.
+	usb                usbResetter
+	sysfsRoot, devRoot string
 }
 
 func (o Options) withDefaults() Options {
@@ -142,6 +156,15 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.usb == nil {
+		o.usb = kernelUSB{}
+	}
+	if o.sysfsRoot == "" {
+		o.sysfsRoot, o.devRoot = "/sys", "/dev"
+	}
+	if o.MaxResetsPerDay <= 0 {
+		o.MaxResetsPerDay = defaultResetLimit
 	}
 	return o
 }

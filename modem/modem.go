@@ -65,6 +65,8 @@ type Modem struct {
 	// ussdPacked says the modem takes USSD strings packed (sendUSSD).
 	ussdSession string
 	ussdPacked  bool
+	// resets counts the resets of the day (reset.go).
+	resets *resetCounter
 	// balanceAt is when the balance was last read (balance.go); callAt the
 	// last ring of an incoming call, callRejected whether it was rejected
 	// (calls.go).
@@ -151,6 +153,7 @@ func newModem(cfg Config, opts Options, ps *ports) *Modem {
 		disabled: cfg.Disabled,
 
 		unsupported: map[string]bool{},
+		resets:      newResetCounter(opts.MaxResetsPerDay, opts.Now),
 		poison:      map[string]bool{},
 		foreignSeen: map[storeLoc]string{},
 	}
@@ -375,6 +378,11 @@ func (m *Modem) run() {
 			if errors.Is(err, errDriverFault) {
 				failures = max(failures, m.opts.QuarantineAfter)
 			}
+			// A modem that is there but does not answer is reset before it
+			// is quarantined: softly, then through USB where allowed.
+			if failures >= m.opts.QuarantineAfter-2 && failures < m.opts.QuarantineAfter && notAnswering(err) {
+				m.escalate(ctx, failures == m.opts.QuarantineAfter-2)
+			}
 			// Jitter keeps modems that failed together from retrying in
 			// step (and probing each other's ports at the same moment).
 			wait := simgate.Jitter(simgate.Backoff(m.opts.MinBackoff, m.opts.MaxBackoff, failures))
@@ -583,6 +591,8 @@ func (m *Modem) applyHealth(h health) {
 		m.st.State, m.st.Reason = simgate.ModemDegraded, "not registered: "+h.Registration
 	case h.RSSI < weakRSSI:
 		m.st.State, m.st.Reason = simgate.ModemDegraded, fmt.Sprintf("weak signal: %d dBm", m.st.SignalDBm)
+	case m.tooManyResets() != "":
+		m.st.State, m.st.Reason = simgate.ModemDegraded, m.tooManyResets()
 	case m.failures > 0:
 		m.st.State = simgate.ModemDegraded
 		if m.st.Reason == "" {

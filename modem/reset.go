@@ -270,3 +270,63 @@ func (r *resetCounter) tooMany() (bool, string) {
 	}
 	return true, fmt.Sprintf("needed %d resets today (UTC), more than %d: %s", n, r.limit, strings.Join(kinds, ", "))
 }
+
+// notAnswering reports whether a failed connect means the modem is there but
+// does not answer (the case a reset can help), not that it is gone.
+func notAnswering(err error) bool {
+	return errors.Is(err, ErrNotAnswering) || errors.Is(err, ErrTimeout)
+}
+
+// escalate resets a modem that is there but does not answer: soft (the
+// configured ResetCommand, AT+CFUN=1,1 by default) when soft is set, else
+// through USB when Config.USBReset allows it. Each reset is logged and
+// counted; the modem is then looked for again as usual, under its old path
+// or a new one.
+func (m *Modem) escalate(ctx context.Context, soft bool) {
+	m.mu.Lock()
+	path := m.lastPath
+	m.mu.Unlock()
+	if path == "" && !strings.ContainsAny(m.cfg.Device, "*?[") {
+		path = m.cfg.Device
+	}
+	if path == "" {
+		return
+	}
+	if soft {
+		cmd := m.cfg.ResetCommand
+		if cmd == "" {
+			cmd = defaultResetCommand
+		}
+		c, err := openConn(path, m.cfg.Baud, m.opts.CommandTimeout)
+		if err != nil {
+			m.log.Warn("cannot soft-reset the modem", "device", path, "error", err)
+			return
+		}
+		err = c.softReset(ctx, cmd)
+		c.close()
+		n := m.resets.add(resetSoft)
+		m.mu.Lock()
+		m.st.Counters.SoftResets++
+		m.mu.Unlock()
+		m.log.Warn("modem not answering: soft reset sent", "device", path, "command", "AT"+strings.TrimPrefix(cmd, "AT"), "error", err, "resets_today", n)
+		return
+	}
+	if !m.cfg.USBReset {
+		return
+	}
+	node, err := usbResetTTY(m.opts.usb, m.opts.sysfsRoot, m.opts.devRoot, path)
+	n := m.resets.add(resetUSB)
+	m.mu.Lock()
+	m.st.Counters.USBResets++
+	m.mu.Unlock()
+	m.log.Warn("modem not answering: USB reset", "device", path, "usb_device", node, "error", err, "resets_today", n)
+}
+
+// tooManyResets returns why the modem is degraded for its resets, or "".
+// Called with m.mu held.
+func (m *Modem) tooManyResets() string {
+	if too, why := m.resets.tooMany(); too {
+		return why
+	}
+	return ""
+}

@@ -62,6 +62,17 @@ func TestWebhookOutbox(t *testing.T) {
 		}
 	}
 
+	if ok, err := db.RecordBalanceLow(ctx, map[string]any{"modem_id": "modem0", "amount": 4.2}); err != nil || !ok {
+		t.Fatalf("RecordBalanceLow = %v, %v", ok, err)
+	}
+	call := &simgate.InboundCall{ModemID: "modem0", From: "+4917612345678", Rejected: true}
+	if err := db.CreateInboundCall(ctx, call); err != nil || call.ID == 0 {
+		t.Fatalf("CreateInboundCall: %v (id %d)", err, call.ID)
+	}
+	if cs, err := db.RecentInboundCalls(ctx, clk.Now().Add(-time.Hour), 10); err != nil || len(cs) != 1 || *cs[0] != *call {
+		t.Fatalf("RecentInboundCalls = %+v, %v, want %+v", cs, err, call)
+	}
+
 	// Subscribe one endpoint to everything but sms.received.
 	var types []string
 	subs := func(typ string) []string {
@@ -71,10 +82,10 @@ func TestWebhookOutbox(t *testing.T) {
 		}
 		return []string{"ep"}
 	}
-	if n, err := db.FanOutWebhookEvents(ctx, subs, 100); err != nil || n != 7 {
+	if n, err := db.FanOutWebhookEvents(ctx, subs, 100); err != nil || n != 9 {
 		t.Fatalf("fan-out: %d, %v", n, err)
 	}
-	want := "message.sent message.delivered verification.approved security.alert sms.received modem.down modem.up"
+	want := "message.sent message.delivered verification.approved security.alert sms.received modem.down modem.up modem.balance_low call.received"
 	if got := strings.Join(types, " "); got != want {
 		t.Fatalf("events %q, want %q", got, want)
 	}
@@ -83,7 +94,7 @@ func TestWebhookOutbox(t *testing.T) {
 	}
 
 	as, err := db.ClaimWebhookDeliveries(ctx, 100, time.Minute)
-	if err != nil || len(as) != 6 {
+	if err != nil || len(as) != 8 {
 		t.Fatalf("claim: %d, %v", len(as), err)
 	}
 	for _, a := range as {
@@ -120,12 +131,12 @@ func TestWebhookOutbox(t *testing.T) {
 	if err != nil || len(ds) != 1 || ds[0].LastError != "HTTP 500" || ds[0].Attempts != 1 || !ds[0].NextAttemptAt.Equal(clk.Now().Add(time.Hour)) {
 		t.Fatalf("pending list %+v, %v", ds, err)
 	}
-	page1, next, err := db.ListWebhookDeliveries(ctx, simgate.DeliveryFilter{Limit: 4})
-	if err != nil || len(page1) != 4 || next == "" {
+	page1, next, err := db.ListWebhookDeliveries(ctx, simgate.DeliveryFilter{Limit: 5})
+	if err != nil || len(page1) != 5 || next == "" {
 		t.Fatalf("page 1: %d, %q, %v", len(page1), next, err)
 	}
-	page2, next, err := db.ListWebhookDeliveries(ctx, simgate.DeliveryFilter{Limit: 4, Cursor: next})
-	if err != nil || len(page2) != 2 || next != "" {
+	page2, next, err := db.ListWebhookDeliveries(ctx, simgate.DeliveryFilter{Limit: 5, Cursor: next})
+	if err != nil || len(page2) != 3 || next != "" {
 		t.Fatalf("page 2: %d, %q, %v", len(page2), next, err)
 	}
 	if _, _, err := db.ListWebhookDeliveries(ctx, simgate.DeliveryFilter{Status: "bogus"}); simgate.ErrorCode(err) != simgate.CodeInvalid {
@@ -134,8 +145,8 @@ func TestWebhookOutbox(t *testing.T) {
 
 	// Purge keeps the pending one.
 	clk.Advance(8 * 24 * time.Hour)
-	if n, err := db.PurgeWebhookEvents(ctx, clk.Now().Add(-7*24*time.Hour)); err != nil || n != 5 {
-		t.Fatalf("purged %d, %v; want 5", n, err)
+	if n, err := db.PurgeWebhookEvents(ctx, clk.Now().Add(-7*24*time.Hour)); err != nil || n != 7 {
+		t.Fatalf("purged %d, %v; want 7", n, err)
 	}
 	if ds, _, err := db.ListWebhookDeliveries(ctx, simgate.DeliveryFilter{}); err != nil || len(ds) != 1 {
 		t.Fatalf("after purge %d, %v", len(ds), err)

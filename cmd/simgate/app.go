@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -101,6 +102,8 @@ func (a *App) Open(ctx context.Context) (err error) {
 	mopts := a.ModemOptions
 	mopts.Logger = a.Logger.With("component", "modem")
 	mopts.CommandTimeout = cfg.Pool.CommandTimeout
+	mopts.USSDTimeout = cfg.Pool.USSDTimeout
+	mopts.MaxResetsPerDay = cfg.Pool.MaxResetsPerDay
 	mopts.ProbeInterval = cfg.Pool.ProbeInterval
 	mopts.Now = a.Now
 	mopts.Subscriber = modem.SubscriberFunc(a.handleModemEvent)
@@ -242,10 +245,25 @@ func (a *App) Open(ctx context.Context) (err error) {
 }
 
 // handleModemEvent hands a modem's status report, inbound SMS or late
-// submit answer to the dispatcher. It runs on the modem's goroutine; an
+// submit answer to the dispatcher, and records its balance readings (with
+// the modem.balance_low event when one crosses the low mark) and calls. It runs on the modem's goroutine; an
 // error keeps a stored message on the SIM for the next start.
 func (a *App) handleModemEvent(ctx context.Context, ev modem.Event) error {
 	switch ev.Kind {
+	case modem.EventBalance:
+		b := ev.Balance
+		if err := a.DB.RecordBalance(ctx, b.ModemID, b.At, b.Amount, b.Text); err != nil {
+			return err
+		}
+		if b.CrossedLow {
+			a.Logger.Warn("SIM balance low", "modem", b.ModemID, "amount", *b.Amount)
+			_, err := a.DB.RecordBalanceLow(ctx, map[string]any{"modem_id": b.ModemID, "amount": *b.Amount, "text": b.Text,
+				"at": b.At.UTC().Format(time.RFC3339Nano)})
+			return err
+		}
+		return nil
+	case modem.EventCall:
+		return a.DB.CreateInboundCall(ctx, ev.Call)
 	case modem.EventReport:
 		return a.Queue.HandleReport(ctx, ev.Report)
 	case modem.EventInbound:
@@ -440,6 +458,15 @@ func modemConfigs(ms []ModemConfig) []modem.Config {
 			Name: m.Name, Device: m.Device, IMEI: m.IMEI, ICCID: m.ICCID, Baud: m.Baud, PIN: m.PIN, SMSC: m.SMSC,
 			SubmitTimeout: m.SubmitTimeout, Validity: m.Validity, Prefixes: m.Prefixes,
 			PerMinute: m.PerMinute, PerHour: m.PerHour, PerDay: m.PerDay, Disabled: m.Disabled,
+			IgnoreCalls: m.Calls == "ignore", ResetCommand: m.ResetCommand, USBReset: m.USBReset,
+		}
+		if b := m.Balance; b != nil {
+			// validate compiled the pattern already.
+			w := &modem.BalanceWatch{Code: b.USSD, Every: b.Every, Pattern: regexp.MustCompile(b.Pattern)}
+			if b.Low != nil {
+				w.Low, w.LowSet = *b.Low, true
+			}
+			out[i].Balance = w
 		}
 	}
 	return out

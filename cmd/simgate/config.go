@@ -113,6 +113,23 @@ type ModemConfig struct {
 	PerHour       int           `yaml:"per_hour"`
 	PerDay        int           `yaml:"per_day"`
 	Disabled      bool          `yaml:"disabled"`
+	// Calls is what happens to incoming calls: "reject" (default) or
+	// "ignore" (let them ring); both record the call.
+	Calls string `yaml:"calls"`
+	// Balance reads a prepaid SIM's balance by USSD.
+	Balance *BalanceConfig `yaml:"balance"`
+	// ResetCommand is the soft reset of a modem that stopped answering
+	// (default AT+CFUN=1,1); USBReset allows a USB reset after it.
+	ResetCommand string `yaml:"reset_command"`
+	USBReset     bool   `yaml:"usb_reset"`
+}
+
+// BalanceConfig is the balance watch of one modem.
+type BalanceConfig struct {
+	USSD    string        `yaml:"ussd"`
+	Every   time.Duration `yaml:"every"`
+	Pattern string        `yaml:"pattern"`
+	Low     *float64      `yaml:"low"`
 }
 
 // PoolConfig is how the modems are driven as a whole.
@@ -120,6 +137,11 @@ type PoolConfig struct {
 	MinReadyModems int           `yaml:"min_ready_modems"`
 	ProbeInterval  time.Duration `yaml:"probe_interval"`
 	CommandTimeout time.Duration `yaml:"command_timeout"`
+	// USSDTimeout is how long a USSD request waits for the network.
+	USSDTimeout time.Duration `yaml:"ussd_timeout"`
+	// MaxResetsPerDay: a modem that needed more resets in a day is
+	// reported degraded.
+	MaxResetsPerDay int `yaml:"max_resets_per_day"`
 }
 
 // QueueConfig is the dispatcher.
@@ -183,8 +205,9 @@ func DefaultConfig() *Config {
 			IdleTimeout:       60 * time.Second,
 			ShutdownTimeout:   10 * time.Second,
 		},
-		Log:  LogConfig{Level: "info", Format: "text"},
-		Pool: PoolConfig{MinReadyModems: 1, ProbeInterval: 30 * time.Second, CommandTimeout: 5 * time.Second},
+		Log: LogConfig{Level: "info", Format: "text"},
+		Pool: PoolConfig{MinReadyModems: 1, ProbeInterval: 30 * time.Second, CommandTimeout: 5 * time.Second,
+			USSDTimeout: 30 * time.Second, MaxResetsPerDay: 3},
 		Queue: QueueConfig{
 			MaxAttempts:   5,
 			RetryBackoff:  10 * time.Second,
@@ -594,10 +617,31 @@ func (c *Config) validate(lines map[string]int) []ConfigProblem {
 		atLeast(k+".per_minute", m.PerMinute, 0)
 		atLeast(k+".per_hour", m.PerHour, 0)
 		atLeast(k+".per_day", m.PerDay, 0)
+		if m.Calls != "" && m.Calls != "reject" && m.Calls != "ignore" {
+			bad(k+".calls", `must be "reject" or "ignore", got %q`, m.Calls)
+		}
+		if b := m.Balance; b != nil {
+			if b.USSD == "" {
+				bad(k+".balance.ussd", "set the USSD code that answers with the balance, e.g. *100#")
+			}
+			if b.Every < time.Minute {
+				bad(k+".balance.every", "must be at least 1m (each check is a USSD request to the network), got %s", b.Every)
+			}
+			if re, err := regexp.Compile(b.Pattern); err != nil {
+				bad(k+".balance.pattern", "is not a regular expression: %v", err)
+			} else if re.SubexpIndex("amount") < 0 {
+				bad(k+".balance.pattern", `needs a group named amount, e.g. "balance (?P<amount>[0-9.,]+)"`)
+			}
+		}
+		if strings.ContainsAny(m.ResetCommand, "\r\n\"") {
+			bad(k+".reset_command", "must be one AT command without line ends or quotes, got %q", m.ResetCommand)
+		}
 	}
 
 	atLeast("pool.min_ready_modems", c.Pool.MinReadyModems, 0)
 	positive("pool.probe_interval", c.Pool.ProbeInterval)
+	positive("pool.ussd_timeout", c.Pool.USSDTimeout)
+	atLeast("pool.max_resets_per_day", c.Pool.MaxResetsPerDay, 1)
 	positive("pool.command_timeout", c.Pool.CommandTimeout)
 
 	atLeast("queue.max_attempts", c.Queue.MaxAttempts, 1)
