@@ -95,6 +95,9 @@ type Modems interface {
 	Enable(name string) error
 	Disable(name string) error
 	Drain(ctx context.Context, name string) error
+	// USSD runs a USSD request: a code, or a reply to (or with cancel the
+	// end of) an open session. Errors carry simgate codes.
+	USSD(ctx context.Context, name, code, session string, cancel bool) (simgate.USSDResult, error)
 }
 
 // Messages reads the queue. *queue.Dispatcher satisfies it.
@@ -183,7 +186,7 @@ type Console struct {
 	failures map[string]*rate.Limiter // failed logins by client address
 }
 
-var pageNames = []string{"modems", "queue", "messages", "message", "inbox", "verifications", "error"}
+var pageNames = []string{"modems", "ussd", "queue", "messages", "message", "inbox", "verifications", "error"}
 
 // New returns a Console.
 func New(opts Options) (*Console, error) {
@@ -238,6 +241,7 @@ func New(opts Options) (*Console, error) {
 		http.Redirect(w, r, p+"modems", http.StatusSeeOther)
 	})
 	m.HandleFunc("GET "+p+"modems", c.auth(c.modems))
+	m.HandleFunc("POST "+p+"modems/{id}/ussd", c.auth(c.modemUSSD))
 	m.HandleFunc("POST "+p+"modems/{id}/{action}", c.auth(c.modemAction))
 	m.HandleFunc("GET "+p+"queue", c.auth(c.queue))
 	m.HandleFunc("GET "+p+"messages", c.auth(c.messages))
@@ -564,6 +568,32 @@ func (c *Console) modemAction(w http.ResponseWriter, r *http.Request, s *session
 	c.log.Info("console modem action", "modem", id, "action", action, "key", s.apiKeyID)
 	done := map[string]string{"enable": "enabled", "disable": "disabled", "drain": "drained and disabled"}[action]
 	http.Redirect(w, r, c.opts.Prefix+"modems?"+url.Values{"done": {id + " " + done + "."}}.Encode(), http.StatusSeeOther)
+}
+
+// ussdView is the answer to a USSD request.
+type ussdView struct {
+	ModemID, Code string
+	Result        simgate.USSDResult
+}
+
+// modemUSSD sends the form's USSD code (or the reply to, or the cancel of,
+// the session an earlier answer opened) and shows the network's answer. The
+// answer goes into the page, never into a URL.
+func (c *Console) modemUSSD(w http.ResponseWriter, r *http.Request, s *session) {
+	id := r.PathValue("id")
+	code, session := r.PostFormValue("code"), r.PostFormValue("session")
+	cancel := r.PostFormValue("cancel") != ""
+	if session != "" {
+		code = r.PostFormValue("reply")
+	}
+	res, err := c.opts.Modems.USSD(r.Context(), id, code, session, cancel)
+	if err != nil {
+		c.log.Warn("console USSD failed", "modem", id, "key", s.apiKeyID, "error", err)
+		c.fail(w, r, s, err)
+		return
+	}
+	c.log.Info("console USSD", "modem", id, "status", res.Status, "key", s.apiKeyID)
+	c.page(w, r, s, "ussd", "modems", "USSD on "+id, ussdView{ModemID: id, Code: code, Result: res})
 }
 
 // queueView is the queue page.

@@ -66,3 +66,30 @@ func TestResetEscalation(t *testing.T) {
 		})
 	}
 }
+
+// A modem whose firmware is stuck while it still answers (every submit
+// fails with +CMS ERROR: 300, also after it was set up again) gets a soft
+// reset, which brings it back: the next submit goes out.
+func TestSoftResetUnsticksModem(t *testing.T) {
+	n, mods, dir := startSims(t)
+	m := openModem(t, Config{Name: "m0", Device: mods[0].Path()}, testOptions(t, dir, newEvents()))
+	mods[0].SetFaults(sim.Faults{Wedged: true})
+	for i := range 2 {
+		if _, err := m.Send(testCtx(t), "+15557654321", "stuck"); err == nil {
+			t.Fatalf("Send %d on a stuck modem succeeded", i)
+		}
+	}
+	eventually(t, "the modem back after the soft reset", func() bool { return m.Status().State == simgate.ModemReady })
+	if _, err := m.Send(testCtx(t), "+15557654321", "after the reset"); err != nil {
+		t.Fatalf("Send after the soft reset: %v", err)
+	}
+	if got := logHas(mods[0], "AT+CFUN=1,1"); got != 1 {
+		t.Fatalf("AT+CFUN=1,1 sent %d times, want once", got)
+	}
+	if c := m.Status().Counters; c.SoftResets != 1 {
+		t.Fatalf("soft resets %d, want 1", c.SoftResets)
+	}
+	if subs := n.Submissions(); len(subs) != 1 || subs[0].Text != "after the reset" {
+		t.Fatalf("submissions %+v", subs)
+	}
+}

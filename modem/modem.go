@@ -65,8 +65,10 @@ type Modem struct {
 	// ussdPacked says the modem takes USSD strings packed (sendUSSD).
 	ussdSession string
 	ussdPacked  bool
-	// resets counts the resets of the day (reset.go).
-	resets *resetCounter
+	// resets counts the resets of the day (reset.go); meFailures the
+	// submits in a row that failed with ME failure or operation not allowed.
+	resets     *resetCounter
+	meFailures int
 	// balanceAt is when the balance was last read (balance.go); callAt the
 	// last ring of an incoming call, callRejected whether it was rejected
 	// (calls.go).
@@ -998,6 +1000,7 @@ func (m *Modem) submit(ctx context.Context, c *conn, job *sendJob) ([]int, error
 		m.st.LastSeen = m.opts.Now()
 		m.mu.Unlock()
 	}
+	m.meFailures = 0
 	m.mu.Lock()
 	if m.failures > 0 {
 		m.failures = 0
@@ -1064,7 +1067,14 @@ func (m *Modem) afterSubmit(ctx context.Context, c *conn, job *sendJob, err erro
 	case simLocked(e):
 		return m.relock(ctx, c)
 	case e.CMS == 302 || e.CMS == 300:
-		// Operation not allowed / ME failure: the modem lost its setup.
+		// Operation not allowed / ME failure: the modem lost its setup, or
+		// its firmware is stuck. Setting it up again helps the first; when
+		// the next submit fails the same way, only a reset does.
+		m.meFailures++
+		if m.meFailures >= 2 {
+			m.meFailures = 0
+			return m.softResetInSession(ctx, c, e)
+		}
 		m.log.Warn("modem in the wrong state; reinitialising", "error", e)
 		if rerr := m.reinit(ctx, c); rerr != nil {
 			return rerr

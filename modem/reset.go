@@ -330,3 +330,27 @@ func (m *Modem) tooManyResets() string {
 	}
 	return ""
 }
+
+// errSoftReset ends a session whose modem was reset: it restarts, and is
+// looked for again.
+var errSoftReset = errors.New("soft reset")
+
+// softResetInSession resets a modem whose firmware is stuck while it still
+// answers (submits fail with ME failure although it was set up again), and
+// ends the session: the modem restarts, possibly under a new path.
+func (m *Modem) softResetInSession(ctx context.Context, c *conn, cause error) error {
+	cmd := m.cfg.ResetCommand
+	if cmd == "" {
+		cmd = defaultResetCommand
+	}
+	err := c.softReset(ctx, cmd)
+	n := m.resets.add(resetSoft)
+	m.mu.Lock()
+	m.st.Counters.SoftResets++
+	m.mu.Unlock()
+	m.log.Warn("modem stuck: soft reset sent", "cause", cause, "command", "AT"+strings.TrimPrefix(cmd, "AT"), "error", err, "resets_today", n)
+	if err != nil && sessionEnding(err) {
+		return err
+	}
+	return fmt.Errorf("%w after: %v", errSoftReset, cause)
+}

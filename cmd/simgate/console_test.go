@@ -461,6 +461,25 @@ func TestConsoleHTTP(t *testing.T) {
 	if r.app.Pool.Status()[0].State == simgate.ModemDisabled {
 		t.Fatal("a refused request disabled the modem")
 	}
+
+	// USSD from the modems page: a menu, the reply with its session, and
+	// a forged token refused.
+	if resp, _ := c.do("POST", "/console/modems/sim0/ussd", url.Values{"csrf": {"forged"}, "code": {"*111#"}}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("USSD with a forged token: %d", resp.StatusCode)
+	}
+	if !strings.Contains(page, `action="/console/modems/sim0/ussd"`) {
+		t.Fatal("no USSD box on the modems page")
+	}
+	resp, page = c.do("POST", "/console/modems/sim0/ussd", url.Values{"csrf": {token}, "code": {"*111#"}}, "Origin", r.base)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "1 Balance\n2 Data") || !strings.Contains(page, `name="session" value="ussd_`) {
+		t.Fatalf("USSD menu: %d\n%s", resp.StatusCode, page)
+	}
+	session := page[strings.Index(page, `name="session" value="`)+len(`name="session" value="`):]
+	session = session[:strings.IndexByte(session, '"')]
+	resp, page = c.do("POST", "/console/modems/sim0/ussd", url.Values{"csrf": {token}, "session": {session}, "reply": {"1"}}, "Origin", r.base)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Your balance is 12.50 EUR") {
+		t.Fatalf("USSD reply: %d\n%s", resp.StatusCode, page)
+	}
 	resp, _ = c.do("POST", "/console/modems/sim0/disable", url.Values{"csrf": {token}}, "Origin", r.base)
 	if resp.StatusCode != http.StatusSeeOther || r.app.Pool.Status()[0].State != simgate.ModemDisabled {
 		t.Fatalf("disable: %d, state %s", resp.StatusCode, r.app.Pool.Status()[0].State)

@@ -93,8 +93,9 @@ type FaultsJSON struct {
 	NoSMSCInReports bool           `json:"no_smsc_in_reports,omitempty" yaml:"no_smsc_in_reports"`
 	LateCMGS        string         `json:"late_cmgs,omitempty" yaml:"late_cmgs"`
 	Signal          int            `json:"signal,omitempty" yaml:"signal"`
-	// RoutedLostWhileClosed: see Faults.
+	// RoutedLostWhileClosed and Wedged: see Faults.
 	RoutedLostWhileClosed bool `json:"routed_lost_while_closed,omitempty" yaml:"routed_lost_while_closed"`
+	Wedged                bool `json:"wedged,omitempty" yaml:"wedged"`
 }
 
 var registrationNames = map[Registration]string{
@@ -121,7 +122,7 @@ func FaultsToJSON(f Faults) FaultsJSON {
 		Report: reportNames[f.Report], ReportStatus: int(f.ReportStatus), Registration: registrationNames[f.Registration],
 		SIMMissing: f.SIMMissing, PINRequired: f.PINRequired, Hung: f.Hung, Noise: f.Noise,
 		LowercaseHex: f.LowercaseHex, NoSMSCInReports: f.NoSMSCInReports, LateCMGS: d(f.LateCMGS), Signal: f.Signal,
-		RoutedLostWhileClosed: f.RoutedLostWhileClosed,
+		RoutedLostWhileClosed: f.RoutedLostWhileClosed, Wedged: f.Wedged,
 	}
 }
 
@@ -131,7 +132,7 @@ func (j FaultsJSON) Faults() (Faults, error) {
 		CMSErrorRate: j.CMSErrorRate, CMSErrorCode: j.CMSErrorCode, CMSErrorFor: j.CMSErrorFor,
 		SIMMissing: j.SIMMissing, PINRequired: j.PINRequired, Hung: j.Hung, Noise: j.Noise,
 		LowercaseHex: j.LowercaseHex, NoSMSCInReports: j.NoSMSCInReports, Signal: j.Signal,
-		RoutedLostWhileClosed: j.RoutedLostWhileClosed,
+		RoutedLostWhileClosed: j.RoutedLostWhileClosed, Wedged: j.Wedged,
 	}
 	for _, d := range []struct {
 		name string

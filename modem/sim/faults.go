@@ -127,6 +127,11 @@ type Faults struct {
 	// LateCMGS delays the +CMGS answer by this much after the message went
 	// out: a host that times out must not send it again.
 	LateCMGS time.Duration
+	// Wedged is firmware that got stuck, as Huawei sticks do after hours:
+	// the modem answers AT commands, but every submit fails with
+	// +CMS ERROR: 300 (ME failure) until a power cycle (AT+CFUN=1,1) or a
+	// replug clears it.
+	Wedged bool
 	// RoutedLostWhileClosed loses a routed +CMT or +CDS (phase 1) that the
 	// modem writes while no client has its device open, as hardware does
 	// when the host's port is closed for a restart or a reconnect. Without

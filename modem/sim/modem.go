@@ -474,6 +474,7 @@ func newModem(n *Network, cfg Config, index int) *Modem {
 // SIM locked again if it has a PIN. Stored messages survive.
 func (m *Modem) powerOnLocked() {
 	m.resetSettingsLocked()
+	m.faults.Wedged = false // a power cycle unsticks the firmware
 	m.ussdN, m.ussdSession, m.clip = 0, "", false
 	m.endCallLocked()
 	m.set.cfun = 1
@@ -1104,6 +1105,9 @@ func (m *Modem) finishSend(d *device, ps *pendingSend, body []byte, overflow boo
 				break
 			}
 		}
+	}
+	if code == 0 && m.faults.Wedged {
+		code = 300
 	}
 	if code == 0 && m.faults.CMSErrorRate > 0 && m.rng.Float64() < m.faults.CMSErrorRate {
 		code = m.faults.CMSErrorCode
