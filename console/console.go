@@ -402,9 +402,14 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	lim := c.loginLimiter(r)
 	now := c.opts.Now()
-	if lim.TokensAt(now) < 1 {
+	// A try is reserved before the key is looked at, so that concurrent
+	// failures cannot all pass the check before any of them is counted; a
+	// good key gives it back.
+	try := lim.ReserveN(now, 1)
+	if !try.OK() || try.DelayFrom(now) > 0 {
+		secs := int((try.DelayFrom(now) + time.Second).Seconds())
+		try.CancelAt(now)
 		// Refused before the key is looked at, right or wrong.
-		secs := int((time.Duration((1-lim.TokensAt(now))*float64(LoginFailureInterval)) + time.Second).Seconds())
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		c.renderLogin(w, http.StatusTooManyRequests,
 			fmt.Sprintf("Too many failed logins from your address. Try again in %d seconds.", secs))
@@ -412,6 +417,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	ck, err := r.Cookie(loginCookie)
 	if err != nil || !sameOrigin(r) || !equal(r.PostFormValue("csrf"), ck.Value) {
+		try.CancelAt(now)
 		c.renderLogin(w, http.StatusForbidden, "The login form expired. Try again.")
 		return
 	}
@@ -419,17 +425,18 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	sum := sha256.Sum256([]byte(key))
 	k, err := c.opts.Keys.FindAPIKeyByHash(r.Context(), sum[:])
 	if err != nil && simgate.ErrorCode(err) != simgate.CodeNotFound {
+		try.CancelAt(now)
 		c.log.Error("cannot look up API key", "error", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
 	if k == nil || !k.Has(simgate.ScopeAdmin) {
-		lim.AllowN(now, 1)
-		// The key itself is never logged.
+		// The reserved try is spent. The key itself is never logged.
 		c.log.Warn("console login refused", "remote", r.RemoteAddr, "known_key", k != nil)
 		c.renderLogin(w, http.StatusUnauthorized, "That is not a valid admin API key.")
 		return
 	}
+	try.CancelAt(now)
 	token, csrf := randomToken(), randomToken()
 	th := sha256.Sum256([]byte(token))
 	if err := c.opts.Sessions.CreateConsoleSession(r.Context(), th[:], k.ID, csrf, c.opts.SessionTTL); err != nil {
@@ -474,7 +481,7 @@ type view struct {
 func (c *Console) page(w http.ResponseWriter, r *http.Request, s *session, name, nav, title string, data any) {
 	v := view{
 		Base: c.opts.Prefix, Title: title, Nav: nav, Menu: menu, CSRF: s.csrf,
-		Flash: r.URL.Query().Get("done"), Refresh: int(c.opts.Refresh.Seconds()), Now: c.opts.Now(), Data: data,
+		Flash: c.flash(r), Refresh: int(c.opts.Refresh.Seconds()), Now: c.opts.Now(), Data: data,
 	}
 	q := url.Values{"fragment": {"1"}}
 	if cur := r.URL.Query().Get("cursor"); cur != "" {
@@ -566,8 +573,27 @@ func (c *Console) modemAction(w http.ResponseWriter, r *http.Request, s *session
 		return
 	}
 	c.log.Info("console modem action", "modem", id, "action", action, "key", s.apiKeyID)
-	done := map[string]string{"enable": "enabled", "disable": "disabled", "drain": "drained and disabled"}[action]
-	http.Redirect(w, r, c.opts.Prefix+"modems?"+url.Values{"done": {id + " " + done + "."}}.Encode(), http.StatusSeeOther)
+	http.Redirect(w, r, c.opts.Prefix+"modems?"+url.Values{"done": {action}, "modem": {id}}.Encode(), http.StatusSeeOther)
+}
+
+// doneText are the only messages a page shows after an action, by the code
+// in ?done=: the text of a link someone else made is never shown.
+var doneText = map[string]string{"enable": "enabled", "disable": "disabled", "drain": "drained and disabled"}
+
+// flash is the message of ?done=CODE&modem=NAME, for a known code and a
+// configured modem; "" otherwise.
+func (c *Console) flash(r *http.Request) string {
+	q := r.URL.Query()
+	text, ok := doneText[q.Get("done")]
+	if !ok {
+		return ""
+	}
+	for _, m := range c.opts.Modems.Status() {
+		if m.ID == q.Get("modem") {
+			return m.ID + " " + text + "."
+		}
+	}
+	return ""
 }
 
 // ussdView is the answer to a USSD request.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/simgate/simgate"
@@ -66,12 +67,15 @@ func (e *env) key(scopes ...simgate.Scope) (string, *simgate.APIKey) {
 }
 
 // browser is a client with cookies that does not follow redirects.
+// browser is a client of its own, with its own cookie jar (the test
+// server's Client is one shared value: each browser gets a copy).
 func (e *env) browser() *http.Client {
 	jar, _ := cookiejar.New(nil)
-	c := e.srv.Client()
-	c.Jar = jar
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return c
+	return &http.Client{
+		Transport:     e.srv.Client().Transport,
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
@@ -232,5 +236,30 @@ func TestAction_NeedsCSRF(t *testing.T) {
 	}
 	if res := e.post(e.browser(), "/console/modems/m0/disable", url.Values{}); res.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("action without a session: %d", res.StatusCode)
+	}
+}
+
+// Concurrent failed logins are limited as strictly as one after another:
+// a try is counted before the key is looked up. Before, they all passed the
+// check before any was counted.
+func TestLogin_ConcurrentFailuresLimited(t *testing.T) {
+	e := newEnv(t)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[int]int{}
+	for range 4 * console.LoginFailures {
+		wg.Add(1)
+		b := e.browser() // a cookie jar each; all from one address
+		go func() {
+			defer wg.Done()
+			res := e.login(b, "sg_wrong")
+			mu.Lock()
+			codes[res.StatusCode]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if got := codes[http.StatusUnauthorized]; got > console.LoginFailures {
+		t.Fatalf("%d concurrent failures were looked up (%v), want at most %d", got, codes, console.LoginFailures)
 	}
 }

@@ -196,7 +196,7 @@ type RateConfig struct {
 // API on loopback, no modems until some are configured.
 func DefaultConfig() *Config {
 	return &Config{
-		Database: DatabaseConfig{Path: "simgate.db", Synchronous: "FULL"},
+		Database: DatabaseConfig{Path: "/var/lib/simgate/simgate.db", Synchronous: "FULL"},
 		HTTP: HTTPConfig{
 			Listen:            "127.0.0.1:8080",
 			ReadHeaderTimeout: 5 * time.Second,
@@ -368,19 +368,31 @@ func checkKeys(n *yaml.Node, t reflect.Type, prefix string, lines map[string]int
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	want := func(what string) {
+		ce.Problems = append(ce.Problems, ConfigProblem{n.Line, orRoot(prefix), "want " + what + ", got " + nodeKind(n)})
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			return // a type error that Decode reports
+			if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+				want("a mapping of keys")
+			}
+			return
 		}
 		fields := map[string]reflect.Type{}
 		for i := 0; i < t.NumField(); i++ {
 			name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
 			fields[name] = t.Field(i).Type
 		}
+		seen := map[string]int{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			key := join(prefix, k.Value)
+			if first, dup := seen[k.Value]; dup {
+				ce.Problems = append(ce.Problems, ConfigProblem{k.Line, key, fmt.Sprintf("given twice (first at line %d)", first)})
+				continue
+			}
+			seen[k.Value] = k.Line
 			ft, ok := fields[k.Value]
 			if !ok {
 				ce.Problems = append(ce.Problems, ConfigProblem{k.Line, key, "unknown key" + suggest(k.Value, fields)})
@@ -391,6 +403,9 @@ func checkKeys(n *yaml.Node, t reflect.Type, prefix string, lines map[string]int
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
+			if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+				want("a list")
+			}
 			return
 		}
 		for i, v := range n.Content {
@@ -400,12 +415,40 @@ func checkKeys(n *yaml.Node, t reflect.Type, prefix string, lines map[string]int
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
+			if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+				want("a mapping")
+			}
 			return
 		}
+		seen := map[string]int{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			lines[join(prefix, n.Content[i].Value)] = n.Content[i+1].Line
+			k := n.Content[i]
+			if first, dup := seen[k.Value]; dup {
+				ce.Problems = append(ce.Problems, ConfigProblem{k.Line, join(prefix, k.Value), fmt.Sprintf("given twice (first at line %d)", first)})
+				continue
+			}
+			seen[k.Value] = k.Line
+			lines[join(prefix, k.Value)] = n.Content[i+1].Line
 		}
 	}
+}
+
+// nodeKind names what a YAML node is, for errors.
+func nodeKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping of keys"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return fmt.Sprintf("the value %q", n.Value)
+}
+
+func orRoot(key string) string {
+	if key == "" {
+		return "(the file)"
+	}
+	return key
 }
 
 func join(prefix, key string) string {
@@ -545,8 +588,10 @@ func (c *Config) validate(lines map[string]int) []ConfigProblem {
 		bad("database.synchronous", "must be FULL or NORMAL, got %q", c.Database.Synchronous)
 	}
 
-	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+	if _, port, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		bad("http.listen", "must be host:port, such as 127.0.0.1:8080: %v", err)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		bad("http.listen", "the port must be a number from 1 to 65535 (0: any free port), got %q", port)
 	}
 	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
 		bad("http.tls_cert", "tls_cert and tls_key go together: set both or neither")
@@ -569,6 +614,7 @@ func (c *Config) validate(lines map[string]int) []ConfigProblem {
 	}
 
 	names := map[string]bool{}
+	devices := map[string]string{} // device -> the modem key that has it
 	for i, m := range c.Modems {
 		k := fmt.Sprintf("modems[%d]", i)
 		switch {
@@ -587,6 +633,10 @@ func (c *Config) validate(lines map[string]int) []ConfigProblem {
 			if _, err := filepath.Match(m.Device, ""); err != nil {
 				bad(k+".device", "bad glob %q: %v", m.Device, err)
 			}
+			if other, dup := devices[m.Device]; dup && !strings.ContainsAny(m.Device, "*?[") {
+				bad(k+".device", "%s is the device of %s too: one port takes one modem", m.Device, other)
+			}
+			devices[m.Device] = k
 		}
 		if m.IMEI != "" && !digits(m.IMEI, 14, 16) {
 			bad(k+".imei", "must be 14 to 16 digits, got %q", m.IMEI)
@@ -767,4 +817,19 @@ func digits(s string, lo, hi int) bool {
 		}
 	}
 	return true
+}
+
+// Warnings are settings that are valid but probably not what the operator
+// wants; check-config prints them.
+func (c *Config) Warnings() []string {
+	var ws []string
+	if host, _, err := net.SplitHostPort(c.HTTP.Listen); err == nil && c.HTTP.TLSCert == "" {
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			ws = append(ws, fmt.Sprintf("http.listen: %s serves every address without TLS: API keys and codes cross the network in the clear; set http.tls_cert and http.tls_key, or listen on 127.0.0.1 behind a TLS proxy", c.HTTP.Listen))
+		}
+	}
+	if len(c.Verify.AllowedCountries) == 0 {
+		ws = append(ws, "verify.allowed_countries is empty, so every SMS is refused (\"SMS to country DE is not allowed\"): list the countries to send to, e.g. [DE, AT]")
+	}
+	return ws
 }

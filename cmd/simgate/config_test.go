@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,41 @@ func TestEmptyConfigUsesDefaults(t *testing.T) {
 	}
 	if got, want := cfg.HTTP.Listen, "127.0.0.1:8080"; got != want {
 		t.Fatalf("listen = %q, want %q", got, want)
+	}
+	// The documented place (configs/simgate.yaml), not the working
+	// directory, where a daemon started elsewhere would make a new one.
+	if got, want := cfg.Database.Path, "/var/lib/simgate/simgate.db"; got != want {
+		t.Fatalf("database.path = %q, want %q", got, want)
+	}
+}
+
+// check-config reports what is valid but likely wrong: an API open to the
+// network without TLS, and an empty country allow-list; and refuses two
+// modems on one device, a port out of range, a map where a list belongs and
+// a key given twice, each with its file, line and key.
+func TestCheckConfigWarnsAndRefuses(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, yaml string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	code, out, _ := runCLI(t, "check-config", write("open.yaml", "http:\n  listen: 0.0.0.0:8080\n"))
+	if code != 0 || !strings.Contains(out, "warning: http.listen") || !strings.Contains(out, "warning: verify.allowed_countries") {
+		t.Fatalf("check-config: exit %d, %q", code, out)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"modems:\n  - {name: a, device: /dev/ttyUSB0}\n  - {name: b, device: /dev/ttyUSB0}\n", "bad.yaml:3: modems[1].device: /dev/ttyUSB0 is the device of modems[0] too"},
+		{"http:\n  listen: 127.0.0.1:70000\n", "bad.yaml:2: http.listen: the port must be"},
+		{"modems:\n  name: m0\n", "bad.yaml:2: modems: want a list, got a mapping"},
+		{"queue:\n  lease: 1m\n  lease: 2m\n", "bad.yaml:3: queue.lease: given twice (first at line 2)"},
+		{"verify:\n  templates: {en: a, en: b}\n", "bad.yaml:2: verify.templates.en: given twice"},
+	} {
+		if _, err := ParseConfig("bad.yaml", []byte(tc.yaml), noEnv); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.yaml, err, tc.want)
+		}
 	}
 }
 

@@ -484,6 +484,16 @@ func TestConsoleHTTP(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || r.app.Pool.Status()[0].State != simgate.ModemDisabled {
 		t.Fatalf("disable: %d, state %s", resp.StatusCode, r.app.Pool.Status()[0].State)
 	}
+	// The message after it is one of the console's own, by its code; the
+	// text of a link someone else made is not shown.
+	if _, page := c.do("GET", resp.Header.Get("Location"), nil); !strings.Contains(page, "sim0 disabled.") {
+		t.Fatalf("no message after the action:\n%s", page)
+	}
+	for _, q := range []string{"?done=Your+account+is+locked,+call+555", "?done=disable&modem=Call+555", "?done=disable&modem=nope"} {
+		if _, page := c.do("GET", "/console/modems"+q, nil); strings.Contains(page, "555") || strings.Contains(page, "disabled.") {
+			t.Fatalf("%s: the page shows text from the link", q)
+		}
+	}
 
 	// Every page renders.
 	id := r.send("+4915123456789", "hi")

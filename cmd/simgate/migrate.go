@@ -20,6 +20,9 @@ func runCheckConfig(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: ok: %d modem(s), database %s, API on %s\n", fs.Arg(0), len(cfg.Modems), cfg.Database.Path, cfg.HTTP.Listen)
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stdout, "%s: warning: %s\n", fs.Arg(0), w)
+	}
 	return nil
 }
 
