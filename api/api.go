@@ -3,9 +3,9 @@
 //
 // The package wraps no storage or hardware itself. It declares the small
 // interfaces it calls (KeyStore, VerifyService, MessageService, InboxService,
-// ModemService, IdempotencyStore, AlertStore, Pinger) and cmd/simgate hands
-// it the real ones: *store.DB, *verify.Service, the queue's dispatcher and
-// *modem.Pool.
+// ModemService, IdempotencyStore, AlertStore, BudgetStore, Pinger) and
+// cmd/simgate hands it the real ones: *store.DB, *verify.Service, the queue's
+// dispatcher and *modem.Pool.
 //
 // Errors are RFC 9457 problem documents (application/problem+json) with a
 // stable "code" member taken from simgate.Code; one function, Error, maps a
@@ -170,8 +170,11 @@ type Options struct {
 	Modems      ModemService
 	Idempotency IdempotencyStore
 	Alerts      AlertStore
-	DB          Pinger
-	Webhooks    WebhookService
+	// Budgets counts the SMS budgets of Limits (global, per prefix); it
+	// is required when one is set.
+	Budgets  BudgetStore
+	DB       Pinger
+	Webhooks WebhookService
 
 	// RateLimits, when set, is told of each rate-limit refusal.
 	RateLimits RateLimitObserver
@@ -185,6 +188,9 @@ type Options struct {
 	Numbers NumberPolicy
 	// Limits are the rate limits and SMS budgets.
 	Limits Limits
+	// MaxExpiry is how far ahead a message's expires_at may be; default 7
+	// days. A later one is refused rather than cut down.
+	MaxExpiry time.Duration
 	// IdempotencyTTL is how long an Idempotency-Key is remembered; default
 	// and minimum 24 h.
 	IdempotencyTTL time.Duration
@@ -235,6 +241,7 @@ func NewServer(opts Options) (*Server, error) {
 	def(&opts.WriteTimeout, 15*time.Second)
 	def(&opts.IdleTimeout, 60*time.Second)
 	def(&opts.ShutdownTimeout, 10*time.Second)
+	def(&opts.MaxExpiry, 7*24*time.Hour)
 	opts.IdempotencyTTL = max(opts.IdempotencyTTL, 24*time.Hour)
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -245,6 +252,10 @@ func NewServer(opts Options) (*Server, error) {
 	if (opts.TLSCertFile == "") != (opts.TLSKeyFile == "") {
 		return nil, errors.New("cannot create api server: set both TLS certificate and key, or neither")
 	}
+	limits := newLimiters(opts.Limits, opts.Now)
+	if limits.budgeted() && opts.Budgets == nil {
+		return nil, errors.New("cannot create api server: SMS budgets need a budget store")
+	}
 	numbers, err := newNumberPolicy(opts.Numbers)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create api server: %w", err)
@@ -254,7 +265,7 @@ func NewServer(opts Options) (*Server, error) {
 		opts:    opts,
 		log:     opts.Logger,
 		numbers: numbers,
-		limits:  newLimiters(opts.Limits, opts.Now),
+		limits:  limits,
 		touched: map[string]time.Time{},
 	}
 	s.router = s.routes()

@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -48,25 +50,76 @@ func apiKeyFrom(ctx context.Context) *simgate.APIKey {
 	return k
 }
 
-// queryCredentials are query parameters that look like a credential.
-var queryCredentials = []string{"api_key", "apikey", "key", "token", "access_token", "auth"}
+// queryCredentials are query parameter names that look like a credential,
+// compared in lower case with everything but letters and digits left out
+// (so "api_key", "API-Key" and "apikey" are one).
+var queryCredentials = map[string]bool{
+	"apikey": true, "key": true, "token": true, "accesstoken": true, "auth": true,
+	"authorization": true, "xapikey": true, "bearer": true,
+}
+
+// keyInText finds an API key: the prefix and at least 40 characters of
+// base64url, not inside a longer word (an id such as "msg_...").
+var keyInText = regexp.MustCompile(`(^|[^A-Za-z0-9])` + KeyPrefix + `[A-Za-z0-9_-]{40,}`)
+
+// credentialInQuery reports whether a raw query string holds a credential,
+// however a proxy or server in front might read it: pairs split on "&" and
+// on ";" (Go's url.ParseQuery drops pairs with ";", others split there),
+// names and values unescaped until they no longer change (a double-encoded
+// "api%255Fkey" is "api_key" to some hop), names compared without case or
+// punctuation.
+func credentialInQuery(raw string) bool {
+	for _, pair := range strings.FieldsFunc(raw, func(r rune) bool { return r == '&' || r == ';' }) {
+		name, value, _ := strings.Cut(pair, "=")
+		for _, n := range unescapings(name) {
+			if queryCredentials[credentialName(n)] || keyInText.MatchString(n) {
+				return true
+			}
+		}
+		for _, v := range unescapings(value) {
+			if keyInText.MatchString(v) {
+				return true
+			}
+		}
+	}
+	return keyInText.MatchString(raw)
+}
+
+// unescapings returns s and what it unescapes to, again and again, a few
+// times: query (+ is a space) and path (+ is +) unescaping both.
+func unescapings(s string) []string {
+	out := []string{s}
+	for cur := s; len(out) < 8; {
+		next, err := url.QueryUnescape(cur)
+		if err != nil {
+			next, err = url.PathUnescape(cur)
+		}
+		if err != nil || next == cur {
+			break
+		}
+		out = append(out, next)
+		cur = next
+	}
+	return out
+}
+
+// credentialName is name in lower case with only its letters and digits.
+func credentialName(name string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(name) {
+		if 'a' <= r && r <= 'z' || '0' <= r && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
 
 // authenticate returns the request's API key. It refuses a key in the query
 // string (400) before anything else: URLs are logged by proxies and
 // servers, so such a key must be treated as leaked.
 func (s *Server) authenticate(r *http.Request) (*simgate.APIKey, error) {
-	q := r.URL.Query()
-	for name, vs := range q {
-		for _, c := range queryCredentials {
-			if strings.EqualFold(name, c) {
-				return nil, simgate.Errorf(simgate.CodeInvalid, "API keys are accepted only in the Authorization: Bearer header, never in the URL; revoke a key that was sent in one")
-			}
-		}
-		for _, v := range vs {
-			if strings.HasPrefix(v, KeyPrefix) {
-				return nil, simgate.Errorf(simgate.CodeInvalid, "API keys are accepted only in the Authorization: Bearer header, never in the URL; revoke a key that was sent in one")
-			}
-		}
+	if credentialInQuery(r.URL.RawQuery) {
+		return nil, simgate.Errorf(simgate.CodeInvalid, "API keys are accepted only in the Authorization: Bearer header, never in the URL; revoke a key that was sent in one")
 	}
 	h := r.Header.Get("Authorization")
 	if h == "" {

@@ -49,8 +49,9 @@ type benchEnv struct {
 }
 
 // newBenchEnv runs the real server on a loopback listener over a real
-// SQLite file with synchronous=FULL and the real dispatcher.
-func newBenchEnv(b *testing.B) *benchEnv {
+// SQLite file with synchronous=FULL and the real dispatcher, with the limits
+// given (none by default).
+func newBenchEnv(b *testing.B, limits ...api.Limits) *benchEnv {
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "simgate.db"), store.Options{Synchronous: "FULL"})
 	if err != nil {
@@ -66,8 +67,12 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := api.NewServer(api.Options{Addr: "127.0.0.1:0", Keys: db, Verify: vs, Messages: q, Idempotency: db,
-		Alerts: db, DB: db, Numbers: api.NumberPolicy{AllowAllCountries: true}})
+	opts := api.Options{Addr: "127.0.0.1:0", Keys: db, Verify: vs, Messages: q, Idempotency: db,
+		Alerts: db, Budgets: db, DB: db, Numbers: api.NumberPolicy{AllowAllCountries: true}}
+	for _, l := range limits {
+		opts.Limits = l
+	}
+	srv, err := api.NewServer(opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -86,6 +91,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 func (e *benchEnv) post(path, body string) (int, []byte, error) {
 	req, _ := http.NewRequest("POST", e.url+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+e.key)
+	req.Header.Set("Content-Type", "application/json")
 	res, err := e.client.Do(req)
 	if err != nil {
 		return 0, nil, err
@@ -140,6 +146,25 @@ var clients = []int{4, 8, 16, 32}
 func BenchmarkCreateVerification(b *testing.B) {
 	for _, n := range clients {
 		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) { benchCreate(b, n) })
+	}
+}
+
+// BenchmarkCreateVerificationBudgets is BenchmarkCreateVerification with
+// the global and per-prefix budgets on (never reached): each create also
+// counts its SMS in the database.
+func BenchmarkCreateVerificationBudgets(b *testing.B) {
+	limits := api.Limits{GlobalPerHour: 1 << 30, GlobalPerDay: 1 << 30, PrefixLength: 7, PrefixPerHour: 1 << 30}
+	for _, n := range clients {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+			e := newBenchEnv(b, limits)
+			run(b, n, func(i int) error {
+				status, body, err := e.post("/v1/verifications", fmt.Sprintf(`{"to":"+49151%08d"}`, i))
+				if err == nil && status != http.StatusCreated {
+					err = fmt.Errorf("status %d: %s", status, body)
+				}
+				return err
+			})
+		})
 	}
 }
 

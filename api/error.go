@@ -18,6 +18,8 @@ const (
 	CodeTooLarge simgate.Code = "too_large"
 	// CodeIdempotencyMismatch: an Idempotency-Key reused for another request.
 	CodeIdempotencyMismatch simgate.Code = "idempotency_key_mismatch"
+	// CodeUnsupportedMediaType: a request body that is not application/json.
+	CodeUnsupportedMediaType simgate.Code = "unsupported_media_type"
 )
 
 // statusOf maps an error code to its HTTP status.
@@ -35,6 +37,8 @@ func statusOf(code simgate.Code) int {
 		return http.StatusConflict
 	case CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case CodeUnsupportedMediaType:
+		return http.StatusUnsupportedMediaType
 	case CodeIdempotencyMismatch:
 		return http.StatusUnprocessableEntity
 	case simgate.CodeRateLimited:

@@ -29,6 +29,7 @@ var (
 	_ api.InboxService     = (*store.DB)(nil)
 	_ api.IdempotencyStore = (*store.DB)(nil)
 	_ api.AlertStore       = (*store.DB)(nil)
+	_ api.BudgetStore      = (*store.DB)(nil)
 	_ api.Pinger           = (*store.DB)(nil)
 	_ api.VerifyService    = (*verify.Service)(nil)
 	_ verify.Store         = (*store.DB)(nil)
@@ -302,6 +303,10 @@ type env struct {
 type envOpts struct {
 	api    func(*api.Options)
 	verify func(*verify.Options)
+	// dbPath and clock, when set, are used instead of a new database and
+	// clock: a server started again over the same file.
+	dbPath string
+	clock  *clock
 }
 
 func newEnv(t testing.TB, eo envOpts) *env {
@@ -314,6 +319,12 @@ func newEnv(t testing.TB, eo envOpts) *env {
 	}}
 	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.dbPath = filepath.Join(t.TempDir(), "simgate.db")
+	if eo.dbPath != "" {
+		e.dbPath = eo.dbPath
+	}
+	if eo.clock != nil {
+		e.clock = eo.clock
+	}
 	db, err := store.Open(context.Background(), e.dbPath, store.Options{Now: e.clock.Now, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
@@ -328,7 +339,7 @@ func newEnv(t testing.TB, eo envOpts) *env {
 	}
 	opts := api.Options{
 		Keys: db, Verify: e.verify, Messages: e.queue, Inbox: db, Modems: e.modems,
-		Idempotency: db, Alerts: db, DB: db, MinReadyModems: 1,
+		Idempotency: db, Alerts: db, Budgets: db, DB: db, MinReadyModems: 1,
 		Numbers: api.NumberPolicy{AllowAllCountries: true},
 		Now:     e.clock.Now, Logger: logger,
 	}
@@ -374,7 +385,8 @@ func (r resp) json(t testing.TB) map[string]any {
 	return m
 }
 
-// do sends a request; body is marshalled unless it is a string or nil.
+// do sends a request; body is marshalled unless it is a string or nil, and
+// sent as application/json unless header says otherwise.
 func (e *env) do(method, path, key string, body any, header ...string) resp {
 	e.t.Helper()
 	var rd io.Reader
@@ -392,6 +404,9 @@ func (e *env) do(method, path, key string, body any, header ...string) resp {
 	}
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])

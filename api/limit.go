@@ -2,11 +2,14 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/simgate/simgate"
 )
 
 // Rate is a token bucket: PerSecond tokens a second, up to Burst. The zero
@@ -17,21 +20,47 @@ type Rate struct {
 }
 
 // Limits are the API's rate limits and SMS budgets. Zero fields are off.
+// Every limit on SMS counts parts (simgate.CountParts), not messages: a
+// ten-part message takes ten SMS from each.
 type Limits struct {
 	PerAPIKey Rate // requests per API key
 	PerIP     Rate // requests per client IP, before authentication
-	PerNumber Rate // SMS per destination number
-	// GlobalPerHour and GlobalPerDay budget all SMS the API queues.
+	// PerNumber is a token bucket of SMS per destination number, in
+	// memory. A message of more parts than its Burst passes when the bucket
+	// is full, and empties it.
+	PerNumber Rate
+	// GlobalPerHour and GlobalPerDay budget all SMS the API queues, in any
+	// hour and any 24 hours (sliding windows counted in the BudgetStore, so
+	// a restart keeps them).
 	GlobalPerHour int
 	GlobalPerDay  int
 	// PrefixLength and PrefixPerHour limit SMS to numbers sharing their
-	// first PrefixLength digits (country code included), against SMS
-	// pumping through a block of premium numbers.
+	// first PrefixLength digits (country code included) in any hour, against
+	// SMS pumping through a block of premium numbers. Counted like the
+	// global budgets.
 	PrefixLength  int
 	PrefixPerHour int
 	// MaxKeys bounds each per-key map (default 100 000); idle buckets are
 	// dropped first.
 	MaxKeys int
+}
+
+// The configuration keys of the limits, named in refusals so that an
+// operator knows which one to raise. cmd/simgate reads them.
+const (
+	keyPerNumber     = "limits.per_number"
+	keyGlobalPerHour = "limits.global_sms_per_hour"
+	keyGlobalPerDay  = "limits.global_sms_per_day"
+	keyPrefixPerHour = "verify.prefix_velocity_per_hour"
+)
+
+// BudgetStore counts the SMS the API admits in windows that outlast a
+// restart. *store.DB satisfies it.
+type BudgetStore interface {
+	// TakeBudget counts n SMS now against every budget of bs, or, when n
+	// more would take one over its Limit within its Window, against none;
+	// it then returns that budget's refusal.
+	TakeBudget(ctx context.Context, n int, bs []simgate.Budget) (*simgate.BudgetRefusal, error)
 }
 
 // Alert kinds the API raises.
@@ -41,74 +70,134 @@ const (
 	AlertGlobalBudget   = "global.budget"
 )
 
-// limiters holds every bucket of the server.
+// limiters holds every bucket and budget of the server.
 type limiters struct {
-	perKey, perIP, perNumber, perPrefix *bucketMap
-	hour, day                           *rate.Limiter
-	prefixLen                           int
-	now                                 func() time.Time
+	perKey, perIP, perNumber *bucketMap
+	// hour, day and prefixHour are the budgets (Limit 0 when off).
+	hour, day, prefixHour simgate.Budget
+	prefixLen             int
+	now                   func() time.Time
+	// alerted remembers when a prefix's refusal last raised an alert, to
+	// spare the alert store a write per refusal.
+	alertMu sync.Mutex
+	alerted map[string]time.Time
+	maxKeys int
 }
 
 func newLimiters(l Limits, now func() time.Time) *limiters {
 	if l.MaxKeys <= 0 {
 		l.MaxKeys = 100_000
 	}
-	ls := &limiters{now: now, prefixLen: l.PrefixLength}
+	ls := &limiters{now: now, prefixLen: l.PrefixLength, alerted: map[string]time.Time{}, maxKeys: l.MaxKeys}
 	ls.perKey = newBucketMap(l.PerAPIKey, l.MaxKeys)
 	ls.perIP = newBucketMap(l.PerIP, l.MaxKeys)
 	ls.perNumber = newBucketMap(l.PerNumber, l.MaxKeys)
 	if l.PrefixLength > 0 && l.PrefixPerHour > 0 {
-		ls.perPrefix = newBucketMap(Rate{PerSecond: float64(l.PrefixPerHour) / 3600, Burst: l.PrefixPerHour}, l.MaxKeys)
+		ls.prefixHour = simgate.Budget{Limit: l.PrefixPerHour, Window: time.Hour}
 	}
 	if l.GlobalPerHour > 0 {
-		ls.hour = rate.NewLimiter(rate.Limit(float64(l.GlobalPerHour)/3600), l.GlobalPerHour)
+		ls.hour = simgate.Budget{Key: "global:hour", Limit: l.GlobalPerHour, Window: time.Hour}
 	}
 	if l.GlobalPerDay > 0 {
-		ls.day = rate.NewLimiter(rate.Limit(float64(l.GlobalPerDay)/86400), l.GlobalPerDay)
+		ls.day = simgate.Budget{Key: "global:day", Limit: l.GlobalPerDay, Window: 24 * time.Hour}
 	}
 	return ls
 }
 
-// sms takes one SMS from the budgets for number: per number, per prefix and
-// global. A refusal raises an alert, at most once an hour per subject.
+// budgeted reports whether any budget is on, which needs a BudgetStore.
+func (ls *limiters) budgeted() bool {
+	return ls.hour.Limit > 0 || ls.day.Limit > 0 || ls.prefixHour.Limit > 0
+}
+
+// firstAlert reports whether a refusal for subject now should raise an
+// alert: the first of the last hour.
+func (ls *limiters) firstAlert(subject string, now time.Time) bool {
+	ls.alertMu.Lock()
+	defer ls.alertMu.Unlock()
+	if now.Sub(ls.alerted[subject]) < time.Hour {
+		return false
+	}
+	if len(ls.alerted) >= ls.maxKeys {
+		clear(ls.alerted)
+	}
+	ls.alerted[subject] = now
+	return true
+}
+
+// allowSMS takes one SMS to number from the limits; see allowParts. The
+// verification route calls it: the code's text is written after.
 func (s *Server) allowSMS(ctx context.Context, number string) error {
+	return s.allowParts(ctx, number, 1)
+}
+
+// allowMessage takes the SMS that text needs (simgate.CountParts) to
+// number from the limits; see allowParts.
+func (s *Server) allowMessage(ctx context.Context, number, text string) error {
+	return s.allowParts(ctx, number, simgate.CountParts(text))
+}
+
+// allowParts takes parts SMS to number from the limits: per number, then
+// per prefix and global at once in the BudgetStore. A refusal raises an
+// alert, at most once an hour per subject, and names the configuration key
+// of the limit that refused.
+func (s *Server) allowParts(ctx context.Context, number string, parts int) error {
 	ls := s.limits
 	now := ls.now()
-	if ok, after, first := ls.perNumber.allow(number, now); !ok {
+	if ok, after, first := ls.perNumber.allow(number, now, parts); !ok {
 		if first {
 			s.alert(ctx, AlertNumberVelocity, number, "per-number SMS rate exceeded")
 		}
-		return rateLimited(RulePerNumber, after, "too many SMS to this number; try again later")
+		return rateLimited(RulePerNumber, after, "too many SMS to this number ("+keyPerNumber+"); try again later")
 	}
-	if ls.perPrefix != nil {
+	if !ls.budgeted() {
+		return nil
+	}
+	var bs []simgate.Budget
+	var rules []string
+	prefix := ""
+	if ls.prefixHour.Limit > 0 {
 		digits := number[1:]
-		prefix := "+" + digits[:min(len(digits), ls.prefixLen)]
-		if ok, after, first := ls.perPrefix.allow(prefix, now); !ok {
-			if first {
-				s.alert(ctx, AlertPrefixVelocity, prefix, "prefix SMS velocity exceeded")
-			}
-			return rateLimited(RulePerPrefix, after, "too many SMS to numbers starting "+prefix+"; try again later")
-		}
+		prefix = "+" + digits[:min(len(digits), ls.prefixLen)]
+		b := ls.prefixHour
+		b.Key = "prefix:" + prefix
+		bs, rules = append(bs, b), append(rules, RulePerPrefix)
 	}
-	for _, g := range []struct {
-		lim  *rate.Limiter
-		name string
-		rule string
-	}{{ls.hour, "hourly", RuleGlobalHourly}, {ls.day, "daily", RuleGlobalDaily}} {
-		if g.lim == nil {
-			continue
-		}
-		if r := g.lim.ReserveN(now, 1); !r.OK() || r.DelayFrom(now) > 0 {
-			after := time.Hour
-			if r.OK() {
-				after = r.DelayFrom(now)
-				r.CancelAt(now)
-			}
-			s.alert(ctx, AlertGlobalBudget, g.name, "global "+g.name+" SMS budget exhausted")
-			return rateLimited(g.rule, after, "the "+g.name+" SMS budget is used up; try again later")
-		}
+	if ls.hour.Limit > 0 {
+		bs, rules = append(bs, ls.hour), append(rules, RuleGlobalHourly)
 	}
-	return nil
+	if ls.day.Limit > 0 {
+		bs, rules = append(bs, ls.day), append(rules, RuleGlobalDaily)
+	}
+	if s.opts.Budgets == nil {
+		return simgate.Errorf(simgate.CodeUnavailable, "SMS budgets are not available")
+	}
+	r, err := s.opts.Budgets.TakeBudget(ctx, parts, bs)
+	if err != nil {
+		return err
+	} else if r == nil {
+		return nil
+	}
+	b, rule := bs[r.Index], rules[r.Index]
+	var what, key, span string
+	switch rule {
+	case RulePerPrefix:
+		what, key, span = "budget of %d SMS per hour to numbers starting "+prefix, keyPrefixPerHour, "hour"
+		if ls.firstAlert(prefix, now) {
+			s.alert(ctx, AlertPrefixVelocity, prefix, "prefix SMS velocity exceeded")
+		}
+	case RuleGlobalHourly:
+		what, key, span = "global budget of %d SMS per hour", keyGlobalPerHour, "hour"
+		s.alert(ctx, AlertGlobalBudget, "hourly", "global hourly SMS budget exhausted")
+	default:
+		what, key, span = "global budget of %d SMS per day", keyGlobalPerDay, "24 hours"
+		s.alert(ctx, AlertGlobalBudget, "daily", "global daily SMS budget exhausted")
+	}
+	what = fmt.Sprintf(what, b.Limit)
+	if parts > b.Limit {
+		return rateLimited(rule, r.After, fmt.Sprintf("this message takes %d SMS, more than the %s (%s)", parts, what, key))
+	}
+	return rateLimited(rule, r.After, fmt.Sprintf("%s reached (%s): %d SMS counted in the last %s, this message takes %d; try again later",
+		what, key, r.Counted, span, parts))
 }
 
 // alert records an alert, at most once an hour per kind and subject (the
@@ -147,10 +236,11 @@ func newBucketMap(r Rate, maxKeys int) *bucketMap {
 	return &bucketMap{r: r, max: maxKeys, m: map[string]*bucket{}}
 }
 
-// allow takes a token for key at now. When there is none it returns how
-// long until there is, and first is true when this refusal is the first of
+// allow takes n tokens (at most the burst: more would never fit) for key
+// at now; n is 1 when left out. When there are not enough it returns how
+// long until there are, and first is true when this refusal is the first of
 // the last hour for key (to raise one alert, not one per request).
-func (bm *bucketMap) allow(key string, now time.Time) (ok bool, after time.Duration, first bool) {
+func (bm *bucketMap) allow(key string, now time.Time, n ...int) (ok bool, after time.Duration, first bool) {
 	if bm == nil {
 		return true, 0, false
 	}
@@ -162,7 +252,11 @@ func (bm *bucketMap) allow(key string, now time.Time) (ok bool, after time.Durat
 		b = &bucket{lim: rate.NewLimiter(rate.Limit(bm.r.PerSecond), bm.r.Burst)}
 		bm.m[key] = b
 	}
-	r := b.lim.ReserveN(now, 1)
+	take := 1
+	if len(n) > 0 {
+		take = min(max(n[0], 1), bm.r.Burst)
+	}
+	r := b.lim.ReserveN(now, take)
 	if d := r.DelayFrom(now); r.OK() && d == 0 {
 		return true, 0, false
 	} else if r.OK() {

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -27,6 +28,22 @@ type MessageRequest struct {
 	// dispatcher's Enqueue holds the rules (queue.MaxScheduleAhead,
 	// queue.ScheduleTolerance, before ExpiresAt).
 	SendAt *time.Time `json:"send_at,omitempty"`
+}
+
+// maxExpiryKey is the configuration key of Options.MaxExpiry, named in
+// errors.
+const maxExpiryKey = "queue.max_expiry"
+
+// days shows d in days when it is whole days.
+func days(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d == day:
+		return "1 day"
+	case d%day == 0:
+		return fmt.Sprintf("%d days", d/day)
+	}
+	return d.String()
 }
 
 type messageJSON struct {
@@ -97,10 +114,11 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, body []by
 		return simgate.Errorf(simgate.CodeUnavailable, "messages are not available")
 	}
 	var req MessageRequest
-	if err := decode(body, &req); err != nil {
+	// A text may hold newlines; no other control character (decode).
+	if err := decode(body, &req, "text"); err != nil {
 		return err
 	}
-	to, err := s.numbers.normalize(req.To)
+	to, err := s.numbers.recipient(req.To)
 	if err != nil {
 		return err
 	}
@@ -116,15 +134,19 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, body []by
 	m := &simgate.Message{To: to, Text: req.Text, Priority: prio, APIKeyID: apiKeyFrom(r.Context()).ID,
 		IdempotencyKey: r.Header.Get("Idempotency-Key")}
 	if req.ExpiresAt != nil {
-		if !req.ExpiresAt.After(s.opts.Now()) {
+		now := s.opts.Now()
+		if !req.ExpiresAt.After(now) {
 			return simgate.Errorf(simgate.CodeInvalid, "expires_at is in the past")
+		}
+		if req.ExpiresAt.After(now.Add(s.opts.MaxExpiry)) {
+			return simgate.Errorf(simgate.CodeInvalid, "expires_at is more than %s ahead, the most allowed (%s)", days(s.opts.MaxExpiry), maxExpiryKey)
 		}
 		m.ExpiresAt = req.ExpiresAt.UTC()
 	}
 	if req.SendAt != nil {
 		m.SendAt = req.SendAt.UTC()
 	}
-	if err := s.allowSMS(r.Context(), to); err != nil {
+	if err := s.allowMessage(r.Context(), to, req.Text); err != nil {
 		return err
 	}
 	if err := s.opts.Messages.Enqueue(r.Context(), m); err != nil {
@@ -187,7 +209,7 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request, _ []byte) 
 	to := q.Get("to")
 	if to != "" {
 		var err error
-		if to, err = s.numbers.normalize(to); err != nil {
+		if to, err = s.numbers.lookup(to); err != nil {
 			return err
 		}
 	}

@@ -2,7 +2,11 @@ package api
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
 
@@ -19,63 +23,148 @@ type NumberPolicy struct {
 	AllowedCountries []string
 	// AllowAllCountries lifts the country allow-list, for the demo.
 	AllowAllCountries bool
+	// AllowedNumberTypes are the number types, besides mobile, that may
+	// receive SMS: any of NumberTypes' keys. Empty allows mobile numbers
+	// only (and fixed_line_or_mobile, where a country's plan does not tell
+	// them apart). SMS pumping fraud sends to personal, pager, VoIP and
+	// premium numbers whose owner is paid per message.
+	AllowedNumberTypes []string
 }
+
+// NumberTypes names the phone number types, as NumberPolicy.AllowedNumberTypes
+// takes them, with what the API calls them in errors.
+var NumberTypes = map[string]string{
+	"mobile":               "a mobile number",
+	"fixed_line_or_mobile": "a fixed-line or mobile number",
+	"fixed_line":           "a fixed line",
+	"toll_free":            "a toll-free number",
+	"premium_rate":         "a premium-rate number",
+	"shared_cost":          "a shared-cost number",
+	"voip":                 "a VoIP number",
+	"personal_number":      "a personal number",
+	"pager":                "a pager",
+	"uan":                  "a company (UAN) number",
+	"voicemail":            "a voicemail access number",
+	"unknown":              "a number of unknown type",
+}
+
+// numberTypeKey maps phonenumbers' types to NumberTypes' keys.
+var numberTypeKey = map[phonenumbers.PhoneNumberType]string{
+	phonenumbers.MOBILE:               "mobile",
+	phonenumbers.FIXED_LINE_OR_MOBILE: "fixed_line_or_mobile",
+	phonenumbers.FIXED_LINE:           "fixed_line",
+	phonenumbers.TOLL_FREE:            "toll_free",
+	phonenumbers.PREMIUM_RATE:         "premium_rate",
+	phonenumbers.SHARED_COST:          "shared_cost",
+	phonenumbers.VOIP:                 "voip",
+	phonenumbers.PERSONAL_NUMBER:      "personal_number",
+	phonenumbers.PAGER:                "pager",
+	phonenumbers.UAN:                  "uan",
+	phonenumbers.VOICEMAIL:            "voicemail",
+	phonenumbers.UNKNOWN:              "unknown",
+}
+
+// numberTypesKey is the configuration key of AllowedNumberTypes, named in
+// errors so that an operator knows what to change.
+const numberTypesKey = "verify.allowed_number_types"
 
 type numberPolicy struct {
 	region  string
 	allowed map[string]bool
 	all     bool
+	types   map[string]bool
 }
 
 func newNumberPolicy(p NumberPolicy) (*numberPolicy, error) {
-	np := &numberPolicy{region: strings.ToUpper(p.DefaultRegion), allowed: map[string]bool{}, all: p.AllowAllCountries}
+	np := &numberPolicy{region: strings.ToUpper(p.DefaultRegion), allowed: map[string]bool{}, all: p.AllowAllCountries,
+		types: map[string]bool{"mobile": true, "fixed_line_or_mobile": true}}
 	for _, cc := range p.AllowedCountries {
 		if len(cc) != 2 {
 			return nil, fmt.Errorf("allowed country %q is not a two-letter ISO 3166 code", cc)
 		}
 		np.allowed[strings.ToUpper(cc)] = true
 	}
+	for _, t := range p.AllowedNumberTypes {
+		if _, ok := NumberTypes[t]; !ok {
+			return nil, fmt.Errorf("allowed number type %q is not one of %s", t, strings.Join(slices.Sorted(maps.Keys(NumberTypes)), ", "))
+		}
+		np.types[t] = true
+	}
 	return np, nil
 }
 
-// noSMS are the number types that cannot receive an SMS, or that an SMS
-// pumping fraud targets (premium and shared-cost numbers pay their owner).
-var noSMS = map[phonenumbers.PhoneNumberType]string{
-	phonenumbers.FIXED_LINE:   "a fixed line",
-	phonenumbers.TOLL_FREE:    "a toll-free number",
-	phonenumbers.PREMIUM_RATE: "a premium-rate number",
-	phonenumbers.SHARED_COST:  "a shared-cost number",
-	phonenumbers.UAN:          "a company (UAN) number",
-	phonenumbers.VOICEMAIL:    "a voicemail access number",
+// recipient returns s, a number to send to, in E.164, or a CodeInvalid
+// error that says why it is refused: see parse, and a number type not
+// allowed.
+func (p *numberPolicy) recipient(s string) (string, error) {
+	num, err := p.parse(s)
+	if err != nil {
+		return "", err
+	}
+	if key := numberTypeKey[phonenumbers.GetNumberType(num)]; !p.types[key] {
+		nsn := phonenumbers.GetNationalSignificantNumber(num)
+		return "", simgate.Errorf(simgate.CodeInvalid, "to is %s (+%d %s...), which is not allowed; allow the type %s with %s",
+			NumberTypes[key], num.GetCountryCode(), nsn[:min(len(nsn), 2)], key, numberTypesKey)
+	}
+	return phonenumbers.Format(num, phonenumbers.E164), nil
 }
 
-// normalize returns s in E.164, or a CodeInvalid error that says why it is
-// refused: unparsable, invalid, a type that cannot receive SMS (where the
-// numbering plan tells), or a country not allowed.
-func (p *numberPolicy) normalize(s string) (string, error) {
-	s = strings.TrimSpace(s)
+// lookup returns s, a number to look for, in E.164, or a CodeInvalid error
+// (see parse). The number type is not checked: the messages to a type
+// refused now must still be found.
+func (p *numberPolicy) lookup(s string) (string, error) {
+	num, err := p.parse(s)
+	if err != nil {
+		return "", err
+	}
+	return phonenumbers.Format(num, phonenumbers.E164), nil
+}
+
+// parse reads s, which must be written as + and digits (or digits alone
+// with a DefaultRegion), or returns a CodeInvalid error that says why it is
+// refused: another character (phonenumbers would read letters as keypad
+// digits and drop spaces, punctuation and extensions), unparsable, invalid,
+// or a country not allowed.
+func (p *numberPolicy) parse(s string) (*phonenumbers.PhoneNumber, error) {
 	if s == "" {
-		return "", simgate.Errorf(simgate.CodeInvalid, "to is required")
+		return nil, simgate.Errorf(simgate.CodeInvalid, "to is required")
 	}
 	if len(s) > 32 {
-		return "", simgate.Errorf(simgate.CodeInvalid, "to is not a phone number")
+		return nil, simgate.Errorf(simgate.CodeInvalid, "to is not a phone number: it is over 32 characters")
+	}
+	form := "+ and digits only, such as +4915123456789"
+	if p.region != "" {
+		form = "+ and digits only, such as +4915123456789, or digits only in the national form"
+	}
+	for i, r := range s {
+		if r == '+' && i == 0 || '0' <= r && r <= '9' {
+			continue
+		}
+		lower := strings.ToLower(s)
+		switch {
+		case strings.ContainsAny(s, ";,") || strings.Contains(lower, "ext") || strings.ContainsRune(lower, 'x') || strings.Contains(s, "#"):
+			return nil, simgate.Errorf(simgate.CodeInvalid, "to is not a phone number: it has an extension or dialling suffix, which is refused: a phone number is written as %s", form)
+		case unicode.IsLetter(r):
+			return nil, simgate.Errorf(simgate.CodeInvalid, "to is not a phone number: it has the letter %q at character %d: a phone number is written as %s", r, utf8.RuneCountInString(s[:i])+1, form)
+		case r == ' ' && i == 0:
+			return nil, simgate.Errorf(simgate.CodeInvalid, "to is not a phone number: it starts with a space; a phone number is written as %s (in a URL, write + as %%2B)", form)
+		default:
+			return nil, simgate.Errorf(simgate.CodeInvalid, "to is not a phone number: it has %q at character %d: a phone number is written as %s", r, utf8.RuneCountInString(s[:i])+1, form)
+		}
 	}
 	if !strings.HasPrefix(s, "+") && p.region == "" {
-		return "", simgate.Errorf(simgate.CodeInvalid, "to must be in E.164 form, such as +4915123456789")
+		return nil, simgate.Errorf(simgate.CodeInvalid, "to must be in E.164 form, such as +4915123456789")
 	}
 	num, err := phonenumbers.Parse(s, p.region)
 	if err != nil {
-		return "", simgate.Errorf(simgate.CodeInvalid, "to is not a phone number: %v", err)
+		return nil, simgate.Errorf(simgate.CodeInvalid, "to is not a phone number: %v", err)
 	}
 	if !phonenumbers.IsValidNumber(num) {
-		return "", simgate.Errorf(simgate.CodeInvalid, "to is not a valid phone number")
-	}
-	if what, ok := noSMS[phonenumbers.GetNumberType(num)]; ok {
-		return "", simgate.Errorf(simgate.CodeInvalid, "to is %s, which cannot receive SMS", what)
+		return nil, simgate.Errorf(simgate.CodeInvalid, "to is not a valid phone number")
 	}
 	region := phonenumbers.GetRegionCodeForNumber(num)
 	if !p.all && !p.allowed[region] {
-		return "", simgate.Errorf(simgate.CodeInvalid, "SMS to country %s is not allowed", region)
+		return nil, simgate.Errorf(simgate.CodeInvalid, "SMS to country %s is not allowed; allow it with verify.allowed_countries", region)
 	}
-	return phonenumbers.Format(num, phonenumbers.E164), nil
+	return num, nil
 }

@@ -177,12 +177,12 @@ func FuzzNormalizeNumber(f *testing.F) {
 	}
 	p, _ := newNumberPolicy(NumberPolicy{AllowAllCountries: true, DefaultRegion: "DE"})
 	f.Fuzz(func(t *testing.T, s string) {
-		out, err := p.normalize(s)
+		out, err := p.recipient(s)
 		if err != nil {
 			return
 		}
 		if out == "" || out[0] != '+' || len(out) > 16 {
-			t.Fatalf("normalize(%q) = %q", s, out)
+			t.Fatalf("recipient(%q) = %q", s, out)
 		}
 	})
 }

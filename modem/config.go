@@ -113,6 +113,12 @@ type Options struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 
+	// PINs remembers, across restarts, the PINs each SIM rejected, so that
+	// none is entered twice (pin.go); nil: only while the process runs.
+	// PINKey keys the PIN fingerprints it keeps.
+	PINs   PINMemory
+	PINKey []byte
+
 	// usb resets USB devices, with the sysfs and /dev trees at sysfsRoot
 	// and devRoot (defaults: the kernel, "/sys", "/dev"); tests put fakes
 	// here.

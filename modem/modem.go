@@ -2,8 +2,6 @@ package modem
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -58,9 +56,9 @@ type Modem struct {
 	unsupported map[string]bool
 	// awaitLate is the part of a submit that timed out after its prompt,
 	// whose late answer may still come (lateAnswers); rejectedPIN is the
-	// hash of a PIN the SIM rejected (unlock).
+	// fingerprint of a PIN the SIM rejected (pin.go).
 	awaitLate   *simgate.LateSubmit
-	rejectedPIN string
+	rejectedPIN []byte
 	// ussdSession is the USSD session the network keeps open, "" when none;
 	// ussdPacked says the modem takes USSD strings packed (sendUSSD).
 	ussdSession string
@@ -1143,28 +1141,6 @@ func (m *Modem) relock(ctx context.Context, c *conn) error {
 	return nil
 }
 
-// unlock enters the configured PIN when the SIM asks for it, unless the SIM
-// rejected that PIN before: each try uses up one of its three attempts.
-func (m *Modem) unlock(ctx context.Context, c *conn) error {
-	pin := pinHash(m.cfg.PIN)
-	if m.cfg.PIN != "" && pin == m.rejectedPIN {
-		if st, err := c.cpin(ctx); err != nil || st == "SIM PIN" {
-			return &Error{Op: "unlock SIM", Class: simgate.ClassModemUnhealthy, Err: fmt.Errorf("%w (not entered again)", ErrWrongPIN)}
-		}
-	}
-	err := c.unlock(ctx, m.cfg.PIN)
-	if errors.Is(err, ErrWrongPIN) {
-		m.rejectedPIN = pin
-	}
-	return err
-}
-
-// pinHash is how the modem remembers a PIN the SIM rejected, without
-// keeping it in the clear.
-func pinHash(pin string) string {
-	h := sha256.Sum256([]byte("simgate-pin:" + pin))
-	return hex.EncodeToString(h[:])
-}
 
 // reinit runs ATZ and the SMS setup again on an open port.
 func (m *Modem) reinit(ctx context.Context, c *conn) error {

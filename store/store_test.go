@@ -104,7 +104,7 @@ func TestOpen_Migrations(t *testing.T) {
 		"schema_migrations", "messages", "message_parts", "message_events", "status_reports",
 		"verifications", "verification_sends", "check_failures", "inbound_messages", "modems",
 		"modem_daily_usage", "api_keys", "idempotency_keys", "opt_outs", "alerts",
-		"webhook_events", "webhook_deliveries", "webhook_subscriptions", "heartbeat",
+		"webhook_events", "webhook_deliveries", "webhook_subscriptions", "heartbeat", "budget_counts",
 	} {
 		var strict bool
 		err := raw.QueryRow(`SELECT strict FROM pragma_table_list WHERE name = ?`, table).Scan(&strict)

@@ -103,6 +103,9 @@ func (a *App) Open(ctx context.Context) (err error) {
 	mopts.Logger = a.Logger.With("component", "modem")
 	mopts.CommandTimeout = cfg.Pool.CommandTimeout
 	mopts.USSDTimeout = cfg.Pool.USSDTimeout
+	// PINs a SIM rejected are remembered by a fingerprint keyed with a key
+	// derived from the verification secret, which is not in the database.
+	mopts.PINs, mopts.PINKey = a.DB, derivedKey(secret, "simgate modem PIN fingerprints v1")
 	mopts.MaxResetsPerDay = cfg.Pool.MaxResetsPerDay
 	mopts.ProbeInterval = cfg.Pool.ProbeInterval
 	mopts.Now = a.Now
@@ -130,7 +133,7 @@ func (a *App) Open(ctx context.Context) (err error) {
 		ReportWindow:  cfg.Queue.ReportWindow,
 		DefaultExpiry: cfg.Queue.DefaultExpiry,
 		Observer:      qhooks,
-		SealKey:       sealKey(secret),
+		SealKey:       derivedKey(secret, "simgate queue seal key v1"),
 	}); err != nil {
 		return err
 	}
@@ -223,11 +226,13 @@ func (a *App) Open(ctx context.Context) (err error) {
 		ReadHeaderTimeout: h.ReadHeaderTimeout, ReadTimeout: h.ReadTimeout, WriteTimeout: h.WriteTimeout,
 		IdleTimeout: h.IdleTimeout, ShutdownTimeout: h.ShutdownTimeout,
 		Keys: a.DB, Verify: a.Verify, Messages: a.Queue, Inbox: a.DB, Modems: a.Pool,
-		Idempotency: a.DB, Alerts: a.DB, DB: a.DB, Webhooks: a.DB,
+		Idempotency: a.DB, Alerts: a.DB, Budgets: a.DB, DB: a.DB, Webhooks: a.DB,
 		RateLimits: a.Metrics, Mounts: mounts,
 		MinReadyModems: cfg.Pool.MinReadyModems,
+		MaxExpiry:      cfg.Queue.MaxExpiry,
 		Numbers: api.NumberPolicy{
 			DefaultRegion: v.DefaultRegion, AllowedCountries: v.AllowedCountries, AllowAllCountries: a.AllowAllCountries,
+			AllowedNumberTypes: v.AllowedNumberTypes,
 		},
 		Limits: api.Limits{
 			PerAPIKey:     api.Rate{PerSecond: l.PerAPIKey.Rate, Burst: l.PerAPIKey.Burst},
@@ -442,14 +447,6 @@ func bearer(token string, next http.Handler) http.Handler {
 	})
 }
 
-// sealKey derives the key that seals verification texts in the queue from
-// the verification secret, so that one secret serves both.
-func sealKey(secret []byte) []byte {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte("simgate queue seal key v1"))
-	return m.Sum(nil)
-}
-
 // modemConfigs copies the modem entries of the configuration.
 func modemConfigs(ms []ModemConfig) []modem.Config {
 	out := make([]modem.Config, len(ms))
@@ -514,4 +511,12 @@ func newLogger(c LogConfig, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// derivedKey is a key for purpose derived from secret (HMAC-SHA256), so that
+// one secret serves several uses without one use's key giving another's.
+func derivedKey(secret []byte, purpose string) []byte {
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte(purpose))
+	return h.Sum(nil)
 }

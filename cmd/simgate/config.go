@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/simgate/simgate/api"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -154,26 +156,32 @@ type QueueConfig struct {
 	ResendUnknown bool          `yaml:"resend_unknown"`
 	ReportWindow  time.Duration `yaml:"report_window"`
 	DefaultExpiry time.Duration `yaml:"default_expiry"`
+	// MaxExpiry is the furthest ahead a request's expires_at may be.
+	MaxExpiry time.Duration `yaml:"max_expiry"`
 }
 
 // VerifyConfig is the OTP service.
 type VerifyConfig struct {
-	Secret             string            `yaml:"secret"`
-	AppName            string            `yaml:"app_name"`
-	CodeLength         int               `yaml:"code_length"`
-	TTL                time.Duration     `yaml:"ttl"`
-	MaxChecks          int               `yaml:"max_checks"`
-	MaxSends           int               `yaml:"max_sends"`
-	SendWindow         time.Duration     `yaml:"send_window"`
-	FailureCap         int               `yaml:"failure_cap"`
-	NotifyOwner        bool              `yaml:"notify_owner"`
-	DefaultLocale      string            `yaml:"default_locale"`
-	Templates          map[string]string `yaml:"templates"`
-	NotifyTemplate     string            `yaml:"notify_template"`
-	AllowedCountries   []string          `yaml:"allowed_countries"`
-	DefaultRegion      string            `yaml:"default_region"`
-	PrefixVelocityLen  int               `yaml:"prefix_velocity_length"`
-	PrefixVelocityHour int               `yaml:"prefix_velocity_per_hour"`
+	Secret           string            `yaml:"secret"`
+	AppName          string            `yaml:"app_name"`
+	CodeLength       int               `yaml:"code_length"`
+	TTL              time.Duration     `yaml:"ttl"`
+	MaxChecks        int               `yaml:"max_checks"`
+	MaxSends         int               `yaml:"max_sends"`
+	SendWindow       time.Duration     `yaml:"send_window"`
+	FailureCap       int               `yaml:"failure_cap"`
+	NotifyOwner      bool              `yaml:"notify_owner"`
+	DefaultLocale    string            `yaml:"default_locale"`
+	Templates        map[string]string `yaml:"templates"`
+	NotifyTemplate   string            `yaml:"notify_template"`
+	AllowedCountries []string          `yaml:"allowed_countries"`
+	// AllowedNumberTypes are the number types besides mobile that codes and
+	// messages may go to (SMS pumping uses premium, personal, pager and
+	// VoIP numbers); empty: mobile only.
+	AllowedNumberTypes []string `yaml:"allowed_number_types"`
+	DefaultRegion      string   `yaml:"default_region"`
+	PrefixVelocityLen  int      `yaml:"prefix_velocity_length"`
+	PrefixVelocityHour int      `yaml:"prefix_velocity_per_hour"`
 }
 
 // LimitsConfig are the abuse controls shared by the API routes.
@@ -216,6 +224,7 @@ func DefaultConfig() *Config {
 			Lease:         3 * time.Minute,
 			ReportWindow:  72 * time.Hour,
 			DefaultExpiry: 24 * time.Hour,
+			MaxExpiry:     7 * 24 * time.Hour,
 		},
 		Verify: VerifyConfig{
 			AppName:            "simgate",
@@ -705,6 +714,16 @@ func (c *Config) validate(lines map[string]int) []ConfigProblem {
 	positive("queue.lease", c.Queue.Lease)
 	positive("queue.report_window", c.Queue.ReportWindow)
 	positive("queue.default_expiry", c.Queue.DefaultExpiry)
+	positive("queue.max_expiry", c.Queue.MaxExpiry)
+	if c.Queue.DefaultExpiry > c.Queue.MaxExpiry {
+		bad("queue.default_expiry", "must not be more than queue.max_expiry (%s), got %s", c.Queue.MaxExpiry, c.Queue.DefaultExpiry)
+	}
+	for i, typ := range c.Verify.AllowedNumberTypes {
+		if _, ok := api.NumberTypes[typ]; !ok {
+			bad(fmt.Sprintf("verify.allowed_number_types[%d]", i), "unknown number type %q; known: %s",
+				typ, strings.Join(slices.Sorted(maps.Keys(api.NumberTypes)), ", "))
+		}
+	}
 
 	v := &c.Verify
 	if v.Secret != "" && len(v.Secret) < 32 {

@@ -204,6 +204,7 @@ func (r *rig) load(ctx context.Context, base string, workers int, pause time.Dur
 				body, _ := json.Marshal(map[string]string{"to": fmt.Sprintf("+49151%08d", n), "text": text})
 				req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/messages", bytes.NewReader(body))
 				req.Header.Set("Authorization", "Bearer "+r.key)
+				req.Header.Set("Content-Type", "application/json")
 				resp, err := client.Do(req)
 				if err != nil {
 					return // the daemon went away: stop this worker
