@@ -1141,7 +1141,6 @@ func (m *Modem) relock(ctx context.Context, c *conn) error {
 	return nil
 }
 
-
 // reinit runs ATZ and the SMS setup again on an open port.
 func (m *Modem) reinit(ctx context.Context, c *conn) error {
 	if err := c.reset(ctx); err != nil {
