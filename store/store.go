@@ -151,6 +151,11 @@ type Options struct {
 
 	// Logger receives migration progress; nil discards it.
 	Logger *slog.Logger
+
+	// Create makes a new database where the file is missing although its
+	// marker says simgate created one (see file.go); Open refuses that
+	// otherwise (ErrDatabaseMissing). simgate migrate sets it.
+	Create bool
 }
 
 // DB is an open simgate database. Its methods are safe for concurrent use.
@@ -163,6 +168,7 @@ type DB struct {
 	now     func() time.Time
 	logger  *slog.Logger
 	applied []AppliedMigration
+	guard   *fileGuard // the database file is still the one opened
 }
 
 // Open opens the database at path, creating the file (mode 0600) and its
@@ -203,6 +209,9 @@ func open(ctx context.Context, path string, opts Options, fsys fs.FS) (_ *DB, er
 	}
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create database directory: %w", err)
+	}
+	if err := checkCreate(abs, opts.Create); err != nil {
+		return nil, err
 	}
 	// Create the file ourselves so that it is not world-readable: it holds key
 	// and code hashes and phone numbers. SQLite gives the -wal and -shm files
@@ -251,6 +260,12 @@ func open(ctx context.Context, path string, opts Options, fsys fs.FS) (_ *DB, er
 	if db.applied, err = db.migrate(ctx, migrations); err != nil {
 		return nil, err
 	}
+	if err := writeMarker(abs, db.now()); err != nil {
+		return nil, fmt.Errorf("cannot record that the database exists: %w", err)
+	}
+	if db.guard, err = newFileGuard(abs, db.logger.Error); err != nil {
+		return nil, err
+	}
 	return db, nil
 }
 
@@ -261,6 +276,10 @@ func dsn(abs, synchronous string, writer bool) string {
 	q.Set("_synchronous", synchronous)
 	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
 	q.Set("_foreign_keys", "on")
+	// Open only: Open created the file. A connection opened later, when the
+	// file was deleted under the process, must not make an empty one in its
+	// place (file.go).
+	q.Set("mode", "rw")
 	if writer {
 		q.Set("_journal_mode", "WAL")
 		q.Set("_txlock", "immediate")
@@ -291,6 +310,9 @@ const closeTimeout = 5 * time.Second
 // closeTimeout for a write transaction in progress, not for reads.
 func (db *DB) Close() error {
 	var errs []error
+	if db.guard != nil {
+		db.guard.close()
+	}
 	if db.ckpt != nil {
 		errs = append(errs, db.ckpt.close())
 	}
@@ -320,6 +342,9 @@ func (db *DB) Path() string { return db.path }
 // in a transaction, and that the reader pool can read it back. Readiness
 // checks use it: a full disk or a read-only file fails here.
 func (db *DB) Ping(ctx context.Context) error {
+	if err := db.guard.check(); err != nil {
+		return err
+	}
 	tx, err := db.beginTx(ctx)
 	if err != nil {
 		return fmt.Errorf("cannot ping database: %w", err)
@@ -380,6 +405,11 @@ type tx struct {
 // which starts with BEGIN IMMEDIATE. Its Commit returns once the batch is
 // committed.
 func (db *DB) beginTx(ctx context.Context) (*tx, error) {
+	if db.guard != nil {
+		if err := db.guard.lost.Load(); err != nil {
+			return nil, *err
+		}
+	}
 	w, err := db.w.beginWrite(ctx)
 	if err != nil {
 		return nil, err

@@ -103,6 +103,12 @@ func when(t time.Time) string {
 // openStoreFor opens (and migrates) the database named by a configuration
 // file or a path.
 func openStoreFor(ctx context.Context, configPath, dbPath string) (*store.DB, error) {
+	return openStore(ctx, configPath, dbPath, false)
+}
+
+// openStore is openStoreFor; create makes a new database where a missing one
+// existed before (simgate migrate).
+func openStore(ctx context.Context, configPath, dbPath string, create bool) (*store.DB, error) {
 	cfg := DefaultConfig()
 	if configPath != "" {
 		var err error
@@ -115,5 +121,5 @@ func openStoreFor(ctx context.Context, configPath, dbPath string) (*store.DB, er
 	if dbPath != "" {
 		cfg.Database.Path = dbPath
 	}
-	return store.Open(ctx, cfg.Database.Path, store.Options{Synchronous: cfg.Database.Synchronous})
+	return store.Open(ctx, cfg.Database.Path, store.Options{Synchronous: cfg.Database.Synchronous, Create: create})
 }

@@ -37,7 +37,9 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if fs.NArg() != 0 {
 		return usageError{"unexpected arguments: " + strings.Join(fs.Args(), " ")}
 	}
-	db, err := openStoreFor(ctx, *configPath, *dbPath)
+	// migrate creates the database also where one existed and is gone:
+	// serve refuses that, as a wiped volume is not a first start.
+	db, err := openStore(ctx, *configPath, *dbPath, true)
 	if err != nil {
 		return err
 	}
