@@ -431,7 +431,8 @@ func (t *tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Re
 	if t.r != nil {
 		return t.r.ExecContext(ctx, query, args...)
 	}
-	return t.w.ExecContext(ctx, query, args...)
+	res, err := t.w.ExecContext(ctx, query, args...)
+	return res, t.db.checkFull(err)
 }
 
 func (t *tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
@@ -454,7 +455,7 @@ func (t *tx) Commit() error {
 	if t.r != nil {
 		return t.r.Commit()
 	}
-	return t.w.Commit()
+	return t.db.checkFull(t.w.Commit())
 }
 
 // Rollback rolls the transaction back; after Commit it does nothing.

@@ -3,12 +3,16 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/simgate/simgate"
 )
 
 func openTest(tb testing.TB, opts Options) *DB {
@@ -253,5 +257,32 @@ func TestNewID(t *testing.T) {
 	// The random part varies within one millisecond.
 	if a, b := newID("x", base), newID("x", base); a[12:] == b[12:] {
 		t.Fatalf("two ids of one millisecond share their random part: %q %q", a, b)
+	}
+}
+
+// A full disk answers the writes it refuses with a CodeUnavailable error that
+// says so and when to retry (503 with Retry-After at the API), not an
+// internal error. The database's page limit stands in for the disk.
+func TestDiskFull(t *testing.T) {
+	db := openTest(t, Options{})
+	ctx := context.Background()
+	var pages int
+	if err := db.writer.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.writer.ExecContext(ctx, fmt.Sprintf(`PRAGMA max_page_count = %d`, pages+2)); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	for i := 0; i < 200 && err == nil; i++ {
+		m := &simgate.Message{To: "+4915123456789", Text: strings.Repeat("x", 1500), Parts: make([]simgate.Part, 10)}
+		_, err = db.CreateMessage(ctx, m, nil)
+	}
+	if !errors.Is(err, ErrDiskFull) || simgate.ErrorCode(err) != simgate.CodeUnavailable || !strings.Contains(simgate.ErrorMessage(err), "disk is full") {
+		t.Fatalf("write on a full disk: %v (code %s), want ErrDiskFull, unavailable", err, simgate.ErrorCode(err))
+	}
+	var ra interface{ RetryAfter() time.Duration }
+	if !errors.As(err, &ra) || ra.RetryAfter() <= 0 {
+		t.Fatal("no Retry-After")
 	}
 }
