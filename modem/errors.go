@@ -45,7 +45,7 @@ var (
 	ErrNoModem error = noSender("no modem available")
 	// ErrCapReached: every usable modem reached one of its per-SIM caps. It
 	// matches simgate.ErrNoSender.
-	ErrCapReached error = noSender("every usable modem reached its SMS cap")
+	ErrCapReached error = noSender("every usable modem reached its SMS cap (modems[].per_minute, per_hour or per_day)")
 	// ErrExpired: the send's NotAfter passed before its submit began.
 	ErrExpired = errors.New("expired before a modem could begin the submit")
 	// ErrMalformed: the modem answered something we cannot parse.
