@@ -4,8 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/simgate/simgate"
 )
 
 // Checkpoints copy the pages of the WAL back into the database file, so
@@ -31,10 +35,20 @@ const (
 	walLimitFrames = 4096
 )
 
+// walBound is the size of a WAL that cannot be checkpointed (its last
+// checkpoint failed, or copied less than it holds) past which writes are
+// refused and readiness fails: the database file is read-only or immutable,
+// say, and the WAL would grow without bound, then be lost.
+var walBound int64 = 64 << 20
+
 // checkpointer owns the checkpoint connection and its goroutine.
 type checkpointer struct {
-	db     *sql.DB // one connection
-	w      *writer
+	db      *sql.DB // one connection
+	w       *writer
+	walPath string
+	// stuck is the error of every write while the WAL cannot be
+	// checkpointed past walBound; nil otherwise (assess).
+	stuck  atomic.Pointer[error]
 	logf   func(msg string, args ...any)
 	once   sync.Once
 	stop   chan struct{}
@@ -42,8 +56,8 @@ type checkpointer struct {
 	signal <-chan struct{} // the writer's commits
 }
 
-func newCheckpointer(db *sql.DB, w *writer, logf func(msg string, args ...any)) *checkpointer {
-	c := &checkpointer{db: db, w: w, logf: logf, stop: make(chan struct{}), done: make(chan struct{}), signal: w.committed}
+func newCheckpointer(db *sql.DB, w *writer, walPath string, logf func(msg string, args ...any)) *checkpointer {
+	c := &checkpointer{db: db, w: w, walPath: walPath, logf: logf, stop: make(chan struct{}), done: make(chan struct{}), signal: w.committed}
 	go c.run()
 	return c
 }
@@ -66,28 +80,57 @@ func (c *checkpointer) run() {
 			return
 		case <-t.C:
 		}
-		frames, err := c.checkpoint()
+		frames, copied, err := c.checkpoint()
 		if err != nil {
 			c.logf("cannot checkpoint the WAL", "error", err)
-			continue
-		}
-		if frames >= walLimitFrames {
-			if err := c.checkpointHoldingWriter(); err != nil {
+		} else if frames >= walLimitFrames {
+			if err = c.checkpointHoldingWriter(); err != nil {
 				c.logf("cannot checkpoint the WAL", "error", err, "frames", frames)
 			}
 		}
+		c.assess(frames, copied, err)
 	}
 }
 
 // checkpoint runs a passive checkpoint and returns the number of frames in
-// the WAL.
-func (c *checkpointer) checkpoint() (int, error) {
-	var busy, frames, copied int
-	err := c.db.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
-	if err != nil {
-		return 0, err
+// the WAL and how many of them it copied into the database file.
+func (c *checkpointer) checkpoint() (frames, copied int, err error) {
+	var busy int
+	err = c.db.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+	return frames, copied, err
+}
+
+// assess marks the WAL stuck when its checkpoint failed, or copied less than
+// it holds, while it is larger than walBound; a checkpoint that copied
+// everything clears that.
+func (c *checkpointer) assess(frames, copied int, err error) {
+	if err == nil && copied >= frames {
+		if c.stuck.Swap(nil) != nil {
+			c.logf("the WAL is checkpointed again; writes go on", "path", c.walPath)
+		}
+		return
 	}
-	return frames, nil
+	fi, serr := os.Stat(c.walPath)
+	if serr != nil || fi.Size() <= walBound || c.stuck.Load() != nil {
+		return
+	}
+	why := fmt.Sprintf("copied %d of %d pages", copied, frames)
+	if err != nil {
+		why = err.Error()
+	}
+	var stuck error = simgate.Errorf(simgate.CodeUnavailable,
+		"the database's WAL has grown to %d MiB and cannot be copied into the database file (%s): is the file read-only or immutable? Nothing more is accepted until it can be",
+		fi.Size()>>20, why)
+	c.stuck.Store(&stuck)
+	c.logf("the WAL cannot be checkpointed; writes stopped", "path", c.walPath, "size", fi.Size(), "error", why)
+}
+
+// stuckErr is the error writes get while the WAL is stuck, or nil.
+func (c *checkpointer) stuckErr() error {
+	if err := c.stuck.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
 
 // checkpointHoldingWriter commits the open batch and checkpoints while no
@@ -100,7 +143,7 @@ func (c *checkpointer) checkpointHoldingWriter() error {
 	}
 	defer c.w.leave()
 	c.w.endBatch()
-	_, err := c.checkpoint()
+	_, _, err := c.checkpoint()
 	return err
 }
 

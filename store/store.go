@@ -248,7 +248,7 @@ func open(ctx context.Context, path string, opts Options, fsys fs.FS) (_ *DB, er
 		return nil, fmt.Errorf("cannot open database %s: %w", path, err)
 	}
 	ckpt.SetMaxOpenConns(1)
-	db.ckpt = newCheckpointer(ckpt, db.w, db.logger.Warn)
+	db.ckpt = newCheckpointer(ckpt, db.w, abs+"-wal", db.logger.Warn)
 
 	if db.reader, err = sql.Open(driverName, dsn(abs, synchronous, false)); err != nil {
 		return nil, fmt.Errorf("cannot open database %s: %w", path, err)
@@ -409,6 +409,9 @@ func (db *DB) beginTx(ctx context.Context) (*tx, error) {
 		if err := db.guard.lost.Load(); err != nil {
 			return nil, *err
 		}
+	}
+	if err := db.ckpt.stuckErr(); err != nil {
+		return nil, err
 	}
 	w, err := db.w.beginWrite(ctx)
 	if err != nil {

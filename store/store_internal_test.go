@@ -286,3 +286,34 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal("no Retry-After")
 	}
 }
+
+// A WAL that cannot be checkpointed (here: the checkpointer's connection is
+// gone; in the field: a read-only or immutable database file) past walBound
+// stops writes with a 503 and fails Ping (readiness), instead of growing
+// without bound while /readyz says ready.
+func TestWALStuck(t *testing.T) {
+	old := walBound
+	walBound = 32 << 10
+	t.Cleanup(func() { walBound = old })
+	db := openTest(t, Options{})
+	ctx := context.Background()
+	db.ckpt.db.Close() // every checkpoint fails from now on
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m := &simgate.Message{To: "+4915123456789", Text: strings.Repeat("y", 1000), Parts: make([]simgate.Part, 1)}
+		_, err := db.CreateMessage(ctx, m, nil)
+		if err != nil {
+			if simgate.ErrorCode(err) != simgate.CodeUnavailable || !strings.Contains(simgate.ErrorMessage(err), "cannot be copied into the database file") {
+				t.Fatalf("write refused with %v, want unavailable: WAL stuck", err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("writes still accepted into a WAL that cannot be checkpointed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := db.Ping(ctx); simgate.ErrorCode(err) != simgate.CodeUnavailable {
+		t.Fatalf("Ping with the WAL stuck: %v, want unavailable", err)
+	}
+}
