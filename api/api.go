@@ -104,9 +104,13 @@ type ModemService interface {
 // IdempotencyStore remembers the responses to requests sent with an
 // Idempotency-Key. *store.DB satisfies it.
 type IdempotencyStore interface {
-	// ReserveIdempotencyKey returns "reserved" for a new key, "replay"
-	// with the stored response, "in_flight" or "mismatch".
-	ReserveIdempotencyKey(ctx context.Context, apiKeyID, key string, requestHash []byte, ttl time.Duration) (outcome string, status int, body []byte, err error)
+	// ReserveIdempotencyKey returns "reserved" for a new key (or one whose
+	// request died, past its lease, having created nothing), "replay" with
+	// the stored response, "in_flight", "mismatch", or "recover" with the
+	// id of the message that a request which died past its lease created
+	// (the store records it when the context carries
+	// simgate.WithIdempotencyKey).
+	ReserveIdempotencyKey(ctx context.Context, apiKeyID, key string, requestHash []byte, ttl, lease time.Duration) (outcome string, status int, body []byte, messageID string, err error)
 	// CompleteIdempotencyKey stores the response for a reserved key.
 	CompleteIdempotencyKey(ctx context.Context, apiKeyID, key string, status int, body []byte) error
 	// ReleaseIdempotencyKey forgets a reserved key whose request failed.
@@ -194,6 +198,10 @@ type Options struct {
 	// IdempotencyTTL is how long an Idempotency-Key is remembered; default
 	// and minimum 24 h.
 	IdempotencyTTL time.Duration
+	// IdempotencyLease is how long a request holds its Idempotency-Key
+	// before a retry may take it over, which a retry after a crash must
+	// wait for; default 30 s. It must be longer than a request may take.
+	IdempotencyLease time.Duration
 
 	// Now is the clock; default time.Now.
 	Now simgate.Clock
@@ -243,6 +251,7 @@ func NewServer(opts Options) (*Server, error) {
 	def(&opts.ShutdownTimeout, 10*time.Second)
 	def(&opts.MaxExpiry, 7*24*time.Hour)
 	opts.IdempotencyTTL = max(opts.IdempotencyTTL, 24*time.Hour)
+	def(&opts.IdempotencyLease, 30*time.Second)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

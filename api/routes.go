@@ -26,6 +26,10 @@ func OpenAPI() []byte { return bytes.Clone(openAPI) }
 type routeOpts struct {
 	scope      simgate.Scope // "" : no authentication
 	idempotent bool          // honours Idempotency-Key
+	// recover answers, for an idempotent route, a retry of a request that
+	// created the message messageID and died before its response was
+	// stored (see Server.idempotent).
+	recover func(w http.ResponseWriter, r *http.Request, messageID string) error
 }
 
 // handlerFunc serves a request; a returned error is written by Server.Error.
@@ -53,12 +57,12 @@ func (s *Server) routes() *mux.Router {
 		return nil
 	})
 
-	s.handle(r, "POST", "/v1/verifications", routeOpts{scope: simgate.ScopeVerify, idempotent: true}, s.createVerification)
+	s.handle(r, "POST", "/v1/verifications", routeOpts{scope: simgate.ScopeVerify, idempotent: true, recover: s.recoverVerification}, s.createVerification)
 	s.handle(r, "POST", "/v1/verifications/check", verify, s.checkVerification)
 	s.handle(r, "GET", "/v1/verifications/{id}", verify, s.getVerification)
 	s.handle(r, "POST", "/v1/verifications/{id}/cancel", verify, s.cancelVerification)
 
-	s.handle(r, "POST", "/v1/messages", routeOpts{scope: simgate.ScopeSend, idempotent: true}, s.createMessage)
+	s.handle(r, "POST", "/v1/messages", routeOpts{scope: simgate.ScopeSend, idempotent: true, recover: s.recoverMessage}, s.createMessage)
 	s.handle(r, "GET", "/v1/messages", read, s.listMessages)
 	s.handle(r, "GET", "/v1/messages/{id}", read, s.getMessage)
 	s.handle(r, "POST", "/v1/messages/{id}/cancel", routeOpts{scope: simgate.ScopeSend}, s.cancelMessage)
@@ -132,7 +136,7 @@ func (s *Server) serve(w *statusWriter, r *http.Request, o routeOpts, h handlerF
 	}
 	if o.idempotent {
 		if ik := r.Header.Get("Idempotency-Key"); ik != "" {
-			return s.idempotent(w, r, k, ik, body, h)
+			return s.idempotent(w, r, k, ik, body, o, h)
 		}
 	}
 	return h(w, r, body)
@@ -143,7 +147,17 @@ func (s *Server) serve(w *statusWriter, r *http.Request, o routeOpts, h handlerF
 // Idempotent-Replayed: true), the same key with another body 422, and a
 // retry while the first is still running 409. Only 2xx responses are kept;
 // after any other the key is released so that a retry runs again.
-func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, k *simgate.APIKey, ik string, body []byte, h handlerFunc) error {
+//
+// A crash between reserving the key and storing the response would leave
+// the key in progress. The response cannot share the message's transaction
+// (it is written once h has returned), but what identifies it can: h runs
+// with a context that makes the store record the message it creates with
+// the reservation, in the transaction that creates the message. A
+// reservation is a lease (Options.IdempotencyLease): a retry after it either
+// runs h, when the dead request created nothing, or answers with o.recover
+// from the message the dead request created. Either way a key makes at most
+// one message, and a reservation that made one is never released.
+func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, k *simgate.APIKey, ik string, body []byte, o routeOpts, h handlerFunc) error {
 	if s.opts.Idempotency == nil {
 		return simgate.Errorf(simgate.CodeUnavailable, "idempotency keys are not available")
 	}
@@ -155,7 +169,7 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, k *simgate.A
 	sum.Write(body)
 	hash := sum.Sum(nil)
 
-	outcome, status, stored, err := s.opts.Idempotency.ReserveIdempotencyKey(r.Context(), k.ID, ik, hash, s.opts.IdempotencyTTL)
+	outcome, status, stored, messageID, err := s.opts.Idempotency.ReserveIdempotencyKey(r.Context(), k.ID, ik, hash, s.opts.IdempotencyTTL, s.opts.IdempotencyLease)
 	if err != nil {
 		return err
 	}
@@ -173,11 +187,34 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, k *simgate.A
 	}
 
 	rec := &recorder{header: http.Header{}}
-	herr := h(rec, r, body)
+	ctx := context.WithoutCancel(r.Context())
+	if outcome == "recover" {
+		if o.recover == nil {
+			return simgate.Errorf(simgate.CodeConflict, "a request with this Idempotency-Key did not finish")
+		}
+		if err := o.recover(rec, r, messageID); err != nil {
+			s.Error(rec, r, err)
+		}
+		// Not released on failure: the message exists, and a later retry
+		// recovers it again once the lease has run out.
+		if rec.status >= 200 && rec.status < 300 {
+			rec.header.Set("Idempotent-Replayed", "true")
+			if err := s.opts.Idempotency.CompleteIdempotencyKey(ctx, k.ID, ik, rec.status, rec.body.Bytes()); err != nil {
+				s.log.Error("cannot store idempotent response", "key", k.ID, "error", err)
+			}
+		}
+		for name, vs := range rec.header {
+			w.Header()[name] = vs
+		}
+		w.WriteHeader(rec.status)
+		w.Write(rec.body.Bytes())
+		return nil
+	}
+
+	herr := h(rec, r.WithContext(simgate.WithIdempotencyKey(r.Context(), k.ID, ik)), body)
 	if herr != nil {
 		s.Error(rec, r, herr)
 	}
-	ctx := context.WithoutCancel(r.Context())
 	if rec.status >= 200 && rec.status < 300 {
 		if err := s.opts.Idempotency.CompleteIdempotencyKey(ctx, k.ID, ik, rec.status, rec.body.Bytes()); err != nil {
 			s.log.Error("cannot store idempotent response", "key", k.ID, "error", err)
@@ -190,6 +227,40 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, k *simgate.A
 	}
 	w.WriteHeader(rec.status)
 	w.Write(rec.body.Bytes())
+	return nil
+}
+
+// recoverMessage answers POST /v1/messages with the message messageID.
+func (s *Server) recoverMessage(w http.ResponseWriter, r *http.Request, messageID string) error {
+	if s.opts.Messages == nil {
+		return simgate.Errorf(simgate.CodeUnavailable, "messages are not available")
+	}
+	m, err := s.opts.Messages.Message(r.Context(), messageID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, toMessageJSON(m))
+	return nil
+}
+
+// recoverVerification answers POST /v1/verifications with the verification
+// whose SMS is the message messageID.
+func (s *Server) recoverVerification(w http.ResponseWriter, r *http.Request, messageID string) error {
+	if s.opts.Messages == nil || s.opts.Verify == nil {
+		return simgate.Errorf(simgate.CodeUnavailable, "verifications are not available")
+	}
+	m, err := s.opts.Messages.Message(r.Context(), messageID)
+	if err != nil {
+		return err
+	}
+	if m.VerificationID == "" {
+		return simgate.Errorf(simgate.CodeConflict, "this Idempotency-Key was used for a message, not a verification")
+	}
+	v, err := s.opts.Verify.Get(r.Context(), m.VerificationID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, toVerificationJSON(v, m.Status))
 	return nil
 }
 

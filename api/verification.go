@@ -16,9 +16,12 @@ type VerificationRequest struct {
 	Locale     string `json:"locale,omitempty"`
 	CodeLength int    `json:"code_length,omitempty"`
 	// TTL is a Go duration ("10m") or a number of seconds.
-	TTL       duration `json:"ttl,omitempty"`
-	AppName   string   `json:"app_name,omitempty"`
-	Reference string   `json:"reference,omitempty"`
+	TTL duration `json:"ttl,omitempty"`
+	// AppName is the key of an app name the operator configured
+	// (verify.app_names), never text: the SMS text comes from the
+	// configuration only.
+	AppName   string `json:"app_name,omitempty"`
+	Reference string `json:"reference,omitempty"`
 }
 
 // CheckRequest is the body of POST /v1/verifications/check.

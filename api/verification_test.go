@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -467,4 +468,86 @@ func TestIdempotency(t *testing.T) {
 	if got, want := len(e.queue.texts(number)), 2; got != want {
 		t.Fatalf("SMS = %d, want %d", got, want)
 	}
+}
+
+// TestVerificationTextFromConfig: a verify key picks a configured app name
+// or locale by key but never writes the text of the code SMS.
+func TestVerificationTextFromConfig(t *testing.T) {
+	e := newEnv(t, envOpts{verify: func(o *verify.Options) {
+		o.AppName = "Acme"
+		o.AppNames = map[string]string{"shop": "Acme Shop"}
+		o.Templates = map[string]string{"en": verify.DefaultTemplate, "de": "Ihr {app}-Code: {code}"}
+	}})
+	key := e.key(simgate.ScopeVerify)
+	refuse := func(body map[string]any, want ...string) {
+		t.Helper()
+		r := e.do("POST", "/v1/verifications", key, body)
+		wantStatus(t, r, http.StatusBadRequest, "invalid")
+		d, _ := r.json(t)["detail"].(string)
+		for _, w := range want {
+			if !strings.Contains(d, w) {
+				t.Fatalf("detail %q does not say %q", d, w)
+			}
+		}
+	}
+	for _, name := range []string{"Evil Bank: call +4915199999999 or visit http://evil.example", "Acme Shop", "SHOP", strings.Repeat("x", 65)} {
+		refuse(map[string]any{"to": number, "app_name": name}, "app_name", "verify.app_names")
+	}
+	if n := len(e.queue.texts(number)); n != 0 {
+		t.Fatalf("%d SMS queued for refused app names", n)
+	}
+
+	r := e.do("POST", "/v1/verifications", key, map[string]any{"to": number, "app_name": "shop", "locale": "de"})
+	wantStatus(t, r, http.StatusCreated)
+	if got, want := r.json(t)["app_name"], "Acme Shop"; got != want {
+		t.Fatalf("app_name = %v, want %v", got, want)
+	}
+	if got := e.queue.texts(number)[0]; !regexp.MustCompile(`^Ihr Acme Shop-Code: [0-9]{6}$`).MatchString(got) {
+		t.Fatalf("text = %q, want the de template with the configured app name", got)
+	}
+	r = e.do("POST", "/v1/verifications", key, map[string]any{"to": "+4915123456780"})
+	wantStatus(t, r, http.StatusCreated)
+	if got, want := r.json(t)["app_name"], "Acme"; got != want {
+		t.Fatalf("default app_name = %v, want %v", got, want)
+	}
+}
+
+// TestVerificationStrength: codes shorter than 6 digits and lifetimes over
+// 10 minutes (NIST SP 800-63B) are refused unless the configuration allows
+// them.
+func TestVerificationStrength(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	key := e.key(simgate.ScopeVerify)
+	for _, c := range []struct {
+		body map[string]any
+		want string
+	}{
+		{map[string]any{"to": number, "code_length": 4}, "verify.min_code_length"},
+		{map[string]any{"to": number, "code_length": 5}, "verify.min_code_length"},
+		{map[string]any{"to": number, "ttl": "11m"}, "verify.max_ttl"},
+		{map[string]any{"to": number, "ttl": 601}, "verify.max_ttl"},
+		{map[string]any{"to": number, "ttl": "1h"}, "verify.max_ttl"},
+	} {
+		r := e.do("POST", "/v1/verifications", key, c.body)
+		wantStatus(t, r, http.StatusBadRequest, "invalid")
+		if d, _ := r.json(t)["detail"].(string); !strings.Contains(d, c.want) {
+			t.Fatalf("%v: detail %q does not name %s", c.body, d, c.want)
+		}
+	}
+	if n := len(e.queue.texts(number)); n != 0 {
+		t.Fatalf("%d SMS queued for refused requests", n)
+	}
+	wantStatus(t, e.do("POST", "/v1/verifications", key, map[string]any{"to": number, "code_length": 6, "ttl": "10m"}),
+		http.StatusCreated)
+
+	// An operator may allow shorter codes and longer lifetimes.
+	e = newEnv(t, envOpts{verify: func(o *verify.Options) { o.MinCodeLength = 4; o.MaxTTL = time.Hour }})
+	key = e.key(simgate.ScopeVerify)
+	r := e.do("POST", "/v1/verifications", key, map[string]any{"to": number, "code_length": 4, "ttl": "1h"})
+	wantStatus(t, r, http.StatusCreated)
+	if got := e.queue.lastCode(t, number); len(got) != 4 {
+		t.Fatalf("code %q, want 4 digits", got)
+	}
+	wantStatus(t, e.do("POST", "/v1/verifications", key, map[string]any{"to": "+4915123456780", "ttl": "61m"}),
+		http.StatusBadRequest, "invalid")
 }

@@ -17,6 +17,10 @@ const (
 	IdempotencyReplay   = "replay"   // same request done before: answer with the stored response
 	IdempotencyInFlight = "in_flight"
 	IdempotencyMismatch = "mismatch" // same key, another request
+	// IdempotencyRecover: the request that reserved the key created a
+	// message and died before its response was stored. The reservation is
+	// taken over: answer from the message, then complete the key.
+	IdempotencyRecover = "recover"
 )
 
 // ReserveIdempotencyKey looks up key for the API key apiKeyID and, when it
@@ -25,44 +29,90 @@ const (
 // stored status and body, IdempotencyInFlight while the first request with
 // the key has not completed, or IdempotencyMismatch when the key was used for
 // another request.
-func (db *DB) ReserveIdempotencyKey(ctx context.Context, apiKeyID, key string, requestHash []byte, ttl time.Duration) (outcome string, status int, body []byte, err error) {
+//
+// A reservation is a lease of length lease, which must be longer than a
+// request may take: a request killed between reserving the key and storing
+// its response (a crash, SIGKILL) leaves the key in progress. Once the lease
+// has run out, the same request takes the reservation over. If the dead
+// request had created a message, which the store records with the
+// reservation in the transaction that creates the message (see
+// simgate.WithIdempotencyKey), the outcome is IdempotencyRecover with that
+// message's id: the retry answers from it instead of running again, so that
+// it never creates a second message. Otherwise the dead request created
+// nothing (the reservation and the message could not be committed apart)
+// and the outcome is IdempotencyReserved: the retry runs once.
+func (db *DB) ReserveIdempotencyKey(ctx context.Context, apiKeyID, key string, requestHash []byte, ttl, lease time.Duration) (outcome string, status int, body []byte, messageID string, err error) {
 	tx, err := db.beginTx(ctx)
 	if err != nil {
-		return "", 0, nil, fmt.Errorf("cannot reserve idempotency key: %w", err)
+		return "", 0, nil, "", fmt.Errorf("cannot reserve idempotency key: %w", err)
 	}
 	defer tx.Rollback()
 
 	var prev []byte
 	var code sql.NullInt64
 	var createdAt int64
+	var msg sql.NullString
 	err = tx.QueryRowContext(ctx, `
-		SELECT request_hash, response, status_code, created_at FROM idempotency_keys WHERE api_key_id = ? AND key = ?
-	`, apiKeyID, key).Scan(&prev, &body, &code, &createdAt)
+		SELECT request_hash, response, status_code, created_at, message_id FROM idempotency_keys
+		WHERE api_key_id = ? AND key = ?
+	`, apiKeyID, key).Scan(&prev, &body, &code, &createdAt, &msg)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
-		return "", 0, nil, fmt.Errorf("cannot reserve idempotency key: %w", err)
+		return "", 0, nil, "", fmt.Errorf("cannot reserve idempotency key: %w", err)
 	case time.UnixMilli(createdAt).Add(ttl).After(tx.now):
 		switch {
 		case !bytes.Equal(prev, requestHash):
-			return IdempotencyMismatch, 0, nil, nil
-		case !code.Valid:
-			return IdempotencyInFlight, 0, nil, nil
+			return IdempotencyMismatch, 0, nil, "", nil
+		case code.Valid:
+			return IdempotencyReplay, int(code.Int64), body, "", nil
+		case time.UnixMilli(createdAt).Add(lease).After(tx.now):
+			return IdempotencyInFlight, 0, nil, "", nil
 		}
-		return IdempotencyReplay, int(code.Int64), body, nil
+		// In progress past its lease: the request that reserved it is dead.
+		if _, err := tx.ExecContext(ctx, `
+			UPDATE idempotency_keys SET created_at = ? WHERE api_key_id = ? AND key = ?
+		`, tx.now.UnixMilli(), apiKeyID, key); err != nil {
+			return "", 0, nil, "", fmt.Errorf("cannot take over idempotency key: %w", err)
+		}
+		if err := tx.Commit(); err != nil {
+			return "", 0, nil, "", fmt.Errorf("cannot take over idempotency key: %w", err)
+		}
+		if msg.Valid {
+			return IdempotencyRecover, 0, nil, msg.String, nil
+		}
+		return IdempotencyReserved, 0, nil, "", nil
 	}
 
 	if _, err := tx.ExecContext(ctx, `
 		INSERT INTO idempotency_keys (api_key_id, key, request_hash, created_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (api_key_id, key) DO UPDATE SET
-			request_hash = excluded.request_hash, response = NULL, status_code = NULL, created_at = excluded.created_at
+			request_hash = excluded.request_hash, response = NULL, status_code = NULL, message_id = NULL,
+			created_at = excluded.created_at
 	`, apiKeyID, key, requestHash, tx.now.UnixMilli()); err != nil {
-		return "", 0, nil, fmt.Errorf("cannot reserve idempotency key: %w", err)
+		return "", 0, nil, "", fmt.Errorf("cannot reserve idempotency key: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return "", 0, nil, fmt.Errorf("cannot reserve idempotency key: %w", err)
+		return "", 0, nil, "", fmt.Errorf("cannot reserve idempotency key: %w", err)
 	}
-	return IdempotencyReserved, 0, nil, nil
+	return IdempotencyReserved, 0, nil, "", nil
+}
+
+// linkIdempotencyKey records message id with the reservation ctx carries
+// (simgate.WithIdempotencyKey), in the transaction that creates the
+// message: the reservation and what its request created are committed
+// together, never apart.
+func linkIdempotencyKey(ctx context.Context, tx *tx, id string) error {
+	apiKeyID, key, ok := simgate.IdempotencyKeyFrom(ctx)
+	if !ok {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `
+		UPDATE idempotency_keys SET message_id = ? WHERE api_key_id = ? AND key = ? AND status_code IS NULL
+	`, id, apiKeyID, key); err != nil {
+		return fmt.Errorf("cannot record message with idempotency key: %w", err)
+	}
+	return nil
 }
 
 // CompleteIdempotencyKey stores the response to the request that reserved
@@ -92,7 +142,8 @@ func (db *DB) CompleteIdempotencyKey(ctx context.Context, apiKeyID, key string, 
 }
 
 // ReleaseIdempotencyKey forgets a reserved key whose request failed, so that
-// a retry with it runs again. A completed key is kept.
+// a retry with it runs again. A completed key is kept, and so is one whose
+// request created a message: a retry must not create another.
 func (db *DB) ReleaseIdempotencyKey(ctx context.Context, apiKeyID, key string) error {
 	tx, err := db.beginTx(ctx)
 	if err != nil {
@@ -101,7 +152,7 @@ func (db *DB) ReleaseIdempotencyKey(ctx context.Context, apiKeyID, key string) e
 	defer tx.Rollback()
 
 	if _, err := tx.ExecContext(ctx, `
-		DELETE FROM idempotency_keys WHERE api_key_id = ? AND key = ? AND status_code IS NULL
+		DELETE FROM idempotency_keys WHERE api_key_id = ? AND key = ? AND status_code IS NULL AND message_id IS NULL
 	`, apiKeyID, key); err != nil {
 		return fmt.Errorf("cannot release idempotency key: %w", err)
 	}

@@ -34,7 +34,9 @@ const (
 // existing message and created is false; otherwise the error has
 // simgate.CodeConflict. A message without a verification to a number that
 // opted out fails with simgate.CodeForbidden. The checks and the insert share
-// one transaction.
+// one transaction. When ctx carries the reservation of an Idempotency-Key
+// (simgate.WithIdempotencyKey), a created message is recorded with it in
+// that transaction too.
 func (db *DB) CreateMessage(ctx context.Context, m *simgate.Message, requestHash []byte) (created bool, err error) {
 	tx, err := db.beginTx(ctx)
 	if err != nil {
@@ -133,7 +135,9 @@ func createMessage(ctx context.Context, tx *tx, m *simgate.Message, requestHash 
 		return err
 	}
 	m.Events = []simgate.MessageEvent{{MessageID: m.ID, At: tx.now, Status: m.Status, Reason: m.Reason}}
-	return nil
+	// A request holding an Idempotency-Key: its retry after a crash must
+	// find this message (ReserveIdempotencyKey).
+	return linkIdempotencyKey(ctx, tx, m.ID)
 }
 
 // ClaimMessage takes the next message that is due, highest priority first,

@@ -132,7 +132,7 @@ func TestIdempotencyKeys(t *testing.T) {
 	h1, h2 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
 	step := func(hash []byte, want string) {
 		t.Helper()
-		got, _, _, err := db.ReserveIdempotencyKey(ctx, k.ID, "a", hash, 24*time.Hour)
+		got, _, _, _, err := db.ReserveIdempotencyKey(ctx, k.ID, "a", hash, 24*time.Hour, 30*time.Second)
 		if err != nil || got != want {
 			t.Fatalf("reserve = %q, %v; want %q", got, err, want)
 		}
@@ -147,7 +147,7 @@ func TestIdempotencyKeys(t *testing.T) {
 	if err := db.CompleteIdempotencyKey(ctx, k.ID, "a", 201, []byte(`{"id":1}`)); err != nil {
 		t.Fatal(err)
 	}
-	got, status, body, err := db.ReserveIdempotencyKey(ctx, k.ID, "a", h2, 24*time.Hour)
+	got, status, body, _, err := db.ReserveIdempotencyKey(ctx, k.ID, "a", h2, 24*time.Hour, 30*time.Second)
 	if err != nil || got != store.IdempotencyReplay || status != 201 || string(body) != `{"id":1}` {
 		t.Fatalf("replay = %q %d %s %v", got, status, body, err)
 	}

@@ -12,6 +12,13 @@
 // cannot be recovered from its hash, so it is replaced and stops working,
 // and the expiry restarts with the new SMS. The attempts left do not reset.
 //
+// The text of a code SMS comes from the options alone: a request picks a
+// locale (a configured template) and an app name by its key in AppNames, but
+// cannot write text, so a stolen or careless verify key cannot turn the code
+// SMS into a phishing message. Codes are at least MinCodeLength digits
+// (default 6) and valid at most MaxTTL (default 10 minutes), as NIST SP
+// 800-63B asks of out-of-band secrets, unless the operator allows otherwise.
+//
 // The package does not import the store or the queue: it declares the Store
 // and Enqueuer it needs, and cmd/simgate wires *store.DB and the dispatcher.
 package verify
@@ -24,11 +31,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/simgate/simgate"
 )
@@ -80,7 +91,8 @@ type Enqueuer interface {
 // a number gets at most one a day.
 const AlertOwnerNotified = "number.owner_notified"
 
-// Limits on requests.
+// Limits on requests. MinCodeLength and MaxTTL are the bounds that
+// Options.MinCodeLength and Options.MaxTTL may be set to.
 const (
 	MinCodeLength = 4
 	MaxCodeLength = 10
@@ -102,9 +114,18 @@ type Options struct {
 	// Secret keys the code HMAC; at least 32 bytes. Required.
 	Secret []byte
 	// AppName fills {app} when a request names none; default "simgate".
-	AppName    string
-	CodeLength int           // default 6
-	TTL        time.Duration // default 10 minutes
+	AppName string
+	// AppNames are the other names {app} may show, by the key a request
+	// gives as app_name. A request naming anything else is refused.
+	AppNames map[string]string
+	// MinCodeLength is the fewest digits a request may ask for; default 6
+	// (NIST SP 800-63B), at least 4.
+	MinCodeLength int
+	CodeLength    int // default 6
+	// MaxTTL is the longest lifetime a request may ask for; default 10
+	// minutes (NIST SP 800-63B), at most 24 hours.
+	MaxTTL     time.Duration
+	TTL        time.Duration // default 10 minutes, or MaxTTL when shorter
 	MaxChecks  int           // failed checks per verification; default 5
 	MaxSends   int           // SMS per number per SendWindow; default 5
 	SendWindow time.Duration // default 10 minutes
@@ -150,17 +171,40 @@ func New(st Store, q Enqueuer, opts Options) (*Service, error) {
 	if opts.AppName == "" {
 		opts.AppName = "simgate"
 	}
-	if opts.CodeLength == 0 {
-		opts.CodeLength = 6
+	if err := CheckAppName(opts.AppName); err != nil {
+		return nil, fmt.Errorf("cannot start verify: app name: %w", err)
 	}
-	if opts.CodeLength < MinCodeLength || opts.CodeLength > MaxCodeLength {
-		return nil, fmt.Errorf("cannot start verify: code length %d is not %d-%d", opts.CodeLength, MinCodeLength, MaxCodeLength)
+	for key, name := range opts.AppNames {
+		if !ValidAppNameKey(key) {
+			return nil, fmt.Errorf("cannot start verify: app name key %q is not 1 to %d letters, digits, '.', '_' or '-'", key, MaxAppName)
+		}
+		if err := CheckAppName(name); err != nil {
+			return nil, fmt.Errorf("cannot start verify: app name %q: %w", key, err)
+		}
+	}
+	if opts.MinCodeLength == 0 {
+		opts.MinCodeLength = 6
+	}
+	if opts.MinCodeLength < MinCodeLength || opts.MinCodeLength > MaxCodeLength {
+		return nil, fmt.Errorf("cannot start verify: minimum code length %d is not %d-%d", opts.MinCodeLength, MinCodeLength, MaxCodeLength)
+	}
+	if opts.CodeLength == 0 {
+		opts.CodeLength = max(6, opts.MinCodeLength)
+	}
+	if opts.CodeLength < opts.MinCodeLength || opts.CodeLength > MaxCodeLength {
+		return nil, fmt.Errorf("cannot start verify: code length %d is not %d-%d", opts.CodeLength, opts.MinCodeLength, MaxCodeLength)
+	}
+	if opts.MaxTTL == 0 {
+		opts.MaxTTL = 10 * time.Minute
+	}
+	if opts.MaxTTL < MinTTL || opts.MaxTTL > MaxTTL {
+		return nil, fmt.Errorf("cannot start verify: maximum ttl %s is not between %s and %s", opts.MaxTTL, MinTTL, MaxTTL)
 	}
 	if opts.TTL == 0 {
-		opts.TTL = 10 * time.Minute
+		opts.TTL = min(10*time.Minute, opts.MaxTTL)
 	}
-	if opts.TTL < MinTTL || opts.TTL > MaxTTL {
-		return nil, fmt.Errorf("cannot start verify: ttl %s is not between %s and %s", opts.TTL, MinTTL, MaxTTL)
+	if opts.TTL < MinTTL || opts.TTL > opts.MaxTTL {
+		return nil, fmt.Errorf("cannot start verify: ttl %s is not between %s and the maximum %s", opts.TTL, MinTTL, opts.MaxTTL)
 	}
 	if opts.MaxChecks <= 0 {
 		opts.MaxChecks = 5
@@ -201,8 +245,9 @@ func New(st Store, q Enqueuer, opts Options) (*Service, error) {
 }
 
 // Start sends a code to v.To, which the caller has normalised to E.164. From
-// v it reads To, Locale, AppName, Reference, CodeLength (0: the default) and
-// APIKeyID; ttl 0 means the default. It fills in the rest of v and returns
+// v it reads To, Locale, AppName (empty or a key of Options.AppNames; Start
+// replaces it with the name shown), Reference, CodeLength (0: the default)
+// and APIKeyID; ttl 0 means the default. It fills in the rest of v and returns
 // the queued SMS, whose text is sealed. The verification and its SMS are
 // stored in one transaction; a resend cancels the still-queued SMS with the
 // old code. It returns CodeInvalid for bad parameters and a rate-limit error
@@ -250,26 +295,79 @@ func (s *Service) prepare(v *simgate.Verification, ttl *time.Duration) error {
 	if v.CodeLength == 0 {
 		v.CodeLength = s.opts.CodeLength
 	}
-	if v.CodeLength < MinCodeLength || v.CodeLength > MaxCodeLength {
-		return simgate.Errorf(simgate.CodeInvalid, "code_length must be %d to %d, got %d", MinCodeLength, MaxCodeLength, v.CodeLength)
+	if v.CodeLength < s.opts.MinCodeLength && v.CodeLength >= MinCodeLength {
+		return simgate.Errorf(simgate.CodeInvalid, "code_length must be at least %d digits, got %d; "+
+			"the operator can allow shorter codes with verify.min_code_length (NIST SP 800-63B asks for at least 6)", s.opts.MinCodeLength, v.CodeLength)
+	}
+	if v.CodeLength < s.opts.MinCodeLength || v.CodeLength > MaxCodeLength {
+		return simgate.Errorf(simgate.CodeInvalid, "code_length must be %d to %d, got %d", s.opts.MinCodeLength, MaxCodeLength, v.CodeLength)
 	}
 	if *ttl == 0 {
 		*ttl = s.opts.TTL
 	}
-	if *ttl < MinTTL || *ttl > MaxTTL {
-		return simgate.Errorf(simgate.CodeInvalid, "ttl must be between %s and %s, got %s", MinTTL, MaxTTL, *ttl)
+	if *ttl > s.opts.MaxTTL && *ttl <= MaxTTL {
+		return simgate.Errorf(simgate.CodeInvalid, "ttl must be at most %s, got %s; "+
+			"the operator can allow longer lifetimes with verify.max_ttl (NIST SP 800-63B asks for at most 10m)", s.opts.MaxTTL, *ttl)
+	}
+	if *ttl < MinTTL || *ttl > s.opts.MaxTTL {
+		return simgate.Errorf(simgate.CodeInvalid, "ttl must be between %s and %s, got %s", MinTTL, s.opts.MaxTTL, *ttl)
 	}
 	if len([]rune(v.Reference)) > MaxReference || len(v.Reference) > 4*MaxReference {
 		return simgate.Errorf(simgate.CodeInvalid, "reference must be at most %d characters", MaxReference)
 	}
-	if v.AppName == "" {
+	// app_name is a key, never text: the SMS shows only names the operator
+	// configured.
+	switch name, ok := s.opts.AppNames[v.AppName]; {
+	case v.AppName == "":
 		v.AppName = s.opts.AppName
-	}
-	if len([]rune(v.AppName)) > MaxAppName {
-		return simgate.Errorf(simgate.CodeInvalid, "app_name must be at most %d characters", MaxAppName)
+	case ok:
+		v.AppName = name
+	case !ValidAppNameKey(v.AppName):
+		return simgate.Errorf(simgate.CodeInvalid, "app_name must be the key of a configured app name "+
+			"(1 to %d letters, digits, '.', '_' or '-'), not text; the operator adds names under verify.app_names", MaxAppName)
+	default:
+		return simgate.Errorf(simgate.CodeInvalid, "app_name %q is not a configured app name (configured: %s); "+
+			"the operator adds it as a key under verify.app_names, with the name to show as its value", v.AppName, s.appNameKeys())
 	}
 	if _, ok := s.opts.Templates[v.Locale]; !ok {
 		v.Locale = s.opts.DefaultLocale
+	}
+	return nil
+}
+
+// appNameKeys lists the configured app name keys for an error message.
+func (s *Service) appNameKeys() string {
+	if len(s.opts.AppNames) == 0 {
+		return "none"
+	}
+	return strings.Join(slices.Sorted(maps.Keys(s.opts.AppNames)), ", ")
+}
+
+// ValidAppNameKey reports whether key can name an app name: 1 to
+// MaxAppName ASCII letters, digits, '.', '_' or '-'.
+func ValidAppNameKey(key string) bool {
+	if key == "" || len(key) > MaxAppName {
+		return false
+	}
+	for _, c := range key {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckAppName returns an error unless name can be shown in a code SMS: 1
+// to MaxAppName characters without control, format (such as bidi
+// overrides) or line-breaking characters.
+func CheckAppName(name string) error {
+	if name == "" || utf8.RuneCountInString(name) > MaxAppName || !utf8.ValidString(name) {
+		return fmt.Errorf("must be 1 to %d characters of valid UTF-8", MaxAppName)
+	}
+	for i, r := range []rune(name) {
+		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return fmt.Errorf("character %d is U+%04X, a control or format character", i+1, r)
+		}
 	}
 	return nil
 }

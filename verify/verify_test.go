@@ -128,10 +128,83 @@ func TestNewOptions(t *testing.T) {
 		"ttl":            {Secret: make([]byte, 32), TTL: 25 * time.Hour},
 		"no code":        {Secret: make([]byte, 32), Templates: map[string]string{"en": "hello"}},
 		"default locale": {Secret: make([]byte, 32), DefaultLocale: "de"},
+		"short default":  {Secret: make([]byte, 32), CodeLength: 4},
+		"min below 4":    {Secret: make([]byte, 32), MinCodeLength: 3, CodeLength: 6},
+		"ttl over max":   {Secret: make([]byte, 32), TTL: 15 * time.Minute},
+		"max ttl":        {Secret: make([]byte, 32), MaxTTL: 25 * time.Hour},
+		"app name text":  {Secret: make([]byte, 32), AppName: "Shop\nYour code is 0000"},
+		"app names text": {Secret: make([]byte, 32), AppNames: map[string]string{"shop": "Shop\u202e"}},
+		"app names key":  {Secret: make([]byte, 32), AppNames: map[string]string{"my shop": "Shop"}},
+		"app names long": {Secret: make([]byte, 32), AppNames: map[string]string{"shop": strings.Repeat("x", 65)}},
 	} {
 		if _, err := verify.New(nil, nil, o); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+	for name, o := range map[string]verify.Options{
+		"defaults":      {Secret: make([]byte, 32)},
+		"allowed short": {Secret: make([]byte, 32), MinCodeLength: 4, CodeLength: 4},
+		"allowed long":  {Secret: make([]byte, 32), MaxTTL: time.Hour, TTL: time.Hour},
+		"short max ttl": {Secret: make([]byte, 32), MaxTTL: 5 * time.Minute},
+		"app names":     {Secret: make([]byte, 32), AppNames: map[string]string{"shop": "Acme Shop", "bank-2.eu_x": "Acme Bank"}},
+		"unicode name":  {Secret: make([]byte, 32), AppName: "Café Zürich"},
+	} {
+		if _, err := verify.New(nil, nil, o); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestStartTakesTextFromOptions: Start picks a configured app name by key
+// and refuses any other app_name, short codes and long lifetimes before
+// anything is stored.
+func TestStartTakesTextFromOptions(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	q, err := queue.New(queue.Options{Store: db, Sender: nopSender{}}) // not opened: nothing is sent
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := verify.New(db, q, verify.Options{Secret: []byte(strings.Repeat("k", 32)), AppName: "Acme",
+		AppNames: map[string]string{"shop": "Acme Shop"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		v    simgate.Verification
+		ttl  time.Duration
+		want string
+	}{
+		{simgate.Verification{AppName: "Evil. Call +4915199999999"}, 0, "verify.app_names"},
+		{simgate.Verification{AppName: "Acme Shop"}, 0, "verify.app_names"},
+		{simgate.Verification{AppName: "Acme"}, 0, "verify.app_names"},
+		{simgate.Verification{CodeLength: 4}, 0, "verify.min_code_length"},
+		{simgate.Verification{CodeLength: 5}, 0, "verify.min_code_length"},
+		{simgate.Verification{}, 10*time.Minute + time.Second, "verify.max_ttl"},
+	} {
+		c.v.To = "+4915123456789"
+		_, err := s.Start(ctx, &c.v, c.ttl)
+		if got := simgate.ErrorCode(err); got != simgate.CodeInvalid || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("Start(%+v, %s) = %v (%s), want invalid naming %s", c.v, c.ttl, err, got, c.want)
+		}
+	}
+	v := &simgate.Verification{To: "+4915123456789", AppName: "shop"}
+	m, err := s.Start(ctx, v, 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := v.AppName, "Acme Shop"; got != want {
+		t.Fatalf("AppName = %q, want %q", got, want)
+	}
+	if got, want := v.CodeLength, 6; got != want {
+		t.Fatalf("CodeLength = %d, want %d", got, want)
+	}
+	if m.ID == "" {
+		t.Fatal("no SMS queued")
 	}
 }
 

@@ -94,7 +94,7 @@ func (a *App) Open(ctx context.Context) (err error) {
 	for _, m := range a.DB.Applied() {
 		a.Logger.Info("applied migration", "migration", m.String())
 	}
-	secret, err := verifySecret(cfg)
+	secret, err := verifySecret(cfg, a.Logger.With("component", "verify"))
 	if err != nil {
 		return err
 	}
@@ -193,7 +193,8 @@ func (a *App) Open(ctx context.Context) (err error) {
 
 	v := cfg.Verify
 	if a.Verify, err = verify.New(a.DB, a.Queue, verify.Options{
-		Secret: secret, AppName: v.AppName, CodeLength: v.CodeLength, TTL: v.TTL,
+		Secret: secret, AppName: v.AppName, AppNames: v.AppNames,
+		MinCodeLength: v.MinCodeLength, CodeLength: v.CodeLength, MaxTTL: v.MaxTTL, TTL: v.TTL,
 		MaxChecks: v.MaxChecks, MaxSends: v.MaxSends, SendWindow: v.SendWindow, FailureCap: v.FailureCap,
 		NotifyOwner: v.NotifyOwner, NotifyTemplate: v.NotifyTemplate,
 		DefaultLocale: v.DefaultLocale, Templates: v.Templates,
@@ -469,22 +470,100 @@ func modemConfigs(ms []ModemConfig) []modem.Config {
 	return out
 }
 
-// verifySecret returns the key for the code HMACs: the configured one, or
-// one kept in a file beside the database, created on first use (mode 0600).
-func verifySecret(cfg *Config) ([]byte, error) {
-	if cfg.Verify.Secret != "" {
-		return []byte(cfg.Verify.Secret), nil
-	}
-	path := filepath.Join(filepath.Dir(cfg.Database.Path), "simgate.secret")
-	if b, err := os.ReadFile(path); err == nil {
-		key, err := hex.DecodeString(strings.TrimSpace(string(b)))
-		if err != nil || len(key) < 32 {
-			return nil, fmt.Errorf("%s is not a hex key of at least 32 bytes; remove it to make a new one (pending codes stop working)", path)
+// Where the verification secret comes from when verify.secret is empty.
+const (
+	verifySecretEnv        = "SIMGATE_VERIFY_SECRET"
+	verifySecretCredential = "verify-secret" // LoadCredential=verify-secret:...
+	verifySecretFile       = "simgate.secret"
+)
+
+// verifySecret returns the key for the code HMACs (and the keys derived from
+// it), from the first of: verify.secret; $SIMGATE_VERIFY_SECRET (both at
+// least 32 characters, used as they are); the systemd credential
+// verify-secret, $CREDENTIALS_DIRECTORY/verify-secret (a hex key of at least
+// 32 bytes; blank counts as not given, since the shipped unit sets a blank
+// default with SetCredential= so that it starts without the file); else
+// simgate.secret beside the database (the same form), created on first use
+// with mode 0600.
+//
+// The key is kept out of the data directory when it can be: a copy of the
+// database holds the HMACs of pending codes, and with the key a 6-digit code
+// falls to a million HMACs, about a second. So the file beside the database
+// comes with a warning at every start.
+func verifySecret(cfg *Config, log *slog.Logger) ([]byte, error) {
+	old := filepath.Join(filepath.Dir(cfg.Database.Path), verifySecretFile)
+	source, key, err := func() (string, []byte, error) {
+		if s := cfg.Verify.Secret; s != "" {
+			if s == os.Getenv(verifySecretEnv) { // the shipped configuration: ${SIMGATE_VERIFY_SECRET:-}
+				return verifySecretEnv, []byte(s), nil
+			}
+			return "verify.secret", []byte(s), nil
 		}
+		if s := os.Getenv(verifySecretEnv); s != "" {
+			if len(s) < 32 {
+				return "", nil, fmt.Errorf("%s must be at least 32 characters, got %d", verifySecretEnv, len(s))
+			}
+			return verifySecretEnv, []byte(s), nil
+		}
+		if dir := os.Getenv("CREDENTIALS_DIRECTORY"); dir != "" {
+			path := filepath.Join(dir, verifySecretCredential)
+			key, err := readHexKey(path)
+			if err == nil {
+				return "credential " + verifySecretCredential, key, nil
+			} else if !errors.Is(err, os.ErrNotExist) {
+				return "", nil, err
+			}
+		}
+		key, err := readHexKey(old)
+		if _, serr := os.Stat(old); errors.Is(err, os.ErrNotExist) && errors.Is(serr, os.ErrNotExist) {
+			key, err = createHexKey(old)
+		} else if errors.Is(err, os.ErrNotExist) {
+			err = fmt.Errorf("%s is empty; remove it to make a new key (pending codes stop working)", old)
+		}
+		return old, key, err
+	}()
+	if err != nil {
+		return nil, err
+	}
+	if source == old {
+		log.Warn("the verification secret is kept beside the database, so a copy of the data directory holds "+
+			"both the code hashes and their key and reveals pending codes; give the key in "+verifySecretEnv+
+			" or as the systemd credential "+verifySecretCredential+" (see README, Operations)", "path", old)
 		return key, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
+	}
+	log.Info("verification secret loaded", "source", source)
+	if _, err := os.Stat(old); err == nil {
+		log.Warn("a verification secret file beside the database is not used (the key comes from "+source+
+			"); remove it and its copies in backups once no pending code needs it", "path", old)
+	}
+	return key, nil
+}
+
+// readHexKey reads a hex key of at least 32 bytes from path. A missing or
+// empty file is an os.ErrNotExist error.
+func readHexKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("cannot read the verification secret: %w", err)
 	}
+	text := strings.TrimSpace(string(b))
+	if text == "" {
+		return nil, fmt.Errorf("%s is empty: %w", path, os.ErrNotExist)
+	}
+	key, err := hex.DecodeString(text)
+	if err != nil || len(key) < 32 {
+		return nil, fmt.Errorf("%s is not a hex key of at least 32 bytes (make one with: openssl rand -hex 32); "+
+			"a new key makes pending codes stop working", path)
+	}
+	return key, nil
+}
+
+// createHexKey writes a new random 32-byte key to path, hex-encoded, mode
+// 0600; it fails when path exists.
+func createHexKey(path string) ([]byte, error) {
 	key := make([]byte, 32)
 	rand.Read(key)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -497,7 +576,7 @@ func verifySecret(cfg *Config) ([]byte, error) {
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return nil, err
+		return nil, fmt.Errorf("cannot write the verification secret: %w", err)
 	}
 	return key, f.Close()
 }

@@ -162,9 +162,16 @@ type QueueConfig struct {
 
 // VerifyConfig is the OTP service.
 type VerifyConfig struct {
-	Secret           string            `yaml:"secret"`
-	AppName          string            `yaml:"app_name"`
-	CodeLength       int               `yaml:"code_length"`
+	Secret  string `yaml:"secret"`
+	AppName string `yaml:"app_name"`
+	// AppNames are the names a request may pick by key (app_name); a
+	// request cannot give text of its own.
+	AppNames map[string]string `yaml:"app_names"`
+	// MinCodeLength is the fewest digits a request may ask for.
+	MinCodeLength int `yaml:"min_code_length"`
+	CodeLength    int `yaml:"code_length"`
+	// MaxTTL is the longest lifetime a request may ask for.
+	MaxTTL           time.Duration     `yaml:"max_ttl"`
 	TTL              time.Duration     `yaml:"ttl"`
 	MaxChecks        int               `yaml:"max_checks"`
 	MaxSends         int               `yaml:"max_sends"`
@@ -228,7 +235,9 @@ func DefaultConfig() *Config {
 		},
 		Verify: VerifyConfig{
 			AppName:            "simgate",
+			MinCodeLength:      6,
 			CodeLength:         6,
+			MaxTTL:             10 * time.Minute,
 			TTL:                10 * time.Minute,
 			MaxChecks:          5,
 			MaxSends:           5,
@@ -729,11 +738,27 @@ func (c *Config) validate(lines map[string]int) []ConfigProblem {
 	if v.Secret != "" && len(v.Secret) < 32 {
 		bad("verify.secret", "must be at least 32 characters (it keys the code hashes), got %d", len(v.Secret))
 	}
-	if v.CodeLength < 4 || v.CodeLength > 10 {
-		bad("verify.code_length", "must be 4 to 10 digits, got %d", v.CodeLength)
+	if err := verify.CheckAppName(v.AppName); err != nil {
+		bad("verify.app_name", "%v", err)
 	}
-	if v.TTL < time.Minute || v.TTL > 24*time.Hour {
-		bad("verify.ttl", "must be between 1m and 24h, got %s", v.TTL)
+	for _, key := range slices.Sorted(maps.Keys(v.AppNames)) {
+		if !verify.ValidAppNameKey(key) {
+			bad("verify.app_names."+key, "the key (what requests give as app_name) must be 1 to %d letters, digits, '.', '_' or '-'", verify.MaxAppName)
+		} else if err := verify.CheckAppName(v.AppNames[key]); err != nil {
+			bad("verify.app_names."+key, "%v", err)
+		}
+	}
+	// NIST SP 800-63B: out-of-band secrets of at least 6 digits, valid for
+	// at most 10 minutes; the operator may allow less.
+	if v.MinCodeLength < verify.MinCodeLength || v.MinCodeLength > verify.MaxCodeLength {
+		bad("verify.min_code_length", "must be %d to %d digits, got %d", verify.MinCodeLength, verify.MaxCodeLength, v.MinCodeLength)
+	} else if v.CodeLength < v.MinCodeLength || v.CodeLength > verify.MaxCodeLength {
+		bad("verify.code_length", "must be verify.min_code_length (%d) to %d digits, got %d", v.MinCodeLength, verify.MaxCodeLength, v.CodeLength)
+	}
+	if v.MaxTTL < verify.MinTTL || v.MaxTTL > verify.MaxTTL {
+		bad("verify.max_ttl", "must be between 1m and 24h, got %s", v.MaxTTL)
+	} else if v.TTL < verify.MinTTL || v.TTL > v.MaxTTL {
+		bad("verify.ttl", "must be between 1m and at most verify.max_ttl (%s), got %s", v.MaxTTL, v.TTL)
 	}
 	atLeast("verify.max_checks", v.MaxChecks, 1)
 	atLeast("verify.max_sends", v.MaxSends, 1)

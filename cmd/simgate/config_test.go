@@ -114,7 +114,21 @@ func TestConfigErrors(t *testing.T) {
 		{"wrong type in a list item", "modems:\n  - name: m0\n    device: /dev/ttyUSB0\n    per_day: lots\n",
 			[]string{"bad.yaml:4:", "modems[0].per_day", "whole number"}},
 		{"invalid value", "verify:\n  ttl: 48h\n",
-			[]string{"bad.yaml:2:", "verify.ttl", "between 1m and 24h"}},
+			[]string{"bad.yaml:2:", "verify.ttl", "at most verify.max_ttl (10m0s)"}},
+		{"ttl over max_ttl", "verify:\n  max_ttl: 15m\n  ttl: 20m\n",
+			[]string{"bad.yaml:3:", "verify.ttl", "verify.max_ttl (15m0s)"}},
+		{"max_ttl", "verify:\n  max_ttl: 25h\n",
+			[]string{"bad.yaml:2:", "verify.max_ttl", "between 1m and 24h"}},
+		{"short code", "verify:\n  code_length: 4\n",
+			[]string{"bad.yaml:2:", "verify.code_length", "verify.min_code_length (6)"}},
+		{"min_code_length", "verify:\n  min_code_length: 3\n",
+			[]string{"bad.yaml:2:", "verify.min_code_length", "4 to 10"}},
+		{"app name text", "verify:\n  app_name: \"Shop\\nYour code is 0000\"\n",
+			[]string{"bad.yaml:2:", "verify.app_name", "U+000A"}},
+		{"app names key", "verify:\n  app_names:\n    \"my shop\": Shop\n",
+			[]string{"bad.yaml:3:", "verify.app_names.my shop", "letters, digits"}},
+		{"app names value", "verify:\n  app_names:\n    shop: \"Shop\\u202e\"\n",
+			[]string{"bad.yaml:3:", "verify.app_names.shop", "U+202E"}},
 		{"invalid enum", "database:\n  synchronous: FAST\n",
 			[]string{"bad.yaml:2:", "database.synchronous", "FULL or NORMAL"}},
 		{"modem without device", "modems:\n  - name: m0\n",
@@ -155,6 +169,27 @@ func TestConfigErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestConfigVerifyAllowsWeakerByChoice: shorter codes, longer lifetimes and
+// app names are the operator's to configure.
+func TestConfigVerifyAllowsWeakerByChoice(t *testing.T) {
+	cfg, err := ParseConfig("ok.yaml", []byte("verify:\n  min_code_length: 4\n  code_length: 4\n  max_ttl: 1h\n  ttl: 30m\n"+
+		"  app_names: {shop: \"Acme Shop\", bank-eu: \"Acme Bank\"}\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := cfg.Verify
+	if v.MinCodeLength != 4 || v.CodeLength != 4 || v.MaxTTL != time.Hour || v.TTL != 30*time.Minute || v.AppNames["bank-eu"] != "Acme Bank" {
+		t.Fatalf("verify = %+v", v)
+	}
+	def := DefaultConfig().Verify
+	if got, want := def.MinCodeLength, 6; got != want {
+		t.Fatalf("default min_code_length = %d, want %d", got, want)
+	}
+	if got, want := def.MaxTTL, 10*time.Minute; got != want {
+		t.Fatalf("default max_ttl = %s, want %s", got, want)
 	}
 }
 

@@ -188,8 +188,10 @@ func (d *serveProc) stop(t *testing.T, sig syscall.Signal) error {
 // load posts messages from several clients, each pausing between requests,
 // until ctx ends, and returns the ids and texts of the ones the daemon
 // accepted. The pause keeps the backlog within what the virtual modems
-// drain in a test's time.
-func (r *rig) load(ctx context.Context, base string, workers int, pause time.Duration, seq *counter) map[string]string {
+// drain in a test's time. Request n carries the Idempotency-Key load-n; one
+// whose response did not come back (the daemon died) is left in retries,
+// when not nil, for retryLoad.
+func (r *rig) load(ctx context.Context, base string, workers int, pause time.Duration, seq *counter, retries *loadRetries) map[string]string {
 	var mu sync.Mutex
 	accepted := map[string]string{}
 	var wg sync.WaitGroup
@@ -200,13 +202,14 @@ func (r *rig) load(ctx context.Context, base string, workers int, pause time.Dur
 			defer wg.Done()
 			for ctx.Err() == nil {
 				n := seq.next()
-				text := fmt.Sprintf("load message %d", n)
-				body, _ := json.Marshal(map[string]string{"to": fmt.Sprintf("+49151%08d", n), "text": text})
-				req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/messages", bytes.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+r.key)
-				req.Header.Set("Content-Type", "application/json")
+				text, req := r.loadRequest(ctx, base, n)
 				resp, err := client.Do(req)
 				if err != nil {
+					if retries != nil {
+						retries.mu.Lock()
+						retries.pending[n] = true
+						retries.mu.Unlock()
+					}
 					return // the daemon went away: stop this worker
 				}
 				var m struct{ ID string }
@@ -216,6 +219,11 @@ func (r *rig) load(ctx context.Context, base string, workers int, pause time.Dur
 					mu.Lock()
 					accepted[m.ID] = text
 					mu.Unlock()
+				} else if resp.StatusCode/100 == 2 && retries != nil {
+					// The response was cut off: as good as none.
+					retries.mu.Lock()
+					retries.pending[n] = true
+					retries.mu.Unlock()
 				} else if resp.StatusCode/100 != 2 && ctx.Err() == nil {
 					r.t.Errorf("POST /v1/messages: HTTP %d: %v", resp.StatusCode, err)
 					return
@@ -229,6 +237,116 @@ func (r *rig) load(ctx context.Context, base string, workers int, pause time.Dur
 	}
 	wg.Wait()
 	return accepted
+}
+
+// loadRequest is load's request n, the same each time it is sent.
+func (r *rig) loadRequest(ctx context.Context, base string, n int) (text string, req *http.Request) {
+	text = fmt.Sprintf("load message %d", n)
+	body, _ := json.Marshal(map[string]string{"to": fmt.Sprintf("+49151%08d", n), "text": text})
+	req, _ = http.NewRequestWithContext(ctx, "POST", base+"/v1/messages", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+r.key)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", fmt.Sprintf("load-%d", n))
+	return text, req
+}
+
+// loadRetries are the load requests whose response never came, to be sent
+// again with the same Idempotency-Key, and what the retries got.
+type loadRetries struct {
+	mu      sync.Mutex
+	pending map[int]bool
+	held    map[int]bool // refused as in progress once
+	// Figures: retries sent; answered Idempotent-Replayed (the first
+	// attempt's stored response, or after a refusal as in progress, the
+	// message the dead first attempt created: recovered); run afresh (the
+	// first attempt created nothing); refused as still in progress (within
+	// the reservation's lease).
+	sent, replayed, recovered, ran, inProgress int
+}
+
+// retryLoad sends every pending request again and adds what the daemon
+// accepted to accepted. A request refused as in progress stays pending.
+func (r *rig) retryLoad(base string, retries *loadRetries, accepted map[string]string) {
+	r.t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second}
+	retries.mu.Lock()
+	defer retries.mu.Unlock()
+	for n := range retries.pending {
+		text, req := r.loadRequest(context.Background(), base, n)
+		resp, err := client.Do(req)
+		if err != nil {
+			r.t.Fatalf("retry of load request %d: %v", n, err)
+		}
+		retries.sent++
+		var m struct{ ID string }
+		err = json.NewDecoder(resp.Body).Decode(&m)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusConflict:
+			retries.inProgress++
+			retries.held[n] = true
+			continue
+		case resp.StatusCode != http.StatusCreated || err != nil || m.ID == "":
+			r.t.Fatalf("retry of load request %d: HTTP %d: %v", n, resp.StatusCode, err)
+		case resp.Header.Get("Idempotent-Replayed") == "true":
+			retries.replayed++
+			if retries.held[n] {
+				retries.recovered++
+			}
+		default:
+			retries.ran++
+		}
+		if old, ok := accepted[m.ID]; ok && old != text {
+			r.t.Fatalf("retry of load request %d (%q) answered with message %s of %q", n, text, m.ID, old)
+		}
+		accepted[m.ID] = text
+		delete(retries.pending, n)
+	}
+}
+
+// checkIdempotency checks the database against what the load clients were
+// told: each message the daemon answered with holds the text asked for,
+// no text was stored twice (a retry never created a second message), and
+// no Idempotency-Key is left in progress.
+func (r *rig) checkIdempotency(accepted map[string]string) {
+	r.t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+r.dbPath+"?mode=ro&_busy_timeout=5000")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT id, text FROM messages`)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer rows.Close()
+	texts := map[string]string{}
+	seen := map[string]int{}
+	for rows.Next() {
+		var id, text string
+		if err := rows.Scan(&id, &text); err != nil {
+			r.t.Fatal(err)
+		}
+		texts[id] = text
+		if seen[text]++; seen[text] == 2 {
+			r.t.Errorf("%q stored as two messages", text)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		r.t.Fatal(err)
+	}
+	for id, text := range accepted {
+		if got := texts[id]; got != text {
+			r.t.Errorf("message %s holds %q, the client was told %q", id, got, text)
+		}
+	}
+	var open int
+	if err := db.QueryRow(`SELECT count(*) FROM idempotency_keys WHERE status_code IS NULL`).Scan(&open); err != nil {
+		r.t.Fatal(err)
+	}
+	if open > 0 {
+		r.t.Errorf("%d Idempotency-Keys still in progress after every request was retried", open)
+	}
 }
 
 type counter struct {
@@ -342,7 +460,7 @@ func TestServeSIGTERMUnderLoad(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var seq counter
 	acceptedc := make(chan map[string]string, 1)
-	go func() { acceptedc <- r.load(ctx, d.base, 6, 5*time.Millisecond, &seq) }()
+	go func() { acceptedc <- r.load(ctx, d.base, 6, 5*time.Millisecond, &seq, nil) }()
 	time.Sleep(700 * time.Millisecond)
 	start := time.Now()
 	if err := d.stop(t, syscall.SIGTERM); err != nil {
@@ -381,9 +499,14 @@ func TestServeSIGTERMUnderLoad(t *testing.T) {
 
 // TestServeCrashSIGKILL kills the daemon with SIGKILL at random points under
 // load, SIMGATE_CRASH_ITERATIONS times (default 50; docs/OPERATIONS.md
-// describes the longer run). Afterwards every accepted message is in a
-// final state or still queued, none was submitted twice, at most one per
-// modem per crash is unknown, and the database is intact.
+// describes the longer run). After each restart the clients retry, with the
+// same Idempotency-Key, every request whose response they did not get; a
+// retry answered "in progress" is retried after the next restart, and once
+// the reservation's lease (api.Options.IdempotencyLease, 30 s) has run out
+// after the last crash, every one must be answered. Afterwards every
+// accepted message is in a final state or still queued, none was submitted
+// twice, no retry created a second message and no key is left in progress,
+// at most one per modem per crash is unknown, and the database is intact.
 func TestServeCrashSIGKILL(t *testing.T) {
 	iterations := 50
 	if s := os.Getenv("SIMGATE_CRASH_ITERATIONS"); s != "" {
@@ -398,13 +521,17 @@ func TestServeCrashSIGKILL(t *testing.T) {
 	r := newRig(t, modems, 40*time.Millisecond)
 	accepted := map[string]string{}
 	var seq counter
+	retries := &loadRetries{pending: map[int]bool{}, held: map[int]bool{}}
+	var lastKill time.Time
 	for i := range iterations {
 		d := r.serve()
+		r.retryLoad(d.base, retries, accepted)
 		ctx, cancel := context.WithCancel(context.Background())
 		acceptedc := make(chan map[string]string, 1)
-		go func() { acceptedc <- r.load(ctx, d.base, 4, 20*time.Millisecond, &seq) }()
+		go func() { acceptedc <- r.load(ctx, d.base, 4, 20*time.Millisecond, &seq, retries) }()
 		time.Sleep(time.Duration(50+rand.IntN(400)) * time.Millisecond)
 		d.stop(t, syscall.SIGKILL)
+		lastKill = time.Now()
 		cancel()
 		for id, text := range <-acceptedc {
 			accepted[id] = text
@@ -415,6 +542,12 @@ func TestServeCrashSIGKILL(t *testing.T) {
 	}
 
 	d := r.serve()
+	const lease = 30 * time.Second // api.Options.IdempotencyLease's default
+	time.Sleep(time.Until(lastKill.Add(lease + time.Second)))
+	r.retryLoad(d.base, retries, accepted)
+	if n := len(retries.pending); n > 0 {
+		t.Errorf("%d requests still in progress %v after the last crash", n, lease)
+	}
 	st := r.settle(d)
 	if err := d.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -441,8 +574,11 @@ func TestServeCrashSIGKILL(t *testing.T) {
 	if dups := r.submittedTwice(); len(dups) > 0 {
 		t.Errorf("%d messages submitted twice, e.g. %q", len(dups), dups[0])
 	}
+	r.checkIdempotency(accepted)
 	r.integrityCheck()
 	t.Logf("%d crashes: %d messages accepted, %d submitted, %d unknown", iterations, len(accepted), len(r.net.Submissions()), unknown)
+	t.Logf("retries across the crashes: %d sent, %d replayed (%d of them recovered from the message of a dead request), %d ran once, %d refused as in progress",
+		retries.sent, retries.replayed, retries.recovered, retries.ran, retries.inProgress)
 }
 
 // TestServeSIGHUPReload adds a modem to the configuration of a running
@@ -488,7 +624,7 @@ func TestServeSIGHUPReload(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var seq counter
 	acceptedc := make(chan map[string]string, 1)
-	go func() { acceptedc <- r.load(ctx, d.base, 2, 10*time.Millisecond, &seq) }()
+	go func() { acceptedc <- r.load(ctx, d.base, 2, 10*time.Millisecond, &seq, nil) }()
 	time.Sleep(200 * time.Millisecond)
 	if err := os.WriteFile(r.config, full, 0o600); err != nil {
 		t.Fatal(err)

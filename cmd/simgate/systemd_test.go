@@ -35,7 +35,8 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	}
 	for _, want := range []string{"Type=notify", "WatchdogSec=", "Restart=on-failure", "SupplementaryGroups=dialout",
 		"StateDirectory=simgate", "ConfigurationDirectory=simgate", "DevicePolicy=closed", "DeviceAllow=char-ttyUSB rw",
-		"DeviceAllow=char-ttyACM rw", "ProtectSystem=strict", "NoNewPrivileges=yes", "CapabilityBoundingSet=\n"} {
+		"DeviceAllow=char-ttyACM rw", "ProtectSystem=strict", "NoNewPrivileges=yes", "CapabilityBoundingSet=\n",
+		"LoadCredential=" + verifySecretCredential + ":/etc/simgate/verify-secret", "SetCredential=" + verifySecretCredential + ":\\n\n"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("unit lacks %q", want)
 		}
