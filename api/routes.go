@@ -203,11 +203,7 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, k *simgate.A
 				s.log.Error("cannot store idempotent response", "key", k.ID, "error", err)
 			}
 		}
-		for name, vs := range rec.header {
-			w.Header()[name] = vs
-		}
-		w.WriteHeader(rec.status)
-		w.Write(rec.body.Bytes())
+		rec.writeTo(w)
 		return nil
 	}
 
@@ -222,11 +218,7 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, k *simgate.A
 	} else if err := s.opts.Idempotency.ReleaseIdempotencyKey(ctx, k.ID, ik); err != nil {
 		s.log.Error("cannot release idempotency key", "key", k.ID, "error", err)
 	}
-	for name, vs := range rec.header {
-		w.Header()[name] = vs
-	}
-	w.WriteHeader(rec.status)
-	w.Write(rec.body.Bytes())
+	rec.writeTo(w)
 	return nil
 }
 
@@ -313,4 +305,13 @@ func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
 	}
+}
+
+// writeTo sends the recorded response to w.
+func (r *recorder) writeTo(w http.ResponseWriter) {
+	for name, vs := range r.header {
+		w.Header()[name] = vs
+	}
+	w.WriteHeader(r.status)
+	w.Write(r.body.Bytes())
 }
