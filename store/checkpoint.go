@@ -30,16 +30,21 @@ const (
 	// checkpointDelay is how long after a commit the checkpointer waits,
 	// so that one checkpoint covers the commits of a burst.
 	checkpointDelay = 100 * time.Millisecond
+	// stuckRetry is how often the checkpointer tries again while the WAL
+	// is stuck: no write commits then, so no commit wakes it.
+	stuckRetry = time.Second
+)
+
+var (
 	// walLimitFrames is the WAL size, in pages, past which a checkpoint
 	// holds the writer until it has copied everything.
 	walLimitFrames = 4096
+	// walBound is the size of a WAL file whose last checkpoint failed past
+	// which writes are refused and readiness fails: the database file is
+	// read-only or immutable, say, and the WAL would grow without bound,
+	// then be lost.
+	walBound int64 = 64 << 20
 )
-
-// walBound is the size of a WAL that cannot be checkpointed (its last
-// checkpoint failed, or copied less than it holds) past which writes are
-// refused and readiness fails: the database file is read-only or immutable,
-// say, and the WAL would grow without bound, then be lost.
-var walBound int64 = 64 << 20
 
 // checkpointer owns the checkpoint connection and its goroutine.
 type checkpointer struct {
@@ -62,16 +67,25 @@ func newCheckpointer(db *sql.DB, w *writer, walPath string, logf func(msg string
 	return c
 }
 
-// run checkpoints after commits until close.
+// run checkpoints after commits, and every stuckRetry while the WAL is
+// stuck, until close.
 func (c *checkpointer) run() {
 	defer close(c.done)
 	t := time.NewTimer(0)
 	<-t.C
 	for {
+		var retry <-chan time.Time
+		if c.stuck.Load() != nil {
+			t.Reset(stuckRetry)
+			retry = t.C
+		}
 		select {
 		case <-c.stop:
+			t.Stop()
 			return
 		case <-c.signal:
+			t.Stop() // no stale tick after Stop (Go 1.23 timers)
+		case <-retry:
 		}
 		t.Reset(checkpointDelay)
 		select {
@@ -80,15 +94,19 @@ func (c *checkpointer) run() {
 			return
 		case <-t.C:
 		}
-		frames, copied, err := c.checkpoint()
+		frames, _, err := c.checkpoint()
 		if err != nil {
 			c.logf("cannot checkpoint the WAL", "error", err)
+			// SQLite may give up on the connection's file after a failed
+			// write; the next checkpoint opens a fresh one.
+			c.db.SetMaxIdleConns(0)
+			c.db.SetMaxIdleConns(1)
 		} else if frames >= walLimitFrames {
-			if err = c.checkpointHoldingWriter(); err != nil {
+			if err := c.checkpointHoldingWriter(); err != nil {
 				c.logf("cannot checkpoint the WAL", "error", err, "frames", frames)
 			}
 		}
-		c.assess(frames, copied, err)
+		c.assess(err)
 	}
 }
 
@@ -100,11 +118,12 @@ func (c *checkpointer) checkpoint() (frames, copied int, err error) {
 	return frames, copied, err
 }
 
-// assess marks the WAL stuck when its checkpoint failed, or copied less than
-// it holds, while it is larger than walBound; a checkpoint that copied
-// everything clears that.
-func (c *checkpointer) assess(frames, copied int, err error) {
-	if err == nil && copied >= frames {
+// assess marks the WAL stuck when its checkpoint failed while the WAL file
+// is larger than walBound; a checkpoint that ran clears that. A checkpoint
+// that copied less than the WAL holds, without an error, is not stuck:
+// readers still use the frames it left, and a later one copies them.
+func (c *checkpointer) assess(err error) {
+	if err == nil {
 		if c.stuck.Swap(nil) != nil {
 			c.logf("the WAL is checkpointed again; writes go on", "path", c.walPath)
 		}
@@ -114,15 +133,11 @@ func (c *checkpointer) assess(frames, copied int, err error) {
 	if serr != nil || fi.Size() <= walBound || c.stuck.Load() != nil {
 		return
 	}
-	why := fmt.Sprintf("copied %d of %d pages", copied, frames)
-	if err != nil {
-		why = err.Error()
-	}
 	var stuck error = simgate.Errorf(simgate.CodeUnavailable,
-		"the database's WAL has grown to %d MiB and cannot be copied into the database file (%s): is the file read-only or immutable? Nothing more is accepted until it can be",
-		fi.Size()>>20, why)
+		"the database's WAL has grown to %d MiB and cannot be copied into the database file (%v): is the file read-only or immutable? Nothing more is accepted until it can be",
+		fi.Size()>>20, err)
 	c.stuck.Store(&stuck)
-	c.logf("the WAL cannot be checkpointed; writes stopped", "path", c.walPath, "size", fi.Size(), "error", why)
+	c.logf("the WAL cannot be checkpointed; writes stopped", "path", c.walPath, "size", fi.Size(), "error", err)
 }
 
 // stuckErr is the error writes get while the WAL is stuck, or nil.
