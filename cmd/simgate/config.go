@@ -23,8 +23,9 @@ import (
 	"github.com/simgate/simgate/verify"
 )
 
-// Config is the whole configuration file. It stays in cmd (see STYLE.md):
-// components receive the fields they need through their constructors.
+// Config is the whole configuration file. It stays in cmd, so that no
+// package depends on the file's layout: components receive the fields they
+// need through their constructors.
 // configs/simgate.yaml documents every key; keep the two in step.
 type Config struct {
 	Database DatabaseConfig `yaml:"database"`
