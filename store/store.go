@@ -14,9 +14,20 @@
 // SQLite never sees two writers of ours at once, so it never answers
 // SQLITE_BUSY ("database is locked") to us, and no write depends on lock
 // retries. BEGIN IMMEDIATE takes the write lock when the transaction starts,
-// so a transaction that reads and then writes cannot fail half way with
-// SQLITE_BUSY_SNAPSHOT when another process (simgate apikey, say) wrote in
-// between; the busy timeout covers waiting for such a process.
+// so a transaction that reads and then writes cannot fail half way.
+//
+// # One process
+//
+// Every connection uses SQLite's "unix-excl" VFS: the process holds the
+// file's lock from its first read until its last connection closes, and
+// keeps the WAL index in its own memory instead of a -shm file mapped into
+// memory. A mapped file is a hazard SQLite cannot guard against: when the
+// -shm file cannot be written (made immutable, say), the next write to a
+// mapped page faults with SIGBUS inside SQLite and the process dies, where a
+// failed write() only fails a statement. The lock also refuses a second
+// daemon on the same file (ErrInUse). The price is that no other process can
+// read the database while simgate runs: simgate apikey and simgate backup go
+// through the daemon's control socket then (cmd/simgate/control.go).
 //
 // # Group commit
 //
@@ -82,7 +93,8 @@
 //     transactions on power loss, and a verification or a message reported
 //     as accepted must survive that. Options.Synchronous selects NORMAL for
 //     hosts that prefer throughput;
-//   - busy_timeout=5000 ms, for other processes on the same file;
+//   - busy_timeout=5000 ms: how long Open waits for another process that
+//     holds the file before it gives up with ErrInUse;
 //   - foreign_keys=ON, which SQLite leaves off by default;
 //   - temp_store=MEMORY: each caller's SAVEPOINT keeps the original of every
 //     page it changes in a sub-journal, which with the default spills to a
@@ -169,6 +181,7 @@ type DB struct {
 	logger  *slog.Logger
 	applied []AppliedMigration
 	guard   *fileGuard // the database file is still the one opened
+	rwDSN   string     // a read-write connection's DSN, for Backup
 }
 
 // Open opens the database at path, creating the file (mode 0600) and its
@@ -232,7 +245,8 @@ func open(ctx context.Context, path string, opts Options, fsys fs.FS) (_ *DB, er
 
 	// The writer is opened and used first: it switches the file to WAL, which
 	// readers then find in place.
-	if db.writer, err = sql.Open(driverName, dsn(abs, synchronous, true)); err != nil {
+	db.rwDSN = dsn(abs, synchronous, true)
+	if db.writer, err = sql.Open(driverName, db.rwDSN); err != nil {
 		return nil, fmt.Errorf("cannot open database %s: %w", path, err)
 	}
 	db.writer.SetMaxOpenConns(1)
@@ -240,6 +254,9 @@ func open(ctx context.Context, path string, opts Options, fsys fs.FS) (_ *DB, er
 	db.writer.SetConnMaxLifetime(0)
 	db.writer.SetConnMaxIdleTime(0)
 	if err := db.writer.PingContext(ctx); err != nil {
+		if isLocked(err) {
+			return nil, fmt.Errorf("%w: %s is held by another process (is simgate serve running? simgate apikey and simgate backup go through it)", ErrInUse, path)
+		}
 		return nil, fmt.Errorf("cannot open database %s: %w", path, err)
 	}
 	db.w = newWriter(db.writer)
@@ -280,6 +297,9 @@ func dsn(abs, synchronous string, writer bool) string {
 	// file was deleted under the process, must not make an empty one in its
 	// place (file.go).
 	q.Set("mode", "rw")
+	// The WAL index in the process's memory, not a mapped -shm file, and the
+	// file locked to this process (see "One process" above).
+	q.Set("vfs", "unix-excl")
 	if writer {
 		q.Set("_journal_mode", "WAL")
 		q.Set("_txlock", "immediate")
@@ -299,6 +319,17 @@ func parseSynchronous(s string) (string, error) {
 		return "NORMAL", nil
 	}
 	return "", fmt.Errorf("cannot open database: synchronous %q is not FULL or NORMAL", s)
+}
+
+// ErrInUse is matched (errors.Is) by Open's error when another process
+// holds the database file.
+var ErrInUse = errors.New("the database is in use")
+
+// isLocked reports whether err is SQLite's answer to a file another process
+// holds.
+func isLocked(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
 }
 
 // closeTimeout bounds how long Close waits for a write transaction in

@@ -41,7 +41,7 @@ func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	db, err := openStoreFor(ctx, *configPath, *dbPath)
+	db, err := openAdmin(ctx, *configPath, *dbPath)
 	if err != nil {
 		return err
 	}
@@ -100,26 +100,32 @@ func when(t time.Time) string {
 	return t.Local().Format("2006-01-02 15:04")
 }
 
-// openStoreFor opens (and migrates) the database named by a configuration
-// file or a path.
-func openStoreFor(ctx context.Context, configPath, dbPath string) (*store.DB, error) {
-	return openStore(ctx, configPath, dbPath, false)
+// openStore opens (and migrates) the database named by a configuration file
+// or a path; create makes a new database where a missing one existed before
+// (simgate migrate).
+func openStore(ctx context.Context, configPath, dbPath string, create bool) (*store.DB, error) {
+	path, cfg, err := databaseFor(configPath, dbPath)
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(ctx, path, store.Options{Synchronous: cfg.Database.Synchronous, Create: create})
 }
 
-// openStore is openStoreFor; create makes a new database where a missing one
-// existed before (simgate migrate).
-func openStore(ctx context.Context, configPath, dbPath string, create bool) (*store.DB, error) {
+// databaseFor returns the database path named by a configuration file or by
+// dbPath (which wins), with the configuration (the default one without a
+// file).
+func databaseFor(configPath, dbPath string) (string, *Config, error) {
 	cfg := DefaultConfig()
 	if configPath != "" {
 		var err error
 		if cfg, err = LoadConfig(configPath); err != nil {
-			return nil, err
+			return "", nil, err
 		}
 	} else if dbPath == "" {
-		return nil, usageError{"give -c FILE or --db PATH"}
+		return "", nil, usageError{"give -c FILE or --db PATH"}
 	}
 	if dbPath != "" {
 		cfg.Database.Path = dbPath
 	}
-	return store.Open(ctx, cfg.Database.Path, store.Options{Synchronous: cfg.Database.Synchronous, Create: create})
+	return cfg.Database.Path, cfg, nil
 }

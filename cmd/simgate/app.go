@@ -36,9 +36,9 @@ import (
 // the end-to-end tests all run this one type.
 //
 // Open starts the parts in dependency order; Close stops them in reverse:
-// the API first (no new work), then the console's chart sampler, the
-// dispatcher (in-flight submits finish), the verification sweeper, the
-// webhook sender, the modems, and the database last.
+// the API first (no new work), then the control socket, the console's chart
+// sampler, the dispatcher (in-flight submits finish), the verification
+// sweeper, the webhook sender, the modems, and the database last.
 type App struct {
 	Config *Config
 	Logger *slog.Logger
@@ -68,6 +68,8 @@ type App struct {
 	Sampler *console.Sampler
 	API     *api.Server
 
+	control *control // simgate apikey and simgate backup while this runs
+
 	mu     sync.Mutex // guards closed
 	closed bool
 }
@@ -93,6 +95,9 @@ func (a *App) Open(ctx context.Context) (err error) {
 	}
 	for _, m := range a.DB.Applied() {
 		a.Logger.Info("applied migration", "migration", m.String())
+	}
+	if a.control, err = openControl(controlSocketPath(cfg.Database.Path), a.DB, a.Logger.With("component", "control")); err != nil {
+		return err
 	}
 	secret, err := verifySecret(cfg, a.Logger.With("component", "verify"))
 	if err != nil {
@@ -328,6 +333,9 @@ func (a *App) Close() error {
 	var errs []error
 	if a.API != nil {
 		errs = append(errs, a.API.Close())
+	}
+	if a.control != nil {
+		errs = append(errs, a.control.close())
 	}
 	if a.Sampler != nil {
 		errs = append(errs, a.Sampler.Close())

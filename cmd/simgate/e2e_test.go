@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -361,31 +362,42 @@ func (c *counter) next() int {
 	return c.n
 }
 
-// statuses reads every message's status straight from the database file.
-func (r *rig) statuses() map[string]string {
+// statuses reads every message's status from the running daemon's API (the
+// daemon holds the database file to itself).
+func (r *rig) statuses(d *serveProc) map[string]string {
 	r.t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+r.dbPath+"?mode=ro&_busy_timeout=5000")
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query(`SELECT id, status FROM messages`)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	defer rows.Close()
 	out := map[string]string{}
-	for rows.Next() {
-		var id, st string
-		if err := rows.Scan(&id, &st); err != nil {
+	cursor := ""
+	for {
+		req, err := http.NewRequest("GET", d.base+"/v1/messages?limit=1000&cursor="+url.QueryEscape(cursor), nil)
+		if err != nil {
 			r.t.Fatal(err)
 		}
-		out[id] = st
+		req.Header.Set("Authorization", "Bearer "+r.key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		var page struct {
+			Messages []struct {
+				ID     string `json:"id"`
+				Status string `json:"status"`
+			} `json:"messages"`
+			NextCursor string `json:"next_cursor"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || err != nil {
+			r.t.Fatalf("GET /v1/messages: HTTP %d, %v", resp.StatusCode, err)
+		}
+		for _, m := range page.Messages {
+			out[m.ID] = m.Status
+		}
+		if page.NextCursor == "" {
+			return out
+		}
+		cursor = page.NextCursor
 	}
-	if err := rows.Err(); err != nil {
-		r.t.Fatal(err)
-	}
-	return out
 }
 
 func (r *rig) integrityCheck() {
@@ -422,7 +434,7 @@ func (r *rig) settle(d *serveProc) map[string]string {
 	r.t.Helper()
 	last, progress := -1, time.Now()
 	for {
-		st := r.statuses()
+		st := r.statuses(d)
 		busy := 0
 		for _, s := range st {
 			switch simgate.MessageStatus(s) {

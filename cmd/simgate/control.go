@@ -1,0 +1,379 @@
+package main
+
+// The control socket: how simgate apikey and simgate backup reach the
+// database while simgate serve runs. The daemon holds the database file
+// locked to its own process (store: "One process"), so no other process can
+// open it then; the commands ask the daemon instead, over a Unix socket
+// beside the database. Who may connect is decided by the file system (the
+// socket is 0600 in the daemon's data directory) and checked again with the
+// peer's credentials: root or the daemon's own user.
+//
+// The protocol is HTTP with JSON bodies, for this program only:
+//
+//	POST /keys              a simgate.APIKey (hashed: the key itself never crosses) -> its ID
+//	GET  /keys              the keys, without their hashes
+//	POST /keys/{id}/revoke
+//	GET  /backup            a consistent copy of the database file
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/simgate/simgate"
+	"github.com/simgate/simgate/store"
+)
+
+// controlSocketPath is the control socket of the database at dbPath.
+func controlSocketPath(dbPath string) string { return dbPath + ".sock" }
+
+// maxSocketPath is the longest path a Unix socket can have on Linux
+// (sun_path holds 108 bytes with the terminating NUL).
+const maxSocketPath = 107
+
+// admin is what simgate apikey and simgate backup do to a database: a
+// *store.DB when no daemon runs, a *controlClient when one does.
+type admin interface {
+	CreateAPIKey(ctx context.Context, k *simgate.APIKey) error
+	ListAPIKeys(ctx context.Context) ([]*simgate.APIKey, error)
+	RevokeAPIKey(ctx context.Context, id string) error
+	Backup(ctx context.Context, dest string) error
+	Close() error
+}
+
+// control serves the control socket. App owns it: Open starts its one
+// goroutine (the HTTP server's accept loop), Close ends it.
+type control struct {
+	path string
+	srv  *http.Server
+	done chan struct{}
+}
+
+// openControl listens on path for the commands of the package comment, run
+// against db. Any file at path is left over from a daemon that died: this
+// process holds the database, so no other daemon of it can be running.
+func openControl(path string, db *store.DB, logger *slog.Logger) (*control, error) {
+	if len(path) > maxSocketPath {
+		return nil, fmt.Errorf("cannot open the control socket %s: the path is %d bytes, Unix sockets allow %d (move database.path to a shorter one)", path, len(path), maxSocketPath)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return nil, fmt.Errorf("cannot open the control socket %s: a file that is not a socket is in the way", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("cannot remove the stale control socket: %w", err)
+		}
+	}
+	// Copies left by a backup the daemon did not finish (it was killed).
+	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(db.Path()), backupDirPattern))
+	for _, dir := range stale {
+		os.RemoveAll(dir)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the control socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("cannot open the control socket: %w", err)
+	}
+	c := &control{path: path, done: make(chan struct{})}
+	c.srv = &http.Server{
+		Handler:           controlHandler(db),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		defer close(c.done)
+		c.srv.Serve(peerListener{ln.(*net.UnixListener), logger})
+	}()
+	return c, nil
+}
+
+// close stops the server, waits for its requests, and removes the socket.
+func (c *control) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := c.srv.Shutdown(ctx)
+	<-c.done
+	return err
+}
+
+// peerListener accepts only connections from root or from this process's
+// user.
+type peerListener struct {
+	*net.UnixListener
+	logger *slog.Logger
+}
+
+func (l peerListener) Accept() (net.Conn, error) {
+	for {
+		conn, err := l.AcceptUnix()
+		if err != nil {
+			return nil, err
+		}
+		uid, err := peerUID(conn)
+		if err == nil && (uid == 0 || uid == uint32(os.Getuid())) {
+			return conn, nil
+		}
+		l.logger.Warn("refused a connection to the control socket", "uid", uid, "error", err)
+		conn.Close()
+	}
+}
+
+func peerUID(conn *net.UnixConn) (uint32, error) {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var cred *unix.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return 0, err
+	}
+	if credErr != nil {
+		return 0, credErr
+	}
+	return cred.Uid, nil
+}
+
+// backupDirPattern names the directories (os.MkdirTemp) that hold a copy
+// while it is streamed.
+const backupDirPattern = ".simgate-backup-*"
+
+// controlError is the body of a failed request.
+type controlError struct {
+	Code    simgate.Code `json:"code"`
+	Message string       `json:"message"`
+}
+
+func controlHandler(db *store.DB) http.Handler {
+	mux := http.NewServeMux()
+	fail := func(w http.ResponseWriter, err error) {
+		status := http.StatusInternalServerError
+		if simgate.ErrorCode(err) == simgate.CodeNotFound {
+			status = http.StatusNotFound
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(controlError{Code: simgate.ErrorCode(err), Message: err.Error()})
+	}
+	mux.HandleFunc("POST /keys", func(w http.ResponseWriter, r *http.Request) {
+		var k simgate.APIKey
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&k); err != nil {
+			fail(w, simgate.Errorf(simgate.CodeInvalid, "cannot read the key: %v", err))
+			return
+		}
+		if err := db.CreateAPIKey(r.Context(), &k); err != nil {
+			fail(w, err)
+			return
+		}
+		json.NewEncoder(w).Encode(struct{ ID string }{k.ID})
+	})
+	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, r *http.Request) {
+		keys, err := db.ListAPIKeys(r.Context())
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		for _, k := range keys {
+			k.Hash = nil
+		}
+		json.NewEncoder(w).Encode(keys)
+	})
+	mux.HandleFunc("POST /keys/{id}/revoke", func(w http.ResponseWriter, r *http.Request) {
+		if err := db.RevokeAPIKey(r.Context(), r.PathValue("id")); err != nil {
+			fail(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /backup", func(w http.ResponseWriter, r *http.Request) {
+		// The copy is made beside the database, where the daemon may write,
+		// and streamed: the client writes it wherever its user may.
+		dir, err := os.MkdirTemp(filepath.Dir(db.Path()), backupDirPattern)
+		if err != nil {
+			fail(w, fmt.Errorf("cannot back up: %w", err))
+			return
+		}
+		defer os.RemoveAll(dir)
+		tmp := filepath.Join(dir, "simgate.db")
+		if err := db.Backup(r.Context(), tmp); err != nil {
+			fail(w, err)
+			return
+		}
+		f, err := os.Open(tmp)
+		if err != nil {
+			fail(w, fmt.Errorf("cannot back up: %w", err))
+			return
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			fail(w, fmt.Errorf("cannot back up: %w", err))
+			return
+		}
+		w.Header().Set("Content-Type", "application/vnd.sqlite3")
+		w.Header().Set("Content-Length", fmt.Sprint(fi.Size()))
+		io.Copy(w, f)
+	})
+	return mux
+}
+
+// openAdmin returns the admin of the database named by a configuration file
+// or a path: the running daemon's control socket when one answers, else the
+// database itself, opened (and migrated) here.
+func openAdmin(ctx context.Context, configPath, dbPath string) (admin, error) {
+	path, cfg, err := databaseFor(configPath, dbPath)
+	if err != nil {
+		return nil, err
+	}
+	sock := controlSocketPath(path)
+	conn, err := net.DialTimeout("unix", sock, 5*time.Second)
+	switch {
+	case err == nil:
+		conn.Close()
+		return newControlClient(sock), nil
+	case errors.Is(err, os.ErrNotExist), errors.Is(err, syscall.ECONNREFUSED):
+		// No daemon, or one that died and left its socket.
+		return store.Open(ctx, path, store.Options{Synchronous: cfg.Database.Synchronous})
+	default:
+		return nil, fmt.Errorf("cannot reach the running daemon at %s: %w (run this as root or as the daemon's user)", sock, err)
+	}
+}
+
+// controlClient is an admin that asks the daemon over its control socket.
+type controlClient struct {
+	sock string
+	hc   *http.Client
+}
+
+func newControlClient(sock string) *controlClient {
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}
+	return &controlClient{sock: sock, hc: &http.Client{Transport: tr}}
+}
+
+// do sends a request and decodes a JSON answer into out (when not nil).
+func (c *controlClient) do(ctx context.Context, method, path string, in, out any) error {
+	resp, err := c.request(ctx, method, path, in)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("cannot read the daemon's answer on %s: %w", c.sock, err)
+	}
+	return nil
+}
+
+// request sends a request and returns a successful response; a failed one
+// becomes the daemon's error.
+func (c *controlClient) request(ctx context.Context, method, path string, in any) (*http.Response, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://simgate"+path, body)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the running daemon at %s: %w", c.sock, err)
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	var e controlError
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e); err != nil || e.Message == "" {
+		return nil, fmt.Errorf("the running daemon answered %s on %s", resp.Status, c.sock)
+	}
+	if e.Code == simgate.CodeNotFound || e.Code == simgate.CodeInvalid {
+		return nil, simgate.Errorf(e.Code, "%s", e.Message)
+	}
+	return nil, errors.New(e.Message)
+}
+
+func (c *controlClient) CreateAPIKey(ctx context.Context, k *simgate.APIKey) error {
+	var out struct{ ID string }
+	if err := c.do(ctx, "POST", "/keys", k, &out); err != nil {
+		return err
+	}
+	k.ID = out.ID
+	return nil
+}
+
+func (c *controlClient) ListAPIKeys(ctx context.Context) ([]*simgate.APIKey, error) {
+	var keys []*simgate.APIKey
+	err := c.do(ctx, "GET", "/keys", nil, &keys)
+	return keys, err
+}
+
+func (c *controlClient) RevokeAPIKey(ctx context.Context, id string) error {
+	return c.do(ctx, "POST", "/keys/"+url.PathEscape(id)+"/revoke", nil, nil)
+}
+
+// Backup writes the daemon's copy of the database to the new file dest
+// (mode 0600) and flushes it to disk.
+func (c *controlClient) Backup(ctx context.Context, dest string) (err error) {
+	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("cannot back up to %s: the file exists; give a new name", dest)
+		}
+		return fmt.Errorf("cannot back up: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(dest)
+		}
+	}()
+	resp, err := c.request(ctx, "GET", "/backup", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(f, resp.Body)
+	if err != nil {
+		return fmt.Errorf("cannot back up to %s: %w", dest, err)
+	}
+	if resp.ContentLength >= 0 && n != resp.ContentLength {
+		return fmt.Errorf("cannot back up to %s: the daemon sent %d of %d bytes", dest, n, resp.ContentLength)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("cannot back up to %s: %w", dest, err)
+	}
+	return f.Close()
+}
+
+func (c *controlClient) Close() error {
+	c.hc.CloseIdleConnections()
+	return nil
+}
