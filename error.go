@@ -3,6 +3,7 @@ package simgate
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code is a stable, machine-readable error class. The API maps each code to
@@ -60,4 +61,28 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error"
+}
+
+// RateLimitError is a CodeRateLimited error that says when the caller may
+// try again (the API's Retry-After) and which limit refused.
+type RateLimitError struct {
+	Err   *Error
+	After time.Duration
+	// Rule names the limit, for metrics: one of the API's rules, or "" for
+	// the verification service's own limits.
+	Rule string
+}
+
+// Error implements error.
+func (e *RateLimitError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the *Error, so ErrorCode finds the code.
+func (e *RateLimitError) Unwrap() error { return e.Err }
+
+// RetryAfter returns how long the caller should wait.
+func (e *RateLimitError) RetryAfter() time.Duration { return e.After }
+
+// RateLimited returns a *RateLimitError of rule with a formatted message.
+func RateLimited(rule string, after time.Duration, format string, args ...any) *RateLimitError {
+	return &RateLimitError{Err: Errorf(CodeRateLimited, format, args...), After: after, Rule: rule}
 }

@@ -18,35 +18,47 @@ const (
 // CountParts returns how many SMS text takes: GSM-7 when every character is
 // in the default alphabet or its extension (160 septets in one SMS, 153 per
 // part of a long one, an extension character counting two), UCS-2 otherwise
-// (70 UTF-16 units, 67 per part). The modem decides in the end; the store
-// adjusts the parts to its answer. The queue plans parts with it and the API
-// counts them against its budgets.
+// (70 UTF-16 units, 67 per part, a character outside the BMP counting two).
+// A long message is cut between characters, never inside an extension's
+// escape or a surrogate pair, as the modem's encoder cuts it (a test in
+// modem holds the two to the same count). The queue plans parts with it and
+// the API counts them against its budgets; the modem's answer is final, and
+// the store keeps the parts the modem reports.
 func CountParts(text string) int {
-	septets, gsm := 0, true
+	gsm := true
 	for _, r := range text {
-		switch {
-		case strings.ContainsRune(gsm7Basic, r):
-			septets++
-		case strings.ContainsRune(gsm7Ext, r):
-			septets += 2
-		default:
+		if !strings.ContainsRune(gsm7Basic, r) && !strings.ContainsRune(gsm7Ext, r) {
 			gsm = false
-		}
-		if !gsm {
 			break
 		}
 	}
+	single, per := 70, 67
+	size := func(r rune) int { return utf16.RuneLen(r) }
 	if gsm {
-		return splitParts(septets, 160, 153)
+		single, per = 160, 153
+		size = func(r rune) int {
+			if strings.ContainsRune(gsm7Ext, r) {
+				return 2
+			}
+			return 1
+		}
 	}
-	return splitParts(len(utf16.Encode([]rune(text))), 70, 67)
-}
-
-func splitParts(n, single, per int) int {
-	if n <= single {
+	total := 0
+	for _, r := range text {
+		total += size(r)
+	}
+	if total <= single {
 		return 1
 	}
-	return (n + per - 1) / per
+	parts, used := 1, 0
+	for _, r := range text {
+		n := size(r)
+		if used+n > per {
+			parts, used = parts+1, 0
+		}
+		used += n
+	}
+	return parts
 }
 
 // Budget is a limit on the SMS counted under Key in any span of Window: a

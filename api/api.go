@@ -110,7 +110,7 @@ type IdempotencyStore interface {
 	// id of the message that a request which died past its lease created
 	// (the store records it when the context carries
 	// simgate.WithIdempotencyKey).
-	ReserveIdempotencyKey(ctx context.Context, apiKeyID, key string, requestHash []byte, ttl, lease time.Duration) (outcome string, status int, body []byte, messageID string, err error)
+	ReserveIdempotencyKey(ctx context.Context, apiKeyID, key string, requestHash []byte, ttl, lease time.Duration) (outcome simgate.IdempotencyOutcome, status int, body []byte, messageID string, err error)
 	// CompleteIdempotencyKey stores the response for a reserved key.
 	CompleteIdempotencyKey(ctx context.Context, apiKeyID, key string, status int, body []byte) error
 	// ReleaseIdempotencyKey forgets a reserved key whose request failed.

@@ -121,7 +121,7 @@ func TestRateLimits(t *testing.T) {
 		wantStatus(t, e.do("POST", "/v1/messages", key, map[string]any{"to": number, "text": "x"}), http.StatusTooManyRequests, "rate_limited")
 		wantStatus(t, e.do("POST", "/v1/messages", key, map[string]any{"to": "+4915123456780", "text": "x"}), http.StatusCreated)
 		alerts, _ := e.db.ListAlerts(context.Background(), 0, 0)
-		if len(alerts) != 1 || alerts[0].Kind != api.AlertNumberVelocity || alerts[0].Subject != number {
+		if len(alerts) != 1 || alerts[0].Kind != simgate.AlertNumberVelocity || alerts[0].Subject != number {
 			t.Fatalf("alerts = %+v", alerts)
 		}
 	})
@@ -136,7 +136,7 @@ func TestRateLimits(t *testing.T) {
 		}
 		wantStatus(t, e.do("POST", "/v1/verifications", key, map[string]any{"to": "+4915223456784"}), http.StatusCreated)
 		alerts, _ := e.db.ListAlerts(context.Background(), 0, 0)
-		if len(alerts) != 1 || alerts[0].Kind != api.AlertPrefixVelocity || alerts[0].Subject != "+4915123" {
+		if len(alerts) != 1 || alerts[0].Kind != simgate.AlertPrefixVelocity || alerts[0].Subject != "+4915123" {
 			t.Fatalf("alerts = %+v", alerts)
 		}
 	})

@@ -59,8 +59,8 @@ type problem struct {
 	Instance string       `json:"instance,omitempty"`
 }
 
-// retryAfterer is an error that says when to retry: the store's and the
-// limiters' rate-limit errors.
+// retryAfterer is an error that says when to retry: a
+// simgate.RateLimitError, or the store's answer to a full disk.
 type retryAfterer interface{ RetryAfter() time.Duration }
 
 // Error writes err as a problem document with the status of its code. A rate
@@ -71,9 +71,9 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(code)
 	if code == simgate.CodeRateLimited && s.opts.RateLimits != nil {
 		rule := RuleVerification
-		var re *rateError
-		if errors.As(err, &re) {
-			rule = re.rule
+		var re *simgate.RateLimitError
+		if errors.As(err, &re) && re.Rule != "" {
+			rule = re.Rule
 		}
 		s.opts.RateLimits.RateLimited(rule)
 	}
@@ -116,19 +116,9 @@ func writeProblemDoc(w http.ResponseWriter, status int, doc any) {
 	json.NewEncoder(w).Encode(doc)
 }
 
-// rateError is a limiter's refusal; rule names the limit for metrics.
-type rateError struct {
-	err   *simgate.Error
-	after time.Duration
-	rule  string
-}
-
-func (e *rateError) Error() string             { return e.err.Error() }
-func (e *rateError) Unwrap() error             { return e.err }
-func (e *rateError) RetryAfter() time.Duration { return e.after }
-
+// rateLimited is a limiter's refusal; rule names the limit for metrics.
 func rateLimited(rule string, after time.Duration, msg string) error {
-	return &rateError{err: simgate.Errorf(simgate.CodeRateLimited, "%s", msg), after: after, rule: rule}
+	return simgate.RateLimited(rule, after, "%s", msg)
 }
 
 // Rate-limit rules, as RateLimitObserver is told them.

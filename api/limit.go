@@ -63,20 +63,13 @@ type BudgetStore interface {
 	TakeBudget(ctx context.Context, n int, bs []simgate.Budget) (*simgate.BudgetRefusal, error)
 }
 
-// Alert kinds the API raises.
-const (
-	AlertNumberVelocity = "number.velocity"
-	AlertPrefixVelocity = "prefix.velocity"
-	AlertGlobalBudget   = "global.budget"
-)
-
 // limiters holds every bucket and budget of the server.
 type limiters struct {
 	perKey, perIP, perNumber *bucketMap
 	// hour, day and prefixHour are the budgets (Limit 0 when off).
 	hour, day, prefixHour simgate.Budget
 	prefixLen             int
-	now                   func() time.Time
+	now                   simgate.Clock
 	// alerted remembers when a prefix's refusal last raised an alert, to
 	// spare the alert store a write per refusal.
 	alertMu sync.Mutex
@@ -84,7 +77,7 @@ type limiters struct {
 	maxKeys int
 }
 
-func newLimiters(l Limits, now func() time.Time) *limiters {
+func newLimiters(l Limits, now simgate.Clock) *limiters {
 	if l.MaxKeys <= 0 {
 		l.MaxKeys = 100_000
 	}
@@ -145,7 +138,7 @@ func (s *Server) allowParts(ctx context.Context, number string, parts int) error
 	now := ls.now()
 	if ok, after, first := ls.perNumber.allow(number, now, parts); !ok {
 		if first {
-			s.alert(ctx, AlertNumberVelocity, number, "per-number SMS rate exceeded")
+			s.alert(ctx, simgate.AlertNumberVelocity, number, "per-number SMS rate exceeded")
 		}
 		return rateLimited(RulePerNumber, after, "too many SMS to this number ("+keyPerNumber+"); try again later")
 	}
@@ -183,14 +176,14 @@ func (s *Server) allowParts(ctx context.Context, number string, parts int) error
 	case RulePerPrefix:
 		what, key, span = "budget of %d SMS per hour to numbers starting "+prefix, keyPrefixPerHour, "hour"
 		if ls.firstAlert(prefix, now) {
-			s.alert(ctx, AlertPrefixVelocity, prefix, "prefix SMS velocity exceeded")
+			s.alert(ctx, simgate.AlertPrefixVelocity, prefix, "prefix SMS velocity exceeded")
 		}
 	case RuleGlobalHourly:
 		what, key, span = "global budget of %d SMS per hour", keyGlobalPerHour, "hour"
-		s.alert(ctx, AlertGlobalBudget, "hourly", "global hourly SMS budget exhausted")
+		s.alert(ctx, simgate.AlertGlobalBudget, "hourly", "global hourly SMS budget exhausted")
 	default:
 		what, key, span = "global budget of %d SMS per day", keyGlobalPerDay, "24 hours"
-		s.alert(ctx, AlertGlobalBudget, "daily", "global daily SMS budget exhausted")
+		s.alert(ctx, simgate.AlertGlobalBudget, "daily", "global daily SMS budget exhausted")
 	}
 	what = fmt.Sprintf(what, b.Limit)
 	if parts > b.Limit {

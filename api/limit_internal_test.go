@@ -56,10 +56,10 @@ func TestBudgetsCountParts(t *testing.T) {
 	}
 	wantRefused := func(t *testing.T, err error, rule, key string) {
 		t.Helper()
-		var re *rateError
+		var re *simgate.RateLimitError
 		if err == nil {
 			t.Fatal("admitted, want refused")
-		} else if !errors.As(err, &re) || re.rule != rule {
+		} else if !errors.As(err, &re) || re.Rule != rule {
 			t.Fatalf("err = %v, want a %s refusal", err, rule)
 		} else if !strings.Contains(err.Error(), "("+key+")") {
 			t.Fatalf("err = %q does not name %s", err, key)

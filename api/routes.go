@@ -174,21 +174,21 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, k *simgate.A
 		return err
 	}
 	switch outcome {
-	case "replay":
+	case simgate.IdempotencyReplay:
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Idempotent-Replayed", "true")
 		w.WriteHeader(status)
 		w.Write(stored)
 		return nil
-	case "in_flight":
+	case simgate.IdempotencyInFlight:
 		return simgate.Errorf(simgate.CodeConflict, "a request with this Idempotency-Key is still in progress")
-	case "mismatch":
+	case simgate.IdempotencyMismatch:
 		return simgate.Errorf(CodeIdempotencyMismatch, "this Idempotency-Key was used for another request")
 	}
 
 	rec := &recorder{header: http.Header{}}
 	ctx := context.WithoutCancel(r.Context())
-	if outcome == "recover" {
+	if outcome == simgate.IdempotencyRecover {
 		if o.recover == nil {
 			return simgate.Errorf(simgate.CodeConflict, "a request with this Idempotency-Key did not finish")
 		}

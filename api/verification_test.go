@@ -13,7 +13,6 @@ import (
 
 	"github.com/simgate/simgate"
 	"github.com/simgate/simgate/api"
-	"github.com/simgate/simgate/store"
 	"github.com/simgate/simgate/verify"
 )
 
@@ -162,7 +161,7 @@ func TestVerificationSendLimit(t *testing.T) {
 		t.Fatalf("SMS = %d, want %d", got, want)
 	}
 	alerts, _ := e.db.ListAlerts(context.Background(), 0, 0)
-	if len(alerts) != 1 || alerts[0].Kind != store.AlertSendLimit || alerts[0].Subject != number {
+	if len(alerts) != 1 || alerts[0].Kind != simgate.AlertSendLimit || alerts[0].Subject != number {
 		t.Fatalf("alerts = %+v", alerts)
 	}
 	// Another number is not affected; the window slides.
@@ -195,7 +194,7 @@ func TestVerificationMaxChecks(t *testing.T) {
 	r = e.do("POST", "/v1/verifications/check", key, map[string]any{"id": id, "code": code})
 	wantStatus(t, r, http.StatusConflict, "conflict")
 	alerts, _ := e.db.ListAlerts(context.Background(), 0, 0)
-	if len(alerts) != 1 || alerts[0].Kind != store.AlertMaxAttempts {
+	if len(alerts) != 1 || alerts[0].Kind != simgate.AlertMaxAttempts {
 		t.Fatalf("alerts = %+v", alerts)
 	}
 }
@@ -255,7 +254,7 @@ func TestVerificationFailureCap(t *testing.T) {
 	for _, a := range alerts {
 		kinds = append(kinds, a.Kind)
 	}
-	if got, want := strings.Join(sorted(kinds), ","), store.AlertFailureCap+","+store.AlertMaxAttempts; got != want {
+	if got, want := strings.Join(sorted(kinds), ","), simgate.AlertFailureCap+","+simgate.AlertMaxAttempts; got != want {
 		t.Fatalf("alerts = %s, want %s", got, want)
 	}
 }

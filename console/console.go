@@ -146,7 +146,7 @@ type Options struct {
 	// DrainTimeout bounds how long the drain button waits for the sends in
 	// flight (default 60 s).
 	DrainTimeout time.Duration
-	Now          func() time.Time
+	Now          simgate.Clock
 	Logger       *slog.Logger
 }
 

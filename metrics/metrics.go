@@ -57,7 +57,7 @@ type Options struct {
 	Store  StoreSource
 	// ScrapeTimeout bounds the queries of one scrape (default 5 s).
 	ScrapeTimeout time.Duration
-	Now           func() time.Time
+	Now           simgate.Clock
 	Logger        *slog.Logger
 }
 

@@ -111,7 +111,7 @@ type Options struct {
 	// waiting for the rest before what arrived is delivered (default 24 h).
 	ReassemblyTimeout time.Duration
 	// Now is the clock (default time.Now).
-	Now func() time.Time
+	Now simgate.Clock
 
 	// PINs remembers, across restarts, the PINs each SIM rejected, so that
 	// none is entered twice (pin.go); nil: only while the process runs.

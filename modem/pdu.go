@@ -76,16 +76,6 @@ func encode(e *sms.Encoder, to, text string) ([]submitPDU, error) {
 	return out, nil
 }
 
-// countParts returns how many SMS text takes, without a modem.
-func countParts(text string) int {
-	charsets.Warm()
-	tps, err := sms.Encode([]byte(text), sms.To("+1"))
-	if err != nil || len(tps) == 0 {
-		return 1
-	}
-	return len(tps)
-}
-
 // decoded is a PDU read from the modem, decoded.
 type decoded struct {
 	t *tpdu.TPDU

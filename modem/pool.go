@@ -469,7 +469,7 @@ func (p *Pool) waitIdle(ctx context.Context, mb *member) error {
 // modem begins the submit (Modem.SendBefore): the error wraps ErrExpired
 // (simgate.ClassExpired) with an empty Receipt, and no other modem is tried.
 func (p *Pool) Send(ctx context.Context, req simgate.SendRequest) (simgate.Receipt, error) {
-	parts := countParts(req.Text)
+	parts := simgate.CountParts(req.Text)
 	tried := map[string]bool{}
 	var lastErr error
 	for attempt := 0; attempt < p.opts.MaxAttempts; attempt++ {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/simgate/simgate"
 )
 
 // resetKind names a reset step, for logs and the resets_total{kind}
@@ -195,7 +197,7 @@ const defaultResetLimit = 3
 // tell a modem that needs them too often. It is safe for concurrent use:
 // the modem's goroutine adds, Status reads.
 type resetCounter struct {
-	now   func() time.Time
+	now   simgate.Clock
 	limit int
 
 	mu     sync.Mutex
@@ -206,7 +208,7 @@ type resetCounter struct {
 // newResetCounter returns a counter for which more than limit resets in a
 // UTC day are too many (limit <= 0: defaultResetLimit); now is the clock
 // (nil: time.Now).
-func newResetCounter(limit int, now func() time.Time) *resetCounter {
+func newResetCounter(limit int, now simgate.Clock) *resetCounter {
 	if limit <= 0 {
 		limit = defaultResetLimit
 	}

@@ -96,7 +96,7 @@ type Options struct {
 	Sender Sender
 	Logger *slog.Logger
 	// Now is the clock (default time.Now). Give the store the same one.
-	Now func() time.Time
+	Now simgate.Clock
 	// NodeID names this dispatcher in leases (default "local"). Nodes
 	// sharing a database need distinct ids.
 	NodeID string
@@ -630,7 +630,7 @@ func (d *Dispatcher) plan(m *simgate.Message) error {
 	if strings.TrimSpace(m.Text) == "" {
 		return simgate.Errorf(simgate.CodeInvalid, "message text is empty")
 	}
-	parts := countParts(m.Text)
+	parts := simgate.CountParts(m.Text)
 	if parts > MaxParts {
 		return simgate.Errorf(simgate.CodeInvalid, "message text takes %d SMS; at most %d are allowed", parts, MaxParts)
 	}

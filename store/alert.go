@@ -4,18 +4,9 @@ import (
 	"context"
 	"fmt"
 	"time"
-)
 
-// Alert is a security event: a verification that ran out of attempts, a
-// number at its failure cap, a velocity limit tripped. An alert never holds
-// a code or a key.
-type Alert struct {
-	ID      int64
-	Kind    string // e.g. AlertMaxAttempts
-	Subject string // the number or prefix concerned
-	Detail  string
-	At      time.Time
-}
+	"github.com/simgate/simgate"
+)
 
 // CreateAlert records an alert of kind about subject.
 func (db *DB) CreateAlert(ctx context.Context, kind, subject, detail string) error {
@@ -59,7 +50,7 @@ func (db *DB) CreateAlertOnce(ctx context.Context, kind, subject, detail string,
 
 // ListAlerts returns up to limit alerts with an id above afterID, oldest
 // first; a limit of 0 or less means 100.
-func (db *DB) ListAlerts(ctx context.Context, afterID int64, limit int) ([]*Alert, error) {
+func (db *DB) ListAlerts(ctx context.Context, afterID int64, limit int) ([]*simgate.Alert, error) {
 	if limit <= 0 {
 		limit = 100
 	}
@@ -76,9 +67,9 @@ func (db *DB) ListAlerts(ctx context.Context, afterID int64, limit int) ([]*Aler
 		return nil, fmt.Errorf("cannot list alerts: %w", err)
 	}
 	defer rows.Close()
-	as := []*Alert{}
+	as := []*simgate.Alert{}
 	for rows.Next() {
-		var a Alert
+		var a simgate.Alert
 		var at int64
 		if err := rows.Scan(&a.ID, &a.Kind, &a.Subject, &a.Detail, &at); err != nil {
 			return nil, fmt.Errorf("cannot list alerts: %w", err)

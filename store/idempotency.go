@@ -11,23 +11,11 @@ import (
 	"github.com/simgate/simgate"
 )
 
-// Idempotency outcomes returned by ReserveIdempotencyKey.
-const (
-	IdempotencyReserved = "reserved" // new key: run the request, then complete or release it
-	IdempotencyReplay   = "replay"   // same request done before: answer with the stored response
-	IdempotencyInFlight = "in_flight"
-	IdempotencyMismatch = "mismatch" // same key, another request
-	// IdempotencyRecover: the request that reserved the key created a
-	// message and died before its response was stored. The reservation is
-	// taken over: answer from the message, then complete the key.
-	IdempotencyRecover = "recover"
-)
-
 // ReserveIdempotencyKey looks up key for the API key apiKeyID and, when it
 // is new or older than ttl, reserves it for the request whose SHA-256 is
-// requestHash. It returns IdempotencyReserved, IdempotencyReplay with the
-// stored status and body, IdempotencyInFlight while the first request with
-// the key has not completed, or IdempotencyMismatch when the key was used for
+// requestHash. It returns simgate.IdempotencyReserved, simgate.IdempotencyReplay with the
+// stored status and body, simgate.IdempotencyInFlight while the first request with
+// the key has not completed, or simgate.IdempotencyMismatch when the key was used for
 // another request.
 //
 // A reservation is a lease of length lease, which must be longer than a
@@ -36,12 +24,12 @@ const (
 // has run out, the same request takes the reservation over. If the dead
 // request had created a message, which the store records with the
 // reservation in the transaction that creates the message (see
-// simgate.WithIdempotencyKey), the outcome is IdempotencyRecover with that
+// simgate.WithIdempotencyKey), the outcome is simgate.IdempotencyRecover with that
 // message's id: the retry answers from it instead of running again, so that
 // it never creates a second message. Otherwise the dead request created
 // nothing (the reservation and the message could not be committed apart)
-// and the outcome is IdempotencyReserved: the retry runs once.
-func (db *DB) ReserveIdempotencyKey(ctx context.Context, apiKeyID, key string, requestHash []byte, ttl, lease time.Duration) (outcome string, status int, body []byte, messageID string, err error) {
+// and the outcome is simgate.IdempotencyReserved: the retry runs once.
+func (db *DB) ReserveIdempotencyKey(ctx context.Context, apiKeyID, key string, requestHash []byte, ttl, lease time.Duration) (outcome simgate.IdempotencyOutcome, status int, body []byte, messageID string, err error) {
 	tx, err := db.beginTx(ctx)
 	if err != nil {
 		return "", 0, nil, "", fmt.Errorf("cannot reserve idempotency key: %w", err)
@@ -63,11 +51,11 @@ func (db *DB) ReserveIdempotencyKey(ctx context.Context, apiKeyID, key string, r
 	case time.UnixMilli(createdAt).Add(ttl).After(tx.now):
 		switch {
 		case !bytes.Equal(prev, requestHash):
-			return IdempotencyMismatch, 0, nil, "", nil
+			return simgate.IdempotencyMismatch, 0, nil, "", nil
 		case code.Valid:
-			return IdempotencyReplay, int(code.Int64), body, "", nil
+			return simgate.IdempotencyReplay, int(code.Int64), body, "", nil
 		case time.UnixMilli(createdAt).Add(lease).After(tx.now):
-			return IdempotencyInFlight, 0, nil, "", nil
+			return simgate.IdempotencyInFlight, 0, nil, "", nil
 		}
 		// In progress past its lease: the request that reserved it is dead.
 		if _, err := tx.ExecContext(ctx, `
@@ -79,9 +67,9 @@ func (db *DB) ReserveIdempotencyKey(ctx context.Context, apiKeyID, key string, r
 			return "", 0, nil, "", fmt.Errorf("cannot take over idempotency key: %w", err)
 		}
 		if msg.Valid {
-			return IdempotencyRecover, 0, nil, msg.String, nil
+			return simgate.IdempotencyRecover, 0, nil, msg.String, nil
 		}
-		return IdempotencyReserved, 0, nil, "", nil
+		return simgate.IdempotencyReserved, 0, nil, "", nil
 	}
 
 	if _, err := tx.ExecContext(ctx, `
@@ -95,7 +83,7 @@ func (db *DB) ReserveIdempotencyKey(ctx context.Context, apiKeyID, key string, r
 	if err := tx.Commit(); err != nil {
 		return "", 0, nil, "", fmt.Errorf("cannot reserve idempotency key: %w", err)
 	}
-	return IdempotencyReserved, 0, nil, "", nil
+	return simgate.IdempotencyReserved, 0, nil, "", nil
 }
 
 // linkIdempotencyKey records message id with the reservation ctx carries

@@ -25,7 +25,7 @@ func TestIdempotencyLease(t *testing.T) {
 	}
 	hash := bytes.Repeat([]byte{7}, 32)
 	const ttl, lease = 24 * time.Hour, 30 * time.Second
-	reserve := func(key, want, wantID string) {
+	reserve := func(key string, want simgate.IdempotencyOutcome, wantID string) {
 		t.Helper()
 		got, _, _, id, err := db.ReserveIdempotencyKey(ctx, k.ID, key, hash, ttl, lease)
 		if err != nil || got != want || id != wantID {
@@ -34,8 +34,8 @@ func TestIdempotencyLease(t *testing.T) {
 	}
 
 	// "a" dies after creating its message; "b" before creating anything.
-	reserve("a", store.IdempotencyReserved, "")
-	reserve("b", store.IdempotencyReserved, "")
+	reserve("a", simgate.IdempotencyReserved, "")
+	reserve("b", simgate.IdempotencyReserved, "")
 	m := &simgate.Message{To: "+4915123456780", Text: "x", Parts: make([]simgate.Part, 1)}
 	if _, err := db.CreateMessage(simgate.WithIdempotencyKey(ctx, k.ID, "a"), m, nil); err != nil {
 		t.Fatal(err)
@@ -45,16 +45,16 @@ func TestIdempotencyLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	now = now.Add(lease - time.Millisecond)
-	reserve("a", store.IdempotencyInFlight, "")
-	reserve("b", store.IdempotencyInFlight, "")
+	reserve("a", simgate.IdempotencyInFlight, "")
+	reserve("b", simgate.IdempotencyInFlight, "")
 	now = now.Add(time.Millisecond)
-	reserve("a", store.IdempotencyRecover, m.ID)
-	reserve("b", store.IdempotencyReserved, "")
+	reserve("a", simgate.IdempotencyRecover, m.ID)
+	reserve("b", simgate.IdempotencyReserved, "")
 	// Taken over: a new lease, not a second takeover.
-	reserve("a", store.IdempotencyInFlight, "")
-	reserve("b", store.IdempotencyInFlight, "")
+	reserve("a", simgate.IdempotencyInFlight, "")
+	reserve("b", simgate.IdempotencyInFlight, "")
 	if err := db.CompleteIdempotencyKey(ctx, k.ID, "a", 201, []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
-	reserve("a", store.IdempotencyReplay, "")
+	reserve("a", simgate.IdempotencyReplay, "")
 }

@@ -159,7 +159,7 @@ type Options struct {
 
 	// Now returns the current time; nil means time.Now. Tests set it to
 	// control the times written.
-	Now func() time.Time
+	Now simgate.Clock
 
 	// Logger receives migration progress; nil discards it.
 	Logger *slog.Logger
@@ -177,7 +177,7 @@ type DB struct {
 	w       *writer // group commit on writer
 	ckpt    *checkpointer
 	reader  *sql.DB // query_only pool
-	now     func() time.Time
+	now     simgate.Clock
 	logger  *slog.Logger
 	applied []AppliedMigration
 	guard   *fileGuard // the database file is still the one opened

@@ -15,36 +15,15 @@ import (
 // failed attempts on one account, and a day is the period its guidance uses.
 const FailureWindow = 24 * time.Hour
 
-// Alert kinds written by the verification methods.
-const (
-	AlertMaxAttempts = "verification.max_attempts_reached"
-	AlertFailureCap  = "number.failure_cap"
-	AlertSendLimit   = "number.send_limit"
-)
-
-// RateLimitError is a CodeRateLimited error that says when the caller may try
-// again. The API turns RetryAfter into a Retry-After header.
-type RateLimitError struct {
-	Err   *simgate.Error
-	After time.Duration
-}
-
-// Error implements error.
-func (e *RateLimitError) Error() string { return e.Err.Error() }
-
-// Unwrap returns the *simgate.Error, so simgate.ErrorCode finds the code.
-func (e *RateLimitError) Unwrap() error { return e.Err }
-
-// RetryAfter returns how long the caller should wait.
-func (e *RateLimitError) RetryAfter() time.Duration { return e.After }
-
+// rateLimited is a refusal by the verification service's limits, retried
+// no sooner than in a second.
 func rateLimited(after time.Duration, format string, args ...any) error {
-	return &RateLimitError{Err: simgate.Errorf(simgate.CodeRateLimited, format, args...), After: max(after, time.Second)}
+	return simgate.RateLimited("", max(after, time.Second), format, args...)
 }
 
 // StartVerification sends a code to v.To, in one write transaction: it
 // refuses when the number reached failureCap failed checks within
-// FailureWindow or maxSends sends within window (a *RateLimitError, and an
+// FailureWindow or maxSends sends within window (a *simgate.RateLimitError, and an
 // alert the first time the send limit trips); otherwise, when the number has
 // a pending, unexpired verification, it takes that one over (the resend
 // case: v gets its id, creation time and attempts; its code hash, expiry,
@@ -72,7 +51,7 @@ func (db *DB) StartVerification(ctx context.Context, v *simgate.Verification, ha
 	defer tx.Rollback()
 
 	if resent, err = startVerification(ctx, tx, v, hash, maxSends, window, failureCap); err != nil {
-		var rl *RateLimitError
+		var rl *simgate.RateLimitError
 		if errors.As(err, &rl) {
 			// The alert written with the refusal must survive it.
 			if cerr := tx.Commit(); cerr != nil {
@@ -115,7 +94,7 @@ func (db *DB) StartVerification(ctx context.Context, v *simgate.Verification, ha
 // max_attempts_reached (with an alert). changed reports whether this call
 // moved the verification out of pending; failures is the number's failed
 // checks within FailureWindow after this call. It returns a CodeNotFound
-// error when there is no such verification, and a *RateLimitError, without
+// error when there is no such verification, and a *simgate.RateLimitError, without
 // comparing, when the number reached failureCap.
 func (db *DB) CheckVerification(ctx context.Context, id, to string, match func(id string, hash []byte) bool, failureCap int) (v *simgate.Verification, changed bool, failures int, err error) {
 	tx, err := db.beginTx(ctx)
@@ -252,7 +231,7 @@ func startVerification(ctx context.Context, tx *tx, v *simgate.Verification, has
 			return false, err
 		} else if n >= maxSends {
 			// One alert per window per number, however often the limit is hit.
-			if err := createAlertOnce(ctx, tx, AlertSendLimit, v.To,
+			if err := createAlertOnce(ctx, tx, simgate.AlertSendLimit, v.To,
 				fmt.Sprintf("%d verification SMS within %s", n, window), window); err != nil {
 				return false, err
 			}
@@ -395,14 +374,14 @@ func checkVerification(ctx context.Context, tx *tx, id, to string, match func(id
 	}
 	failures++
 	if failureCap > 0 && failures == failureCap {
-		if err := createAlert(ctx, tx, AlertFailureCap, v.To,
+		if err := createAlert(ctx, tx, simgate.AlertFailureCap, v.To,
 			fmt.Sprintf("%d failed checks within %s", failures, FailureWindow)); err != nil {
 			return nil, false, 0, err
 		}
 	}
 	v.Attempts++
 	if v.Attempts >= v.MaxAttempts {
-		if err := createAlert(ctx, tx, AlertMaxAttempts, v.To, "verification "+v.ID); err != nil {
+		if err := createAlert(ctx, tx, simgate.AlertMaxAttempts, v.To, "verification "+v.ID); err != nil {
 			return nil, false, 0, err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE verifications SET attempts = ? WHERE id = ?`, v.Attempts, v.ID); err != nil {

@@ -40,7 +40,7 @@ func TestVerificationLifecycle(t *testing.T) {
 		t.Fatalf("resend: %v, resent %v, %+v", err, resent, v2)
 	}
 	_, err = db.StartVerification(ctx, &simgate.Verification{To: v.To, CodeLength: 6, MaxAttempts: 3, ExpiresAt: clock().Add(time.Minute)}, hashOf("3"), nil, 2, 10*time.Minute, 100)
-	var rl *store.RateLimitError
+	var rl *simgate.RateLimitError
 	if simgate.ErrorCode(err) != simgate.CodeRateLimited || !asRateLimit(err, &rl) || rl.RetryAfter() != 10*time.Minute {
 		t.Fatalf("third send: %v", err)
 	}
@@ -86,8 +86,8 @@ func TestVerificationLifecycle(t *testing.T) {
 	}
 }
 
-func asRateLimit(err error, target **store.RateLimitError) bool {
-	e, ok := err.(*store.RateLimitError)
+func asRateLimit(err error, target **simgate.RateLimitError) bool {
+	e, ok := err.(*simgate.RateLimitError)
 	*target = e
 	return ok
 }
@@ -130,33 +130,33 @@ func TestIdempotencyKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	h1, h2 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
-	step := func(hash []byte, want string) {
+	step := func(hash []byte, want simgate.IdempotencyOutcome) {
 		t.Helper()
 		got, _, _, _, err := db.ReserveIdempotencyKey(ctx, k.ID, "a", hash, 24*time.Hour, 30*time.Second)
 		if err != nil || got != want {
 			t.Fatalf("reserve = %q, %v; want %q", got, err, want)
 		}
 	}
-	step(h1, store.IdempotencyReserved)
-	step(h1, store.IdempotencyInFlight)
-	step(h2, store.IdempotencyMismatch)
+	step(h1, simgate.IdempotencyReserved)
+	step(h1, simgate.IdempotencyInFlight)
+	step(h2, simgate.IdempotencyMismatch)
 	if err := db.ReleaseIdempotencyKey(ctx, k.ID, "a"); err != nil {
 		t.Fatal(err)
 	}
-	step(h2, store.IdempotencyReserved)
+	step(h2, simgate.IdempotencyReserved)
 	if err := db.CompleteIdempotencyKey(ctx, k.ID, "a", 201, []byte(`{"id":1}`)); err != nil {
 		t.Fatal(err)
 	}
 	got, status, body, _, err := db.ReserveIdempotencyKey(ctx, k.ID, "a", h2, 24*time.Hour, 30*time.Second)
-	if err != nil || got != store.IdempotencyReplay || status != 201 || string(body) != `{"id":1}` {
+	if err != nil || got != simgate.IdempotencyReplay || status != 201 || string(body) != `{"id":1}` {
 		t.Fatalf("replay = %q %d %s %v", got, status, body, err)
 	}
 	if err := db.ReleaseIdempotencyKey(ctx, k.ID, "a"); err != nil {
 		t.Fatal(err)
 	}
-	step(h2, store.IdempotencyReplay) // a completed key is not released
+	step(h2, simgate.IdempotencyReplay) // a completed key is not released
 	now = now.Add(24 * time.Hour)
-	step(h1, store.IdempotencyReserved)
+	step(h1, simgate.IdempotencyReserved)
 	if n, err := db.PurgeIdempotencyKeys(ctx, now.Add(time.Second)); err != nil || n != 1 {
 		t.Fatalf("purge = %d, %v", n, err)
 	}

@@ -87,10 +87,6 @@ type Enqueuer interface {
 	Wake()
 }
 
-// AlertOwnerNotified is the alert kind that records an owner notice, so that
-// a number gets at most one a day.
-const AlertOwnerNotified = "number.owner_notified"
-
 // Limits on requests. MinCodeLength and MaxTTL are the bounds that
 // Options.MinCodeLength and Options.MaxTTL may be set to.
 const (
@@ -437,7 +433,7 @@ func (s *Service) notifyOwner(ctx context.Context, v *simgate.Verification) {
 		return
 	}
 	ctx = context.WithoutCancel(ctx)
-	ok, err := s.store.CreateAlertOnce(ctx, AlertOwnerNotified, v.To, "verification "+v.ID, 24*time.Hour)
+	ok, err := s.store.CreateAlertOnce(ctx, simgate.AlertOwnerNotified, v.To, "verification "+v.ID, 24*time.Hour)
 	if err != nil {
 		s.log.Error("cannot record owner notice", "verification", v.ID, "error", err)
 		return

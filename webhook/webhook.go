@@ -117,7 +117,7 @@ type Options struct {
 	Interval time.Duration
 	// Workers bounds the POSTs in flight (default DefaultWorkers).
 	Workers int
-	Now     func() time.Time
+	Now     simgate.Clock
 	Logger  *slog.Logger
 }
 

@@ -44,7 +44,7 @@ type App struct {
 	Logger *slog.Logger
 	// Now is the clock of every part (default time.Now). The demo moves it
 	// to show an expired code.
-	Now func() time.Time
+	Now simgate.Clock
 	// AllowAllCountries lifts the country allow-list (the demo only).
 	AllowAllCountries bool
 	// ModemOptions are extra settings for the modems (tests shorten backoffs).
