@@ -189,7 +189,7 @@ type Options struct {
 	MinReadyModems int
 
 	// Numbers is what recipients are accepted.
-	Numbers NumberPolicy
+	Numbers simgate.NumberPolicy
 	// Limits are the rate limits and SMS budgets.
 	Limits Limits
 	// MaxExpiry is how far ahead a message's expires_at may be; default 7
@@ -215,7 +215,7 @@ type Server struct {
 	log     *slog.Logger
 	router  *mux.Router
 	http    *http.Server
-	numbers *numberPolicy
+	numbers *simgate.Numbers
 	limits  *limiters
 
 	cert atomic.Pointer[tls.Certificate]
@@ -265,7 +265,7 @@ func NewServer(opts Options) (*Server, error) {
 	if limits.budgeted() && opts.Budgets == nil {
 		return nil, errors.New("cannot create api server: SMS budgets need a budget store")
 	}
-	numbers, err := newNumberPolicy(opts.Numbers)
+	numbers, err := simgate.NewNumbers(opts.Numbers)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create api server: %w", err)
 	}

@@ -68,7 +68,7 @@ func newBenchEnv(b *testing.B, limits ...api.Limits) *benchEnv {
 		b.Fatal(err)
 	}
 	opts := api.Options{Addr: "127.0.0.1:0", Keys: db, Verify: vs, Messages: q, Idempotency: db,
-		Alerts: db, Budgets: db, DB: db, Numbers: api.NumberPolicy{AllowAllCountries: true}}
+		Alerts: db, Budgets: db, DB: db, Numbers: simgate.NumberPolicy{AllowAllCountries: true}}
 	for _, l := range limits {
 		opts.Limits = l
 	}

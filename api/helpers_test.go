@@ -340,7 +340,7 @@ func newEnv(t testing.TB, eo envOpts) *env {
 	opts := api.Options{
 		Keys: db, Verify: e.verify, Messages: e.queue, Inbox: db, Modems: e.modems,
 		Idempotency: db, Alerts: db, Budgets: db, DB: db, MinReadyModems: 1,
-		Numbers: api.NumberPolicy{AllowAllCountries: true},
+		Numbers: simgate.NumberPolicy{AllowAllCountries: true},
 		Now:     e.clock.Now, Logger: logger,
 	}
 	if eo.api != nil {

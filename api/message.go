@@ -118,7 +118,7 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, body []by
 	if err := decode(body, &req, "text"); err != nil {
 		return err
 	}
-	to, err := s.numbers.recipient(req.To)
+	to, err := s.numbers.Recipient(req.To)
 	if err != nil {
 		return err
 	}
@@ -209,7 +209,7 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request, _ []byte) 
 	to := q.Get("to")
 	if to != "" {
 		var err error
-		if to, err = s.numbers.lookup(to); err != nil {
+		if to, err = s.numbers.Lookup(to); err != nil {
 			return err
 		}
 	}

@@ -68,7 +68,7 @@ func newQueueEnv(t *testing.T) (*env, *handset) {
 		t.Fatal(err)
 	}
 	srv, err := api.NewServer(api.Options{Keys: e.db, Verify: e.verify, Messages: d, Inbox: e.db, Idempotency: e.db,
-		Alerts: e.db, DB: e.db, Numbers: api.NumberPolicy{AllowAllCountries: true}, Now: e.clock.Now})
+		Alerts: e.db, DB: e.db, Numbers: simgate.NumberPolicy{AllowAllCountries: true}, Now: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -170,19 +170,3 @@ func FuzzDecodeMessageRequest(f *testing.F) {
 		}
 	})
 }
-
-func FuzzNormalizeNumber(f *testing.F) {
-	for _, s := range []string{"+4915123456789", "0151 23456789", "+1 (201) 555-0123", "+", "++49", "+999999999999999999999"} {
-		f.Add(s)
-	}
-	p, _ := newNumberPolicy(NumberPolicy{AllowAllCountries: true, DefaultRegion: "DE"})
-	f.Fuzz(func(t *testing.T, s string) {
-		out, err := p.recipient(s)
-		if err != nil {
-			return
-		}
-		if out == "" || out[0] != '+' || len(out) > 16 {
-			t.Fatalf("recipient(%q) = %q", s, out)
-		}
-	})
-}

@@ -30,7 +30,7 @@ func wantDetail(t testing.TB, r resp, status int, code string, want ...string) {
 
 func TestNumbersOnlyAsWritten(t *testing.T) {
 	e := newEnv(t, envOpts{api: func(o *api.Options) {
-		o.Numbers = api.NumberPolicy{AllowAllCountries: true, DefaultRegion: "DE"}
+		o.Numbers = simgate.NumberPolicy{AllowAllCountries: true, DefaultRegion: "DE"}
 	}})
 	send, verify := e.key(simgate.ScopeSend), e.key(simgate.ScopeVerify)
 	for _, c := range []struct{ to, want string }{
@@ -96,7 +96,7 @@ func TestNumberTypes(t *testing.T) {
 	wantStatus(t, e2.do("POST", "/v1/verifications", e2.key(simgate.ScopeVerify), map[string]any{"to": "+4970012345678"}), http.StatusCreated)
 	wantDetail(t, e2.do("POST", "/v1/messages", e2.key(simgate.ScopeSend), map[string]any{"to": "+447640123456", "text": "hi"}), 400, "invalid", "pager")
 
-	if _, err := api.NewServer(api.Options{Keys: e.db, Numbers: api.NumberPolicy{AllowedNumberTypes: []string{"personal"}}}); err == nil ||
+	if _, err := api.NewServer(api.Options{Keys: e.db, Numbers: simgate.NumberPolicy{AllowedNumberTypes: []string{"personal"}}}); err == nil ||
 		!strings.Contains(err.Error(), `"personal"`) {
 		t.Fatalf("NewServer with an unknown number type: %v", err)
 	}

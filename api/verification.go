@@ -78,7 +78,7 @@ func (s *Server) createVerification(w http.ResponseWriter, r *http.Request, body
 	if err := decode(body, &req); err != nil {
 		return err
 	}
-	to, err := s.numbers.recipient(req.To)
+	to, err := s.numbers.Recipient(req.To)
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ func (s *Server) checkVerification(w http.ResponseWriter, r *http.Request, body 
 	to := ""
 	if req.To != "" {
 		var err error
-		if to, err = s.numbers.lookup(req.To); err != nil {
+		if to, err = s.numbers.Lookup(req.To); err != nil {
 			return err
 		}
 	}

@@ -348,7 +348,7 @@ func TestCodeNeverStored(t *testing.T) {
 
 func TestVerificationNumbers(t *testing.T) {
 	e := newEnv(t, envOpts{api: func(o *api.Options) {
-		o.Numbers = api.NumberPolicy{AllowedCountries: []string{"DE"}, DefaultRegion: "DE"}
+		o.Numbers = simgate.NumberPolicy{AllowedCountries: []string{"DE"}, DefaultRegion: "DE"}
 	}})
 	key := e.key(simgate.ScopeVerify)
 	for _, c := range []struct{ to, want string }{
@@ -374,7 +374,7 @@ func TestVerificationNumbers(t *testing.T) {
 	}
 
 	// Nothing is allowed until countries are configured.
-	e2 := newEnv(t, envOpts{api: func(o *api.Options) { o.Numbers = api.NumberPolicy{} }})
+	e2 := newEnv(t, envOpts{api: func(o *api.Options) { o.Numbers = simgate.NumberPolicy{} }})
 	wantStatus(t, e2.do("POST", "/v1/verifications", e2.key(simgate.ScopeVerify), map[string]any{"to": number}), http.StatusBadRequest, "invalid")
 }
 

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -560,8 +559,6 @@ func (d *Dispatcher) RunOnce(ctx context.Context) error {
 	return nil
 }
 
-var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-
 // Enqueue validates m and stores it as queued, with its parts planned from
 // the text, then wakes an idle worker. A message with a SendAt still ahead
 // is stored as scheduled instead: the scheduler queues it at that time (see
@@ -624,7 +621,7 @@ func (d *Dispatcher) Wake() { d.wakeN(1) }
 // sent at once); at most ScheduleTolerance in the past, which means now; at
 // most MaxScheduleAhead ahead; and before the expiry.
 func (d *Dispatcher) plan(m *simgate.Message) error {
-	if !e164.MatchString(m.To) {
+	if !simgate.IsE164(m.To) {
 		return simgate.Errorf(simgate.CodeInvalid, "recipient %q is not an E.164 number such as +15551234567", m.To)
 	}
 	if strings.TrimSpace(m.Text) == "" {

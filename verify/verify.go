@@ -285,8 +285,8 @@ func (s *Service) Start(ctx context.Context, v *simgate.Verification, ttl time.D
 }
 
 func (s *Service) prepare(v *simgate.Verification, ttl *time.Duration) error {
-	if v.To == "" || v.To[0] != '+' {
-		return simgate.Errorf(simgate.CodeInvalid, "to must be an E.164 number")
+	if !simgate.IsE164(v.To) {
+		return simgate.Errorf(simgate.CodeInvalid, "to must be an E.164 number such as +4915123456789")
 	}
 	if v.CodeLength == 0 {
 		v.CodeLength = s.opts.CodeLength

@@ -236,7 +236,7 @@ func (a *App) Open(ctx context.Context) (err error) {
 		RateLimits: a.Metrics, Mounts: mounts,
 		MinReadyModems: cfg.Pool.MinReadyModems,
 		MaxExpiry:      cfg.Queue.MaxExpiry,
-		Numbers: api.NumberPolicy{
+		Numbers: simgate.NumberPolicy{
 			DefaultRegion: v.DefaultRegion, AllowedCountries: v.AllowedCountries, AllowAllCountries: a.AllowAllCountries,
 			AllowedNumberTypes: v.AllowedNumberTypes,
 		},

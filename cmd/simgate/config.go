@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/simgate/simgate/api"
 	"maps"
 	"net"
 	"net/url"
@@ -666,7 +665,7 @@ func (c *Config) validate(lines map[string]int) []ConfigProblem {
 		if m.PIN != "" && !digits(m.PIN, 4, 8) {
 			bad(k+".pin", "must be 4 to 8 digits") // the PIN itself is not echoed
 		}
-		if m.SMSC != "" && !e164.MatchString(m.SMSC) {
+		if m.SMSC != "" && !simgate.IsE164(m.SMSC) {
 			bad(k+".smsc", "must be an international number such as +4917012345678, got %q", m.SMSC)
 		}
 		switch m.Baud {
@@ -729,9 +728,9 @@ func (c *Config) validate(lines map[string]int) []ConfigProblem {
 		bad("queue.default_expiry", "must not be more than queue.max_expiry (%s), got %s", c.Queue.MaxExpiry, c.Queue.DefaultExpiry)
 	}
 	for i, typ := range c.Verify.AllowedNumberTypes {
-		if _, ok := api.NumberTypes[typ]; !ok {
+		if _, ok := simgate.NumberTypes[typ]; !ok {
 			bad(fmt.Sprintf("verify.allowed_number_types[%d]", i), "unknown number type %q; known: %s",
-				typ, strings.Join(slices.Sorted(maps.Keys(api.NumberTypes)), ", "))
+				typ, strings.Join(slices.Sorted(maps.Keys(simgate.NumberTypes)), ", "))
 		}
 	}
 
@@ -848,7 +847,6 @@ func (c *Config) validate(lines map[string]int) []ConfigProblem {
 
 var (
 	validName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
-	e164      = regexp.MustCompile(`^\+[1-9][0-9]{3,14}$`)
 	prefix    = regexp.MustCompile(`^\+[0-9]{1,15}$`)
 )
 

@@ -1,4 +1,4 @@
-package api
+package simgate
 
 import (
 	"fmt"
@@ -9,11 +9,25 @@ import (
 	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
-
-	"github.com/simgate/simgate"
 )
 
-// NumberPolicy says which recipients the API accepts.
+// IsE164 reports whether s is written as an E.164 number: "+", a first
+// digit 1-9 (no country code starts with 0), then 6 to 14 more digits (ITU-T
+// E.164 allows 15 in all). It checks the form only; a recipient from a
+// request goes through Numbers, which also knows the numbering plans.
+func IsE164(s string) bool {
+	if len(s) < 8 || len(s) > 16 || s[0] != '+' || s[1] == '0' {
+		return false
+	}
+	for _, c := range []byte(s[1:]) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// NumberPolicy says which recipients are accepted (see Numbers).
 type NumberPolicy struct {
 	// DefaultRegion (ISO 3166, e.g. "DE") reads numbers given without
 	// +country code; empty requires E.164.
@@ -68,15 +82,20 @@ var numberTypeKey = map[phonenumbers.PhoneNumberType]string{
 // errors so that an operator knows what to change.
 const numberTypesKey = "verify.allowed_number_types"
 
-type numberPolicy struct {
+// Numbers reads and checks the numbers a request gives, with the numbering
+// plans of github.com/nyaruka/phonenumbers and a NumberPolicy: the one place
+// where a recipient is accepted or refused. Its results are E.164 (IsE164).
+type Numbers struct {
 	region  string
 	allowed map[string]bool
 	all     bool
 	types   map[string]bool
 }
 
-func newNumberPolicy(p NumberPolicy) (*numberPolicy, error) {
-	np := &numberPolicy{region: strings.ToUpper(p.DefaultRegion), allowed: map[string]bool{}, all: p.AllowAllCountries,
+// NewNumbers returns the Numbers of p, or an error naming a setting of p
+// that is not valid.
+func NewNumbers(p NumberPolicy) (*Numbers, error) {
+	np := &Numbers{region: strings.ToUpper(p.DefaultRegion), allowed: map[string]bool{}, all: p.AllowAllCountries,
 		types: map[string]bool{"mobile": true, "fixed_line_or_mobile": true}}
 	for _, cc := range p.AllowedCountries {
 		if len(cc) != 2 {
@@ -93,26 +112,26 @@ func newNumberPolicy(p NumberPolicy) (*numberPolicy, error) {
 	return np, nil
 }
 
-// recipient returns s, a number to send to, in E.164, or a CodeInvalid
+// Recipient returns s, a number to send to, in E.164, or a CodeInvalid
 // error that says why it is refused: see parse, and a number type not
 // allowed.
-func (p *numberPolicy) recipient(s string) (string, error) {
+func (p *Numbers) Recipient(s string) (string, error) {
 	num, err := p.parse(s)
 	if err != nil {
 		return "", err
 	}
 	if key := numberTypeKey[phonenumbers.GetNumberType(num)]; !p.types[key] {
 		nsn := phonenumbers.GetNationalSignificantNumber(num)
-		return "", simgate.Errorf(simgate.CodeInvalid, "to is %s (+%d %s...), which is not allowed; allow the type %s with %s",
+		return "", Errorf(CodeInvalid, "to is %s (+%d %s...), which is not allowed; allow the type %s with %s",
 			NumberTypes[key], num.GetCountryCode(), nsn[:min(len(nsn), 2)], key, numberTypesKey)
 	}
 	return phonenumbers.Format(num, phonenumbers.E164), nil
 }
 
-// lookup returns s, a number to look for, in E.164, or a CodeInvalid error
+// Lookup returns s, a number to look for, in E.164, or a CodeInvalid error
 // (see parse). The number type is not checked: the messages to a type
 // refused now must still be found.
-func (p *numberPolicy) lookup(s string) (string, error) {
+func (p *Numbers) Lookup(s string) (string, error) {
 	num, err := p.parse(s)
 	if err != nil {
 		return "", err
@@ -125,12 +144,12 @@ func (p *numberPolicy) lookup(s string) (string, error) {
 // refused: another character (phonenumbers would read letters as keypad
 // digits and drop spaces, punctuation and extensions), unparsable, invalid,
 // or a country not allowed.
-func (p *numberPolicy) parse(s string) (*phonenumbers.PhoneNumber, error) {
+func (p *Numbers) parse(s string) (*phonenumbers.PhoneNumber, error) {
 	if s == "" {
-		return nil, simgate.Errorf(simgate.CodeInvalid, "to is required")
+		return nil, Errorf(CodeInvalid, "to is required")
 	}
 	if len(s) > 32 {
-		return nil, simgate.Errorf(simgate.CodeInvalid, "to is not a phone number: it is over 32 characters")
+		return nil, Errorf(CodeInvalid, "to is not a phone number: it is over 32 characters")
 	}
 	form := "+ and digits only, such as +4915123456789"
 	if p.region != "" {
@@ -143,28 +162,28 @@ func (p *numberPolicy) parse(s string) (*phonenumbers.PhoneNumber, error) {
 		lower := strings.ToLower(s)
 		switch {
 		case strings.ContainsAny(s, ";,") || strings.Contains(lower, "ext") || strings.ContainsRune(lower, 'x') || strings.Contains(s, "#"):
-			return nil, simgate.Errorf(simgate.CodeInvalid, "to is not a phone number: it has an extension or dialling suffix, which is refused: a phone number is written as %s", form)
+			return nil, Errorf(CodeInvalid, "to is not a phone number: it has an extension or dialling suffix, which is refused: a phone number is written as %s", form)
 		case unicode.IsLetter(r):
-			return nil, simgate.Errorf(simgate.CodeInvalid, "to is not a phone number: it has the letter %q at character %d: a phone number is written as %s", r, utf8.RuneCountInString(s[:i])+1, form)
+			return nil, Errorf(CodeInvalid, "to is not a phone number: it has the letter %q at character %d: a phone number is written as %s", r, utf8.RuneCountInString(s[:i])+1, form)
 		case r == ' ' && i == 0:
-			return nil, simgate.Errorf(simgate.CodeInvalid, "to is not a phone number: it starts with a space; a phone number is written as %s (in a URL, write + as %%2B)", form)
+			return nil, Errorf(CodeInvalid, "to is not a phone number: it starts with a space; a phone number is written as %s (in a URL, write + as %%2B)", form)
 		default:
-			return nil, simgate.Errorf(simgate.CodeInvalid, "to is not a phone number: it has %q at character %d: a phone number is written as %s", r, utf8.RuneCountInString(s[:i])+1, form)
+			return nil, Errorf(CodeInvalid, "to is not a phone number: it has %q at character %d: a phone number is written as %s", r, utf8.RuneCountInString(s[:i])+1, form)
 		}
 	}
 	if !strings.HasPrefix(s, "+") && p.region == "" {
-		return nil, simgate.Errorf(simgate.CodeInvalid, "to must be in E.164 form, such as +4915123456789")
+		return nil, Errorf(CodeInvalid, "to must be in E.164 form, such as +4915123456789")
 	}
 	num, err := phonenumbers.Parse(s, p.region)
 	if err != nil {
-		return nil, simgate.Errorf(simgate.CodeInvalid, "to is not a phone number: %v", err)
+		return nil, Errorf(CodeInvalid, "to is not a phone number: %v", err)
 	}
 	if !phonenumbers.IsValidNumber(num) {
-		return nil, simgate.Errorf(simgate.CodeInvalid, "to is not a valid phone number")
+		return nil, Errorf(CodeInvalid, "to is not a valid phone number")
 	}
 	region := phonenumbers.GetRegionCodeForNumber(num)
 	if !p.all && !p.allowed[region] {
-		return nil, simgate.Errorf(simgate.CodeInvalid, "SMS to country %s is not allowed; allow it with verify.allowed_countries", region)
+		return nil, Errorf(CodeInvalid, "SMS to country %s is not allowed; allow it with verify.allowed_countries", region)
 	}
 	return num, nil
 }

@@ -1,0 +1,63 @@
+package simgate_test
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/simgate/simgate"
+)
+
+func FuzzRecipient(f *testing.F) {
+	for _, s := range []string{"+4915123456789", "0151 23456789", "+1 (201) 555-0123", "+", "++49", "+999999999999999999999"} {
+		f.Add(s)
+	}
+	p, _ := simgate.NewNumbers(simgate.NumberPolicy{AllowAllCountries: true, DefaultRegion: "DE"})
+	f.Fuzz(func(t *testing.T, s string) {
+		out, err := p.Recipient(s)
+		if err != nil {
+			return
+		}
+		if !simgate.IsE164(out) {
+			t.Fatalf("recipient(%q) = %q", s, out)
+		}
+	})
+}
+
+// IsE164 is the one check of the form of a number: a regular expression of
+// its own elsewhere would let two parts of simgate disagree on what a
+// number is.
+func TestOneE164Check(t *testing.T) {
+	e164Pattern := regexp.MustCompile(`\\\+\[1-9\]`)
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if loc := e164Pattern.FindIndex(b); loc != nil {
+			t.Errorf("%s:%d: a pattern for E.164 numbers; use simgate.IsE164 or simgate.Numbers", path, 1+strings.Count(string(b[:loc[0]]), "\n"))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestIsE164(t *testing.T) {
+	for s, want := range map[string]bool{
+		"+4915123456789": true, "+1234567": true, "+123456789012345": true,
+		"+123456": false, "+1234567890123456": false, "+0123456789": false, "4915123456789": false,
+		"+49 151 23456789": false, "+49151ABCDEFGH": false, "": false, "+": false, "++4915123456789": false,
+	} {
+		if got := simgate.IsE164(s); got != want {
+			t.Errorf("IsE164(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
