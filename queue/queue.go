@@ -93,6 +93,8 @@ const (
 type Options struct {
 	Store  Store
 	Sender Sender
+	// Logger receives the queue's log lines; the caller names the component
+	// (the dispatcher adds only its node).
 	Logger *slog.Logger
 	// Now is the clock (default time.Now). Give the store the same one.
 	Now simgate.Clock
@@ -213,7 +215,7 @@ func New(opts Options) (*Dispatcher, error) {
 	d := &Dispatcher{
 		opts:  opts,
 		seal:  seal,
-		log:   opts.Logger.With("component", "queue", "node", opts.NodeID),
+		log:   opts.Logger.With("node", opts.NodeID),
 		wake:  make(chan struct{}, 256),
 		rearm: make(chan struct{}, 1),
 	}

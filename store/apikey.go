@@ -112,7 +112,7 @@ func createAPIKey(ctx context.Context, tx *tx, k *simgate.APIKey) error {
 
 	id := k.ID
 	if id == "" {
-		id = newID("key", tx.now)
+		id = simgate.NewID("key", tx.now)
 	}
 	if _, err := tx.ExecContext(ctx, `
 		INSERT INTO api_keys (id, name, prefix, hash, scopes, created_at)

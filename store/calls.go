@@ -82,7 +82,7 @@ func (db *DB) RecordBalanceLow(ctx context.Context, data any) (bool, error) {
 		return tx.ExecContext(ctx, `
 			INSERT INTO webhook_events (id, type, payload, created_at)
 			SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhook_subscriptions WHERE type = ?)
-		`, newID("evt", tx.now), simgate.EventModemBalanceLow, string(payload), tx.now.UnixMilli(), simgate.EventModemBalanceLow)
+		`, simgate.NewID("evt", tx.now), simgate.EventModemBalanceLow, string(payload), tx.now.UnixMilli(), simgate.EventModemBalanceLow)
 	})
 	return n > 0, err
 }

@@ -89,7 +89,7 @@ func createMessage(ctx context.Context, tx *tx, m *simgate.Message, requestHash 
 	if m.To == "" {
 		return simgate.Errorf(simgate.CodeInvalid, "message has no recipient")
 	}
-	m.ID = newID("msg", tx.now)
+	m.ID = simgate.NewID("msg", tx.now)
 	m.Status = simgate.StatusQueued
 	m.Reason = "accepted"
 	m.CreatedAt, m.UpdatedAt = tx.now, tx.now

@@ -274,7 +274,7 @@ func startVerification(ctx context.Context, tx *tx, v *simgate.Verification, has
 		if v.MaxAttempts < 1 {
 			return false, simgate.Errorf(simgate.CodeInvalid, "verification max attempts must be at least 1")
 		}
-		v.ID = newID("ver", tx.now)
+		v.ID = simgate.NewID("ver", tx.now)
 		v.CodeHash = hash(v.ID)
 		v.Attempts, v.SendCount, v.CreatedAt = 0, 1, tx.now
 		if _, err := tx.ExecContext(ctx, `

@@ -64,7 +64,7 @@ func (db *DB) RecordModemState(ctx context.Context, modemID string, up bool, dat
 	res, err := tx.ExecContext(ctx, `
 		INSERT INTO webhook_events (id, type, payload, created_at)
 		SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhook_subscriptions WHERE type = ?)
-	`, newID("evt", tx.now), typ, string(payload), tx.now.UnixMilli(), typ)
+	`, simgate.NewID("evt", tx.now), typ, string(payload), tx.now.UnixMilli(), typ)
 	if err != nil {
 		return false, fmt.Errorf("cannot record modem state: %w", err)
 	}
