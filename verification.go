@@ -1,6 +1,9 @@
 package simgate
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // VerificationStatus is where a verification is in its life. Only pending
 // verifications accept checks.
@@ -38,4 +41,57 @@ type Verification struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	ApprovedAt  time.Time
+}
+
+// VerificationTx is one write transaction of a store, seen by the
+// verification service: plain reads and writes, in which the service's
+// rules (limits, resends, attempts, alerts) decide what to do. Every time it
+// writes is Now. A store offers it through a method that runs a function in
+// one transaction (store.DB.UpdateVerifications).
+type VerificationTx interface {
+	// Now is the time of the transaction.
+	Now() time.Time
+
+	// FindVerification returns the verification with the given id, with its
+	// code hash, and the status of its newest SMS; CodeNotFound when none.
+	FindVerification(ctx context.Context, id string) (*Verification, MessageStatus, error)
+	// PendingVerification returns the newest pending verification of
+	// number, as FindVerification; CodeNotFound when none.
+	PendingVerification(ctx context.Context, number string) (*Verification, MessageStatus, error)
+	// CreateVerification stores v, which has its ID, as pending, with one
+	// send, created and updated now.
+	CreateVerification(ctx context.Context, v *Verification) error
+	// ResendVerification replaces the code hash, code length, locale, app
+	// name, reference and expiry of the verification v.ID, counts a send and
+	// sets its updated time.
+	ResendVerification(ctx context.Context, v *Verification) error
+	// SetVerificationAttempts writes v.Attempts.
+	SetVerificationAttempts(ctx context.Context, v *Verification) error
+	// SetVerificationStatus moves the pending verification v to status, with
+	// v.ApprovedAt, and erases its code hash; it sets v's status, hash and
+	// updated time. It returns CodeConflict when v is no longer pending, so
+	// that no verification leaves pending twice.
+	SetVerificationStatus(ctx context.Context, v *Verification, status VerificationStatus) error
+
+	// CountSends and CountFailures count the codes sent to number, and the
+	// failed checks of its codes, at or after since, with the time of the
+	// oldest counted.
+	CountSends(ctx context.Context, number string, since time.Time) (n int, oldest time.Time, err error)
+	CountFailures(ctx context.Context, number string, since time.Time) (n int, oldest time.Time, err error)
+	// AddSend and AddFailure count one now.
+	AddSend(ctx context.Context, number string) error
+	AddFailure(ctx context.Context, number string) error
+
+	// CreateAlert records an alert; CreateAlertOnce only when none of the
+	// same kind and subject was recorded within period, and reports whether
+	// it recorded one.
+	CreateAlert(ctx context.Context, kind, subject, detail string) error
+	CreateAlertOnce(ctx context.Context, kind, subject, detail string, period time.Duration) (bool, error)
+
+	// CreateMessage stores m, prepared by the queue (queue.Dispatcher.Prepare),
+	// and sets its ID and status.
+	CreateMessage(ctx context.Context, m *Message) error
+	// CancelQueuedMessages cancels the messages of a verification that no
+	// modem was asked to send yet, with reason.
+	CancelQueuedMessages(ctx context.Context, verificationID, reason string) error
 }

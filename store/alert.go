@@ -35,11 +35,7 @@ func (db *DB) CreateAlertOnce(ctx context.Context, kind, subject, detail string,
 	}
 	defer tx.Rollback()
 
-	n, err := countAlerts(ctx, tx, kind, subject, tx.now.Add(-period))
-	if err != nil || n > 0 {
-		return false, err
-	}
-	if err := createAlert(ctx, tx, kind, subject, detail); err != nil {
+	if ok, err := createAlertOnce(ctx, tx, kind, subject, detail, period); err != nil || !ok {
 		return false, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -92,12 +88,14 @@ func createAlert(ctx context.Context, tx *tx, kind, subject, detail string) erro
 	return nil
 }
 
-func createAlertOnce(ctx context.Context, tx *tx, kind, subject, detail string, period time.Duration) error {
+// createAlertOnce records an alert unless one of kind about subject was
+// recorded within period, and reports whether it recorded one.
+func createAlertOnce(ctx context.Context, tx *tx, kind, subject, detail string, period time.Duration) (bool, error) {
 	n, err := countAlerts(ctx, tx, kind, subject, tx.now.Add(-period))
 	if err != nil || n > 0 {
-		return err
+		return false, err
 	}
-	return createAlert(ctx, tx, kind, subject, detail)
+	return true, createAlert(ctx, tx, kind, subject, detail)
 }
 
 func countAlerts(ctx context.Context, tx *tx, kind, subject string, since time.Time) (int, error) {

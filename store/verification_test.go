@@ -13,105 +13,146 @@ import (
 	"github.com/simgate/simgate/store"
 )
 
-func hashOf(code string) func(id string) []byte {
-	return func(id string) []byte { return bytes.Repeat([]byte(code[:1]), 32) }
-}
-
-func matchOf(code string) func(id string, hash []byte) bool {
-	return func(id string, hash []byte) bool { return bytes.Equal(hash, bytes.Repeat([]byte(code[:1]), 32)) }
-}
-
-func TestVerificationLifecycle(t *testing.T) {
-	ctx := testContext(t, time.Minute)
-	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	db := MustOpenDBAt(t, filepath.Join(t.TempDir(), "simgate.db"), store.Options{Now: clock})
-
-	v := &simgate.Verification{To: "+4915123456789", CodeLength: 6, MaxAttempts: 3, ExpiresAt: clock().Add(10 * time.Minute)}
-	resent, err := db.StartVerification(ctx, v, hashOf("1"), nil, 2, 10*time.Minute, 100)
-	if err != nil || resent {
-		t.Fatalf("start: %v, resent %v", err, resent)
-	}
-	id := v.ID
-	v2 := &simgate.Verification{To: v.To, CodeLength: 6, MaxAttempts: 3, ExpiresAt: clock().Add(10 * time.Minute)}
-	if resent, err = db.StartVerification(ctx, v2, hashOf("2"), nil, 2, 10*time.Minute, 100); err != nil || !resent || v2.ID != id || v2.SendCount != 2 {
-		t.Fatalf("resend: %v, resent %v, %+v", err, resent, v2)
-	}
-	_, err = db.StartVerification(ctx, &simgate.Verification{To: v.To, CodeLength: 6, MaxAttempts: 3, ExpiresAt: clock().Add(time.Minute)}, hashOf("3"), nil, 2, 10*time.Minute, 100)
-	var rl *simgate.RateLimitError
-	if simgate.ErrorCode(err) != simgate.CodeRateLimited || !asRateLimit(err, &rl) || rl.RetryAfter() != 10*time.Minute {
-		t.Fatalf("third send: %v", err)
-	}
-
-	// The first code was replaced.
-	got, changed, failures, err := db.CheckVerification(ctx, id, "", matchOf("1"), 100)
-	if err != nil || changed || got.Status != simgate.VerificationPending || got.Attempts != 1 || failures != 1 {
-		t.Fatalf("old code: %+v, %v, %d, %v", got, changed, failures, err)
-	}
-	if got.CodeHash != nil {
-		t.Fatal("CheckVerification returned the hash")
-	}
-	got, changed, _, err = db.CheckVerification(ctx, "", v.To, matchOf("2"), 100)
-	if err != nil || !changed || got.Status != simgate.VerificationApproved || got.ApprovedAt.IsZero() {
-		t.Fatalf("new code: %+v, %v, %v", got, changed, err)
-	}
-	if _, _, _, err = db.CheckVerification(ctx, "", v.To, matchOf("2"), 100); simgate.ErrorCode(err) != simgate.CodeNotFound {
-		t.Fatalf("by number after approval: %v", err)
-	}
-	got, changed, _, err = db.CheckVerification(ctx, id, "", matchOf("2"), 100)
-	if err != nil || changed || got.Status != simgate.VerificationApproved {
-		t.Fatalf("again: %+v, %v, %v", got, changed, err)
-	}
-
-	// Expiry, seen by Get before any write, then written by the sweep.
-	advance(10 * time.Minute)
-	v3 := &simgate.Verification{To: "+4915123456780", CodeLength: 6, MaxAttempts: 3, ExpiresAt: clock().Add(time.Minute)}
-	if _, err := db.StartVerification(ctx, v3, hashOf("4"), nil, 2, 10*time.Minute, 100); err != nil {
+// startVerification stores v as a new pending verification with hash, as
+// the verification service does (verify.Service.Start), without its rules.
+func startVerification(t *testing.T, db *store.DB, v *simgate.Verification, hash []byte) {
+	t.Helper()
+	if err := db.UpdateVerifications(context.Background(), func(tx simgate.VerificationTx) error {
+		v.ID, v.CodeHash = simgate.NewID("ver", tx.Now()), hash
+		if err := tx.CreateVerification(context.Background(), v); err != nil {
+			return err
+		}
+		return tx.AddSend(context.Background(), v.To)
+	}); err != nil {
 		t.Fatal(err)
 	}
-	advance(time.Minute)
-	if got, _ := db.GetVerification(ctx, v3.ID); got.Status != simgate.VerificationExpired {
-		t.Fatalf("Get after expiry: %s", got.Status)
+}
+
+// The reads and writes of a verification transaction, as the verification
+// service uses them: creation, lookups, a resend's update, attempts, the
+// windows' counts, and the status change that happens once.
+func TestVerificationTx(t *testing.T) {
+	ctx := testContext(t, time.Minute)
+	db, clk, _ := openWithClock(t)
+	update := func(fn func(tx simgate.VerificationTx) error) {
+		t.Helper()
+		if err := db.UpdateVerifications(ctx, fn); err != nil {
+			t.Fatal(err)
+		}
 	}
+	v := &simgate.Verification{To: "+4915123456789", CodeLength: 6, MaxAttempts: 3, Reference: "r1", ExpiresAt: clk.Now().Add(10 * time.Minute)}
+	startVerification(t, db, v, bytes.Repeat([]byte{1}, 32))
+	if v.Status != simgate.VerificationPending || v.SendCount != 1 || v.Attempts != 0 || !v.CreatedAt.Equal(clk.Now().UTC().Truncate(time.Millisecond)) {
+		t.Fatalf("created: %+v", v)
+	}
+
+	update(func(tx simgate.VerificationTx) error {
+		got, msg, err := tx.PendingVerification(ctx, v.To)
+		if err != nil || got.ID != v.ID || !bytes.Equal(got.CodeHash, v.CodeHash) || msg != "" || got.Reference != "r1" {
+			t.Fatalf("pending of the number: %+v, %q, %v", got, msg, err)
+		}
+		got.CodeHash, got.CodeLength, got.Reference = bytes.Repeat([]byte{2}, 32), 8, "r2"
+		got.ExpiresAt = clk.Now().Add(5 * time.Minute)
+		if err := tx.ResendVerification(ctx, got); err != nil {
+			return err
+		}
+		got.Attempts = 2
+		if err := tx.SetVerificationAttempts(ctx, got); err != nil {
+			return err
+		}
+		for _, add := range []func(context.Context, string) error{tx.AddSend, tx.AddFailure, tx.AddFailure} {
+			if err := add(ctx, v.To); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	update(func(tx simgate.VerificationTx) error {
+		got, _, err := tx.FindVerification(ctx, v.ID)
+		if err != nil || got.SendCount != 2 || got.CodeLength != 8 || got.Reference != "r2" || got.Attempts != 2 ||
+			!bytes.Equal(got.CodeHash, bytes.Repeat([]byte{2}, 32)) {
+			t.Fatalf("after the resend: %+v, %v", got, err)
+		}
+		sends, oldest, err := tx.CountSends(ctx, v.To, clk.Now().Add(-time.Minute))
+		if err != nil || sends != 2 || !oldest.Equal(clk.Now().UTC().Truncate(time.Millisecond)) {
+			t.Fatalf("sends = %d since %v, %v", sends, oldest, err)
+		}
+		if failures, _, err := tx.CountFailures(ctx, v.To, clk.Now().Add(-time.Minute)); err != nil || failures != 2 {
+			t.Fatalf("failures = %d, %v", failures, err)
+		}
+		if n, _, err := tx.CountSends(ctx, v.To, clk.Now().Add(time.Millisecond)); err != nil || n != 0 {
+			t.Fatalf("sends after now = %d, %v", n, err)
+		}
+		got.ApprovedAt = tx.Now()
+		if err := tx.SetVerificationStatus(ctx, got, simgate.VerificationApproved); err != nil {
+			return err
+		}
+		if got.CodeHash != nil || got.Status != simgate.VerificationApproved {
+			t.Fatalf("approved: %+v", got)
+		}
+		if err := tx.SetVerificationStatus(ctx, got, simgate.VerificationCanceled); simgate.ErrorCode(err) != simgate.CodeConflict {
+			t.Fatalf("a second change of status: %v, want conflict", err)
+		}
+		if _, _, err := tx.PendingVerification(ctx, v.To); simgate.ErrorCode(err) != simgate.CodeNotFound {
+			t.Fatalf("pending after approval: %v, want not found", err)
+		}
+		return nil
+	})
+	got, _, err := db.GetVerification(ctx, v.ID)
+	if err != nil || got.Status != simgate.VerificationApproved || got.CodeHash != nil || got.ApprovedAt.IsZero() {
+		t.Fatalf("get: %+v, %v", got, err)
+	}
+	if _, _, err := db.GetVerification(ctx, "ver_nosuch"); simgate.ErrorCode(err) != simgate.CodeNotFound {
+		t.Fatalf("get of no verification: %v", err)
+	}
+
+	// Expiry is written by the sweep, and the counters are purged.
+	v3 := &simgate.Verification{To: "+4915123456780", CodeLength: 6, MaxAttempts: 3, ExpiresAt: clk.Now().Add(time.Minute)}
+	startVerification(t, db, v3, bytes.Repeat([]byte{3}, 32))
+	clk.Advance(time.Minute)
 	if n, err := db.ExpireVerifications(ctx); err != nil || n != 1 {
 		t.Fatalf("ExpireVerifications = %d, %v", n, err)
 	}
-	if _, err := db.CancelVerification(ctx, v3.ID); simgate.ErrorCode(err) != simgate.CodeConflict {
-		t.Fatalf("cancel expired: %v", err)
+	if got, _, err := db.GetVerification(ctx, v3.ID); err != nil || got.Status != simgate.VerificationExpired {
+		t.Fatalf("after the sweep: %+v, %v", got, err)
 	}
-	if err := db.PurgeVerificationCounters(ctx, clock()); err != nil {
+	if err := db.PurgeVerificationCounters(ctx, clk.Now().Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
+	update(func(tx simgate.VerificationTx) error {
+		if n, _, err := tx.CountSends(ctx, v.To, time.Time{}); err != nil || n != 0 {
+			t.Fatalf("sends after the purge = %d, %v", n, err)
+		}
+		return nil
+	})
 }
 
-func asRateLimit(err error, target **simgate.RateLimitError) bool {
-	e, ok := err.(*simgate.RateLimitError)
-	*target = e
-	return ok
-}
-
-// TestVerificationConcurrentApproval: of many concurrent correct checks,
-// exactly one approves.
+// TestVerificationConcurrentApproval: of many concurrent transactions that
+// each approve a verification they find pending, exactly one approves.
 func TestVerificationConcurrentApproval(t *testing.T) {
 	ctx := testContext(t, time.Minute)
 	db := MustOpenDB(t)
 	v := &simgate.Verification{To: "+4915123456789", CodeLength: 6, MaxAttempts: 5, ExpiresAt: time.Now().Add(time.Hour)}
-	if _, err := db.StartVerification(ctx, v, hashOf("7"), nil, 5, time.Minute, 100); err != nil {
-		t.Fatal(err)
-	}
+	startVerification(t, db, v, bytes.Repeat([]byte{7}, 32))
 	var approved atomic.Int32
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got, changed, _, err := db.CheckVerification(ctx, v.ID, "", matchOf("7"), 100)
+			err := db.UpdateVerifications(ctx, func(tx simgate.VerificationTx) error {
+				got, _, err := tx.FindVerification(ctx, v.ID)
+				if err != nil || got.Status != simgate.VerificationPending {
+					return err
+				}
+				if err := tx.SetVerificationStatus(ctx, got, simgate.VerificationApproved); err != nil {
+					return err
+				}
+				approved.Add(1)
+				return nil
+			})
 			if err != nil {
 				t.Error(err)
-			} else if changed && got.Status == simgate.VerificationApproved {
-				approved.Add(1)
 			}
 		}()
 	}
@@ -179,47 +220,61 @@ func TestAlerts(t *testing.T) {
 	}
 }
 
-// TestStartVerificationWithMessage: the verification and its SMS are stored
-// in one transaction; a failing message builder stores neither; a resend
-// cancels the SMS still queued with the old code.
-func TestStartVerificationWithMessage(t *testing.T) {
+// TestUpdateVerificationsWithMessage: the verification and its SMS are
+// stored in one transaction; an error from the function stores neither;
+// canceling the queued SMS of a verification erases their text.
+func TestUpdateVerificationsWithMessage(t *testing.T) {
 	ctx := testContext(t, time.Minute)
 	db := MustOpenDBAt(t, filepath.Join(t.TempDir(), "simgate.db"), store.Options{})
 	newV := func() *simgate.Verification {
 		return &simgate.Verification{To: "+4915123456789", CodeLength: 6, MaxAttempts: 3, ExpiresAt: time.Now().Add(10 * time.Minute)}
 	}
-	msg := func(v *simgate.Verification) (*simgate.Message, error) {
-		return &simgate.Message{To: v.To, Text: "sealed", VerificationID: v.ID, Priority: simgate.PriorityVerification,
-			ExpiresAt: v.ExpiresAt, Parts: make([]simgate.Part, 1)}, nil
+	start := func(v *simgate.Verification, fail error) (*simgate.Message, error) {
+		var m *simgate.Message
+		return m, db.UpdateVerifications(ctx, func(tx simgate.VerificationTx) error {
+			v.ID, v.CodeHash = simgate.NewID("ver", tx.Now()), bytes.Repeat([]byte{1}, 32)
+			if err := tx.CreateVerification(ctx, v); err != nil {
+				return err
+			}
+			m = &simgate.Message{To: v.To, Text: "sealed", VerificationID: v.ID, Priority: simgate.PriorityVerification,
+				ExpiresAt: v.ExpiresAt, Parts: make([]simgate.Part, 1)}
+			if err := tx.CreateMessage(ctx, m); err != nil {
+				return err
+			}
+			return fail
+		})
 	}
 
-	// A builder that fails leaves nothing behind.
+	// A function that fails leaves nothing behind.
 	bad := newV()
-	if _, err := db.StartVerification(ctx, bad, hashOf("1"), func(*simgate.Verification) (*simgate.Message, error) {
-		return nil, simgate.Errorf(simgate.CodeInvalid, "no")
-	}, 5, 10*time.Minute, 100); simgate.ErrorCode(err) != simgate.CodeInvalid {
+	m, err := start(bad, simgate.Errorf(simgate.CodeInvalid, "no"))
+	if simgate.ErrorCode(err) != simgate.CodeInvalid {
 		t.Fatalf("err = %v, want invalid", err)
 	}
-	if _, err := db.GetVerification(ctx, bad.ID); simgate.ErrorCode(err) != simgate.CodeNotFound {
+	if _, _, err := db.GetVerification(ctx, bad.ID); simgate.ErrorCode(err) != simgate.CodeNotFound {
 		t.Fatalf("verification of a failed start: %v, want not found", err)
+	}
+	if _, err := db.FindMessage(ctx, m.ID); simgate.ErrorCode(err) != simgate.CodeNotFound {
+		t.Fatalf("message of a failed start: %v, want not found", err)
 	}
 
 	v := newV()
-	if _, err := db.StartVerification(ctx, v, hashOf("1"), msg, 5, 10*time.Minute, 100); err != nil {
+	first, err := start(v, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := db.FindMessage(ctx, v.MessageID)
-	if err != nil || first.VerificationID != v.ID || first.Status != simgate.StatusQueued {
-		t.Fatalf("message of the verification: %+v, %v", first, err)
+	if got, err := db.FindMessage(ctx, first.ID); err != nil || got.VerificationID != v.ID || got.Status != simgate.StatusQueued {
+		t.Fatalf("message of the verification: %+v, %v", got, err)
 	}
-	v2 := newV()
-	if resent, err := db.StartVerification(ctx, v2, hashOf("2"), msg, 5, 10*time.Minute, 100); err != nil || !resent || v2.ID != v.ID {
-		t.Fatalf("resend: %v, %v, id %s", resent, err, v2.ID)
+	if got, msg, err := db.GetVerification(ctx, v.ID); err != nil || got.MessageID != first.ID || msg != simgate.StatusQueued {
+		t.Fatalf("verification's message: %+v, %q, %v", got, msg, err)
+	}
+	if err := db.UpdateVerifications(ctx, func(tx simgate.VerificationTx) error {
+		return tx.CancelQueuedMessages(ctx, v.ID, "replaced")
+	}); err != nil {
+		t.Fatal(err)
 	}
 	if m, err := db.FindMessage(ctx, first.ID); err != nil || m.Status != simgate.StatusCanceled || m.Text != "" {
-		t.Fatalf("first SMS after the resend: %+v, %v; want canceled with its text erased", m, err)
-	}
-	if got, err := db.GetVerification(ctx, v.ID); err != nil || got.MessageID != v2.MessageID || got.MessageID == first.ID {
-		t.Fatalf("verification's message after resend: %+v, %v", got, err)
+		t.Fatalf("first SMS after the cancel: %+v, %v; want canceled with its text erased", m, err)
 	}
 }

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -23,9 +24,7 @@ func TestWebhookOutbox(t *testing.T) {
 
 	// A verification and its SMS, which is sent, then delivered.
 	v := &simgate.Verification{To: "+4915123456789", CodeLength: 6, MaxAttempts: 3, ExpiresAt: clk.Now().Add(10 * time.Minute)}
-	if _, err := db.StartVerification(ctx, v, hashOf("904172"), nil, 5, 10*time.Minute, 100); err != nil {
-		t.Fatal(err)
-	}
+	startVerification(t, db, v, bytes.Repeat([]byte{9}, 32))
 	m := newMessage(v.To, "Your code is 904172", 1)
 	m.VerificationID = v.ID
 	if _, err := db.CreateMessage(ctx, m, nil); err != nil {
@@ -42,7 +41,10 @@ func TestWebhookOutbox(t *testing.T) {
 	if err := db.RecordReport(ctx, r, time.Hour); err != nil || r.MessageID != m.ID {
 		t.Fatal(r, err)
 	}
-	if _, _, _, err := db.CheckVerification(ctx, v.ID, "", matchOf("904172"), 100); err != nil {
+	if err := db.UpdateVerifications(ctx, func(tx simgate.VerificationTx) error {
+		v.ApprovedAt = tx.Now()
+		return tx.SetVerificationStatus(ctx, v, simgate.VerificationApproved)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.CreateAlert(ctx, "number.velocity", "+4915123456789", "too many"); err != nil {

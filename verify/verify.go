@@ -44,24 +44,16 @@ import (
 	"github.com/simgate/simgate"
 )
 
-// Store keeps verifications. *store.DB satisfies it.
+// Store keeps verifications. *store.DB satisfies it. The rules are the
+// service's: the store only reads and writes, in a transaction the service
+// runs its rules in (UpdateVerifications) or alone.
 type Store interface {
-	// StartVerification creates v, or takes over the number's pending
-	// verification (resent), counts a send, and sets v's code hash to
-	// hash(id). It returns a rate-limit error (CodeRateLimited, with a
-	// RetryAfter method) when the number reached maxSends within window or
-	// failureCap failed checks.
-	StartVerification(ctx context.Context, v *simgate.Verification, hash func(id string) []byte, message func(v *simgate.Verification) (*simgate.Message, error), maxSends int, window time.Duration, failureCap int) (resent bool, err error)
-	// CheckVerification compares a code by match, by id or else by the
-	// number's newest pending verification, in one write transaction. It
-	// returns CodeNotFound when there is none and a rate-limit error when the
-	// number reached failureCap.
-	CheckVerification(ctx context.Context, id, to string, match func(id string, hash []byte) bool, failureCap int) (v *simgate.Verification, changed bool, failures int, err error)
-	// GetVerification returns a verification; CodeNotFound when missing.
-	GetVerification(ctx context.Context, id string) (*simgate.Verification, error)
-	// CancelVerification cancels a pending verification; CodeNotFound when
-	// missing, CodeConflict when not pending.
-	CancelVerification(ctx context.Context, id string) (*simgate.Verification, error)
+	// UpdateVerifications runs fn in one write transaction, committed when
+	// fn returns nil and rolled back otherwise.
+	UpdateVerifications(ctx context.Context, fn func(simgate.VerificationTx) error) error
+	// GetVerification returns a verification without its code hash, and the
+	// status of its newest SMS; CodeNotFound when missing.
+	GetVerification(ctx context.Context, id string) (*simgate.Verification, simgate.MessageStatus, error)
 	// ExpireVerifications erases the hashes of expired verifications.
 	ExpireVerifications(ctx context.Context) (int64, error)
 	// PurgeVerificationCounters deletes send and failure records older than
@@ -260,21 +252,44 @@ func (s *Service) Start(ctx context.Context, v *simgate.Verification, ttl time.D
 	v.MaxAttempts = s.opts.MaxChecks
 	// The verification and its SMS are stored in one transaction: a code is
 	// never recorded without the SMS that carries it, and a create costs one
-	// commit.
+	// commit. A refusal by a limit commits the alert it raised.
 	var m *simgate.Message
-	resent, err := s.store.StartVerification(ctx, v, func(id string) []byte { return s.hash(id, code) },
-		func(v *simgate.Verification) (*simgate.Message, error) {
-			m = &simgate.Message{
-				To:             v.To,
-				Text:           s.render(v, code, ttl),
-				Priority:       simgate.PriorityVerification,
-				ExpiresAt:      v.ExpiresAt,
-				VerificationID: v.ID,
-				APIKeyID:       v.APIKeyID,
+	var resent bool
+	var refused error
+	err = s.store.UpdateVerifications(ctx, func(tx simgate.VerificationTx) error {
+		var err error
+		if refused, err = s.sendRefusal(ctx, tx, v.To); err != nil || refused != nil {
+			return err // a refusal commits, with its alert
+		}
+		if resent, err = s.startOrResend(ctx, tx, v, code); err != nil {
+			return err
+		}
+		m = &simgate.Message{
+			To:             v.To,
+			Text:           s.render(v, code, ttl),
+			Priority:       simgate.PriorityVerification,
+			ExpiresAt:      v.ExpiresAt,
+			VerificationID: v.ID,
+			APIKeyID:       v.APIKeyID,
+		}
+		if err := s.queue.Prepare(m); err != nil {
+			return err
+		}
+		if resent {
+			// The SMS still queued carry the replaced code.
+			if err := tx.CancelQueuedMessages(ctx, v.ID, "replaced by a resend with a new code"); err != nil {
+				return err
 			}
-			return m, s.queue.Prepare(m)
-		},
-		s.opts.MaxSends, s.opts.SendWindow, s.opts.FailureCap)
+		}
+		if err := tx.CreateMessage(ctx, m); err != nil {
+			return err
+		}
+		v.MessageID = m.ID
+		return nil
+	})
+	if err == nil {
+		err = refused
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -282,6 +297,85 @@ func (s *Service) Start(ctx context.Context, v *simgate.Verification, ttl time.D
 	v.CodeHash = nil
 	s.log.Info("verification sent", "verification", v.ID, "message", m.ID, "resent", resent, "send_count", v.SendCount)
 	return m, nil
+}
+
+// FailureWindow is the period over which failed checks of one number are
+// counted against the failure cap: NIST SP 800-63B §5.2.2 limits consecutive
+// failed attempts on one account, and a day is the period its guidance uses.
+const FailureWindow = 24 * time.Hour
+
+// rateLimited is a refusal by the service's limits, to be retried no sooner
+// than in a second.
+func rateLimited(after time.Duration, format string, args ...any) error {
+	return simgate.RateLimited("", max(after, time.Second), format, args...)
+}
+
+// sendRefusal applies the limits on codes sent to number: FailureCap failed
+// checks within FailureWindow, and MaxSends codes within SendWindow. It
+// returns the refusal, a *simgate.RateLimitError, or nil; the first refusal
+// by the send limit in a window records an alert. err is the store's.
+func (s *Service) sendRefusal(ctx context.Context, tx simgate.VerificationTx, number string) (refusal, err error) {
+	now := tx.Now()
+	n, oldest, err := tx.CountFailures(ctx, number, now.Add(-FailureWindow))
+	if err != nil {
+		return nil, err
+	} else if n >= s.opts.FailureCap {
+		return rateLimited(oldest.Add(FailureWindow).Sub(now), "too many failed checks for this number; try again later"), nil
+	}
+	window := s.opts.SendWindow
+	n, oldest, err = tx.CountSends(ctx, number, now.Add(-window))
+	if err != nil {
+		return nil, err
+	} else if n >= s.opts.MaxSends {
+		// One alert per window per number, however often the limit is hit.
+		if _, err := tx.CreateAlertOnce(ctx, simgate.AlertSendLimit, number,
+			fmt.Sprintf("%d verification SMS within %s", n, window), window); err != nil {
+			return nil, err
+		}
+		return rateLimited(oldest.Add(window).Sub(now),
+			"at most %d verification SMS per number within %s; try again later", s.opts.MaxSends, window), nil
+	}
+	return nil, nil
+}
+
+// startOrResend stores v with a hash of code and counts a send. When the
+// number has a pending verification that has not expired, v takes it over
+// (a resend: v gets its id, creation time and attempts; its code, expiry,
+// length, locale and app name replace the old ones, its reference only when
+// v has one) and resent is true. A pending one that has expired is marked
+// expired first, and v is created with a new id.
+func (s *Service) startOrResend(ctx context.Context, tx simgate.VerificationTx, v *simgate.Verification, code string) (resent bool, err error) {
+	cur, _, err := tx.PendingVerification(ctx, v.To)
+	if err != nil && simgate.ErrorCode(err) != simgate.CodeNotFound {
+		return false, err
+	}
+	if cur != nil && !tx.Now().Before(cur.ExpiresAt) {
+		if err := tx.SetVerificationStatus(ctx, cur, simgate.VerificationExpired); err != nil {
+			return false, err
+		}
+		cur = nil
+	}
+	if cur == nil {
+		v.ID = simgate.NewID("ver", tx.Now())
+		v.CodeHash = s.hash(v.ID, code)
+		if err := tx.CreateVerification(ctx, v); err != nil {
+			return false, err
+		}
+	} else {
+		if v.Reference == "" {
+			v.Reference = cur.Reference
+		}
+		if v.APIKeyID == "" {
+			v.APIKeyID = cur.APIKeyID
+		}
+		v.ID, v.CreatedAt, v.Attempts, v.MaxAttempts = cur.ID, cur.CreatedAt, cur.Attempts, cur.MaxAttempts
+		v.CodeHash = s.hash(v.ID, code)
+		if err := tx.ResendVerification(ctx, v); err != nil {
+			return false, err
+		}
+		v.Status, v.SendCount, v.ApprovedAt = simgate.VerificationPending, cur.SendCount+1, time.Time{}
+	}
+	return cur != nil, tx.AddSend(ctx, v.To)
 }
 
 func (s *Service) prepare(v *simgate.Verification, ttl *time.Duration) error {
@@ -383,9 +477,14 @@ func (s *Service) Check(ctx context.Context, id, to, code string) (*simgate.Veri
 	if !validCode(code) {
 		return nil, simgate.Errorf(simgate.CodeInvalid, "code must be %d to %d digits", MinCodeLength, MaxCodeLength)
 	}
-	v, changed, failures, err := s.store.CheckVerification(ctx, id, to, func(vid string, hash []byte) bool {
-		return hmac.Equal(s.hash(vid, code), hash)
-	}, s.opts.FailureCap)
+	var v *simgate.Verification
+	var changed bool
+	var failures int
+	err := s.store.UpdateVerifications(ctx, func(tx simgate.VerificationTx) error {
+		var err error
+		v, changed, failures, err = s.check(ctx, tx, id, to, code)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -403,16 +502,131 @@ func (s *Service) Check(ctx context.Context, id, to, code string) (*simgate.Veri
 	return nil, simgate.Errorf(simgate.CodeConflict, "verification %s is %s", v.ID, v.Status)
 }
 
-// Get returns the verification with the given id; CodeNotFound when none.
-func (s *Service) Get(ctx context.Context, id string) (*simgate.Verification, error) {
-	return s.store.GetVerification(ctx, id)
+// check compares code with the verification id, or with the newest
+// pending one of the number to, in tx. A pending verification past its
+// expiry becomes expired, and one whose last SMS failed becomes failed;
+// neither is compared. Otherwise a match approves it; a mismatch counts an
+// attempt and a failure of the number (an alert when the number reaches
+// FailureCap), and the attempt that reaches MaxAttempts makes it
+// max_attempts_reached (with an alert). changed reports whether this check
+// moved it out of pending; failures is the number's failed checks within
+// FailureWindow after it. A number at its FailureCap is refused without a
+// comparison. The returned verification has no code hash.
+func (s *Service) check(ctx context.Context, tx simgate.VerificationTx, id, to, code string) (v *simgate.Verification, changed bool, failures int, err error) {
+	var msgStatus simgate.MessageStatus
+	if id != "" {
+		v, msgStatus, err = tx.FindVerification(ctx, id)
+	} else {
+		v, msgStatus, err = tx.PendingVerification(ctx, to)
+		if simgate.ErrorCode(err) == simgate.CodeNotFound {
+			err = simgate.Errorf(simgate.CodeNotFound, "no pending verification for this number")
+		}
+	}
+	if err != nil {
+		return nil, false, 0, err
+	}
+	hash := v.CodeHash
+	v.CodeHash = nil
+	if v.Status != simgate.VerificationPending {
+		return v, false, 0, nil
+	}
+	if st := pendingStatus(v, msgStatus, tx.Now()); st != simgate.VerificationPending {
+		return v, true, 0, tx.SetVerificationStatus(ctx, v, st)
+	}
+
+	now := tx.Now()
+	failures, oldest, err := tx.CountFailures(ctx, v.To, now.Add(-FailureWindow))
+	if err != nil {
+		return nil, false, 0, err
+	}
+	if failures >= s.opts.FailureCap {
+		return nil, false, failures, rateLimited(oldest.Add(FailureWindow).Sub(now),
+			"too many failed checks for this number; try again later")
+	}
+
+	if hmac.Equal(s.hash(v.ID, code), hash) {
+		v.ApprovedAt = now
+		return v, true, failures, tx.SetVerificationStatus(ctx, v, simgate.VerificationApproved)
+	}
+
+	if err := tx.AddFailure(ctx, v.To); err != nil {
+		return nil, false, 0, err
+	}
+	failures++
+	if failures == s.opts.FailureCap {
+		if err := tx.CreateAlert(ctx, simgate.AlertFailureCap, v.To,
+			fmt.Sprintf("%d failed checks within %s", failures, FailureWindow)); err != nil {
+			return nil, false, 0, err
+		}
+	}
+	v.Attempts++
+	if err := tx.SetVerificationAttempts(ctx, v); err != nil {
+		return nil, false, 0, err
+	}
+	if v.Attempts >= v.MaxAttempts {
+		if err := tx.CreateAlert(ctx, simgate.AlertMaxAttempts, v.To, "verification "+v.ID); err != nil {
+			return nil, false, 0, err
+		}
+		return v, true, failures, tx.SetVerificationStatus(ctx, v, simgate.VerificationMaxAttemptsReached)
+	}
+	return v, false, failures, nil
 }
 
-// Cancel cancels a pending verification and, best effort, its queued SMS. It
-// returns CodeNotFound when there is none and CodeConflict when it is not
-// pending.
+// pendingStatus is what the pending verification v is at now: expired past
+// its expiry, failed when its last SMS failed, else pending.
+func pendingStatus(v *simgate.Verification, msgStatus simgate.MessageStatus, now time.Time) simgate.VerificationStatus {
+	switch {
+	case !now.Before(v.ExpiresAt):
+		return simgate.VerificationExpired
+	case msgStatus == simgate.StatusFailed:
+		return simgate.VerificationFailed
+	}
+	return simgate.VerificationPending
+}
+
+// Get returns the verification with the given id; CodeNotFound when none. A
+// pending verification past its expiry is returned as expired, and one
+// whose last SMS failed as failed, before a check or a sweep writes that
+// down.
+func (s *Service) Get(ctx context.Context, id string) (*simgate.Verification, error) {
+	v, msgStatus, err := s.store.GetVerification(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if v.Status == simgate.VerificationPending {
+		v.Status = pendingStatus(v, msgStatus, s.opts.Now().UTC().Truncate(time.Millisecond))
+	}
+	return v, nil
+}
+
+// Cancel cancels a pending verification, erasing its hash, and, best effort,
+// its queued SMS. It returns CodeNotFound when there is none and
+// CodeConflict when it is not pending (one past its expiry is marked expired
+// first).
 func (s *Service) Cancel(ctx context.Context, id string) (*simgate.Verification, error) {
-	v, err := s.store.CancelVerification(ctx, id)
+	var v *simgate.Verification
+	var conflict error
+	err := s.store.UpdateVerifications(ctx, func(tx simgate.VerificationTx) error {
+		var err error
+		if v, _, err = tx.FindVerification(ctx, id); err != nil {
+			return err
+		}
+		v.CodeHash = nil
+		if v.Status == simgate.VerificationPending && !tx.Now().Before(v.ExpiresAt) {
+			// Written down, and committed with the refusal.
+			if err := tx.SetVerificationStatus(ctx, v, simgate.VerificationExpired); err != nil {
+				return err
+			}
+		}
+		if v.Status != simgate.VerificationPending {
+			conflict = simgate.Errorf(simgate.CodeConflict, "verification %s is %s", v.ID, v.Status)
+			return nil
+		}
+		return tx.SetVerificationStatus(ctx, v, simgate.VerificationCanceled)
+	})
+	if err == nil {
+		err = conflict
+	}
 	if err != nil {
 		return nil, err
 	}
