@@ -4,8 +4,6 @@ import (
 	"context"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -53,49 +51,4 @@ func TestCheckpointer_CopiesCommits(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// Writes that never pause leave no moment when the WAL is wholly copied, so
-// passive checkpoints alone would let it grow without end (to 57 000 frames
-// here, 14 times walLimitFrames, when the hold is taken out); past
-// walLimitFrames the checkpointer holds the writer to finish one, which kept
-// the WAL at 6 000 to 9 500 frames here.
-func TestCheckpointer_BoundsWALUnderConstantWrites(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	// FULL, as in production: with NORMAL the writes here outrun the disk
-	// (nothing waits for an fsync but the checkpoints), an overload no
-	// checkpoint schedule keeps up with.
-	db := openTest(t, Options{})
-	const blobKiB = 64
-	var written atomic.Int64 // KiB
-	var maxWAL atomic.Int64
-	total := int64(6 * walLimitFrames * 4) // KiB: six limits' worth of pages
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	for range 4 {
-		wg.Go(func() {
-			for written.Add(blobKiB) < total {
-				if err := writeBlob(ctx, db, blobKiB); err != nil {
-					errs <- err
-					return
-				}
-				if fi, err := os.Stat(db.path + "-wal"); err == nil && fi.Size() > maxWAL.Load() {
-					maxWAL.Store(fi.Size())
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	// A frame is a 4 KiB page and a 24-byte header.
-	limit := int64(4 * walLimitFrames * (4096 + 24))
-	if got := maxWAL.Load(); got > limit {
-		t.Fatalf("WAL grew to %d bytes (%d frames) while %d KiB were written; want at most %d bytes",
-			got, got/(4096+24), total, limit)
-	}
-	t.Logf("WAL at most %d bytes while %d KiB were written", maxWAL.Load(), total)
 }

@@ -16,6 +16,14 @@
 // retries. BEGIN IMMEDIATE takes the write lock when the transaction starts,
 // so a transaction that reads and then writes cannot fail half way.
 //
+// In WAL mode readers neither block the writer nor wait for it, so reads get a
+// pool of their own and do not queue behind writes. Readers are opened
+// read-write with PRAGMA query_only rather than with mode=ro: a read-only
+// connection to a WAL database cannot rebuild the -shm index after a crash
+// and fails with SQLITE_READONLY_RECOVERY or SQLITE_READONLY_CANTINIT when the
+// -shm file is missing, while query_only gives the same guarantee (no writes
+// through a reader) without those cases.
+//
 // # One process
 //
 // Every connection uses SQLite's "unix-excl" VFS: the process holds the
@@ -31,55 +39,11 @@
 //
 // # Group commit
 //
-// With synchronous=FULL every COMMIT waits for an fsync of the WAL, and with
-// one writer connection the commits of concurrent writers would run one after
-// another, one fsync each. Instead, concurrent write transactions share one
-// SQLite transaction (batch.go):
-//
-//   - a caller takes the writer (callers queue for it, first come first
-//     served, giving up when their context is done), opens the batch with
-//     BEGIN IMMEDIATE if none is open, and runs its statements inside a
-//     SAVEPOINT of its own;
-//   - its Commit RELEASEs the savepoint into the batch and hands the writer
-//     to the next waiting caller, who joins the same batch. The caller that
-//     finds no one waiting (or a batch older than maxBatchAge, or holding
-//     maxBatchCallers) COMMITs: one fsync for every caller in the batch;
-//   - every Commit returns only once the COMMIT of its batch has returned,
-//     with that COMMIT's error, so a caller is answered after the fsync that
-//     made its writes durable, exactly as with a transaction of its own. A
-//     failed COMMIT fails every caller of the batch; none was told otherwise;
-//   - a Rollback, or an error, rolls back to the caller's savepoint and
-//     releases it, leaving the other callers' writes in the batch.
-//
-// A lone caller finds no one waiting and commits at once, so it pays no
-// added delay; under load batches form by themselves from the callers that
-// queued while the previous batch was being written and fsynced.
-//
-// Two SQLite behaviours would let one caller undo the others' writes, and the
-// writer guards against both. An interrupted write statement rolls back the
-// whole transaction, and go-sqlite3 interrupts a statement whose context is
-// done, so a caller's statements run with its context's cancellation removed;
-// a done context is checked before each statement and at Commit instead, and
-// rolls back only that caller's savepoint. An I/O error, a full disk or
-// SQLITE_NOMEM also roll back the whole transaction: the writer then sees the
-// connection back in autocommit mode and fails the batch for every caller,
-// rather than letting the next SAVEPOINT start a new transaction without them.
-//
-// Readers see a batch's writes once it is committed; since a caller returns
-// only after the COMMIT, that is no later than before.
-//
-// The writer keeps a prepared statement for each single statement it runs
-// (prepared on the pool once a batch ends, then reused by every batch through
-// Tx.StmtContext): database/sql would otherwise prepare and finalize every
-// statement each time it runs.
-//
-// In WAL mode readers neither block the writer nor wait for it, so reads get a
-// pool of their own and do not queue behind writes. Readers are opened
-// read-write with PRAGMA query_only rather than with mode=ro: a read-only
-// connection to a WAL database cannot rebuild the -shm index after a crash
-// and fails with SQLITE_READONLY_RECOVERY or SQLITE_READONLY_CANTINIT when the
-// -shm file is missing, while query_only gives the same guarantee (no writes
-// through a reader) without those cases.
+// Concurrent write transactions share one SQLite transaction, so that one
+// COMMIT and one fsync serve them all, each caller in a SAVEPOINT of its own.
+// Package txn (store/internal/txn) holds that writer and the WAL's
+// checkpointer, and its package comment explains them; the store's queries
+// use them only through tx (beginTx).
 //
 // # PRAGMAs
 //
@@ -103,7 +67,7 @@
 //   - wal_autocheckpoint=0: SQLite would otherwise copy the WAL back into the
 //     database file (and fsync it) inside the COMMIT that passes 1 000 pages,
 //     while every writer waits. A goroutine of the DB checkpoints instead
-//     (checkpoint.go).
+//     (txn.Checkpointer, store/internal/txn/checkpoint.go).
 //
 // # Schema
 //
@@ -132,6 +96,7 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/simgate/simgate"
+	"github.com/simgate/simgate/store/internal/txn"
 )
 
 // busyTimeout is how long a connection waits for another process's lock.
@@ -172,9 +137,9 @@ type Options struct {
 // DB is an open simgate database. Its methods are safe for concurrent use.
 type DB struct {
 	path    string
-	writer  *sql.DB // one connection; BEGIN IMMEDIATE
-	w       *writer // group commit on writer
-	ckpt    *checkpointer
+	writer  *sql.DB     // one connection; BEGIN IMMEDIATE
+	w       *txn.Writer // group commit on writer
+	ckpt    *txn.Checkpointer
 	reader  *sql.DB // query_only pool
 	now     simgate.Clock
 	logger  *slog.Logger
@@ -258,13 +223,13 @@ func open(ctx context.Context, path string, opts Options, fsys fs.FS) (_ *DB, er
 		}
 		return nil, fmt.Errorf("cannot open database %s: %w", path, err)
 	}
-	db.w = newWriter(db.writer)
+	db.w = txn.NewWriter(db.writer)
 	ckpt, err := sql.Open(driverName, dsn(abs, synchronous, true))
 	if err != nil {
 		return nil, fmt.Errorf("cannot open database %s: %w", path, err)
 	}
 	ckpt.SetMaxOpenConns(1)
-	db.ckpt = newCheckpointer(ckpt, db.w, abs+"-wal", db.logger.Warn)
+	db.ckpt = txn.NewCheckpointer(ckpt, db.w, abs+"-wal", db.logger.Warn)
 
 	if db.reader, err = sql.Open(driverName, dsn(abs, synchronous, false)); err != nil {
 		return nil, fmt.Errorf("cannot open database %s: %w", path, err)
@@ -344,11 +309,11 @@ func (db *DB) Close() error {
 		db.guard.close()
 	}
 	if db.ckpt != nil {
-		errs = append(errs, db.ckpt.close())
+		errs = append(errs, db.ckpt.Close())
 	}
 	if db.w != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-		errs = append(errs, db.w.close(ctx))
+		errs = append(errs, db.w.Close(ctx))
 		cancel()
 	}
 	if db.reader != nil {
@@ -427,23 +392,20 @@ func (db *DB) execAlone(ctx context.Context, what string, stmt func(tx *tx) (sql
 type tx struct {
 	db  *DB
 	now time.Time
-	r   *sql.Tx  // a read transaction, or nil
-	w   *writeTx // a write transaction, or nil
+	r   *sql.Tx // a read transaction, or nil
+	w   *txn.Tx // a write transaction, or nil
 }
 
 // beginTx starts a write transaction: a savepoint in the writer's batch,
 // which starts with BEGIN IMMEDIATE. Its Commit returns once the batch is
-// committed.
+// committed. While the WAL is stuck the writer refuses it (txn.Checkpointer).
 func (db *DB) beginTx(ctx context.Context) (*tx, error) {
 	if db.guard != nil {
 		if err := db.guard.lost.Load(); err != nil {
 			return nil, *err
 		}
 	}
-	if err := db.ckpt.stuckErr(); err != nil {
-		return nil, err
-	}
-	w, err := db.w.beginWrite(ctx)
+	w, err := db.w.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}

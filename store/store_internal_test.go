@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -243,125 +241,5 @@ func TestDiskFull(t *testing.T) {
 	var ra interface{ RetryAfter() time.Duration }
 	if !errors.As(err, &ra) || ra.RetryAfter() <= 0 {
 		t.Fatal("no Retry-After")
-	}
-}
-
-// A WAL that cannot be checkpointed (here: the checkpointer's connection is
-// gone; in the field: a read-only or immutable database file) past walBound
-// stops writes with a 503 and fails Ping (readiness), instead of growing
-// without bound while /readyz says ready.
-func TestWALStuck(t *testing.T) {
-	old := walBound
-	walBound = 32 << 10
-	t.Cleanup(func() { walBound = old })
-	db := openTest(t, Options{})
-	ctx := context.Background()
-	db.ckpt.db.Close() // every checkpoint fails from now on
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		m := &simgate.Message{To: "+4915123456789", Text: strings.Repeat("y", 1000), Parts: make([]simgate.Part, 1)}
-		_, err := db.CreateMessage(ctx, m, nil)
-		if err != nil {
-			if simgate.ErrorCode(err) != simgate.CodeUnavailable || !strings.Contains(simgate.ErrorMessage(err), "cannot be copied into the database file") {
-				t.Fatalf("write refused with %v, want unavailable: WAL stuck", err)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("writes still accepted into a WAL that cannot be checkpointed")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err := db.Ping(ctx); simgate.ErrorCode(err) != simgate.CodeUnavailable {
-		t.Fatalf("Ping with the WAL stuck: %v, want unavailable", err)
-	}
-}
-
-// A busy but healthy database is not stuck: its passive checkpoints copy
-// less than the WAL holds while writes and reads go on, and the WAL file
-// keeps the size of its largest burst, but the checkpoint that holds the
-// writer copies everything. (Writes were refused here on the old code, which
-// judged by the passive run and the file's size.)
-func TestWALBusyIsNotStuck(t *testing.T) {
-	oldBound, oldLimit := walBound, walLimitFrames
-	walBound, walLimitFrames = 1<<20, 64 // 64 pages, well below the bound
-	t.Cleanup(func() { walBound, walLimitFrames = oldBound, oldLimit })
-	db := openTest(t, Options{Synchronous: "NORMAL"})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var wg sync.WaitGroup
-	for range 2 { // readers holding snapshots, as the API's do
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				tx, err := db.beginReadTx(ctx)
-				if err != nil {
-					return
-				}
-				var n int
-				tx.QueryRowContext(ctx, `SELECT count(*) FROM messages`).Scan(&n)
-				time.Sleep(time.Millisecond)
-				tx.Rollback()
-			}
-		})
-	}
-	defer wg.Wait()
-	defer cancel()
-	grown := false
-	for start := time.Now(); time.Since(start) < 3*time.Second || !grown; {
-		m := &simgate.Message{To: "+4915123456789", Text: strings.Repeat("y", 500), Parts: make([]simgate.Part, 1)}
-		if _, err := db.CreateMessage(ctx, m, nil); err != nil {
-			t.Fatalf("a healthy database refused a write: %v", err)
-		}
-		if fi, err := os.Stat(db.path + "-wal"); err == nil && fi.Size() > walBound {
-			grown = true
-		}
-		if time.Since(start) > 60*time.Second {
-			t.Fatal("the WAL never grew past walBound: the test does not test anything")
-		}
-	}
-}
-
-// A stuck WAL recovers without a restart once the database file can be
-// written again: no write commits while it is stuck, so the checkpointer
-// retries by itself.
-func TestWALStuckRecovers(t *testing.T) {
-	old := walBound
-	walBound = 32 << 10
-	t.Cleanup(func() { walBound = old })
-	db := openTest(t, Options{})
-	ctx := context.Background()
-	if out, err := exec.Command("chattr", "+i", db.path).CombinedOutput(); err != nil {
-		t.Skipf("cannot make the database file immutable here (chattr +i needs root and a file system with the flag): %v %s", err, out)
-	}
-	immutable := true
-	defer func() {
-		if immutable {
-			exec.Command("chattr", "-i", db.path).Run()
-		}
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		m := &simgate.Message{To: "+4915123456789", Text: strings.Repeat("y", 1000), Parts: make([]simgate.Part, 1)}
-		if _, err := db.CreateMessage(ctx, m, nil); err != nil {
-			if !strings.Contains(simgate.ErrorMessage(err), "cannot be copied into the database file") {
-				t.Fatalf("write refused with %v, want unavailable: WAL stuck", err)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("writes still accepted into a WAL that cannot be checkpointed into an immutable file")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if out, err := exec.Command("chattr", "-i", db.path).CombinedOutput(); err != nil {
-		t.Fatalf("chattr -i: %v %s", err, out)
-	}
-	immutable = false
-	deadline = time.Now().Add(10 * time.Second)
-	for db.Ping(ctx) != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("still refusing writes 10 s after the file became writable: %v", db.Ping(ctx))
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

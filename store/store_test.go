@@ -237,6 +237,29 @@ func TestDB_Ping(t *testing.T) {
 	}
 }
 
+// TestDB_Close checks that Close keeps what was committed and refuses writes
+// from then on. How the writer finishes the writes under way when Close
+// starts is TestGroupCommit_Close in store/internal/txn.
+func TestDB_Close(t *testing.T) {
+	ctx := testContext(t, time.Minute)
+	path := filepath.Join(t.TempDir(), "simgate.db")
+	db := MustOpenDBAt(t, path, store.Options{})
+	m := newMessage("+15550000001", "before Close", 1)
+	if _, err := db.CreateMessage(ctx, m, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CreateMessage(ctx, newMessage("+15550000001", "after Close", 1), nil); err == nil || !strings.Contains(err.Error(), "database is closed") {
+		t.Fatalf("write after Close: %v, want database is closed", err)
+	}
+	db = MustOpenDBAt(t, path, store.Options{})
+	if _, err := db.FindMessage(ctx, m.ID); err != nil {
+		t.Fatalf("message committed before Close: %v", err)
+	}
+}
+
 // TestDB_ConcurrentWrites writes from 8 goroutines while others read: with a
 // single writer connection no write may fail with SQLITE_BUSY.
 func TestDB_ConcurrentWrites(t *testing.T) {

@@ -1,4 +1,4 @@
-package store
+package txn
 
 import (
 	"context"
@@ -12,41 +12,25 @@ import (
 // openBatchTest opens a database with a table kv for the group-commit tests.
 // Its batches take callers for as long as they queue, so that the tests
 // decide which callers share one.
-func openBatchTest(t *testing.T) (*DB, context.Context) {
+func openBatchTest(t *testing.T) (*testDB, context.Context) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	db := openTest(t, Options{})
-	if err := db.write(ctx, func(tx *tx) error {
-		_, err := tx.ExecContext(ctx, `CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL) STRICT`)
-		return err
-	}); err != nil {
+	db := openTest(t, testPath(t), "FULL")
+	if err := db.exec(ctx, `CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL) STRICT`); err != nil {
 		t.Fatal(err)
 	}
 	db.w.maxAge = time.Hour
 	return db, ctx
 }
 
-// write runs f in a write transaction, as the store's methods do.
-func (db *DB) write(ctx context.Context, f func(tx *tx) error) error {
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := f(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
-func put(ctx context.Context, tx *tx, k string) error {
+func put(ctx context.Context, tx *Tx, k string) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO kv (k, v) VALUES (?, 1)`, k)
 	return err
 }
 
 // keys returns the keys committed, as the reader pool sees them.
-func keys(t *testing.T, db *DB) map[string]bool {
+func keys(t *testing.T, db *testDB) map[string]bool {
 	t.Helper()
 	rows, err := db.reader.Query(`SELECT k FROM kv`)
 	if err != nil {
@@ -68,7 +52,7 @@ func keys(t *testing.T, db *DB) map[string]bool {
 }
 
 // waitQueued waits until n callers wait for the writer.
-func waitQueued(t *testing.T, db *DB, n int) {
+func waitQueued(t *testing.T, db *testDB, n int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -113,7 +97,7 @@ func TestGroupCommit_Concurrent(t *testing.T) {
 	for g := range writers {
 		wg.Go(func() {
 			for i := range perWriter {
-				errs <- db.write(ctx, func(tx *tx) error { return put(ctx, tx, fmt.Sprintf("%d/%d", g, i)) })
+				errs <- db.write(ctx, func(tx *Tx) error { return put(ctx, tx, fmt.Sprintf("%d/%d", g, i)) })
 			}
 		})
 	}
@@ -138,7 +122,7 @@ func TestGroupCommit_LoneWriteCommitsAtOnce(t *testing.T) {
 	db, ctx := openBatchTest(t)
 	for i := range 3 {
 		before := db.w.commits.Load()
-		if err := db.write(ctx, func(tx *tx) error { return put(ctx, tx, fmt.Sprint(i)) }); err != nil {
+		if err := db.write(ctx, func(tx *Tx) error { return put(ctx, tx, fmt.Sprint(i)) }); err != nil {
 			t.Fatal(err)
 		}
 		if got, want := db.w.commits.Load()-before, int64(1); got != want {
@@ -159,7 +143,7 @@ func TestGroupCommit_RollbackKeepsOthers(t *testing.T) {
 	db, ctx := openBatchTest(t)
 	before := db.w.commits.Load()
 
-	a, err := db.beginTx(ctx)
+	a, err := db.w.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +151,7 @@ func TestGroupCommit_RollbackKeepsOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	errB := async(func() error {
-		return db.write(ctx, func(tx *tx) error {
+		return db.write(ctx, func(tx *Tx) error {
 			for _, k := range []string{"b1", "b2", "b3"} {
 				if err := put(ctx, tx, k); err != nil {
 					return err
@@ -178,7 +162,7 @@ func TestGroupCommit_RollbackKeepsOthers(t *testing.T) {
 	})
 	waitQueued(t, db, 1)
 	errC := async(func() error {
-		return db.write(ctx, func(tx *tx) error { return put(ctx, tx, "c") })
+		return db.write(ctx, func(tx *Tx) error { return put(ctx, tx, "c") })
 	})
 	waitQueued(t, db, 2)
 	errA := async(a.Commit)
@@ -208,7 +192,7 @@ func TestGroupCommit_Cancel(t *testing.T) {
 
 	t.Run("between statements", func(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
-		tx, err := db.beginTx(cctx)
+		tx, err := db.w.Begin(cctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -233,7 +217,7 @@ func TestGroupCommit_Cancel(t *testing.T) {
 	})
 
 	t.Run("waiting for the writer", func(t *testing.T) {
-		a, err := db.beginTx(ctx)
+		a, err := db.w.Begin(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,7 +226,7 @@ func TestGroupCommit_Cancel(t *testing.T) {
 		}
 		cctx, cancel := context.WithCancel(ctx)
 		errB := async(func() error {
-			_, err := db.beginTx(cctx)
+			_, err := db.w.Begin(cctx)
 			return err
 		})
 		waitQueued(t, db, 1)
@@ -259,7 +243,7 @@ func TestGroupCommit_Cancel(t *testing.T) {
 	})
 
 	t.Run("a cancelled caller in a batch", func(t *testing.T) {
-		a, err := db.beginTx(ctx)
+		a, err := db.w.Begin(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -269,7 +253,7 @@ func TestGroupCommit_Cancel(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		started := make(chan struct{})
 		errB := async(func() error {
-			tx, err := db.beginTx(cctx)
+			tx, err := db.w.Begin(cctx)
 			if err != nil {
 				return err
 			}
@@ -306,7 +290,7 @@ func TestGroupCommit_Cancel(t *testing.T) {
 // next write starts a new batch.
 func TestGroupCommit_Lost(t *testing.T) {
 	db, ctx := openBatchTest(t)
-	a, err := db.beginTx(ctx)
+	a, err := db.w.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +298,7 @@ func TestGroupCommit_Lost(t *testing.T) {
 		t.Fatal(err)
 	}
 	errB := async(func() error {
-		return db.write(ctx, func(tx *tx) error {
+		return db.write(ctx, func(tx *Tx) error {
 			_, err := tx.ExecContext(ctx, `ROLLBACK`)
 			return err
 		})
@@ -327,7 +311,7 @@ func TestGroupCommit_Lost(t *testing.T) {
 	if err := recv(t, errA); !errors.Is(err, errBatchLost) {
 		t.Fatalf("a: %v, want errBatchLost", err)
 	}
-	if err := db.write(ctx, func(tx *tx) error { return put(ctx, tx, "c") }); err != nil {
+	if err := db.write(ctx, func(tx *Tx) error { return put(ctx, tx, "c") }); err != nil {
 		t.Fatal(err)
 	}
 	if got := keys(t, db); got["a"] || !got["c"] {
@@ -343,7 +327,7 @@ func TestGroupCommit_PanicAndOpenRows(t *testing.T) {
 				t.Fatal("no panic")
 			}
 		}()
-		db.write(ctx, func(tx *tx) error {
+		db.write(ctx, func(tx *Tx) error {
 			if err := put(ctx, tx, "p"); err != nil {
 				return err
 			}
@@ -351,7 +335,7 @@ func TestGroupCommit_PanicAndOpenRows(t *testing.T) {
 		})
 	}()
 	// Rows left open do not keep the savepoint from being released.
-	if err := db.write(ctx, func(tx *tx) error {
+	if err := db.write(ctx, func(tx *Tx) error {
 		if _, err := tx.QueryContext(ctx, `SELECT k FROM kv`); err != nil {
 			return err
 		}
@@ -368,16 +352,16 @@ func TestGroupCommit_PanicAndOpenRows(t *testing.T) {
 // the caller holding the writer, and refuses later writes.
 func TestGroupCommit_Close(t *testing.T) {
 	db, ctx := openBatchTest(t)
-	a, err := db.beginTx(ctx)
+	a, err := db.w.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := put(ctx, a, "a"); err != nil {
 		t.Fatal(err)
 	}
-	b := make(chan *tx, 1)
+	b := make(chan *Tx, 1)
 	errB := async(func() error {
-		tx, err := db.beginTx(ctx)
+		tx, err := db.w.Begin(ctx)
 		if err != nil {
 			return err
 		}
@@ -393,7 +377,7 @@ func TestGroupCommit_Close(t *testing.T) {
 	if err := put(ctx, txB, "b"); err != nil {
 		t.Fatal(err)
 	}
-	closed := async(db.Close)
+	closed := async(db.close)
 	waitQueued(t, db, 1) // Close waits for b
 	errB = async(txB.Commit)
 	if err := recv(t, errA); err != nil {
@@ -405,15 +389,11 @@ func TestGroupCommit_Close(t *testing.T) {
 	if err := recv(t, closed); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if _, err := db.beginTx(ctx); !errors.Is(err, errClosed) {
-		t.Fatalf("beginTx after Close: %v, want errClosed", err)
+	if _, err := db.w.Begin(ctx); !errors.Is(err, errClosed) {
+		t.Fatalf("Begin after Close: %v, want errClosed", err)
 	}
 
-	db2, err := Open(ctx, db.path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db2.Close()
+	db2 := openTest(t, db.path, "FULL")
 	if got := keys(t, db2); !got["a"] || !got["b"] {
 		t.Fatalf("after Close: a %v b %v committed, want both", got["a"], got["b"])
 	}

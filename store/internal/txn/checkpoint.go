@@ -1,4 +1,4 @@
-package store
+package txn
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/simgate/simgate"
@@ -14,11 +13,12 @@ import (
 
 // Checkpoints copy the pages of the WAL back into the database file, so
 // that the WAL can start over. SQLite's automatic checkpoint (switched off,
-// see "PRAGMAs" in the package comment) would run inside the COMMIT that
-// passes 1 000 pages, holding up every writer queued behind it for the copy
-// and an fsync of the database file. The checkpointer runs them on a
-// connection of its own instead, after commits, while the writer goes on:
-// a PASSIVE checkpoint takes no lock that the writer or the readers need.
+// see "PRAGMAs" in the package comment of store, store/store.go) would run
+// inside the COMMIT that passes 1 000 pages, holding up every writer queued
+// behind it for the copy and an fsync of the database file. The
+// checkpointer runs them on a connection of its own instead, after commits,
+// while the writer goes on: a PASSIVE checkpoint takes no lock that the
+// writer or the readers need.
 //
 // A passive checkpoint copies the frames committed when it started, and the
 // WAL starts over only when a transaction begins with every frame copied.
@@ -33,6 +33,9 @@ const (
 	// stuckRetry is how often the checkpointer tries again while the WAL
 	// is stuck: no write commits then, so no commit wakes it.
 	stuckRetry = time.Second
+	// holdTimeout is how long the checkpointer waits to take the writer: the
+	// store's busy timeout (busyTimeout in store/store.go).
+	holdTimeout = 5 * time.Second
 )
 
 var (
@@ -46,36 +49,40 @@ var (
 	walBound int64 = 64 << 20
 )
 
-// checkpointer owns the checkpoint connection and its goroutine.
-type checkpointer struct {
+// Checkpointer owns the checkpoint connection and its goroutine.
+type Checkpointer struct {
 	db      *sql.DB // one connection
-	w       *writer
+	w       *Writer
 	walPath string
-	// stuck is the error of every write while the WAL cannot be
-	// checkpointed past walBound; nil otherwise (assess).
-	stuck  atomic.Pointer[error]
-	logf   func(msg string, args ...any)
-	once   sync.Once
-	stop   chan struct{}
-	done   chan struct{}
-	signal <-chan struct{} // the writer's commits
+	logf    func(msg string, args ...any)
+	once    sync.Once
+	stop    chan struct{}
+	done    chan struct{}
+	signal  <-chan struct{} // the writer's commits
 }
 
-func newCheckpointer(db *sql.DB, w *writer, walPath string, logf func(msg string, args ...any)) *checkpointer {
-	c := &checkpointer{db: db, w: w, walPath: walPath, logf: logf, stop: make(chan struct{}), done: make(chan struct{}), signal: w.committed}
+// NewCheckpointer starts a goroutine that checkpoints the WAL at walPath,
+// which w writes, after w's commits. db is a pool of its own on the same
+// file, limited to one connection; Close closes it. It takes the place of
+// SQLite's automatic checkpoint, which the connections of w's pool should
+// have switched off (PRAGMA wal_autocheckpoint = 0). Failures are logged
+// with logf. While the WAL is stuck, w.Begin fails with the error that says
+// so.
+func NewCheckpointer(db *sql.DB, w *Writer, walPath string, logf func(msg string, args ...any)) *Checkpointer {
+	c := &Checkpointer{db: db, w: w, walPath: walPath, logf: logf, stop: make(chan struct{}), done: make(chan struct{}), signal: w.committed}
 	go c.run()
 	return c
 }
 
 // run checkpoints after commits, and every stuckRetry while the WAL is
-// stuck, until close.
-func (c *checkpointer) run() {
+// stuck, until Close.
+func (c *Checkpointer) run() {
 	defer close(c.done)
 	t := time.NewTimer(0)
 	<-t.C
 	for {
 		var retry <-chan time.Time
-		if c.stuck.Load() != nil {
+		if c.w.stuck.Load() != nil {
 			t.Reset(stuckRetry)
 			retry = t.C
 		}
@@ -112,7 +119,7 @@ func (c *checkpointer) run() {
 
 // checkpoint runs a passive checkpoint and returns the number of frames in
 // the WAL and how many of them it copied into the database file.
-func (c *checkpointer) checkpoint() (frames, copied int, err error) {
+func (c *Checkpointer) checkpoint() (frames, copied int, err error) {
 	var busy int
 	err = c.db.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
 	return frames, copied, err
@@ -122,27 +129,27 @@ func (c *checkpointer) checkpoint() (frames, copied int, err error) {
 // is larger than walBound; a checkpoint that ran clears that. A checkpoint
 // that copied less than the WAL holds, without an error, is not stuck:
 // readers still use the frames it left, and a later one copies them.
-func (c *checkpointer) assess(err error) {
+func (c *Checkpointer) assess(err error) {
 	if err == nil {
-		if c.stuck.Swap(nil) != nil {
+		if c.w.stuck.Swap(nil) != nil {
 			c.logf("the WAL is checkpointed again; writes go on", "path", c.walPath)
 		}
 		return
 	}
 	fi, serr := os.Stat(c.walPath)
-	if serr != nil || fi.Size() <= walBound || c.stuck.Load() != nil {
+	if serr != nil || fi.Size() <= walBound || c.w.stuck.Load() != nil {
 		return
 	}
 	var stuck error = simgate.Errorf(simgate.CodeUnavailable,
 		"the database's WAL has grown to %d MiB and cannot be copied into the database file (%v): is the file read-only or immutable? Nothing more is accepted until it can be",
 		fi.Size()>>20, err)
-	c.stuck.Store(&stuck)
+	c.w.stuck.Store(&stuck)
 	c.logf("the WAL cannot be checkpointed; writes stopped", "path", c.walPath, "size", fi.Size(), "error", err)
 }
 
 // stuckErr is the error writes get while the WAL is stuck, or nil.
-func (c *checkpointer) stuckErr() error {
-	if err := c.stuck.Load(); err != nil {
+func (w *Writer) stuckErr() error {
+	if err := w.stuck.Load(); err != nil {
 		return *err
 	}
 	return nil
@@ -150,8 +157,8 @@ func (c *checkpointer) stuckErr() error {
 
 // checkpointHoldingWriter commits the open batch and checkpoints while no
 // write can start, so that the next one starts the WAL over.
-func (c *checkpointer) checkpointHoldingWriter() error {
-	ctx, cancel := context.WithTimeout(context.Background(), busyTimeout)
+func (c *Checkpointer) checkpointHoldingWriter() error {
+	ctx, cancel := context.WithTimeout(context.Background(), holdTimeout)
 	defer cancel()
 	if err := c.w.acquire(ctx); err != nil {
 		return fmt.Errorf("cannot take the writer: %w", err)
@@ -162,9 +169,9 @@ func (c *checkpointer) checkpointHoldingWriter() error {
 	return err
 }
 
-// close stops the checkpointer and closes its connection. It may be called
+// Close stops the checkpointer and closes its connection. It may be called
 // more than once.
-func (c *checkpointer) close() error {
+func (c *Checkpointer) Close() error {
 	c.once.Do(func() { close(c.stop) })
 	<-c.done
 	return c.db.Close()

@@ -1,4 +1,4 @@
-package store
+package txn
 
 import (
 	"context"
@@ -35,13 +35,13 @@ var errClosed = errors.New("database is closed")
 // SQLite rolled back as a whole.
 var errBatchLost = errors.New("the write transaction was rolled back by SQLite")
 
-// writer runs the write transactions of this process on the writer pool's
+// Writer runs the write transactions of this process on the writer pool's
 // one connection and groups them (see "Group commit" in the package comment).
 //
 // At most one caller holds the writer at a time: the one inside a transaction
-// between beginTx and its Commit or Rollback, or one finishing a batch. The
+// between Begin and its Commit or Rollback, or one finishing a batch. The
 // holder owns batch, stmts and unprepared; mu guards only the hand-over.
-type writer struct {
+type Writer struct {
 	db *sql.DB // the writer pool, one connection
 
 	mu     sync.Mutex
@@ -56,6 +56,10 @@ type writer struct {
 	maxAge    time.Duration // maxBatchAge; tests lengthen it
 	commits   atomic.Int64  // batches committed, for tests
 	committed chan struct{} // signalled after each commit, for the checkpointer
+
+	// stuck is the error of every write while the WAL cannot be
+	// checkpointed past walBound; nil otherwise (Checkpointer.assess).
+	stuck atomic.Pointer[error]
 }
 
 // batch is one SQLite transaction (BEGIN IMMEDIATE ... COMMIT) holding the
@@ -71,13 +75,17 @@ type batch struct {
 	err  error         // the COMMIT's error, set before done is closed
 }
 
-func newWriter(db *sql.DB) *writer {
-	return &writer{db: db, stmts: make(map[string]*sql.Stmt), unprepared: make(map[string]bool), maxAge: maxBatchAge,
+// NewWriter returns the writer of the pool db, which must hold one
+// connection (SetMaxOpenConns(1)) whose transactions begin with BEGIN
+// IMMEDIATE (go-sqlite3's _txlock=immediate). The writer uses db's one
+// connection from then on: nothing else may write through db.
+func NewWriter(db *sql.DB) *Writer {
+	return &Writer{db: db, stmts: make(map[string]*sql.Stmt), unprepared: make(map[string]bool), maxAge: maxBatchAge,
 		committed: make(chan struct{}, 1)}
 }
 
 // acquire waits until the caller holds the writer, or ctx is done.
-func (w *writer) acquire(ctx context.Context) error {
+func (w *Writer) acquire(ctx context.Context) error {
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
@@ -122,7 +130,7 @@ func (w *writer) acquire(ctx context.Context) error {
 // one waits, or the batch is full, the holder commits the batch first. So a
 // batch grows while callers queue for the writer and a lone caller commits at
 // once.
-func (w *writer) leave() {
+func (w *Writer) leave() {
 	w.mu.Lock()
 	if len(w.queue) > 0 && !w.full() {
 		w.handOver()
@@ -142,7 +150,7 @@ func (w *writer) leave() {
 }
 
 // handOver gives the writer to the oldest waiting caller and unlocks mu.
-func (w *writer) handOver() {
+func (w *Writer) handOver() {
 	ch := w.queue[0]
 	w.queue = slices.Delete(w.queue, 0, 1)
 	w.mu.Unlock()
@@ -150,13 +158,13 @@ func (w *writer) handOver() {
 }
 
 // full reports whether the open batch should take no more callers.
-func (w *writer) full() bool {
+func (w *Writer) full() bool {
 	b := w.batch
 	return b != nil && (b.callers >= maxBatchCallers || time.Since(b.started) >= w.maxAge)
 }
 
 // open starts a batch unless one is open. The caller holds the writer.
-func (w *writer) open() error {
+func (w *Writer) open() error {
 	if w.batch != nil {
 		return nil
 	}
@@ -178,7 +186,7 @@ func (w *writer) open() error {
 
 // endBatch commits the open batch, or rolls it back when no caller released
 // a savepoint into it, and answers its callers. The caller holds the writer.
-func (w *writer) endBatch() {
+func (w *Writer) endBatch() {
 	b := w.batch
 	if b == nil {
 		return
@@ -204,7 +212,7 @@ func (w *writer) endBatch() {
 
 // fail ends the open batch with err for all its callers, after SQLite rolled
 // back its transaction. The caller holds the writer.
-func (w *writer) fail(err error) {
+func (w *Writer) fail(err error) {
 	b := w.batch
 	if b == nil {
 		return
@@ -220,7 +228,7 @@ func (w *writer) fail(err error) {
 // it does for an I/O error, a full disk or an interrupted write in any
 // statement. A SAVEPOINT would then quietly start a new transaction without
 // the other callers' writes.
-func (w *writer) lost() bool {
+func (w *Writer) lost() bool {
 	b := w.batch
 	if b == nil {
 		return true
@@ -240,7 +248,7 @@ func (w *writer) lost() bool {
 // stmt returns the prepared form of query within the open batch, or nil if
 // it has none yet. Only single statements are prepared: a prepared statement
 // would run only the first of several.
-func (w *writer) stmt(query string) *sql.Stmt {
+func (w *Writer) stmt(query string) *sql.Stmt {
 	b := w.batch
 	if s := b.stmts[query]; s != nil {
 		return s
@@ -261,7 +269,7 @@ func (w *writer) stmt(query string) *sql.Stmt {
 // prepare prepares the statements first seen in the last batch, now that
 // the connection is back in the pool (a Prepare on the pool needs it). The
 // caller holds the writer.
-func (w *writer) prepare() {
+func (w *Writer) prepare() {
 	for q := range w.unprepared {
 		delete(w.unprepared, q)
 		s, err := w.db.PrepareContext(context.Background(), q)
@@ -272,9 +280,9 @@ func (w *writer) prepare() {
 	}
 }
 
-// close commits the open batch, waiting up to ctx for the caller holding
+// Close commits the open batch, waiting up to ctx for the caller holding
 // the writer, and refuses writes from then on.
-func (w *writer) close(ctx context.Context) error {
+func (w *Writer) Close(ctx context.Context) error {
 	err := w.acquire(ctx)
 	if errors.Is(err, errClosed) {
 		return nil
@@ -298,9 +306,14 @@ func (w *writer) close(ctx context.Context) error {
 // after another, so theirs never nest.
 const savepoint = "simgate_caller"
 
-// beginWrite takes the writer and opens a savepoint for the caller in the
-// open batch, starting one if needed.
-func (w *writer) beginWrite(ctx context.Context) (_ *writeTx, err error) {
+// Begin takes the writer and opens a savepoint for the caller in the
+// open batch, starting one if needed. It fails at once while the WAL is
+// stuck (see Checkpointer). The caller must end the transaction with Commit
+// or Rollback: until then no other write can start.
+func (w *Writer) Begin(ctx context.Context) (_ *Tx, err error) {
+	if err := w.stuckErr(); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -315,7 +328,7 @@ func (w *writer) beginWrite(ctx context.Context) (_ *writeTx, err error) {
 	if err := w.open(); err != nil {
 		return nil, err
 	}
-	wt := &writeTx{w: w, b: w.batch, ctx: ctx}
+	wt := &Tx{w: w, b: w.batch, ctx: ctx}
 	if _, err := wt.exec(`SAVEPOINT ` + savepoint); err != nil {
 		if w.lost() {
 			w.fail(fmt.Errorf("%w: %w", errBatchLost, err))
@@ -325,18 +338,19 @@ func (w *writer) beginWrite(ctx context.Context) (_ *writeTx, err error) {
 	return wt, nil
 }
 
-// writeTx is one caller's part of a batch: a savepoint.
-type writeTx struct {
-	w    *writer
+// Tx is one caller's part of a batch: a savepoint. It has the methods of
+// *sql.Tx that the store uses.
+type Tx struct {
+	w    *Writer
 	b    *batch
-	ctx  context.Context // of beginTx: once done, statements and Commit fail
+	ctx  context.Context // of Begin: once done, statements and Commit fail
 	rows []*sql.Rows     // closed before the savepoint ends
 	end  bool            // Commit or Rollback was called
 	err  error           // the batch was lost under this caller
 }
 
 // usable returns why the caller may not run a statement now, if it may not.
-func (t *writeTx) usable(ctx context.Context) error {
+func (t *Tx) usable(ctx context.Context) error {
 	switch {
 	case t.end:
 		return sql.ErrTxDone
@@ -349,8 +363,8 @@ func (t *writeTx) usable(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// exec runs a statement of the store's own (SAVEPOINT, RELEASE, ...).
-func (t *writeTx) exec(query string) (sql.Result, error) {
+// exec runs a statement of the writer's own (SAVEPOINT, RELEASE, ...).
+func (t *Tx) exec(query string) (sql.Result, error) {
 	if s := t.w.stmt(query); s != nil {
 		return s.ExecContext(context.Background())
 	}
@@ -359,7 +373,7 @@ func (t *writeTx) exec(query string) (sql.Result, error) {
 
 // checkLost marks the caller and the batch failed if the statement error err
 // made SQLite roll back the whole transaction.
-func (t *writeTx) checkLost(err error) {
+func (t *Tx) checkLost(err error) {
 	if err == nil || t.err != nil || !t.w.lost() {
 		return
 	}
@@ -374,7 +388,8 @@ func (t *writeTx) checkLost(err error) {
 // callers' writes. A done context is seen before each statement instead, and
 // the caller's error rolls back its own savepoint.
 
-func (t *writeTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+// ExecContext runs a statement in the caller's savepoint.
+func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if err := t.usable(ctx); err != nil {
 		return nil, err
 	}
@@ -389,7 +404,9 @@ func (t *writeTx) ExecContext(ctx context.Context, query string, args ...any) (s
 	return r, err
 }
 
-func (t *writeTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+// QueryContext runs a query in the caller's savepoint. Its rows are closed
+// at the latest when the transaction ends.
+func (t *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if err := t.usable(ctx); err != nil {
 		return nil, err
 	}
@@ -404,7 +421,9 @@ func (t *writeTx) QueryContext(ctx context.Context, query string, args ...any) (
 	return rows, nil
 }
 
-func (t *writeTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+// QueryRowContext runs a query that returns at most one row in the caller's
+// savepoint.
+func (t *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	if err := t.usable(ctx); err != nil {
 		// A done context makes database/sql return a Row holding the
 		// error, without running the query.
@@ -420,7 +439,7 @@ func (t *writeTx) QueryRowContext(ctx context.Context, query string, args ...any
 
 // Commit releases the caller's savepoint into the batch, hands the writer on
 // and returns once the batch is committed, with the COMMIT's error.
-func (t *writeTx) Commit() error {
+func (t *Tx) Commit() error {
 	if t.end {
 		return sql.ErrTxDone
 	}
@@ -453,7 +472,7 @@ func (t *writeTx) Commit() error {
 // If the batch held other callers' writes, which this caller may have read,
 // it returns once they are committed, so that nothing it read is reported
 // before it is durable. It does nothing after Commit.
-func (t *writeTx) Rollback() error {
+func (t *Tx) Rollback() error {
 	if t.end {
 		return sql.ErrTxDone
 	}
@@ -461,7 +480,7 @@ func (t *writeTx) Rollback() error {
 	return nil
 }
 
-func (t *writeTx) rollback() {
+func (t *Tx) rollback() {
 	t.end = true
 	t.closeRows()
 	w, b := t.w, t.b
@@ -483,7 +502,7 @@ func (t *writeTx) rollback() {
 	}
 }
 
-func (t *writeTx) closeRows() {
+func (t *Tx) closeRows() {
 	for _, r := range t.rows {
 		r.Close()
 	}
