@@ -3,11 +3,14 @@
 //
 // # Connections
 //
-// A DB holds two database/sql pools on the same file:
+// A DB holds three database/sql pools on the same file:
 //
 //   - a writer limited to one connection (SetMaxOpenConns(1)) whose
 //     transactions start with BEGIN IMMEDIATE (_txlock=immediate);
+//   - the checkpointer's one connection (store/internal/txn);
 //   - a reader pool of several connections with PRAGMA query_only, for reads.
+//
+// Backup opens a connection of its own for each copy.
 //
 // With one writer connection, concurrent writers in this process queue for
 // that connection instead of racing for SQLite's write lock.
@@ -19,10 +22,9 @@
 // In WAL mode readers neither block the writer nor wait for it, so reads get a
 // pool of their own and do not queue behind writes. Readers are opened
 // read-write with PRAGMA query_only rather than with mode=ro: a read-only
-// connection to a WAL database cannot rebuild the -shm index after a crash
-// and fails with SQLITE_READONLY_RECOVERY or SQLITE_READONLY_CANTINIT when the
-// -shm file is missing, while query_only gives the same guarantee (no writes
-// through a reader) without those cases.
+// connection to a WAL database cannot rebuild the WAL index after a crash
+// (SQLITE_READONLY_RECOVERY), while query_only gives the same guarantee (no
+// writes through a reader) without that case.
 //
 // # One process
 //
