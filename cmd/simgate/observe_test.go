@@ -302,6 +302,9 @@ func TestWebhooksEndToEnd(t *testing.T) {
 		t.Fatalf("check: %d %s", status, body)
 	}
 	waitFor(t, 20*time.Second, "verification.approved", func() bool { return len(h.got(simgate.EventVerificationApproved)) == 1 })
+	// The code's SMS is delivered too, before the endpoint goes down: its
+	// event must not be the one left pending below.
+	waitFor(t, 20*time.Second, "the code's message.delivered", func() bool { return len(h.got(simgate.EventMessageDelivered)) == 2 })
 	h.mu.Lock()
 	for _, e := range h.events {
 		if strings.Contains(string(e.Data), code) {
