@@ -47,8 +47,10 @@ func (o *observer) seen(st simgate.ModemState) bool {
 func TestPoolObservers(t *testing.T) {
 	_, mods, dir := startSims(t)
 	o := &observer{}
-	opts := PoolOptions{Options: testOptions(t, dir, newEvents()), Submits: o, States: o, WatchInterval: 10 * time.Millisecond}
-	p := startPool(t, mods, dir, opts, nil)
+	p := NewPool(PoolOptions{Options: testOptions(t, dir, newEvents()), WatchInterval: 10 * time.Millisecond})
+	p.ObserveSubmits(o)
+	p.ObserveStates(o)
+	openPool(t, p, mods, nil)
 	ctx := testCtx(t)
 	if _, err := p.Send(ctx, simgate.SendRequest{To: "+15551234567", Text: "hi"}); err != nil {
 		t.Fatal(err)

@@ -35,23 +35,20 @@ type PoolOptions struct {
 	StickyTTL time.Duration
 	// MaxAttempts bounds the modems tried for one send (default 3).
 	MaxAttempts int
-	// Submits, when set, is told the duration and outcome of every submit.
-	Submits SubmitObserver
-	// States, when set, is told each change of a modem's state, as a
-	// goroutine of the pool sees it every WatchInterval (default 1 s).
-	States        StateObserver
+	// WatchInterval is how often the pool looks for changes of its modems'
+	// states, for ObserveStates (default 1 s).
 	WatchInterval time.Duration
 }
 
-// SubmitObserver is told about every submit, for metrics. ObserveSubmit runs
-// on the sender's goroutine and must not block.
+// SubmitObserver is told about every submit (see Pool.ObserveSubmits), for
+// metrics. ObserveSubmit runs on the sender's goroutine and must not block.
 type SubmitObserver interface {
 	ObserveSubmit(modem string, d time.Duration, err error)
 }
 
 // StateObserver is told when a modem's state changes (ready, degraded, down,
-// ...), for webhooks. The pool's watcher calls it, one change at a time, in
-// order; it may write to a database but should not take long.
+// ...; see Pool.ObserveStates). The pool's watcher calls it, one change at a
+// time, in order; it may write to a database but should not take long.
 type StateObserver interface {
 	ModemStateChanged(ctx context.Context, s simgate.ModemStatus)
 }
@@ -74,6 +71,35 @@ type Pool struct {
 	watchOnce   sync.Once
 	watchCancel context.CancelFunc
 	watchWG     sync.WaitGroup
+
+	obsMu   sync.Mutex // guards submits and states
+	submits []SubmitObserver
+	states  []StateObserver
+}
+
+// ObserveSubmits adds o to those told about every submit from now on.
+// Observers subscribe after the pool is made, so that what observes it
+// (metrics, say) can itself be made with the pool.
+func (p *Pool) ObserveSubmits(o SubmitObserver) {
+	p.obsMu.Lock()
+	p.submits = append(p.submits, o)
+	p.obsMu.Unlock()
+}
+
+// ObserveStates adds o to those told about each change of a modem's state
+// from now on. The watcher starts at Open: the first state each modem takes
+// after it is a change.
+func (p *Pool) ObserveStates(o StateObserver) {
+	p.obsMu.Lock()
+	p.states = append(p.states, o)
+	p.obsMu.Unlock()
+}
+
+// observers returns the current observers.
+func (p *Pool) observers() ([]SubmitObserver, []StateObserver) {
+	p.obsMu.Lock()
+	defer p.obsMu.Unlock()
+	return p.submits, p.states
 }
 
 // watchDevices runs the device watch (find.go) until ctx is done: when a
@@ -150,10 +176,8 @@ func (p *Pool) Open(ctx context.Context, cfgs []Config) error {
 		p.mu.Lock()
 		p.watchCancel = cancel
 		p.mu.Unlock()
-		if p.opts.States != nil {
-			p.watchWG.Add(1)
-			go p.watch(wctx)
-		}
+		p.watchWG.Add(1)
+		go p.watch(wctx)
 		if w, err := newDeviceWatch(p.watchedGlobs(cfgs)); err != nil {
 			p.log.Warn("devices are not watched: modems that come back wait for their retry", "error", err)
 		} else {
@@ -164,7 +188,8 @@ func (p *Pool) Open(ctx context.Context, cfgs []Config) error {
 	return p.Reload(ctx, cfgs)
 }
 
-// watch polls the modems' states and tells Options.States of each change.
+// watch polls the modems' states and tells the ObserveStates observers of
+// each change.
 // Polling keeps the modems' code free of callbacks under their locks, and a
 // state that flips and back within one interval is not news.
 func (p *Pool) watch(ctx context.Context) {
@@ -176,7 +201,10 @@ func (p *Pool) watch(ctx context.Context) {
 		for _, s := range p.Status() {
 			if last[s.ID] != s.State {
 				last[s.ID] = s.State
-				p.opts.States.ModemStateChanged(ctx, s)
+				_, states := p.observers()
+				for _, o := range states {
+					o.ModemStateChanged(ctx, s)
+				}
 			}
 		}
 		select {
@@ -487,8 +515,9 @@ func (p *Pool) Send(ctx context.Context, req simgate.SendRequest) (simgate.Recei
 			// No submit began: nothing to observe, and no modem to name.
 			return simgate.Receipt{}, err
 		}
-		if p.opts.Submits != nil {
-			p.opts.Submits.ObserveSubmit(mb.cfg.Name, time.Since(start), err)
+		submits, _ := p.observers()
+		for _, o := range submits {
+			o.ObserveSubmit(mb.cfg.Name, time.Since(start), err)
 		}
 		if err == nil {
 			now := p.opts.Now()

@@ -35,7 +35,12 @@ func startPool(t testing.TB, mods []*sim.Modem, dir string, opts PoolOptions, tw
 	if opts.Options.Logger == nil {
 		opts.Options = testOptions(t, dir, opts.Options.Subscriber)
 	}
-	p := NewPool(opts)
+	return openPool(t, NewPool(opts), mods, tweak)
+}
+
+// openPool opens p on mods, as startPool does.
+func openPool(t testing.TB, p *Pool, mods []*sim.Modem, tweak func(i int, c *Config)) *Pool {
+	t.Helper()
 	var cfgs []Config
 	for i, m := range mods {
 		c := Config{Name: fmt.Sprintf("m%d", i), Device: m.Path()}

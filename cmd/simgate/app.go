@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -76,6 +77,8 @@ type App struct {
 
 // Open opens the store, migrates it, starts the modems, the dispatcher, the
 // verification service and the API. On error, Close undoes what was opened.
+// The parts are made in dependency order, then subscribed to the pool's
+// events, then started.
 func (a *App) Open(ctx context.Context) (err error) {
 	cfg := a.Config
 	if a.Now == nil {
@@ -89,86 +92,59 @@ func (a *App) Open(ctx context.Context) (err error) {
 	}
 
 	if a.DB, err = store.Open(ctx, cfg.Database.Path, store.Options{
-		Synchronous: cfg.Database.Synchronous, Now: a.Now, Logger: a.Logger.With("component", "store"),
+		Synchronous: cfg.Database.Synchronous, Now: a.Now, Logger: a.component("store"),
 	}); err != nil {
 		return err
 	}
 	for _, m := range a.DB.Applied() {
 		a.Logger.Info("applied migration", "migration", m.String())
 	}
-	if a.control, err = openControl(controlSocketPath(cfg.Database.Path), a.DB, a.Logger.With("component", "control")); err != nil {
+	if a.control, err = openControl(controlSocketPath(cfg.Database.Path), a.DB, a.component("control")); err != nil {
 		return err
 	}
-	secret, err := verifySecret(cfg, a.Logger.With("component", "verify"))
+	secret, err := verifySecret(cfg, a.component("verify"))
 	if err != nil {
 		return err
 	}
-
-	mopts := a.ModemOptions
-	mopts.Logger = a.Logger.With("component", "modem")
-	mopts.CommandTimeout = cfg.Pool.CommandTimeout
-	mopts.USSDTimeout = cfg.Pool.USSDTimeout
-	// PINs a SIM rejected are remembered by a fingerprint keyed with a key
-	// derived from the verification secret, which is not in the database.
-	mopts.PINs, mopts.PINKey = a.DB, derivedKey(secret, "simgate modem PIN fingerprints v1")
-	mopts.MaxResetsPerDay = cfg.Pool.MaxResetsPerDay
-	mopts.ProbeInterval = cfg.Pool.ProbeInterval
-	mopts.Now = a.Now
-	mopts.Subscriber = modem.SubscriberFunc(a.handleModemEvent)
-	// The pool reports submits to metrics and state changes to webhooks,
-	// both made after the pool and the queue they read: hooks is filled in
-	// before Pool.Open starts anything that calls it.
-	hooks := &poolHooks{db: a.DB, logger: a.Logger}
-	a.Pool = modem.NewPool(modem.PoolOptions{Options: mopts, Usage: a.DB, Submits: hooks, States: hooks})
-
-	// The queue's counts go to metrics too, made after the queue.
+	a.Pool = modem.NewPool(a.poolOptions(secret))
+	// The queue's counts go to metrics, which is made after the queue it
+	// reads: qhooks.metrics is set before the queue starts.
 	qhooks := &queueHooks{}
-	if a.Queue, err = queue.New(queue.Options{
-		Store:         a.DB,
-		Sender:        a.Pool,
-		Logger:        a.Logger.With("component", "queue"),
-		Now:           a.Now,
-		Workers:       max(1, len(cfg.Modems)),
-		MaxAttempts:   cfg.Queue.MaxAttempts,
-		RetryBackoff:  cfg.Queue.RetryBackoff,
-		MaxBackoff:    cfg.Queue.MaxBackoff,
-		SweepInterval: cfg.Queue.SweepInterval,
-		Lease:         cfg.Queue.Lease,
-		ResendUnknown: cfg.Queue.ResendUnknown,
-		ReportWindow:  cfg.Queue.ReportWindow,
-		DefaultExpiry: cfg.Queue.DefaultExpiry,
-		Observer:      qhooks,
-		SealKey:       derivedKey(secret, "simgate queue seal key v1"),
-	}); err != nil {
+	if a.Queue, err = queue.New(a.queueOptions(secret, qhooks)); err != nil {
 		return err
 	}
-	hooks.queue = a.Queue
-
 	a.Metrics = metrics.New(metrics.Options{
-		Modems: a.Pool, Queue: a.Queue, Store: a.DB, Now: a.Now, Logger: a.Logger.With("component", "metrics"),
+		Modems: a.Pool, Queue: a.Queue, Store: a.DB, Now: a.Now, Logger: a.component("metrics"),
 	})
-	wh := cfg.Webhooks
-	interval := wh.Interval
-	if a.WebhookInterval > 0 {
-		interval = a.WebhookInterval
+	qhooks.metrics = a.Metrics
+	if a.Webhooks, err = webhook.New(a.webhookOptions()); err != nil {
+		return err
 	}
-	var eps []webhook.Endpoint
-	for _, ep := range wh.Endpoints {
-		eps = append(eps, webhook.Endpoint{Name: ep.Name, URL: ep.URL, Secret: []byte(ep.Secret), Events: ep.Events})
-	}
-	if a.Webhooks, err = webhook.New(webhook.Options{
-		Store: a.DB, Endpoints: eps, Timeout: wh.Timeout, MinBackoff: wh.MinBackoff, MaxBackoff: wh.MaxBackoff,
-		RetryFor: wh.RetryFor, Retention: wh.Retention, Interval: interval,
-		Now: a.Now, Logger: a.Logger.With("component", "webhook"),
+	if a.Sampler, err = console.NewSampler(console.SamplerOptions{
+		Modems: a.Pool, Queue: a.Queue, Store: a.DB, Interval: console.SampleInterval, Logger: a.component("sampler"),
 	}); err != nil {
 		return err
 	}
-	hooks.metrics, hooks.webhooks = a.Metrics, a.Webhooks
-	qhooks.metrics = a.Metrics
+	if a.Verify, err = verify.New(a.DB, a.Queue, a.verifyOptions(secret)); err != nil {
+		return err
+	}
+	mounts, err := a.mounts()
+	if err != nil {
+		return err
+	}
+	if a.API, err = api.NewServer(a.apiOptions(mounts)); err != nil {
+		return err
+	}
+
+	// Who hears what the modems do.
+	a.Pool.ObserveSubmits(a.Metrics)
+	a.Pool.ObserveStates(modemIdentities{db: a.DB, logger: a.Logger})
+	a.Pool.ObserveStates(a.Webhooks)
+	a.Pool.ObserveStates(modemsBack{queue: a.Queue, logger: a.Logger})
+
 	if err := a.Webhooks.Open(ctx); err != nil {
 		return err
 	}
-
 	// The modems connect in the background; give them a moment before the
 	// dispatcher starts handing out work, so that the queue left by the last
 	// run does not meet an empty pool. The dispatcher recovers what a crash
@@ -186,56 +162,121 @@ func (a *App) Open(ctx context.Context) (err error) {
 	if err := a.Queue.Open(ctx); err != nil {
 		return err
 	}
-	if a.Sampler, err = console.NewSampler(console.SamplerOptions{
-		Modems: a.Pool, Queue: a.Queue, Store: a.DB, Interval: console.SampleInterval,
-		Logger: a.Logger.With("component", "sampler"),
-	}); err != nil {
-		return err
-	}
 	if err := a.Sampler.Open(); err != nil {
-		return err
-	}
-
-	v := cfg.Verify
-	if a.Verify, err = verify.New(a.DB, a.Queue, verify.Options{
-		Secret: secret, AppName: v.AppName, AppNames: v.AppNames,
-		MinCodeLength: v.MinCodeLength, CodeLength: v.CodeLength, MaxTTL: v.MaxTTL, TTL: v.TTL,
-		MaxChecks: v.MaxChecks, MaxSends: v.MaxSends, SendWindow: v.SendWindow, FailureCap: v.FailureCap,
-		NotifyOwner: v.NotifyOwner, NotifyTemplate: v.NotifyTemplate,
-		DefaultLocale: v.DefaultLocale, Templates: v.Templates,
-		Now: a.Now, Logger: a.Logger.With("component", "verify"), SweepInterval: time.Minute,
-	}); err != nil {
 		return err
 	}
 	if err := a.Verify.Open(); err != nil {
 		return err
 	}
+	return a.API.Open()
+}
 
+// component returns the logger of one part of the gateway.
+func (a *App) component(name string) *slog.Logger { return a.Logger.With("component", name) }
+
+// poolOptions are the modems' settings from the configuration.
+func (a *App) poolOptions(secret []byte) modem.PoolOptions {
+	cfg := a.Config.Pool
+	o := a.ModemOptions
+	o.Logger = a.component("modem")
+	o.CommandTimeout, o.USSDTimeout = cfg.CommandTimeout, cfg.USSDTimeout
+	// PINs a SIM rejected are remembered by a fingerprint keyed with a key
+	// derived from the verification secret, which is not in the database.
+	o.PINs, o.PINKey = a.DB, derivedKey(secret, "simgate modem PIN fingerprints v1")
+	o.MaxResetsPerDay, o.ProbeInterval = cfg.MaxResetsPerDay, cfg.ProbeInterval
+	o.Now = a.Now
+	o.Subscriber = modem.SubscriberFunc(a.handleModemEvent)
+	return modem.PoolOptions{Options: o, Usage: a.DB}
+}
+
+// queueOptions are the dispatcher's settings from the configuration.
+func (a *App) queueOptions(secret []byte, observer queue.Observer) queue.Options {
+	q := a.Config.Queue
+	return queue.Options{
+		Store:         a.DB,
+		Sender:        a.Pool,
+		Logger:        a.component("queue"),
+		Now:           a.Now,
+		Workers:       max(1, len(a.Config.Modems)),
+		MaxAttempts:   q.MaxAttempts,
+		RetryBackoff:  q.RetryBackoff,
+		MaxBackoff:    q.MaxBackoff,
+		SweepInterval: q.SweepInterval,
+		Lease:         q.Lease,
+		ResendUnknown: q.ResendUnknown,
+		ReportWindow:  q.ReportWindow,
+		DefaultExpiry: q.DefaultExpiry,
+		Observer:      observer,
+		SealKey:       derivedKey(secret, "simgate queue seal key v1"),
+	}
+}
+
+// webhookOptions are the webhook sender's settings from the configuration.
+func (a *App) webhookOptions() webhook.Options {
+	wh := a.Config.Webhooks
+	interval := wh.Interval
+	if a.WebhookInterval > 0 {
+		interval = a.WebhookInterval
+	}
+	var eps []webhook.Endpoint
+	for _, ep := range wh.Endpoints {
+		eps = append(eps, webhook.Endpoint{Name: ep.Name, URL: ep.URL, Secret: []byte(ep.Secret), Events: ep.Events})
+	}
+	return webhook.Options{
+		Store: a.DB, Endpoints: eps, Timeout: wh.Timeout, MinBackoff: wh.MinBackoff, MaxBackoff: wh.MaxBackoff,
+		RetryFor: wh.RetryFor, Retention: wh.Retention, Interval: interval,
+		Now: a.Now, Logger: a.component("webhook"),
+	}
+}
+
+// verifyOptions are the verification service's settings from the
+// configuration.
+func (a *App) verifyOptions(secret []byte) verify.Options {
+	v := a.Config.Verify
+	return verify.Options{
+		Secret: secret, AppName: v.AppName, AppNames: v.AppNames,
+		MinCodeLength: v.MinCodeLength, CodeLength: v.CodeLength, MaxTTL: v.MaxTTL, TTL: v.TTL,
+		MaxChecks: v.MaxChecks, MaxSends: v.MaxSends, SendWindow: v.SendWindow, FailureCap: v.FailureCap,
+		NotifyOwner: v.NotifyOwner, NotifyTemplate: v.NotifyTemplate,
+		DefaultLocale: v.DefaultLocale, Templates: v.Templates,
+		Now: a.Now, Logger: a.component("verify"), SweepInterval: time.Minute,
+	}
+}
+
+// mounts are the handlers served beside the API: metrics and the console,
+// when enabled.
+func (a *App) mounts() ([]api.Mount, error) {
+	cfg := a.Config
 	var mounts []api.Mount
 	if cfg.Metrics.Enabled {
 		mounts = append(mounts, api.Mount{Prefix: "/metrics", Handler: bearer(cfg.Metrics.Token, a.Metrics.Handler())})
 	}
 	if cfg.Console.Enabled {
+		var err error
 		if a.Console, err = console.New(console.Options{
 			Keys: a.DB, Sessions: a.DB, Modems: a.Pool, Messages: a.Queue, Records: a.DB, History: a.DB,
 			SessionTTL: cfg.Console.SessionTTL, Refresh: cfg.Console.Refresh,
-			Now: a.Now, Logger: a.Logger.With("component", "console"),
+			Now: a.Now, Logger: a.component("console"),
 		}); err != nil {
-			return err
+			return nil, err
 		}
 		mounts = append(mounts, api.Mount{Prefix: "/console/", Handler: a.Console})
 	}
+	return mounts, nil
+}
 
-	h, l := cfg.HTTP, cfg.Limits
-	if a.API, err = api.NewServer(api.Options{
+// apiOptions are the API's settings from the configuration.
+func (a *App) apiOptions(mounts []api.Mount) api.Options {
+	h, l, v := a.Config.HTTP, a.Config.Limits, a.Config.Verify
+	return api.Options{
 		Addr: h.Listen, TLSCertFile: h.TLSCert, TLSKeyFile: h.TLSKey,
 		ReadHeaderTimeout: h.ReadHeaderTimeout, ReadTimeout: h.ReadTimeout, WriteTimeout: h.WriteTimeout,
 		IdleTimeout: h.IdleTimeout, ShutdownTimeout: h.ShutdownTimeout,
 		Keys: a.DB, Verify: a.Verify, Messages: a.Queue, Inbox: a.DB, Modems: a.Pool,
 		Idempotency: a.DB, Alerts: a.DB, Budgets: a.DB, DB: a.DB, Webhooks: a.DB,
 		RateLimits: a.Metrics, Mounts: mounts,
-		MinReadyModems: cfg.Pool.MinReadyModems,
-		MaxExpiry:      cfg.Queue.MaxExpiry,
+		MinReadyModems: a.Config.Pool.MinReadyModems,
+		MaxExpiry:      a.Config.Queue.MaxExpiry,
 		Numbers: simgate.NumberPolicy{
 			DefaultRegion: v.DefaultRegion, AllowedCountries: v.AllowedCountries, AllowAllCountries: a.AllowAllCountries,
 			AllowedNumberTypes: v.AllowedNumberTypes,
@@ -248,11 +289,8 @@ func (a *App) Open(ctx context.Context) (err error) {
 			PrefixLength: v.PrefixVelocityLen, PrefixPerHour: v.PrefixVelocityHour,
 		},
 		Now:    a.Now,
-		Logger: a.Logger.With("component", "api"),
-	}); err != nil {
-		return err
+		Logger: a.component("api"),
 	}
-	return a.API.Open()
 }
 
 // handleModemEvent hands a modem's status report, inbound SMS or late
@@ -308,11 +346,17 @@ func (a *App) Reload(ctx context.Context, cfg *Config) error {
 	if cfg.HTTP.Listen != a.Config.HTTP.Listen || cfg.HTTP.TLSCert != a.Config.HTTP.TLSCert || cfg.HTTP.TLSKey != a.Config.HTTP.TLSKey {
 		restart = append(restart, "http")
 	}
-	if fmt.Sprint(cfg.Limits, cfg.Verify, cfg.Queue) != fmt.Sprint(a.Config.Limits, a.Config.Verify, a.Config.Queue) {
-		restart = append(restart, "limits, verify or queue")
-	}
-	if fmt.Sprint(cfg.Metrics, cfg.Console, cfg.Webhooks) != fmt.Sprint(a.Config.Metrics, a.Config.Console, a.Config.Webhooks) {
-		restart = append(restart, "metrics, console or webhooks")
+	// The sections are compared by value, maps and slices by their contents.
+	for _, sec := range []struct {
+		name     string
+		now, was any
+	}{
+		{"limits", cfg.Limits, a.Config.Limits}, {"verify", cfg.Verify, a.Config.Verify}, {"queue", cfg.Queue, a.Config.Queue},
+		{"metrics", cfg.Metrics, a.Config.Metrics}, {"console", cfg.Console, a.Config.Console}, {"webhooks", cfg.Webhooks, a.Config.Webhooks},
+	} {
+		if !reflect.DeepEqual(sec.now, sec.was) {
+			restart = append(restart, sec.name)
+		}
 	}
 	if len(restart) > 0 {
 		a.Logger.Warn("configuration changes that take effect only after a restart", "sections", strings.Join(restart, ", "))
@@ -373,8 +417,6 @@ var (
 	_ modem.SubmitObserver  = (*metrics.Metrics)(nil)
 	_ api.RateLimitObserver = (*metrics.Metrics)(nil)
 	_ modem.StateObserver   = (*webhook.Sender)(nil)
-	_ modem.StateObserver   = (*poolHooks)(nil)
-	_ modem.SubmitObserver  = (*poolHooks)(nil)
 	_ webhook.Store         = (*store.DB)(nil)
 	_ metrics.StoreSource   = (*store.DB)(nil)
 	_ metrics.QueueSource   = (*queue.Dispatcher)(nil)
@@ -393,37 +435,32 @@ var (
 	_ console.Modems        = (*modem.Pool)(nil)
 )
 
-// poolHooks passes the pool's submits to metrics, its modems' state changes
-// to the webhook sender, and a modem becoming usable to the dispatcher. The
-// fields are set before Pool.Open.
-type poolHooks struct {
-	db       *store.DB
-	logger   *slog.Logger
-	metrics  *metrics.Metrics
-	webhooks *webhook.Sender
-	queue    *queue.Dispatcher
+// modemIdentities records who a modem that comes up is, so that its
+// history stays bound to its IMEI.
+type modemIdentities struct {
+	db     *store.DB
+	logger *slog.Logger
 }
 
-func (h *poolHooks) ObserveSubmit(modem string, d time.Duration, err error) {
-	if h.metrics != nil {
-		h.metrics.ObserveSubmit(modem, d, err)
-	}
-}
-
-func (h *poolHooks) ModemStateChanged(ctx context.Context, s simgate.ModemStatus) {
-	// Record who the modem is, so its history stays bound to its IMEI.
+func (m modemIdentities) ModemStateChanged(ctx context.Context, s simgate.ModemStatus) {
 	if s.State == simgate.ModemReady && s.Identity.IMEI != "" {
-		if err := h.db.UpsertModem(ctx, s.ID, s.Identity); err != nil {
-			h.logger.Warn("cannot record modem identity", "modem", s.ID, "error", err)
+		if err := m.db.UpsertModem(ctx, s.ID, s.Identity); err != nil {
+			m.logger.Warn("cannot record modem identity", "modem", s.ID, "error", err)
 		}
 	}
-	if h.webhooks != nil {
-		h.webhooks.ModemStateChanged(ctx, s)
-	}
-	// Messages that wait for a modem go now, not after their backoff.
-	if h.queue != nil && (s.State == simgate.ModemReady || s.State == simgate.ModemDegraded) {
-		if err := h.queue.ModemReady(ctx); err != nil {
-			h.logger.Warn("cannot wake messages waiting for a modem", "modem", s.ID, "error", err)
+}
+
+// modemsBack wakes the messages that wait for a modem when one becomes
+// usable: they go now, not after their backoff.
+type modemsBack struct {
+	queue  *queue.Dispatcher
+	logger *slog.Logger
+}
+
+func (m modemsBack) ModemStateChanged(ctx context.Context, s simgate.ModemStatus) {
+	if s.State == simgate.ModemReady || s.State == simgate.ModemDegraded {
+		if err := m.queue.ModemReady(ctx); err != nil {
+			m.logger.Warn("cannot wake messages waiting for a modem", "modem", s.ID, "error", err)
 		}
 	}
 }

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -208,5 +210,31 @@ func TestAppRecordsModemIdentity(t *testing.T) {
 			err := db.QueryRow(`SELECT coalesce(imei, ''), iccid FROM modems WHERE id = ?`, c.Name).Scan(&imei, &iccid)
 			return err == nil && imei == c.IMEI && iccid == c.ICCID
 		})
+	}
+}
+
+// A reload names, section by section, the changes that wait for a restart,
+// comparing the sections' contents (a map in verify, say), and names none
+// when nothing but the modems changed.
+func TestReloadNamesSectionsThatNeedARestart(t *testing.T) {
+	r := newAppRig(t, 1, nil)
+	var logs syncBuffer
+	r.app.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	same := *r.cfg
+	same.Verify.Templates = maps.Clone(r.cfg.Verify.Templates)
+	if err := r.app.Reload(t.Context(), &same); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "restart") {
+		t.Fatalf("a reload with equal sections asked for a restart: %s", logs.String())
+	}
+	changed := same
+	changed.Verify.Templates = map[string]string{"en": "Code {code}"}
+	changed.Webhooks.Retention = same.Webhooks.Retention + time.Hour
+	if err := r.app.Reload(t.Context(), &changed); err != nil {
+		t.Fatal(err)
+	}
+	if got := logs.String(); !strings.Contains(got, `sections="verify, webhooks"`) {
+		t.Fatalf("reload log: %s; want the sections verify and webhooks named", got)
 	}
 }
