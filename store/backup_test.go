@@ -15,7 +15,7 @@ import (
 // Backup writes a consistent copy that opens as a database with what was
 // committed, refuses to overwrite a file, and leaves no -shm file beside the
 // database: the WAL index lives in the process's memory (see "One process"
-// in the package comment), so SQLite maps no file that could fault.
+// in docs/STORAGE.md), so SQLite maps no file that could fault.
 func TestBackup(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()

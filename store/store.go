@@ -1,84 +1,25 @@
 // Package store keeps simgate's state in a single SQLite file through
-// github.com/mattn/go-sqlite3.
+// github.com/mattn/go-sqlite3: SQL and migrations only; the rules that
+// decide what to write are the services' (verify, queue; see
+// docs/ARCHITECTURE.md).
 //
-// # Connections
+// Where to look:
 //
-// A DB holds three database/sql pools on the same file:
+//   - store.go: Open, the connections (a writer of one connection, the
+//     checkpointer's, a query_only reader pool) and their settings, and tx,
+//     the transaction every query runs in;
+//   - internal/txn: the group-commit writer and the WAL checkpointer;
+//   - one file per kind of record (message.go, report.go, verification.go,
+//     apikey.go, webhook.go, ...), each with its exported methods first;
+//   - migrate.go and migrations/: the schema, applied at Open;
+//   - file.go, full.go, backup.go: a database file that disappears or is
+//     replaced, a full disk, consistent copies.
 //
-//   - a writer limited to one connection (SetMaxOpenConns(1)) whose
-//     transactions start with BEGIN IMMEDIATE (_txlock=immediate);
-//   - the checkpointer's one connection (store/internal/txn);
-//   - a reader pool of several connections with PRAGMA query_only, for reads.
-//
-// Backup opens a connection of its own for each copy.
-//
-// With one writer connection, concurrent writers in this process queue for
-// that connection instead of racing for SQLite's write lock.
-// SQLite never sees two writers of ours at once, so it never answers
-// SQLITE_BUSY ("database is locked") to us, and no write depends on lock
-// retries. BEGIN IMMEDIATE takes the write lock when the transaction starts,
-// so a transaction that reads and then writes cannot fail half way.
-//
-// In WAL mode readers neither block the writer nor wait for it, so reads get a
-// pool of their own and do not queue behind writes. Readers are opened
-// read-write with PRAGMA query_only rather than with mode=ro: a read-only
-// connection to a WAL database cannot rebuild the WAL index after a crash
-// (SQLITE_READONLY_RECOVERY), while query_only gives the same guarantee (no
-// writes through a reader) without that case.
-//
-// # One process
-//
-// Every connection uses SQLite's "unix-excl" VFS: the process holds the
-// file's lock from its first read until its last connection closes, and
-// keeps the WAL index in its own memory instead of a -shm file mapped into
-// memory. A mapped file is a hazard SQLite cannot guard against: when the
-// -shm file cannot be written (made immutable, say), the next write to a
-// mapped page faults with SIGBUS inside SQLite and the process dies, where a
-// failed write() only fails a statement. The lock also refuses a second
-// daemon on the same file (ErrInUse). The price is that no other process can
-// read the database while simgate runs: simgate apikey and simgate backup go
-// through the daemon's control socket then (cmd/simgate/control.go).
-//
-// # Group commit
-//
-// Concurrent write transactions share one SQLite transaction, so that one
-// COMMIT and one fsync serve them all, each caller in a SAVEPOINT of its own.
-// Package txn (store/internal/txn) holds that writer and the WAL's
-// checkpointer, and its package comment explains them; the store's queries
-// use them only through tx (beginTx).
-//
-// # PRAGMAs
-//
-// Every connection of both pools is configured when the driver opens it (DSN
-// parameters, and a connect hook for what the DSN cannot say), so that no
-// pooled connection can miss a setting (a PRAGMA run once with db.Exec
-// reaches only one connection):
-//
-//   - journal_mode=WAL (persistent in the file; set by the writer);
-//   - synchronous=FULL by default: in WAL mode NORMAL may lose the last
-//     transactions on power loss, and a verification or a message reported
-//     as accepted must survive that. Options.Synchronous selects NORMAL for
-//     hosts that prefer throughput;
-//   - busy_timeout=5000 ms: how long Open waits for another process that
-//     holds the file before it gives up with ErrInUse;
-//   - foreign_keys=ON, which SQLite leaves off by default;
-//   - temp_store=MEMORY: each caller's SAVEPOINT keeps the original of every
-//     page it changes in a sub-journal, which with the default spills to a
-//     temporary file once it passes 64 KiB. An UPDATE of a message (its row
-//     and six indexes) then took 150-190 µs instead of 30-40 µs;
-//   - wal_autocheckpoint=0: SQLite would otherwise copy the WAL back into the
-//     database file (and fsync it) inside the COMMIT that passes 1 000 pages,
-//     while every writer waits. A goroutine of the DB checkpoints instead
-//     (txn.Checkpointer, store/internal/txn/checkpoint.go).
-//
-// # Schema
-//
-// Migrations are numbered .sql files embedded from migrations/. Each is
-// applied in its own transaction together with its row in schema_migrations
-// and PRAGMA user_version, so a migration is either entirely there or not at
-// all. Open refuses a database whose schema is newer than this build knows
-// (ErrSchemaTooNew) instead of running against a schema it does not
-// understand. Times are stored as INTEGER unix milliseconds, UTC.
+// Why the connections and PRAGMAs are what they are (one writer connection
+// with BEGIN IMMEDIATE, query_only readers, the unix-excl VFS that keeps the
+// WAL index out of a mapped file and the file to this process,
+// synchronous=FULL, temp_store=MEMORY, wal_autocheckpoint=0) is written down
+// in docs/STORAGE.md. Times are stored as INTEGER unix milliseconds, UTC.
 package store
 
 import (
@@ -105,7 +46,7 @@ import (
 const busyTimeout = 5 * time.Second
 
 // driverName is go-sqlite3 with the settings a DSN cannot carry (see
-// "PRAGMAs" in the package comment).
+// "PRAGMAs" in docs/STORAGE.md).
 const driverName = "sqlite3_simgate"
 
 func init() {
@@ -120,7 +61,7 @@ func init() {
 // Options configure Open. The zero value is valid.
 type Options struct {
 	// Synchronous is "FULL" (the default when empty) or "NORMAL". See the
-	// package comment for what NORMAL gives up.
+	// "PRAGMAs" in docs/STORAGE.md for what NORMAL gives up.
 	Synchronous string
 
 	// Now returns the current time; nil means time.Now. Tests set it to
@@ -264,7 +205,7 @@ func dsn(abs, synchronous string, writer bool) string {
 	// place (file.go).
 	q.Set("mode", "rw")
 	// The WAL index in the process's memory, not a mapped -shm file, and the
-	// file locked to this process (see "One process" above).
+	// file locked to this process (see "One process" in docs/STORAGE.md).
 	q.Set("vfs", "unix-excl")
 	if writer {
 		q.Set("_journal_mode", "WAL")

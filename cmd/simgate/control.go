@@ -2,7 +2,7 @@ package main
 
 // The control socket: how simgate apikey and simgate backup reach the
 // database while simgate serve runs. The daemon holds the database file
-// locked to its own process (store: "One process"), so no other process can
+// locked to its own process ("One process" in docs/STORAGE.md), so no other process can
 // open it then; the commands ask the daemon instead, over a Unix socket
 // beside the database. Who may connect is decided by the file system (the
 // socket is 0600 in the daemon's data directory) and checked again with the

@@ -13,7 +13,7 @@ import (
 
 // Checkpoints copy the pages of the WAL back into the database file, so
 // that the WAL can start over. SQLite's automatic checkpoint (switched off,
-// see "PRAGMAs" in the package comment of store, store/store.go) would run
+// see "PRAGMAs" in docs/STORAGE.md) would run
 // inside the COMMIT that passes 1 000 pages, holding up every writer queued
 // behind it for the copy and an fsync of the database file. The
 // checkpointer runs them on a connection of its own instead, after commits,

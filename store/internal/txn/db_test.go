@@ -13,7 +13,7 @@ import (
 )
 
 // testDriver is go-sqlite3 with the settings of the store's driver that
-// matter here (see "PRAGMAs" in store/store.go): sub-journals in memory and
+// matter here (see "PRAGMAs" in docs/STORAGE.md): sub-journals in memory and
 // no automatic checkpoint, which the Checkpointer replaces.
 const testDriver = "sqlite3_txn_test"
 

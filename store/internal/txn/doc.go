@@ -17,7 +17,7 @@
 //
 // Package store (store/store.go) opens the connections, with the settings
 // the package relies on (one writer connection, BEGIN IMMEDIATE,
-// wal_autocheckpoint=0; see "PRAGMAs" there), and wraps a Tx in its own
+// wal_autocheckpoint=0; see "PRAGMAs" in docs/STORAGE.md), and wraps a Tx in its own
 // transaction type, so that no query of the store sees what is below.
 //
 // # Group commit
