@@ -156,80 +156,110 @@ func New(st Store, q Enqueuer, opts Options) (*Service, error) {
 	if len(opts.Secret) < 32 {
 		return nil, fmt.Errorf("cannot start verify: secret must be at least 32 bytes, got %d", len(opts.Secret))
 	}
-	if opts.AppName == "" {
-		opts.AppName = "simgate"
-	}
-	if err := CheckAppName(opts.AppName); err != nil {
-		return nil, fmt.Errorf("cannot start verify: app name: %w", err)
-	}
-	for key, name := range opts.AppNames {
-		if !ValidAppNameKey(key) {
-			return nil, fmt.Errorf("cannot start verify: app name key %q is not 1 to %d letters, digits, '.', '_' or '-'", key, MaxAppName)
-		}
-		if err := CheckAppName(name); err != nil {
-			return nil, fmt.Errorf("cannot start verify: app name %q: %w", key, err)
-		}
-	}
-	if opts.MinCodeLength == 0 {
-		opts.MinCodeLength = 6
-	}
-	if opts.MinCodeLength < MinCodeLength || opts.MinCodeLength > MaxCodeLength {
-		return nil, fmt.Errorf("cannot start verify: minimum code length %d is not %d-%d", opts.MinCodeLength, MinCodeLength, MaxCodeLength)
-	}
-	if opts.CodeLength == 0 {
-		opts.CodeLength = max(6, opts.MinCodeLength)
-	}
-	if opts.CodeLength < opts.MinCodeLength || opts.CodeLength > MaxCodeLength {
-		return nil, fmt.Errorf("cannot start verify: code length %d is not %d-%d", opts.CodeLength, opts.MinCodeLength, MaxCodeLength)
-	}
-	if opts.MaxTTL == 0 {
-		opts.MaxTTL = 10 * time.Minute
-	}
-	if opts.MaxTTL < MinTTL || opts.MaxTTL > MaxTTL {
-		return nil, fmt.Errorf("cannot start verify: maximum ttl %s is not between %s and %s", opts.MaxTTL, MinTTL, MaxTTL)
-	}
-	if opts.TTL == 0 {
-		opts.TTL = min(10*time.Minute, opts.MaxTTL)
-	}
-	if opts.TTL < MinTTL || opts.TTL > opts.MaxTTL {
-		return nil, fmt.Errorf("cannot start verify: ttl %s is not between %s and the maximum %s", opts.TTL, MinTTL, opts.MaxTTL)
-	}
-	if opts.MaxChecks <= 0 {
-		opts.MaxChecks = 5
-	}
-	if opts.MaxSends <= 0 {
-		opts.MaxSends = 5
-	}
-	if opts.SendWindow <= 0 {
-		opts.SendWindow = 10 * time.Minute
-	}
-	if opts.FailureCap <= 0 {
-		opts.FailureCap = 100
-	}
-	if opts.DefaultLocale == "" {
-		opts.DefaultLocale = "en"
-	}
-	if len(opts.Templates) == 0 {
-		opts.Templates = map[string]string{"en": DefaultTemplate}
-	}
-	if _, ok := opts.Templates[opts.DefaultLocale]; !ok {
-		return nil, fmt.Errorf("cannot start verify: no template for the default locale %q", opts.DefaultLocale)
-	}
-	for loc, t := range opts.Templates {
-		if !strings.Contains(t, "{code}") {
-			return nil, fmt.Errorf("cannot start verify: template %q has no {code}", loc)
-		}
-	}
-	if opts.NotifyTemplate == "" {
-		opts.NotifyTemplate = DefaultNotifyTemplate
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+	opts = opts.withDefaults()
+	if ps := opts.Check(); len(ps) > 0 {
+		return nil, fmt.Errorf("cannot start verify: %s: %s", ps[0].Field, ps[0].Text)
 	}
 	return &Service{store: st, queue: q, opts: opts, log: opts.Logger}, nil
+}
+
+// withDefaults returns o with the defaults of its zero fields (see Options).
+func (o Options) withDefaults() Options {
+	if o.AppName == "" {
+		o.AppName = "simgate"
+	}
+	if o.MinCodeLength == 0 {
+		o.MinCodeLength = 6
+	}
+	if o.CodeLength == 0 {
+		o.CodeLength = max(6, o.MinCodeLength)
+	}
+	if o.MaxTTL == 0 {
+		o.MaxTTL = 10 * time.Minute
+	}
+	if o.TTL == 0 {
+		o.TTL = min(10*time.Minute, o.MaxTTL)
+	}
+	if o.MaxChecks <= 0 {
+		o.MaxChecks = 5
+	}
+	if o.MaxSends <= 0 {
+		o.MaxSends = 5
+	}
+	if o.SendWindow <= 0 {
+		o.SendWindow = 10 * time.Minute
+	}
+	if o.FailureCap <= 0 {
+		o.FailureCap = 100
+	}
+	if o.DefaultLocale == "" {
+		o.DefaultLocale = "en"
+	}
+	if len(o.Templates) == 0 {
+		o.Templates = map[string]string{"en": DefaultTemplate}
+	}
+	if o.NotifyTemplate == "" {
+		o.NotifyTemplate = DefaultNotifyTemplate
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Problem is what is wrong with one setting of Options. Field names it as
+// the configuration's verify section does ("code_length", "templates.de").
+type Problem struct {
+	Field string
+	Text  string
+}
+
+// Check returns what is wrong with the settings of o that are given (zero
+// fields take their defaults), in a stable order: New refuses the first,
+// and simgate check-config reports them all with the configuration's keys.
+// The secret is New's to check: the configuration may leave it to a file.
+func (o Options) Check() []Problem {
+	var ps []Problem
+	bad := func(field, format string, args ...any) {
+		ps = append(ps, Problem{field, fmt.Sprintf(format, args...)})
+	}
+	if o.AppName != "" {
+		if err := CheckAppName(o.AppName); err != nil {
+			bad("app_name", "%v", err)
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(o.AppNames)) {
+		if !ValidAppNameKey(key) {
+			bad("app_names."+key, "the key (what requests give as app_name) must be 1 to %d letters, digits, '.', '_' or '-'", MaxAppName)
+		} else if err := CheckAppName(o.AppNames[key]); err != nil {
+			bad("app_names."+key, "%v", err)
+		}
+	}
+	// NIST SP 800-63B: out-of-band secrets of at least 6 digits, valid for
+	// at most 10 minutes; the operator may allow less.
+	o = o.withDefaults()
+	if o.MinCodeLength < MinCodeLength || o.MinCodeLength > MaxCodeLength {
+		bad("min_code_length", "must be %d to %d digits, got %d", MinCodeLength, MaxCodeLength, o.MinCodeLength)
+	} else if o.CodeLength < o.MinCodeLength || o.CodeLength > MaxCodeLength {
+		bad("code_length", "must be verify.min_code_length (%d) to %d digits, got %d", o.MinCodeLength, MaxCodeLength, o.CodeLength)
+	}
+	if o.MaxTTL < MinTTL || o.MaxTTL > MaxTTL {
+		bad("max_ttl", "must be between 1m and 24h, got %s", o.MaxTTL)
+	} else if o.TTL < MinTTL || o.TTL > o.MaxTTL {
+		bad("ttl", "must be between 1m and at most verify.max_ttl (%s), got %s", o.MaxTTL, o.TTL)
+	}
+	if _, ok := o.Templates[o.DefaultLocale]; !ok {
+		bad("default_locale", "no template for locale %q", o.DefaultLocale)
+	}
+	for _, loc := range slices.Sorted(maps.Keys(o.Templates)) {
+		if !strings.Contains(o.Templates[loc], "{code}") {
+			bad("templates."+loc, "must contain {code}")
+		}
+	}
+	return ps
 }
 
 // Start sends a code to v.To, which the caller has normalised to E.164. From

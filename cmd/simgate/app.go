@@ -125,7 +125,9 @@ func (a *App) Open(ctx context.Context) (err error) {
 	}); err != nil {
 		return err
 	}
-	if a.Verify, err = verify.New(a.DB, a.Queue, a.verifyOptions(secret)); err != nil {
+	vopts := verifyOptions(cfg.Verify)
+	vopts.Secret, vopts.Now, vopts.Logger = secret, a.Now, a.component("verify")
+	if a.Verify, err = verify.New(a.DB, a.Queue, vopts); err != nil {
 		return err
 	}
 	mounts, err := a.mounts()
@@ -230,16 +232,15 @@ func (a *App) webhookOptions() webhook.Options {
 }
 
 // verifyOptions are the verification service's settings from the
-// configuration.
-func (a *App) verifyOptions(secret []byte) verify.Options {
-	v := a.Config.Verify
+// configuration, without the secret (verifySecret finds it).
+func verifyOptions(v VerifyConfig) verify.Options {
 	return verify.Options{
-		Secret: secret, AppName: v.AppName, AppNames: v.AppNames,
+		AppName: v.AppName, AppNames: v.AppNames,
 		MinCodeLength: v.MinCodeLength, CodeLength: v.CodeLength, MaxTTL: v.MaxTTL, TTL: v.TTL,
 		MaxChecks: v.MaxChecks, MaxSends: v.MaxSends, SendWindow: v.SendWindow, FailureCap: v.FailureCap,
 		NotifyOwner: v.NotifyOwner, NotifyTemplate: v.NotifyTemplate,
 		DefaultLocale: v.DefaultLocale, Templates: v.Templates,
-		Now: a.Now, Logger: a.component("verify"), SweepInterval: time.Minute,
+		SweepInterval: time.Minute,
 	}
 }
 

@@ -738,40 +738,13 @@ func (c *Config) validate(lines map[string]int) []ConfigProblem {
 	if v.Secret != "" && len(v.Secret) < 32 {
 		bad("verify.secret", "must be at least 32 characters (it keys the code hashes), got %d", len(v.Secret))
 	}
-	if err := verify.CheckAppName(v.AppName); err != nil {
-		bad("verify.app_name", "%v", err)
-	}
-	for _, key := range slices.Sorted(maps.Keys(v.AppNames)) {
-		if !verify.ValidAppNameKey(key) {
-			bad("verify.app_names."+key, "the key (what requests give as app_name) must be 1 to %d letters, digits, '.', '_' or '-'", verify.MaxAppName)
-		} else if err := verify.CheckAppName(v.AppNames[key]); err != nil {
-			bad("verify.app_names."+key, "%v", err)
-		}
-	}
-	// NIST SP 800-63B: out-of-band secrets of at least 6 digits, valid for
-	// at most 10 minutes; the operator may allow less.
-	if v.MinCodeLength < verify.MinCodeLength || v.MinCodeLength > verify.MaxCodeLength {
-		bad("verify.min_code_length", "must be %d to %d digits, got %d", verify.MinCodeLength, verify.MaxCodeLength, v.MinCodeLength)
-	} else if v.CodeLength < v.MinCodeLength || v.CodeLength > verify.MaxCodeLength {
-		bad("verify.code_length", "must be verify.min_code_length (%d) to %d digits, got %d", v.MinCodeLength, verify.MaxCodeLength, v.CodeLength)
-	}
-	if v.MaxTTL < verify.MinTTL || v.MaxTTL > verify.MaxTTL {
-		bad("verify.max_ttl", "must be between 1m and 24h, got %s", v.MaxTTL)
-	} else if v.TTL < verify.MinTTL || v.TTL > v.MaxTTL {
-		bad("verify.ttl", "must be between 1m and at most verify.max_ttl (%s), got %s", v.MaxTTL, v.TTL)
+	for _, p := range verifyOptions(*v).Check() {
+		bad("verify."+p.Field, "%s", p.Text)
 	}
 	atLeast("verify.max_checks", v.MaxChecks, 1)
 	atLeast("verify.max_sends", v.MaxSends, 1)
 	positive("verify.send_window", v.SendWindow)
 	atLeast("verify.failure_cap", v.FailureCap, 1)
-	if _, ok := v.Templates[v.DefaultLocale]; !ok {
-		bad("verify.default_locale", "no template for locale %q", v.DefaultLocale)
-	}
-	for loc, t := range v.Templates {
-		if !strings.Contains(t, "{code}") {
-			bad("verify.templates."+loc, "must contain {code}")
-		}
-	}
 	for i, cc := range v.AllowedCountries {
 		if len(cc) != 2 || strings.ToUpper(cc) != cc {
 			bad(fmt.Sprintf("verify.allowed_countries[%d]", i), "must be a two-letter ISO 3166 code such as DE, got %q", cc)
