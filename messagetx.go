@@ -38,8 +38,8 @@ type UnsentMessage struct {
 
 // MessageTx is one write transaction of a store, seen by the queue: plain
 // reads and writes of messages, their parts and events, status reports and
-// late submit answers, in which the rules of the message state machine
-// (store/rules.go, to move into the queue) decide what to do. Every time
+// late submit answers, in which the queue's rules (the message state
+// machine, queue/state.go and queue/report.go) decide what to do. Every time
 // it writes is Now, unless an argument gives one; times are kept to the
 // millisecond. A store offers it through a method that runs a function in
 // one transaction (store.DB.UpdateMessages).

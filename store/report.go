@@ -11,44 +11,6 @@ import (
 	"github.com/simgate/simgate"
 )
 
-// RecordReport stores a status report and matches it to a part: the part
-// submitted through r.ModemID with message reference r.MR to r.Recipient
-// (compared without a leading '+'; any recipient when empty), submitted
-// within window before r.ReceivedAt. A TP-MR is one byte and wraps, so among
-// several candidates a part still waiting for its final report wins, then
-// the newest. A temporary TP-ST only records the report; a final one
-// finishes the part and refolds the message's status (a failed message fails
-// its pending verification). Unmatched reports are kept too. It sets r.ID,
-// and r.MessageID and r.PartSeq when matched, and r.ReceivedAt when zero.
-// The rules are recordReport's (rules.go).
-func (db *DB) RecordReport(ctx context.Context, r *simgate.StatusReport, window time.Duration) error {
-	return db.UpdateMessages(ctx, func(tx simgate.MessageTx) error { return recordReport(ctx, tx, r, window) })
-}
-
-// RecordLateSubmit keeps the late "+CMGS: <mr>" of a submit that ended
-// ambiguous (see simgate.LateSubmit) and matches it to the part it answers,
-// which becomes sent with l.MR, submitted at l.At; it returns the message's
-// id, or "" when no part qualifies yet. The rules are recordLateSubmit's
-// (rules.go).
-func (db *DB) RecordLateSubmit(ctx context.Context, l *simgate.LateSubmit, window time.Duration) (string, error) {
-	var id string
-	err := db.UpdateMessages(ctx, func(tx simgate.MessageTx) error {
-		var err error
-		id, err = recordLateSubmit(ctx, tx, l, window)
-		return err
-	})
-	return id, err
-}
-
-// CloseMissingReports closes the sent messages whose status reports did not
-// come within window, and returns how many it closed. The rules are
-// closeMissingReports' (rules.go).
-func (db *DB) CloseMissingReports(ctx context.Context, window time.Duration) (int, error) {
-	return db.countMessages(ctx, func(ctx context.Context, tx simgate.MessageTx) (int, error) {
-		return closeMissingReports(ctx, tx, window)
-	})
-}
-
 // The methods of messageTx on status reports and late submit answers; see
 // simgate.MessageTx.
 

@@ -9,10 +9,6 @@ import (
 	"github.com/simgate/simgate"
 )
 
-// ReasonScheduledTimeReached is the reason, and the event, of a scheduled
-// message that became queued because its send_at came.
-const ReasonScheduledTimeReached = "scheduled time reached"
-
 // NextScheduled returns the earliest send_at of the scheduled messages, or
 // the zero time when none is scheduled. The dispatcher arms its timer for it.
 func (db *DB) NextScheduled(ctx context.Context) (time.Time, error) {
@@ -23,15 +19,6 @@ func (db *DB) NextScheduled(ctx context.Context) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("cannot find the next scheduled message: %w", err)
 	}
 	return fromMillis(at), nil
-}
-
-// ReleaseScheduled makes the scheduled messages whose send_at has come
-// queued, with the event ReasonScheduledTimeReached, and returns how many
-// it queued; they are due at once (next_attempt_at is their send_at). One
-// whose expiry came too (simgate was not running at its send_at) ends
-// expired instead. The rules are releaseScheduled's (rules.go).
-func (db *DB) ReleaseScheduled(ctx context.Context) (int, error) {
-	return db.countMessages(ctx, releaseScheduled)
 }
 
 func (t messageTx) DueScheduledMessages(ctx context.Context) ([]*simgate.UnsentMessage, error) {

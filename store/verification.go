@@ -115,7 +115,6 @@ func (t verificationTx) CreateAlertOnce(ctx context.Context, kind, subject, deta
 }
 
 func (t verificationTx) CreateMessage(ctx context.Context, m *simgate.Message) error {
-	admit(m, t.tx.now)
 	return insertMessage(ctx, t.tx, m, nil)
 }
 
