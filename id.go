@@ -17,7 +17,7 @@ const idAlphabet = "0123456789abcdefghjkmnpqrstvwxyz"
 // events and reports, the id indexes themselves) grow at their right edge
 // instead of at a random leaf: the transactions of one group commit then share
 // pages, and creates do not slow down as the database grows
-// (store.BenchmarkCreateMessages32).
+// (BenchmarkCreateMessages32, queue/state_bench_test.go).
 func NewID(prefix string, now time.Time) string {
 	var b [26]byte
 	ms := uint64(now.UnixMilli())

@@ -88,8 +88,9 @@ type VerificationTx interface {
 	CreateAlert(ctx context.Context, kind, subject, detail string) error
 	CreateAlertOnce(ctx context.Context, kind, subject, detail string, period time.Duration) (bool, error)
 
-	// CreateMessage stores m, prepared by the queue (queue.Dispatcher.Prepare),
-	// and sets its ID and status.
+	// CreateMessage stores m as the queue prepared it
+	// (queue.Dispatcher.Prepare), its status and its parts' included, as
+	// MessageTx.InsertMessage does, and sets its ID.
 	CreateMessage(ctx context.Context, m *Message) error
 	// CancelQueuedMessages cancels the messages of a verification that no
 	// modem was asked to send yet, with reason.

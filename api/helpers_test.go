@@ -118,15 +118,16 @@ func (q *fakeQueue) Enqueue(ctx context.Context, m *simgate.Message) error {
 }
 
 // Prepare stands in for the dispatcher's: the store saves the message with
-// its verification. Like the real one it keeps the code out of the text the
-// store sees.
+// its verification, in the state Prepare gives it (queued, its part too).
+// Like the real one it keeps the code out of the text the store sees.
 func (q *fakeQueue) Prepare(m *simgate.Message) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if m.Priority == 0 {
 		m.Priority = simgate.PriorityVerification
 	}
-	m.Parts = make([]simgate.Part, 1)
+	m.Status, m.Reason = simgate.StatusQueued, "accepted"
+	m.Parts = []simgate.Part{{Status: simgate.StatusQueued}}
 	q.entries = append(q.entries, &fakeEntry{m: m, text: m.Text})
 	m.Text = "sealed by the fake queue"
 	return nil

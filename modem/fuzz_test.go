@@ -9,6 +9,7 @@ import (
 
 	"github.com/simgate/simgate"
 	"github.com/simgate/simgate/modem/internal/charsets"
+	"github.com/simgate/simgate/queue"
 	"github.com/simgate/simgate/store"
 )
 
@@ -16,9 +17,9 @@ import (
 // whole receive path: the line filter (unsolicited lines, +CMT/+CDS and
 // their PDU lines), a +CMGL listing of the same lines, PDU decoding, the
 // reassembly of long SMS, the event, and the SQLite store the daemon writes
-// it to. Nothing may panic, and every event the driver makes must be
-// accepted by the store: an inbound message or a report the store refuses
-// would be lost. The seeds are the recorded device answers of
+// it to (a report through the queue's rules, queue.RecordReport). Nothing
+// may panic, and every event the driver makes must be accepted by the
+// store: an inbound message or a report the store refuses would be lost. The seeds are the recorded device answers of
 // testdata/devices (see docs/FUZZ.md).
 func FuzzReceivePath(f *testing.F) {
 	charsets.Warm()
@@ -78,7 +79,9 @@ func FuzzReceivePath(f *testing.F) {
 			case EventInbound:
 				err = db.CreateInboundMessage(ctx, ev.Inbound)
 			case EventReport:
-				err = db.RecordReport(ctx, ev.Report, time.Hour)
+				err = db.UpdateMessages(ctx, func(tx simgate.MessageTx) error {
+					return queue.RecordReport(ctx, tx, ev.Report, time.Hour)
+				})
 			}
 			if err != nil {
 				t.Fatalf("the store refused %+v: %v", ev, err)

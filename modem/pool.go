@@ -18,8 +18,8 @@ import (
 // survive a restart. Day is the UTC date, "2006-01-02", of the pool's clock.
 // The pool counts in memory and only reads the store, when it loads modems:
 // whoever records the sends counts them there, in the same transaction (the
-// queue does, through store.DB.FinishSend, from the Receipt's ModemID and
-// parts). The store package satisfies it; tests use a map.
+// queue does, in queue.Finish, from the Receipt's ModemID and parts). The
+// store package satisfies it; tests use a map.
 type UsageStore interface {
 	// LoadUsage returns the SMS counted for modemID on day (0 when none).
 	LoadUsage(ctx context.Context, modemID, day string) (int, error)

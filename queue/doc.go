@@ -11,6 +11,15 @@
 // Store (SQLite through package store), and a Dispatcher that restarts picks
 // up where the last one stopped.
 //
+// The rules are the queue's, and only the queue's: which transition a
+// message takes, how a submit's outcome and the parts' reports fold into its
+// status, when it may no longer be sent, when its verification fails with it
+// (state.go: Create, Claim, Finish, Recover, Expire, CancelMessage,
+// ReleaseScheduled; report.go: RecordReport, RecordLateSubmit,
+// CloseMissingReports). Each runs in one transaction of the Store's
+// (Store.UpdateMessages), through the plain reads and writes of a
+// simgate.MessageTx; the Dispatcher's methods call them.
+//
 // # Goroutines
 //
 // Open starts them and Close stops them; the Dispatcher owns all of them
@@ -20,8 +29,8 @@
 //     per modem). A worker claims one message only when it is free, sends it
 //     with a blocking Sender.Send and records the outcome. Recording the
 //     outcome and claiming the next message happen in one transaction
-//     (Store.FinishAndClaim), so a modem that finished a submit is given its
-//     next message after a single commit. With one worker per modem and a
+//     (Finish and Claim in one Store.UpdateMessages), so a modem that
+//     finished a submit is given its next message after a single commit. With one worker per modem and a
 //     Sender that gives each send the least loaded modem (modem.Pool does),
 //     every modem has one submit in flight while there is a backlog, and no
 //     modem is kept waiting by a message that waits for a retry or failed:
@@ -119,7 +128,7 @@
 //
 // A status report is matched to a part by modem, message reference,
 // recipient and a time window (Options.ReportWindow) counted from the part's
-// submit; see store.DB.RecordReport. Temporary TP-ST values are recorded
+// submit; see RecordReport. Temporary TP-ST values are recorded
 // without finishing the part; unmatched reports are kept and counted (Stats).
 //
 // A submit that timed out after the PDU was written leaves its part unknown,

@@ -33,17 +33,21 @@ var (
 // testDeadline bounds every test here, so that a hang fails the test.
 const testDeadline = 60 * time.Second
 
-// testClock is the wall clock plus an offset that tests move forward
-// instead of sleeping.
+// testClock is the wall clock, or base when it is set, plus an offset that
+// tests move forward instead of sleeping.
 type testClock struct {
-	mu  sync.Mutex
-	off time.Duration
+	mu   sync.Mutex
+	base time.Time // zero: the wall clock
+	off  time.Duration
 }
 
 func (c *testClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return time.Now().Add(c.off)
+	if c.base.IsZero() {
+		return time.Now().Add(c.off)
+	}
+	return c.base.Add(c.off)
 }
 
 func (c *testClock) Advance(d time.Duration) {

@@ -23,16 +23,16 @@ func TestRecovery_SendingBecomesUnknown(t *testing.T) {
 		owner string
 		lease time.Duration
 	}{{mine, "n1", time.Hour}, {other, "n2", time.Hour}, {stale, "n3", time.Minute}} {
-		if _, err := e.db.CreateMessage(e.ctx, c.m, nil); err != nil {
+		if _, err := e.state().create(c.m); err != nil {
 			t.Fatal(err)
 		}
-		got, err := e.db.ClaimMessage(e.ctx, c.owner, c.lease)
+		got, err := e.state().claim(c.owner, c.lease)
 		if err != nil || got == nil || got.ID != c.m.ID {
 			t.Fatalf("claim: %v %v", got, err)
 		}
 	}
 	queued := &simgate.Message{To: alice, Text: "still queued", Parts: make([]simgate.Part, 1)}
-	if _, err := e.db.CreateMessage(e.ctx, queued, nil); err != nil {
+	if _, err := e.state().create(queued); err != nil {
 		t.Fatal(err)
 	}
 	e.clk.Advance(10 * time.Minute) // n3's lease expired
@@ -61,10 +61,10 @@ func TestRecovery_SendingBecomesUnknown(t *testing.T) {
 func TestRecovery_ResendUnknown(t *testing.T) {
 	e := newEnv(t, envConfig{modems: 1})
 	m := &simgate.Message{To: alice, Text: "again", Parts: make([]simgate.Part, 1)}
-	if _, err := e.db.CreateMessage(e.ctx, m, nil); err != nil {
+	if _, err := e.state().create(m); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.db.ClaimMessage(e.ctx, "local", time.Hour); err != nil {
+	if _, err := e.state().claim("local", time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	e.openQueue(queue.Options{ResendUnknown: true})

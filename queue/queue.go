@@ -24,28 +24,33 @@ type Sender interface {
 	Send(ctx context.Context, req simgate.SendRequest) (simgate.Receipt, error)
 }
 
-// Store keeps the queue. store.DB satisfies it; see its methods for the
-// errors each returns.
+// Store keeps the queue. store.DB satisfies it. The rules are the queue's
+// (state.go, report.go): the store only reads and writes, in a transaction
+// the queue runs its rules in (UpdateMessages) or alone.
 type Store interface {
-	CreateMessage(ctx context.Context, m *simgate.Message, requestHash []byte) (created bool, err error)
-	ClaimMessage(ctx context.Context, owner string, lease time.Duration) (*simgate.Message, error)
-	FinishSend(ctx context.Context, id string, o simgate.SendOutcome) error
-	FinishAndClaim(ctx context.Context, id string, o simgate.SendOutcome, owner string, lease time.Duration) (*simgate.Message, error)
-	RecoverSending(ctx context.Context, owner string, resend bool) (int, error)
-	ExpireMessages(ctx context.Context) (int, error)
+	// UpdateMessages runs fn in one write transaction, committed when fn
+	// returns nil and rolled back otherwise.
+	UpdateMessages(ctx context.Context, fn func(simgate.MessageTx) error) error
+	// CountDue returns how many queued messages are due now.
 	CountDue(ctx context.Context) (int, error)
-	WakeWaiting(ctx context.Context) (int, error)
-	CloseMissingReports(ctx context.Context, window time.Duration) (int, error)
-	RecordLateSubmit(ctx context.Context, l *simgate.LateSubmit, window time.Duration) (messageID string, err error)
-	CancelMessage(ctx context.Context, id, reason string) error
+	// NextScheduled returns the earliest SendAt of the scheduled messages;
+	// zero when none is scheduled.
 	NextScheduled(ctx context.Context) (time.Time, error)
-	ReleaseScheduled(ctx context.Context) (int, error)
+	// FindMessage returns a message with its parts and events;
+	// simgate.CodeNotFound when none.
 	FindMessage(ctx context.Context, id string) (*simgate.Message, error)
+	// ListMessages returns a page of messages, newest first, and the cursor
+	// of the next; simgate.CodeInvalid for a bad cursor or status.
 	ListMessages(ctx context.Context, f simgate.MessageFilter) ([]*simgate.Message, string, error)
-	RecordReport(ctx context.Context, r *simgate.StatusReport, window time.Duration) error
-	CreateInboundMessage(ctx context.Context, m *simgate.InboundMessage) error
-	SetOptOut(ctx context.Context, number, keyword string, out bool) error
+	// QueueStats returns the queue's depth and age, and the reports and late
+	// submit answers received since since.
 	QueueStats(ctx context.Context, since time.Time) (simgate.QueueStats, error)
+	// CreateInboundMessage stores a received SMS; simgate.CodeInvalid for
+	// one without a modem.
+	CreateInboundMessage(ctx context.Context, m *simgate.InboundMessage) error
+	// SetOptOut records or lifts the opt-out of number; both are
+	// idempotent.
+	SetOptOut(ctx context.Context, number, keyword string, out bool) error
 }
 
 // Observer is told what the sweep resolves, for metrics. It runs on the
@@ -81,7 +86,7 @@ const (
 	DefaultSweepInterval = time.Second // what cmd should use; the zero value means off
 	// A message that finds no modem to ask is tried again after 1 s, then
 	// 2 s, 4 s, 5 s, 5 s...: while every modem is out, one probe every 5 s,
-	// for the whole queue (store.DB.FinishSend), costs two small
+	// for the whole queue (waitForModem), costs two small
 	// transactions, and ModemReady does not wait for it: it is only what
 	// finds a modem whose return no state change announces (a cap that
 	// freed up).
@@ -236,7 +241,7 @@ func (d *Dispatcher) Open(ctx context.Context) error {
 	if d.opened || d.closed {
 		return fmt.Errorf("cannot open queue: already opened")
 	}
-	n, err := d.opts.Store.RecoverSending(ctx, d.opts.NodeID, d.opts.ResendUnknown)
+	n, err := d.recover(ctx, d.opts.NodeID)
 	if err != nil {
 		return fmt.Errorf("cannot open queue: %w", err)
 	}
@@ -337,7 +342,7 @@ func (d *Dispatcher) worker(stop chan struct{}) {
 			default:
 			}
 			var err error
-			if m, err = d.opts.Store.ClaimMessage(d.ctx, d.opts.NodeID, d.opts.Lease); err != nil {
+			if m, err = d.finishAndClaim(d.ctx, "", simgate.SendOutcome{}, true); err != nil {
 				if d.ctx.Err() == nil {
 					d.log.Error("cannot claim message", "error", err)
 					d.pause(stop, time.Second)
@@ -384,7 +389,7 @@ func (d *Dispatcher) send(m *simgate.Message) simgate.SendOutcome {
 	// A Sender that sent parts before it found no modem for the rest did
 	// make an attempt: only a send that asked no modem at all waits.
 	if errors.Is(err, simgate.ErrNoSender) && len(simgate.SentParts(err)) == 0 {
-		return d.waitForModem(m, err)
+		return d.noModemOutcome(m, err)
 	}
 	d.mu.Lock()
 	d.noModem = 0
@@ -425,12 +430,12 @@ func (d *Dispatcher) send(m *simgate.Message) simgate.SendOutcome {
 	return o
 }
 
-// waitForModem is the outcome of a send of m that found no modem to ask
+// noModemOutcome is the outcome of a send of m that found no modem to ask
 // (err matches simgate.ErrNoSender). It was no attempt: it does not count
 // against MaxAttempts, and m, with every other message that is due, waits
 // until the backoff passes or ModemReady, and at most until it expires (see
-// store.DB.FinishSend).
-func (d *Dispatcher) waitForModem(m *simgate.Message, err error) simgate.SendOutcome {
+// waitForModem).
+func (d *Dispatcher) noModemOutcome(m *simgate.Message, err error) simgate.SendOutcome {
 	d.mu.Lock()
 	d.noModem++
 	n := d.noModem
@@ -455,7 +460,9 @@ func (d *Dispatcher) ModemReady(ctx context.Context) error {
 	d.noModem = 0
 	workers := d.opts.Workers
 	d.mu.Unlock()
-	n, err := d.opts.Store.WakeWaiting(ctx)
+	n, err := d.count(ctx, func(ctx context.Context, tx simgate.MessageTx) (int, error) {
+		return tx.WakeWaitingMessages(ctx)
+	})
 	if err != nil {
 		return err
 	}
@@ -482,10 +489,10 @@ func (d *Dispatcher) finish(m *simgate.Message, o simgate.SendOutcome, stop chan
 		var next *simgate.Message
 		var err error
 		if claim {
-			next, err = d.opts.Store.FinishAndClaim(context.WithoutCancel(d.ctx), m.ID, o, d.opts.NodeID, d.opts.Lease)
+			next, err = d.finishAndClaim(context.WithoutCancel(d.ctx), m.ID, o, true)
 		} else {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			err = d.opts.Store.FinishSend(ctx, m.ID, o)
+			_, err = d.finishAndClaim(ctx, m.ID, o, false)
 			cancel()
 		}
 		if err == nil {
@@ -500,6 +507,30 @@ func (d *Dispatcher) finish(m *simgate.Message, o simgate.SendOutcome, stop chan
 		}
 		time.Sleep(wait)
 	}
+}
+
+// finishAndClaim records the outcome o of the send of message id (Finish;
+// nothing when id is "") and, when claim is true, claims the next message
+// that is due for this node (Claim; nil when none is), in one transaction: a
+// worker between two submits pays for one commit.
+func (d *Dispatcher) finishAndClaim(ctx context.Context, id string, o simgate.SendOutcome, claim bool) (*simgate.Message, error) {
+	var next *simgate.Message
+	if err := d.opts.Store.UpdateMessages(ctx, func(tx simgate.MessageTx) error {
+		if id != "" {
+			if err := Finish(ctx, tx, id, o); err != nil {
+				return err
+			}
+		}
+		if !claim {
+			return nil
+		}
+		var err error
+		next, err = Claim(ctx, tx, d.opts.NodeID, d.opts.Lease)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	return next, nil
 }
 
 // sweeper runs RunOnce every SweepInterval until Close.
@@ -529,20 +560,22 @@ func (d *Dispatcher) sweeper() {
 // and anything an event missed): as many as there are messages, up to one
 // per worker, since a worker that claims one wakes another.
 func (d *Dispatcher) RunOnce(ctx context.Context) error {
-	if n, err := d.opts.Store.RecoverSending(ctx, "", d.opts.ResendUnknown); err != nil {
+	if n, err := d.recover(ctx, ""); err != nil {
 		return err
 	} else if n > 0 {
 		d.log.Warn("leases expired on messages being sent", "count", n)
 	}
-	if _, err := d.opts.Store.ExpireMessages(ctx); err != nil {
+	if _, err := d.count(ctx, Expire); err != nil {
 		return err
 	}
-	if n, err := d.opts.Store.ReleaseScheduled(ctx); err != nil {
+	if n, err := d.count(ctx, ReleaseScheduled); err != nil {
 		return err
 	} else if n > 0 {
 		d.log.Info("the sweep found scheduled messages due", "count", n)
 	}
-	if n, err := d.opts.Store.CloseMissingReports(ctx, d.opts.ReportWindow); err != nil {
+	if n, err := d.count(ctx, func(ctx context.Context, tx simgate.MessageTx) (int, error) {
+		return CloseMissingReports(ctx, tx, d.opts.ReportWindow)
+	}); err != nil {
 		return err
 	} else if n > 0 {
 		d.log.Info("no status report came for sent messages", "count", n, "window", d.opts.ReportWindow)
@@ -559,6 +592,28 @@ func (d *Dispatcher) RunOnce(ctx context.Context) error {
 	d.mu.Unlock()
 	d.wakeN(min(n, workers))
 	return nil
+}
+
+// recover runs Recover for owner ("": expired leases only) in a transaction
+// of its own.
+func (d *Dispatcher) recover(ctx context.Context, owner string) (int, error) {
+	return d.count(ctx, func(ctx context.Context, tx simgate.MessageTx) (int, error) {
+		return Recover(ctx, tx, owner, d.opts.ResendUnknown)
+	})
+}
+
+// count runs fn in a transaction of its own and returns the count fn
+// returned, once committed.
+func (d *Dispatcher) count(ctx context.Context, fn func(context.Context, simgate.MessageTx) (int, error)) (int, error) {
+	var n int
+	if err := d.opts.Store.UpdateMessages(ctx, func(tx simgate.MessageTx) error {
+		var err error
+		n, err = fn(ctx, tx)
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // Enqueue validates m and stores it as queued, with its parts planned from
@@ -585,8 +640,12 @@ func (d *Dispatcher) Enqueue(ctx context.Context, m *simgate.Message) error {
 	if m.VerificationID != "" {
 		m.Text = d.seal.seal(m.Text, m.To, m.VerificationID)
 	}
-	created, err := d.opts.Store.CreateMessage(ctx, m, hash)
-	if err != nil {
+	var created bool
+	if err := d.opts.Store.UpdateMessages(ctx, func(tx simgate.MessageTx) error {
+		var err error
+		created, err = Create(ctx, tx, m, hash)
+		return err
+	}); err != nil {
 		return err
 	}
 	switch {
@@ -599,11 +658,12 @@ func (d *Dispatcher) Enqueue(ctx context.Context, m *simgate.Message) error {
 }
 
 // Prepare readies a verification's SMS for a caller that stores it itself,
-// in the same transaction as the verification (the store's
-// StartVerification): it validates m, fills in its defaults, plans its parts
-// and seals its text, as Enqueue does. Call Wake once it is committed. It
-// returns simgate.CodeInvalid for a bad message or one without a
-// VerificationID.
+// in the same transaction as the verification (simgate.VerificationTx's
+// CreateMessage): it validates m, fills in its defaults, plans its parts,
+// seals its text and gives it the state a new message starts in (queued;
+// a verification's SMS is never scheduled), as Enqueue does. Call Wake once
+// it is committed. It returns simgate.CodeInvalid for a bad message or one
+// without a VerificationID.
 func (d *Dispatcher) Prepare(m *simgate.Message) error {
 	if m.VerificationID == "" {
 		return simgate.Errorf(simgate.CodeInvalid, "Prepare is for verification messages; use Enqueue")
@@ -612,6 +672,7 @@ func (d *Dispatcher) Prepare(m *simgate.Message) error {
 		return err
 	}
 	m.Text = d.seal.seal(m.Text, m.To, m.VerificationID)
+	admit(m, d.opts.Now())
 	return nil
 }
 
@@ -693,7 +754,9 @@ func requestHash(m *simgate.Message) []byte {
 // simgate.CodeConflict for a message past queued. The scheduler's timer is
 // re-armed, for the canceled message may have been the next scheduled.
 func (d *Dispatcher) Cancel(ctx context.Context, id string) error {
-	if err := d.opts.Store.CancelMessage(ctx, id, "canceled by the client"); err != nil {
+	if err := d.opts.Store.UpdateMessages(ctx, func(tx simgate.MessageTx) error {
+		return CancelMessage(ctx, tx, id, "canceled by the client")
+	}); err != nil {
 		return err
 	}
 	d.rescan()
@@ -721,14 +784,16 @@ func (d *Dispatcher) Stats(ctx context.Context) (simgate.QueueStats, error) {
 }
 
 // HandleReport records a status report from a modem and matches it to the
-// part it reports on (see the package comment). r.ReceivedAt defaults to
-// now. An error means the report was not stored; the modem keeps a stored
-// report to offer it again.
+// part it reports on, within ReportWindow (RecordReport). r.ReceivedAt
+// defaults to now. An error means the report was not stored; the modem keeps
+// a stored report to offer it again.
 func (d *Dispatcher) HandleReport(ctx context.Context, r *simgate.StatusReport) error {
 	if r.ReceivedAt.IsZero() {
 		r.ReceivedAt = d.opts.Now()
 	}
-	if err := d.opts.Store.RecordReport(ctx, r, d.opts.ReportWindow); err != nil {
+	if err := d.opts.Store.UpdateMessages(ctx, func(tx simgate.MessageTx) error {
+		return RecordReport(ctx, tx, r, d.opts.ReportWindow)
+	}); err != nil {
 		return err
 	}
 	if r.MessageID == "" {
@@ -740,7 +805,7 @@ func (d *Dispatcher) HandleReport(ctx context.Context, r *simgate.StatusReport) 
 // HandleLateSubmit records the late +CMGS answer of a submit that ended
 // ambiguous (simgate.LateSubmit): the part it answers becomes sent with its
 // message reference, so that the status report that follows matches it (see
-// store.DB.RecordLateSubmit). l.At defaults to now. An answer that matches
+// RecordLateSubmit). l.At defaults to now. An answer that matches
 // no part yet is kept: the dispatcher may not have recorded its submit's
 // timeout yet, and matches it when it does; otherwise it is only counted
 // (Stats). Either way it is no error: the modem has nothing to offer again.
@@ -752,8 +817,12 @@ func (d *Dispatcher) HandleLateSubmit(ctx context.Context, l *simgate.LateSubmit
 	if l.At.IsZero() {
 		l.At = d.opts.Now()
 	}
-	id, err := d.opts.Store.RecordLateSubmit(ctx, l, d.opts.ReportWindow)
-	if err != nil {
+	var id string
+	if err := d.opts.Store.UpdateMessages(ctx, func(tx simgate.MessageTx) error {
+		var err error
+		id, err = RecordLateSubmit(ctx, tx, l, d.opts.ReportWindow)
+		return err
+	}); err != nil {
 		return err
 	}
 	if id == "" {

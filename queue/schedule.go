@@ -7,7 +7,7 @@ import (
 
 // scheduler keeps one timer armed for the earliest scheduled message until
 // Close. When it fires, the scheduled messages that are due become queued
-// (Store.ReleaseScheduled) and workers are woken as for messages just
+// (ReleaseScheduled) and workers are woken as for messages just
 // accepted; then the timer is armed for the next. It is re-armed, besides,
 // whenever rearm has a token: at Open (the first pass), when a message is
 // scheduled before the time the timer is armed for (scheduled), and when a
@@ -58,7 +58,7 @@ func (d *Dispatcher) releaseDue(ctx context.Context) (time.Time, error) {
 	if err != nil || next.IsZero() || next.After(d.opts.Now()) {
 		return next, err
 	}
-	n, err := d.opts.Store.ReleaseScheduled(ctx)
+	n, err := d.count(ctx, ReleaseScheduled)
 	if err != nil {
 		return time.Time{}, err
 	}

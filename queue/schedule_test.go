@@ -107,7 +107,7 @@ func TestScheduled_SentOnTime(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !hasEvent(m, simgate.StatusScheduled, "scheduled for") || !hasEvent(m, simgate.StatusQueued, store.ReasonScheduledTimeReached) {
+		if !hasEvent(m, simgate.StatusScheduled, "scheduled for") || !hasEvent(m, simgate.StatusQueued, queue.ReasonScheduledTimeReached) {
 			t.Fatalf("%s: events %+v", m.Text, m.Events)
 		}
 	}

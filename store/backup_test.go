@@ -26,7 +26,7 @@ func TestBackup(t *testing.T) {
 	}
 	defer db.Close()
 	m := &simgate.Message{To: "+4915123456789", Text: "kept in the copy", Parts: make([]simgate.Part, 1)}
-	if _, err := db.CreateMessage(ctx, m, nil); err != nil {
+	if err := createMessage(ctx, db, m); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(path + "-shm"); !errors.Is(err, os.ErrNotExist) {

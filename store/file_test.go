@@ -41,7 +41,7 @@ func TestDatabaseDeletedWhileOpen(t *testing.T) {
 				t.Fatalf("Ping after the file was %s: %v, want ErrDatabaseReplaced, unavailable", what, err)
 			}
 			m := &simgate.Message{To: "+4915123456789", Text: "into a deleted file", Parts: make([]simgate.Part, 1)}
-			if _, err := db.CreateMessage(ctx, m, nil); !errors.Is(err, store.ErrDatabaseReplaced) {
+			if err := createMessage(ctx, db, m); !errors.Is(err, store.ErrDatabaseReplaced) {
 				t.Fatalf("a write after the file was %s: %v, want refused", what, err)
 			}
 		})
@@ -61,7 +61,7 @@ func TestDatabaseGuardLoop(t *testing.T) {
 	deadline := time.Now().Add(3 * store.FileCheckInterval)
 	for {
 		m := &simgate.Message{To: "+4915123456789", Text: "x", Parts: make([]simgate.Part, 1)}
-		if _, err := db.CreateMessage(ctx, m, nil); errors.Is(err, store.ErrDatabaseReplaced) {
+		if err := createMessage(ctx, db, m); errors.Is(err, store.ErrDatabaseReplaced) {
 			return
 		}
 		if time.Now().After(deadline) {

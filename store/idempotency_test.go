@@ -37,7 +37,7 @@ func TestIdempotencyLease(t *testing.T) {
 	reserve("a", simgate.IdempotencyReserved, "")
 	reserve("b", simgate.IdempotencyReserved, "")
 	m := &simgate.Message{To: "+4915123456780", Text: "x", Parts: make([]simgate.Part, 1)}
-	if _, err := db.CreateMessage(simgate.WithIdempotencyKey(ctx, k.ID, "a"), m, nil); err != nil {
+	if err := createMessage(simgate.WithIdempotencyKey(ctx, k.ID, "a"), db, m); err != nil {
 		t.Fatal(err)
 	}
 	// A failed request's release does not forget a key that created a message.

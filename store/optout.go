@@ -40,7 +40,15 @@ func (db *DB) SetOptOut(ctx context.Context, number, keyword string, out bool) e
 
 // OptedOut reports whether number opted out, and with which keyword.
 func (db *DB) OptedOut(ctx context.Context, number string) (keyword string, ok bool, err error) {
-	err = db.reader.QueryRowContext(ctx, `SELECT keyword FROM opt_outs WHERE number = ?`, number).Scan(&keyword)
+	return optedOut(ctx, db.reader, number)
+}
+
+// optedOut reads the opt-out of number through q: the reader pool, or a
+// transaction.
+func optedOut(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, number string) (keyword string, ok bool, err error) {
+	err = q.QueryRowContext(ctx, `SELECT keyword FROM opt_outs WHERE number = ?`, number).Scan(&keyword)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	} else if err != nil {

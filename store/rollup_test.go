@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -11,114 +10,6 @@ import (
 	"github.com/simgate/simgate"
 	"github.com/simgate/simgate/store"
 )
-
-// counts returns the sent/delivered/failed counts of the rollups since
-// since, as "modem@HH": "sent/delivered/failed".
-func counts(t *testing.T, db *store.DB, since time.Time) map[string]string {
-	t.Helper()
-	hs, err := db.ModemHours(testContext(t, time.Minute), since)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, h := range hs {
-		if h.Sent+h.Delivered+h.Failed > 0 {
-			out[fmt.Sprintf("%s@%02d", h.ModemID, h.Hour.Hour())] = fmt.Sprintf("%d/%d/%d", h.Sent, h.Delivered, h.Failed)
-		}
-	}
-	return out
-}
-
-// The per-hour counts follow the parts as the dispatcher and the status
-// reports move them, in the hour each thing happened, for the modem it
-// happened on (the rules of migration 0006).
-func TestRollups_Counts(t *testing.T) {
-	ctx := testContext(t, time.Minute)
-	db, clk, _ := openWithClock(t) // 12:00 UTC
-	start := clk.Now()
-	const to = "+15550000001"
-	claim := func(parts int) *simgate.Message {
-		t.Helper()
-		m := newMessage(to, strings.Repeat("x", 10*parts), parts)
-		if _, err := db.CreateMessage(ctx, m, nil); err != nil {
-			t.Fatal(err)
-		}
-		c, err := db.ClaimMessage(ctx, "n1", time.Minute)
-		if err != nil || c == nil || c.ID != m.ID {
-			t.Fatalf("claim %+v, %v; want %s", c, err, m.ID)
-		}
-		return m
-	}
-	finish := func(m *simgate.Message, o simgate.SendOutcome) {
-		t.Helper()
-		if err := db.FinishSend(ctx, m.ID, o); err != nil {
-			t.Fatal(err)
-		}
-	}
-	report := func(modem string, mr, tpst int) {
-		t.Helper()
-		// The network's discharge time is in the hour before: the report
-		// counts when it came.
-		r := &simgate.StatusReport{ModemID: modem, MR: mr, Recipient: to, TPST: tpst, DischargeTime: clk.Now().Add(-15 * time.Minute)}
-		if err := db.RecordReport(ctx, r, 2*time.Hour); err != nil {
-			t.Fatal(err)
-		}
-		if r.MessageID == "" {
-			t.Fatalf("report %s/%d matched nothing", modem, mr)
-		}
-	}
-
-	// 12:00: a single part sent by m0; a two-part message of which m0 sent
-	// part 1 and refused part 2; a message m1 refused outright.
-	a := claim(1)
-	finish(a, simgate.SendOutcome{Status: simgate.StatusSent, ModemID: "m0", MRs: []int{1}, SentAt: clk.Now()})
-	b := claim(2)
-	finish(b, simgate.SendOutcome{Status: simgate.StatusFailed, ModemID: "m0", MRs: []int{2}, SentAt: clk.Now(), Reason: "CMS 500"})
-	c := claim(1)
-	finish(c, simgate.SendOutcome{Status: simgate.StatusFailed, ModemID: "m1", Reason: "CMS 8"})
-	// An outcome that names no modem is recorded, and counted for none.
-	finish(claim(1), simgate.SendOutcome{Status: simgate.StatusSent, MRs: []int{3}, SentAt: clk.Now()})
-	finish(claim(1), simgate.SendOutcome{Status: simgate.StatusFailed, Reason: "cannot open the sealed text"})
-	if got, want := counts(t, db, start), map[string]string{"m0@12": "2/0/0", "m1@12": "0/0/1"}; !reflect.DeepEqual(got, want) {
-		t.Fatalf("at 12:00: %v, want %v", got, want)
-	}
-
-	// 13:10: a's report says delivered, b's part 1 failed: b is failed
-	// now, and its refused part 2 counts for m0 with it. A duplicate report
-	// counts nothing.
-	clk.Advance(70 * time.Minute)
-	report("m0", 1, 0x00)
-	report("m0", 1, 0x00)
-	report("m0", 2, 0x41)
-	if got, want := counts(t, db, start), map[string]string{"m0@12": "2/0/0", "m0@13": "0/1/2", "m1@12": "0/0/1"}; !reflect.DeepEqual(got, want) {
-		t.Fatalf("at 13:10: %v, want %v", got, want)
-	}
-
-	// 14:00: m1 times out (unknown), its late answer comes at 14:30 and
-	// counts as a send then; a retry on m0 then a refusal by m1 counts
-	// only for m1.
-	clk.Advance(50 * time.Minute)
-	d := claim(1)
-	finish(d, simgate.SendOutcome{Status: simgate.StatusUnknown, Ambiguous: true, ModemID: "m1", Reason: "timeout"})
-	e := claim(1)
-	finish(e, simgate.SendOutcome{Status: simgate.StatusQueued, ModemID: "m0", RetryAt: clk.Now(), Reason: "CMS 42"})
-	clk.Advance(30 * time.Minute)
-	if _, err := db.RecordLateSubmit(ctx, &simgate.LateSubmit{ModemID: "m1", To: to, MR: 9, At: clk.Now()}, time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	if c, err := db.ClaimMessage(ctx, "n1", time.Minute); err != nil || c == nil || c.ID != e.ID {
-		t.Fatalf("retry claim %+v, %v", c, err)
-	}
-	finish(e, simgate.SendOutcome{Status: simgate.StatusFailed, ModemID: "m1", Reason: "CMS 8"})
-	want := map[string]string{"m0@12": "2/0/0", "m0@13": "0/1/2", "m1@12": "0/0/1", "m1@14": "1/0/1"}
-	if got := counts(t, db, start); !reflect.DeepEqual(got, want) {
-		t.Fatalf("at 14:30: %v, want %v", got, want)
-	}
-	// A read from a later hour leaves the earlier ones out.
-	if got := counts(t, db, start.Add(2*time.Hour)); !reflect.DeepEqual(got, map[string]string{"m1@14": "1/0/1"}) {
-		t.Fatalf("since 14:00: %v", got)
-	}
-}
 
 // Samples go into the current hour: the signal as an average per modem, the
 // queue as its peaks.

@@ -232,8 +232,12 @@ func TestDiskFull(t *testing.T) {
 	}
 	var err error
 	for i := 0; i < 200 && err == nil; i++ {
-		m := &simgate.Message{To: "+4915123456789", Text: strings.Repeat("x", 1500), Parts: make([]simgate.Part, 10)}
-		_, err = db.CreateMessage(ctx, m, nil)
+		m := &simgate.Message{To: "+4915123456789", Text: strings.Repeat("x", 1500), Status: simgate.StatusQueued,
+			Parts: make([]simgate.Part, 10)}
+		for i := range m.Parts {
+			m.Parts[i].Status = simgate.StatusQueued
+		}
+		err = db.UpdateMessages(ctx, func(tx simgate.MessageTx) error { return tx.InsertMessage(ctx, m, nil) })
 	}
 	if !errors.Is(err, ErrDiskFull) || simgate.ErrorCode(err) != simgate.CodeUnavailable || !strings.Contains(simgate.ErrorMessage(err), "disk is full") {
 		t.Fatalf("write on a full disk: %v (code %s), want ErrDiskFull, unavailable", err, simgate.ErrorCode(err))

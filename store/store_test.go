@@ -245,13 +245,13 @@ func TestDB_Close(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "simgate.db")
 	db := MustOpenDBAt(t, path, store.Options{})
 	m := newMessage("+15550000001", "before Close", 1)
-	if _, err := db.CreateMessage(ctx, m, nil); err != nil {
+	if err := createMessage(ctx, db, m); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.CreateMessage(ctx, newMessage("+15550000001", "after Close", 1), nil); err == nil || !strings.Contains(err.Error(), "database is closed") {
+	if err := createMessage(ctx, db, newMessage("+15550000001", "after Close", 1)); err == nil || !strings.Contains(err.Error(), "database is closed") {
 		t.Fatalf("write after Close: %v, want database is closed", err)
 	}
 	db = MustOpenDBAt(t, path, store.Options{})

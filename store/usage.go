@@ -46,8 +46,8 @@ func (db *DB) UpsertModem(ctx context.Context, id string, ident simgate.ModemIde
 }
 
 // LoadUsage returns the SMS counted for modemID on the UTC day day
-// ("2006-01-02"), 0 when none: the parts FinishSend recorded as sent by it,
-// or maybe sent. It makes DB a modem.UsageStore.
+// ("2006-01-02"), 0 when none: the parts the queue recorded as sent by it,
+// or maybe sent (simgate.MessageTx.AddUsage). It makes DB a modem.UsageStore.
 func (db *DB) LoadUsage(ctx context.Context, modemID, day string) (int, error) {
 	var n int
 	err := db.reader.QueryRowContext(ctx, `

@@ -16,18 +16,7 @@ import (
 // simgate.VerificationTx it is given, which must not be used after fn
 // returns. fn must not block on anything but the transaction.
 func (db *DB) UpdateVerifications(ctx context.Context, fn func(simgate.VerificationTx) error) error {
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return fmt.Errorf("cannot begin verification transaction: %w", err)
-	}
-	defer tx.Rollback()
-	if err := fn(verificationTx{tx}); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("cannot commit verification transaction: %w", err)
-	}
-	return nil
+	return db.update(ctx, "verification", func(tx *tx) error { return fn(verificationTx{tx}) })
 }
 
 // verificationTx is the simgate.VerificationTx of a write transaction.
@@ -126,7 +115,7 @@ func (t verificationTx) CreateAlertOnce(ctx context.Context, kind, subject, deta
 }
 
 func (t verificationTx) CreateMessage(ctx context.Context, m *simgate.Message) error {
-	return createMessage(ctx, t.tx, m, nil)
+	return insertMessage(ctx, t.tx, m, nil)
 }
 
 func (t verificationTx) CancelQueuedMessages(ctx context.Context, verificationID, reason string) error {
@@ -188,7 +177,8 @@ func (db *DB) PurgeVerificationCounters(ctx context.Context, before time.Time) e
 }
 
 // cancelQueuedOf cancels the messages of a verification that no modem was
-// asked to send yet.
+// asked to send yet: they and their parts become canceled, with reason and
+// an event.
 func cancelQueuedOf(ctx context.Context, tx *tx, verificationID, reason string) error {
 	rows, err := tx.QueryContext(ctx, `
 		SELECT id FROM messages WHERE verification_id = ? AND status IN ('accepted', 'queued')
@@ -196,21 +186,18 @@ func cancelQueuedOf(ctx context.Context, tx *tx, verificationID, reason string) 
 	if err != nil {
 		return fmt.Errorf("cannot find queued messages: %w", err)
 	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return fmt.Errorf("cannot find queued messages: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	ids, err := scanIDs(rows)
+	if err != nil {
 		return fmt.Errorf("cannot find queued messages: %w", err)
 	}
 	for _, id := range ids {
-		if err := endUnsent(ctx, tx, id, simgate.StatusCanceled, reason); err != nil {
+		if err := setMessageStatus(ctx, tx, id, simgate.StatusCanceled, reason); err != nil {
+			return err
+		}
+		if err := setPartsStatus(ctx, tx, id, 1, 0, simgate.StatusCanceled, "", tx.now); err != nil {
+			return err
+		}
+		if err := addEvent(ctx, tx, id, simgate.StatusCanceled, reason); err != nil {
 			return err
 		}
 	}

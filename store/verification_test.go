@@ -236,8 +236,10 @@ func TestUpdateVerificationsWithMessage(t *testing.T) {
 			if err := tx.CreateVerification(ctx, v); err != nil {
 				return err
 			}
+			// As queue.Dispatcher.Prepare leaves it.
 			m = &simgate.Message{To: v.To, Text: "sealed", VerificationID: v.ID, Priority: simgate.PriorityVerification,
-				ExpiresAt: v.ExpiresAt, Parts: make([]simgate.Part, 1)}
+				ExpiresAt: v.ExpiresAt, Status: simgate.StatusQueued, Reason: "accepted",
+				Parts: []simgate.Part{{Status: simgate.StatusQueued}}}
 			if err := tx.CreateMessage(ctx, m); err != nil {
 				return err
 			}

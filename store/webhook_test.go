@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -9,7 +10,32 @@ import (
 	"time"
 
 	"github.com/simgate/simgate"
+	"github.com/simgate/simgate/queue"
+	"github.com/simgate/simgate/store"
 )
+
+// claimMessage claims the next message as the queue does (queue.Claim), for
+// node n1 with a one-minute lease.
+func claimMessage(ctx context.Context, db *store.DB) (*simgate.Message, error) {
+	var m *simgate.Message
+	err := db.UpdateMessages(ctx, func(tx simgate.MessageTx) error {
+		var err error
+		m, err = queue.Claim(ctx, tx, "n1", time.Minute)
+		return err
+	})
+	return m, err
+}
+
+// finishSend records the outcome of a send as the queue does (queue.Finish).
+func finishSend(ctx context.Context, db *store.DB, id string, o simgate.SendOutcome) error {
+	return db.UpdateMessages(ctx, func(tx simgate.MessageTx) error { return queue.Finish(ctx, tx, id, o) })
+}
+
+// recordReport records a status report as the queue does
+// (queue.RecordReport), with a one-hour window.
+func recordReport(ctx context.Context, db *store.DB, r *simgate.StatusReport) error {
+	return db.UpdateMessages(ctx, func(tx simgate.MessageTx) error { return queue.RecordReport(ctx, tx, r, time.Hour) })
+}
 
 // The triggers write one event per reported change, in the change's
 // transaction; data never holds an SMS text or a code hash; fan-out creates
@@ -27,18 +53,18 @@ func TestWebhookOutbox(t *testing.T) {
 	startVerification(t, db, v, bytes.Repeat([]byte{9}, 32))
 	m := newMessage(v.To, "Your code is 904172", 1)
 	m.VerificationID = v.ID
-	if _, err := db.CreateMessage(ctx, m, nil); err != nil {
+	if err := createMessage(ctx, db, m); err != nil {
 		t.Fatal(err)
 	}
-	claimed, err := db.ClaimMessage(ctx, "n1", time.Minute)
+	claimed, err := claimMessage(ctx, db)
 	if err != nil || claimed == nil {
 		t.Fatal(claimed, err)
 	}
-	if err := db.FinishSend(ctx, m.ID, simgate.SendOutcome{Status: simgate.StatusSent, ModemID: "modem0", MRs: []int{7}, SentAt: clk.Now()}); err != nil {
+	if err := finishSend(ctx, db, m.ID, simgate.SendOutcome{Status: simgate.StatusSent, ModemID: "modem0", MRs: []int{7}, SentAt: clk.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	r := &simgate.StatusReport{ModemID: "modem0", MR: 7, Recipient: v.To, TPST: 0}
-	if err := db.RecordReport(ctx, r, time.Hour); err != nil || r.MessageID != m.ID {
+	if err := recordReport(ctx, db, r); err != nil || r.MessageID != m.ID {
 		t.Fatal(r, err)
 	}
 	if err := db.UpdateVerifications(ctx, func(tx simgate.VerificationTx) error {
@@ -183,16 +209,16 @@ func TestWebhookSubscriptions(t *testing.T) {
 	changes := func(mr int, subscribed ...string) {
 		t.Helper()
 		m := newMessage("+4915123456789", "hello", 1)
-		if _, err := db.CreateMessage(ctx, m, nil); err != nil {
+		if err := createMessage(ctx, db, m); err != nil {
 			t.Fatal(err)
 		}
-		if c, err := db.ClaimMessage(ctx, "n1", time.Minute); err != nil || c == nil {
+		if c, err := claimMessage(ctx, db); err != nil || c == nil {
 			t.Fatal(c, err)
 		}
-		if err := db.FinishSend(ctx, m.ID, simgate.SendOutcome{Status: simgate.StatusSent, ModemID: "modem0", MRs: []int{mr}, SentAt: clk.Now()}); err != nil {
+		if err := finishSend(ctx, db, m.ID, simgate.SendOutcome{Status: simgate.StatusSent, ModemID: "modem0", MRs: []int{mr}, SentAt: clk.Now()}); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.RecordReport(ctx, &simgate.StatusReport{ModemID: "modem0", MR: mr, Recipient: m.To}, time.Hour); err != nil {
+		if err := recordReport(ctx, db, &simgate.StatusReport{ModemID: "modem0", MR: mr, Recipient: m.To}); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.CreateAlert(ctx, "number.velocity", m.To, "too many"); err != nil {

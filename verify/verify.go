@@ -72,8 +72,10 @@ type Enqueuer interface {
 	// Cancel cancels a message that has not been sent yet; CodeNotFound or
 	// CodeConflict otherwise.
 	Cancel(ctx context.Context, id string) error
-	// Prepare validates a verification's SMS, plans its parts and seals its
-	// text, for the store to save with the verification; CodeInvalid.
+	// Prepare validates a verification's SMS, plans its parts, seals its
+	// text and gives it the state a new message starts in, for the store to
+	// save with the verification (simgate.VerificationTx.CreateMessage);
+	// CodeInvalid.
 	Prepare(m *simgate.Message) error
 	// Wake tells the dispatcher that a prepared message was stored.
 	Wake()

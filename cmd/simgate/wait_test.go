@@ -40,7 +40,10 @@ func TestAppModemReadyWakesWaitingMessages(t *testing.T) {
 
 	m := &simgate.Message{To: "+15557650001", Text: "waited for a modem", Parts: make([]simgate.Part, 1),
 		NextAttemptAt: time.Now().Add(time.Hour)}
-	if _, err := r.app.DB.CreateMessage(ctx, m, nil); err != nil {
+	if err := r.app.DB.UpdateMessages(ctx, func(tx simgate.MessageTx) error {
+		_, err := queue.Create(ctx, tx, m, nil)
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := raw.ExecContext(ctx, `UPDATE messages SET waiting_for_modem = 'waiting for a modem: no modem available' WHERE id = ?`, m.ID); err != nil {
@@ -74,14 +77,24 @@ func TestAppHandlesLateSubmit(t *testing.T) {
 
 	const to = "+15557650001"
 	m := &simgate.Message{To: to, Text: "did it go?", Parts: make([]simgate.Part, 1)}
-	if _, err := db.CreateMessage(ctx, m, nil); err != nil {
+	if err := db.UpdateMessages(ctx, func(tx simgate.MessageTx) error {
+		_, err := queue.Create(ctx, tx, m, nil)
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := db.ClaimMessage(ctx, "local", time.Minute); err != nil || c == nil || c.ID != m.ID {
+	var c *simgate.Message
+	if err := db.UpdateMessages(ctx, func(tx simgate.MessageTx) error {
+		var err error
+		c, err = queue.Claim(ctx, tx, "local", time.Minute)
+		return err
+	}); err != nil || c == nil || c.ID != m.ID {
 		t.Fatalf("claim %v, %v", c, err)
 	}
-	if err := db.FinishSend(ctx, m.ID, simgate.SendOutcome{Status: simgate.StatusUnknown, Ambiguous: true, ModemID: "m0",
-		Reason: "may have been sent"}); err != nil {
+	if err := db.UpdateMessages(ctx, func(tx simgate.MessageTx) error {
+		return queue.Finish(ctx, tx, m.ID, simgate.SendOutcome{Status: simgate.StatusUnknown, Ambiguous: true, ModemID: "m0",
+			Reason: "may have been sent"})
+	}); err != nil {
 		t.Fatal(err)
 	}
 
