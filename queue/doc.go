@@ -144,7 +144,7 @@
 // submitted longer than the window ago can no longer be matched: the sweep
 // closes it. It stays sent, since it did go out, with the reason "no report
 // within <window>" and an event, and is counted once
-// (Observer.ReportsMissing) and left out of the queue depth.
+// (an Observer's ReportsMissing) and left out of the queue depth.
 // simgate.MessageStatus.Final stays false for sent, since a sent message
 // normally awaits its report; that a closed one does not is the store's
 // record of the closing, not its status.

@@ -53,8 +53,9 @@ type Store interface {
 	SetOptOut(ctx context.Context, number, keyword string, out bool) error
 }
 
-// Observer is told what the sweep resolves, for metrics. It runs on the
-// dispatcher's goroutines and must not block. *metrics.Metrics satisfies it.
+// Observer is told what the sweep resolves (see Dispatcher.Observe), for
+// metrics. It runs on the dispatcher's goroutines and must not block.
+// *metrics.Metrics satisfies it.
 type Observer interface {
 	// ReportsMissing counts sent messages closed because no status report
 	// came within the report window.
@@ -138,8 +139,6 @@ type Options struct {
 	// (default DefaultCloseTimeout); after it they are cancelled, which makes
 	// them ambiguous.
 	CloseTimeout time.Duration
-	// Observer, when set, is told what the sweep resolves.
-	Observer Observer
 	// SealKey (32 bytes) seals the texts of verification SMS in the store,
 	// which hold codes (see seal.go). Give the same key on every start, or
 	// queued codes cannot be sent after a restart (they fail); nil: a random
@@ -173,6 +172,17 @@ type Dispatcher struct {
 	// armedAt is when the scheduler's timer fires; zero while it is not
 	// armed, and while the scheduler looks for the earliest message.
 	armedAt time.Time
+
+	observers []Observer // guarded by mu
+}
+
+// Observe adds o to those told what the sweep resolves from now on.
+// Observers subscribe after the dispatcher is made, so that what observes
+// it (metrics, which also reads the queue) can be made with it.
+func (d *Dispatcher) Observe(o Observer) {
+	d.mu.Lock()
+	d.observers = append(d.observers, o)
+	d.mu.Unlock()
 }
 
 // New returns a Dispatcher; Open starts it.
@@ -579,8 +589,11 @@ func (d *Dispatcher) RunOnce(ctx context.Context) error {
 		return err
 	} else if n > 0 {
 		d.log.Info("no status report came for sent messages", "count", n, "window", d.opts.ReportWindow)
-		if d.opts.Observer != nil {
-			d.opts.Observer.ReportsMissing(n)
+		d.mu.Lock()
+		observers := d.observers
+		d.mu.Unlock()
+		for _, o := range observers {
+			o.ReportsMissing(n)
 		}
 	}
 	n, err := d.opts.Store.CountDue(ctx)

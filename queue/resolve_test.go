@@ -288,7 +288,8 @@ func TestReports_MissingClosed(t *testing.T) {
 		return simgate.Receipt{ModemID: "m0", MRs: []int{mr}, SentAt: e.clk.Now()}, nil
 	}}
 	obs := &fakeObserver{}
-	q := e.openQueue(queue.Options{Sender: s, Observer: obs, Workers: 1})
+	q := e.openQueue(queue.Options{Sender: s, Workers: 1})
+	q.Observe(obs)
 	old := e.enqueue(&simgate.Message{To: alice, Text: "no report will come"})
 	e.waitStatus(old.ID, simgate.StatusSent)
 	done := e.enqueue(&simgate.Message{To: carol, Text: "reported"})

@@ -107,16 +107,12 @@ func (a *App) Open(ctx context.Context) (err error) {
 		return err
 	}
 	a.Pool = modem.NewPool(a.poolOptions(secret))
-	// The queue's counts go to metrics, which is made after the queue it
-	// reads: qhooks.metrics is set before the queue starts.
-	qhooks := &queueHooks{}
-	if a.Queue, err = queue.New(a.queueOptions(secret, qhooks)); err != nil {
+	if a.Queue, err = queue.New(a.queueOptions(secret)); err != nil {
 		return err
 	}
 	a.Metrics = metrics.New(metrics.Options{
 		Modems: a.Pool, Queue: a.Queue, Store: a.DB, Now: a.Now, Logger: a.component("metrics"),
 	})
-	qhooks.metrics = a.Metrics
 	if a.Webhooks, err = webhook.New(a.webhookOptions()); err != nil {
 		return err
 	}
@@ -138,7 +134,8 @@ func (a *App) Open(ctx context.Context) (err error) {
 		return err
 	}
 
-	// Who hears what the modems do.
+	// Who hears what the modems and the queue do.
+	a.Queue.Observe(a.Metrics)
 	a.Pool.ObserveSubmits(a.Metrics)
 	a.Pool.ObserveStates(modemIdentities{db: a.DB, logger: a.Logger})
 	a.Pool.ObserveStates(a.Webhooks)
@@ -192,7 +189,7 @@ func (a *App) poolOptions(secret []byte) modem.PoolOptions {
 }
 
 // queueOptions are the dispatcher's settings from the configuration.
-func (a *App) queueOptions(secret []byte, observer queue.Observer) queue.Options {
+func (a *App) queueOptions(secret []byte) queue.Options {
 	q := a.Config.Queue
 	return queue.Options{
 		Store:         a.DB,
@@ -208,7 +205,6 @@ func (a *App) queueOptions(secret []byte, observer queue.Observer) queue.Options
 		ResendUnknown: q.ResendUnknown,
 		ReportWindow:  q.ReportWindow,
 		DefaultExpiry: q.DefaultExpiry,
-		Observer:      observer,
 		SealKey:       derivedKey(secret, "simgate queue seal key v1"),
 	}
 }
@@ -422,7 +418,6 @@ var (
 	_ metrics.StoreSource   = (*store.DB)(nil)
 	_ metrics.QueueSource   = (*queue.Dispatcher)(nil)
 	_ queue.Observer        = (*metrics.Metrics)(nil)
-	_ queue.Observer        = (*queueHooks)(nil)
 	_ metrics.ModemSource   = (*modem.Pool)(nil)
 	_ api.WebhookService    = (*store.DB)(nil)
 	_ console.Sessions      = (*store.DB)(nil)
@@ -463,18 +458,6 @@ func (m modemsBack) ModemStateChanged(ctx context.Context, s simgate.ModemStatus
 		if err := m.queue.ModemReady(ctx); err != nil {
 			m.logger.Warn("cannot wake messages waiting for a modem", "modem", s.ID, "error", err)
 		}
-	}
-}
-
-// queueHooks passes the queue's counts to metrics; metrics is set before
-// the queue or the pool starts.
-type queueHooks struct {
-	metrics *metrics.Metrics
-}
-
-func (h *queueHooks) ReportsMissing(n int) {
-	if h.metrics != nil {
-		h.metrics.ReportsMissing(n)
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 )
 
 // A modem that comes back wakes the messages waiting for one at once: the
-// pool's state observer (poolHooks) calls the dispatcher's ModemReady. The
+// pool's state observer modemsBack calls the dispatcher's ModemReady. The
 // message here waits with its next try an hour away, so only that wake-up
 // sends it in time.
 func TestAppModemReadyWakesWaitingMessages(t *testing.T) {
