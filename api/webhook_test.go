@@ -23,7 +23,7 @@ func TestWebhookDeliveries(t *testing.T) {
 	if err := e.db.CreateAlert(ctx, "number.velocity", number, "too many"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.db.FanOutWebhookEvents(ctx, func(string) []string { return []string{"ops"} }, 0); err != nil {
+	if _, err := e.db.FanOutWebhookEvents(ctx, everyEventTo("ops"), 0); err != nil {
 		t.Fatal(err)
 	}
 	admin := e.key(simgate.ScopeAdmin)
@@ -37,7 +37,7 @@ func TestWebhookDeliveries(t *testing.T) {
 	if err := e.db.CreateAlert(ctx, "number.velocity", number, "too many"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.db.FanOutWebhookEvents(ctx, func(string) []string { return []string{"ops"} }, 0); err != nil {
+	if _, err := e.db.FanOutWebhookEvents(ctx, everyEventTo("ops"), 0); err != nil {
 		t.Fatal(err)
 	}
 	admin = e.key(simgate.ScopeAdmin)
@@ -129,4 +129,13 @@ func TestMounts(t *testing.T) {
 			t.Errorf("GET %s = %q, want %q in it", path, b, want)
 		}
 	}
+}
+
+// everyEventTo subscribes endpoint to every event type.
+func everyEventTo(endpoint string) map[string][]string {
+	subs := map[string][]string{}
+	for _, typ := range simgate.EventTypes {
+		subs[typ] = []string{endpoint}
+	}
+	return subs
 }

@@ -107,10 +107,10 @@ func (db *DB) SetWebhookSubscriptions(ctx context.Context, types []string) error
 }
 
 // FanOutWebhookEvents turns up to limit new events, oldest first, into one
-// pending delivery per endpoint that subscribers names for the event's type,
-// due at once. An event no endpoint subscribes to is deleted. It returns how
+// pending delivery per endpoint that subscribers lists for the event's type
+// (event type -> endpoint names), due at once. An event no endpoint subscribes to is deleted. It returns how
 // many events it handled; the caller repeats while that is limit.
-func (db *DB) FanOutWebhookEvents(ctx context.Context, subscribers func(eventType string) []string, limit int) (int, error) {
+func (db *DB) FanOutWebhookEvents(ctx context.Context, subscribers map[string][]string, limit int) (int, error) {
 	if limit <= 0 {
 		limit = 100
 	}
@@ -151,7 +151,7 @@ func (db *DB) FanOutWebhookEvents(ctx context.Context, subscribers func(eventTyp
 		return 0, fmt.Errorf("cannot fan out webhook events: %w", err)
 	}
 	for _, e := range evs {
-		eps := subscribers(e.typ)
+		eps := subscribers[e.typ]
 		if len(eps) == 0 {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_events WHERE id = ?`, e.id); err != nil {
 				return 0, fmt.Errorf("cannot fan out webhook events: %w", err)

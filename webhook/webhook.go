@@ -73,7 +73,7 @@ const (
 type Store interface {
 	// FanOutWebhookEvents creates the deliveries of up to limit new events
 	// and returns how many events it handled.
-	FanOutWebhookEvents(ctx context.Context, subscribers func(eventType string) []string, limit int) (int, error)
+	FanOutWebhookEvents(ctx context.Context, subscribers map[string][]string, limit int) (int, error)
 	// ClaimWebhookDeliveries takes up to limit due deliveries and pushes
 	// their next attempt out by lease.
 	ClaimWebhookDeliveries(ctx context.Context, limit int, lease time.Duration) ([]*simgate.WebhookAttempt, error)
@@ -251,7 +251,7 @@ func (s *Sender) RunOnce(ctx context.Context) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {
-		n, err := s.opts.Store.FanOutWebhookEvents(ctx, s.subscribers, 500)
+		n, err := s.opts.Store.FanOutWebhookEvents(ctx, s.subs, 500)
 		if err != nil {
 			return 0, err
 		}
@@ -298,8 +298,6 @@ func (s *Sender) RunOnce(ctx context.Context) (int, error) {
 	}
 	return len(as), nil
 }
-
-func (s *Sender) subscribers(eventType string) []string { return s.subs[eventType] }
 
 // envelope is the JSON body of a delivery.
 type envelope struct {
