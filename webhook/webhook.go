@@ -49,6 +49,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -168,24 +169,11 @@ func New(opts Options) (*Sender, error) {
 		}
 	}
 	s := &Sender{opts: opts, log: opts.Logger, endpoints: map[string]Endpoint{}, subs: map[string][]string{}}
+	if ps := CheckEndpoints(opts.Endpoints); len(ps) > 0 {
+		return nil, fmt.Errorf("cannot create webhook sender: %s: %s", ps[0].Field, ps[0].Text)
+	}
 	for _, ep := range opts.Endpoints {
-		if ep.Name == "" {
-			return nil, errors.New("cannot create webhook sender: an endpoint has no name")
-		}
-		if _, dup := s.endpoints[ep.Name]; dup {
-			return nil, fmt.Errorf("cannot create webhook sender: endpoint name %q is used twice", ep.Name)
-		}
-		u, err := url.Parse(ep.URL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("cannot create webhook sender: endpoint %s: URL must be http(s)://host/...", ep.Name)
-		}
-		if len(ep.Secret) == 0 {
-			return nil, fmt.Errorf("cannot create webhook sender: endpoint %s has no secret", ep.Name)
-		}
 		for _, ev := range ep.Events {
-			if !slices.Contains(simgate.EventTypes, ev) {
-				return nil, fmt.Errorf("cannot create webhook sender: endpoint %s: unknown event type %q", ep.Name, ev)
-			}
 			if !slices.Contains(s.subs[ev], ep.Name) {
 				s.subs[ev] = append(s.subs[ev], ep.Name)
 			}
@@ -194,6 +182,57 @@ func New(opts Options) (*Sender, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
+}
+
+// MinSecret is the shortest secret an endpoint may have: it keys the
+// signature that tells the receiver the event is simgate's.
+const MinSecret = 16
+
+// validName is what an endpoint may be called: it names it in the store and
+// in the API's delivery lists.
+var validName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+
+// Problem is what is wrong with one setting of the endpoints. Field names
+// it as the configuration's webhooks section does ("endpoints[0].url").
+type Problem struct {
+	Field string
+	Text  string
+}
+
+// CheckEndpoints returns what is wrong with eps, in order: New refuses the
+// first, and simgate check-config reports them all with the configuration's
+// keys. A URL is not echoed: it may hold a token.
+func CheckEndpoints(eps []Endpoint) []Problem {
+	var ps []Problem
+	bad := func(field, format string, args ...any) {
+		ps = append(ps, Problem{field, fmt.Sprintf(format, args...)})
+	}
+	names := map[string]bool{}
+	for i, ep := range eps {
+		k := fmt.Sprintf("endpoints[%d]", i)
+		switch {
+		case !validName.MatchString(ep.Name):
+			bad(k+".name", "must be 1 to 32 letters, digits, '-' or '_', got %q", ep.Name)
+		case names[ep.Name]:
+			bad(k+".name", "%q is used by another endpoint", ep.Name)
+		}
+		names[ep.Name] = true
+		if u, err := url.Parse(ep.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(k+".url", "must be an http:// or https:// URL")
+		}
+		if len(ep.Secret) < MinSecret {
+			bad(k+".secret", "must be at least %d characters; use ${NAME} to take it from the environment", MinSecret)
+		}
+		if len(ep.Events) == 0 {
+			bad(k+".events", "must list at least one event type")
+		}
+		for j, ev := range ep.Events {
+			if !slices.Contains(simgate.EventTypes, ev) {
+				bad(fmt.Sprintf("%s.events[%d]", k, j), "unknown event type %q (want one of %s)", ev, strings.Join(simgate.EventTypes, ", "))
+			}
+		}
+	}
+	return ps
 }
 
 // Open tells the store which event types the endpoints subscribe to, so that

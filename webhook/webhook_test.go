@@ -119,7 +119,7 @@ func TestSignature(t *testing.T) {
 	clk := newClock()
 	db := openDB(t, filepath.Join(t.TempDir(), "simgate.db"), clk)
 	defer db.Close()
-	rcv := newReceiver(t, "s3cret", 0)
+	rcv := newReceiver(t, "s3cret-of-the-test", 0)
 	s := newSender(t, db, clk, webhook.Endpoint{Name: "ops", URL: rcv.srv.URL, Secret: rcv.secret, Events: []string{simgate.EventSecurityAlert}})
 
 	if err := db.CreateAlert(ctx, "number.velocity", "+4915123456789", "per-number SMS rate exceeded"); err != nil {
@@ -189,7 +189,7 @@ func TestRetryThenDeliverOnce(t *testing.T) {
 	clk := newClock()
 	db := openDB(t, filepath.Join(t.TempDir(), "simgate.db"), clk)
 	defer db.Close()
-	rcv := newReceiver(t, "k", 3)
+	rcv := newReceiver(t, "key-of-the-test-1", 3)
 	s := newSender(t, db, clk, webhook.Endpoint{Name: "ops", URL: rcv.srv.URL, Secret: rcv.secret, Events: simgate.EventTypes})
 	if err := db.CreateAlert(ctx, "global.budget", "hourly", "budget used up"); err != nil {
 		t.Fatal(err)
@@ -229,7 +229,7 @@ func TestGiveUp(t *testing.T) {
 	clk := newClock()
 	db := openDB(t, filepath.Join(t.TempDir(), "simgate.db"), clk)
 	defer db.Close()
-	rcv := newReceiver(t, "k", 1<<30)
+	rcv := newReceiver(t, "key-of-the-test-1", 1<<30)
 	s := newSender(t, db, clk, webhook.Endpoint{Name: "ops", URL: rcv.srv.URL, Secret: rcv.secret, Events: simgate.EventTypes})
 	if err := db.CreateAlert(ctx, "global.budget", "daily", "budget used up"); err != nil {
 		t.Fatal(err)
@@ -265,7 +265,7 @@ func TestPendingSurvivesRestart(t *testing.T) {
 	ctx := testContext(t)
 	clk := newClock()
 	path := filepath.Join(t.TempDir(), "simgate.db")
-	rcv := newReceiver(t, "k", 1)
+	rcv := newReceiver(t, "key-of-the-test-1", 1)
 
 	db := openDB(t, path, clk)
 	s := newSender(t, db, clk, webhook.Endpoint{Name: "ops", URL: rcv.srv.URL, Secret: rcv.secret, Events: simgate.EventTypes})
@@ -297,7 +297,7 @@ func TestLoop(t *testing.T) {
 	clk := &clock{now: time.Now()}
 	db := openDB(t, filepath.Join(t.TempDir(), "simgate.db"), clk)
 	defer db.Close()
-	rcv := newReceiver(t, "k", 0)
+	rcv := newReceiver(t, "key-of-the-test-1", 0)
 	s, err := webhook.New(webhook.Options{Store: db, Interval: 10 * time.Millisecond,
 		Endpoints: []webhook.Endpoint{{Name: "ops", URL: rcv.srv.URL, Secret: rcv.secret, Events: []string{simgate.EventModemDown}}}})
 	if err != nil {
@@ -320,14 +320,25 @@ func TestLoop(t *testing.T) {
 func TestNewValidates(t *testing.T) {
 	db := openDB(t, filepath.Join(t.TempDir(), "simgate.db"), newClock())
 	defer db.Close()
-	for _, ep := range []webhook.Endpoint{
-		{Name: "", URL: "http://x/", Secret: []byte("k")},
-		{Name: "a", URL: "ftp://x/", Secret: []byte("k")},
-		{Name: "a", URL: "http://x/", Secret: nil},
-		{Name: "a", URL: "http://x/", Secret: []byte("k"), Events: []string{"message.sending"}},
+	secret := []byte("0123456789abcdef")
+	events := []string{simgate.EventModemDown}
+	for field, ep := range map[string]webhook.Endpoint{
+		"endpoints[0].name":      {Name: "", URL: "http://x/", Secret: secret, Events: events},
+		"endpoints[0].url":       {Name: "a", URL: "ftp://x/", Secret: secret, Events: events},
+		"endpoints[0].secret":    {Name: "a", URL: "http://x/", Secret: []byte("k"), Events: events},
+		"endpoints[0].events":    {Name: "a", URL: "http://x/", Secret: secret},
+		"endpoints[0].events[0]": {Name: "a", URL: "http://x/", Secret: secret, Events: []string{"message.sending"}},
 	} {
-		if _, err := webhook.New(webhook.Options{Store: db, Endpoints: []webhook.Endpoint{ep}}); err == nil {
-			t.Errorf("New accepted %+v", ep)
+		_, err := webhook.New(webhook.Options{Store: db, Endpoints: []webhook.Endpoint{ep}})
+		if err == nil || !strings.Contains(err.Error(), field+":") {
+			t.Errorf("New(%+v) = %v; want refused for %s", ep, err, field)
 		}
+	}
+	ok := webhook.Endpoint{Name: "a", URL: "http://x/", Secret: secret, Events: events}
+	if ps := webhook.CheckEndpoints([]webhook.Endpoint{ok, ok}); len(ps) != 1 || ps[0].Field != "endpoints[1].name" {
+		t.Errorf("two endpoints of one name: %+v", ps)
+	}
+	if _, err := webhook.New(webhook.Options{Store: db, Endpoints: []webhook.Endpoint{ok}}); err != nil {
+		t.Errorf("New refused a valid endpoint: %v", err)
 	}
 }

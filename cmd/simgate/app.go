@@ -216,15 +216,20 @@ func (a *App) webhookOptions() webhook.Options {
 	if a.WebhookInterval > 0 {
 		interval = a.WebhookInterval
 	}
+	return webhook.Options{
+		Store: a.DB, Endpoints: webhookEndpoints(wh), Timeout: wh.Timeout, MinBackoff: wh.MinBackoff, MaxBackoff: wh.MaxBackoff,
+		RetryFor: wh.RetryFor, Retention: wh.Retention, Interval: interval,
+		Now: a.Now, Logger: a.component("webhook"),
+	}
+}
+
+// webhookEndpoints are the configured endpoints.
+func webhookEndpoints(wh WebhooksConfig) []webhook.Endpoint {
 	var eps []webhook.Endpoint
 	for _, ep := range wh.Endpoints {
 		eps = append(eps, webhook.Endpoint{Name: ep.Name, URL: ep.URL, Secret: []byte(ep.Secret), Events: ep.Events})
 	}
-	return webhook.Options{
-		Store: a.DB, Endpoints: eps, Timeout: wh.Timeout, MinBackoff: wh.MinBackoff, MaxBackoff: wh.MaxBackoff,
-		RetryFor: wh.RetryFor, Retention: wh.Retention, Interval: interval,
-		Now: a.Now, Logger: a.component("webhook"),
-	}
+	return eps
 }
 
 // verifyOptions are the verification service's settings from the

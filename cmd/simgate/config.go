@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/simgate/simgate"
 	"github.com/simgate/simgate/verify"
+	"github.com/simgate/simgate/webhook"
 )
 
 // Config is the whole configuration file. It stays in cmd, so that no
@@ -790,30 +790,8 @@ func (c *Config) validate(lines map[string]int) []ConfigProblem {
 		bad("webhooks.retention", "must be longer than retry_for (%s), got %s", w.RetryFor, w.Retention)
 	}
 	positive("webhooks.interval", w.Interval)
-	epNames := map[string]bool{}
-	for i, ep := range w.Endpoints {
-		k := fmt.Sprintf("webhooks.endpoints[%d]", i)
-		switch {
-		case !validName.MatchString(ep.Name):
-			bad(k+".name", "must be 1 to 32 letters, digits, '-' or '_', got %q", ep.Name)
-		case epNames[ep.Name]:
-			bad(k+".name", "%q is used by another endpoint", ep.Name)
-		}
-		epNames[ep.Name] = true
-		if u, err := url.Parse(ep.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad(k+".url", "must be an http:// or https:// URL") // the URL may hold a token: not echoed
-		}
-		if len(ep.Secret) < 16 {
-			bad(k+".secret", "must be at least 16 characters; use ${NAME} to take it from the environment")
-		}
-		if len(ep.Events) == 0 {
-			bad(k+".events", "must list at least one event type")
-		}
-		for j, ev := range ep.Events {
-			if !slices.Contains(simgate.EventTypes, ev) {
-				bad(fmt.Sprintf("%s.events[%d]", k, j), "unknown event type %q (want one of %s)", ev, strings.Join(simgate.EventTypes, ", "))
-			}
-		}
+	for _, p := range webhook.CheckEndpoints(webhookEndpoints(*w)) {
+		bad("webhooks."+p.Field, "%s", p.Text)
 	}
 	return ps
 }
