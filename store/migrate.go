@@ -3,13 +3,11 @@ package store
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
-	"regexp"
-	"sort"
-	"strconv"
 	"time"
+
+	"github.com/simgate/simgate/store/internal/schema"
 )
 
 // migrationsFS holds the schema migrations. A file is named NNNN_name.sql;
@@ -26,96 +24,36 @@ var migrationsFS embed.FS
 // ErrSchemaTooNew is matched (errors.Is) by the error Open returns for a
 // database whose schema is newer than this build of simgate knows. Use
 // errors.As with *SchemaTooNewError for the versions.
-var ErrSchemaTooNew = errors.New("database schema is newer than this simgate knows")
+var ErrSchemaTooNew = schema.ErrTooNew
 
 // SchemaTooNewError is returned by Open for a database written by a newer
-// simgate. Running against a schema it does not know could corrupt data, so
-// simgate refuses.
-type SchemaTooNewError struct {
-	Path    string // database file
-	Version int    // schema version found in the file
-	Known   int    // newest schema version this build knows
-}
-
-// Error implements the error interface.
-func (e *SchemaTooNewError) Error() string {
-	return fmt.Sprintf("database %s has schema version %d, newer than this simgate knows (%d): "+
-		"it was written by a newer simgate; upgrade simgate or restore a backup", e.Path, e.Version, e.Known)
-}
-
-// Is makes errors.Is(err, ErrSchemaTooNew) true.
-func (e *SchemaTooNewError) Is(target error) bool { return target == ErrSchemaTooNew }
+// simgate (schema.TooNewError).
+type SchemaTooNewError = schema.TooNewError
 
 // AppliedMigration is a migration recorded in the database.
-type AppliedMigration struct {
-	Version   int
-	Name      string // from the file name: "init" for 0001_init.sql
-	AppliedAt time.Time
-}
-
-// String returns the migration's file name without ".sql", e.g. "0001_init".
-func (m AppliedMigration) String() string {
-	return fmt.Sprintf("%04d_%s", m.Version, m.Name)
-}
+type AppliedMigration = schema.Applied
 
 // migration is one embedded migration file.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
+type migration = schema.Migration
 
-var migrationName = regexp.MustCompile(`^([0-9]{4})_([a-z0-9_]+)\.sql$`)
-
-// loadMigrations reads migrations/*.sql from fsys, in version order. It fails
-// on a badly named file, a duplicate or a gap, so that a mistake in a new
-// migration shows up in the first test run.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	entries, err := fs.ReadDir(fsys, "migrations")
-	if err != nil {
-		return nil, fmt.Errorf("cannot read migrations: %w", err)
-	}
-	var ms []migration
-	for _, e := range entries {
-		m := migrationName.FindStringSubmatch(e.Name())
-		if m == nil || e.IsDir() {
-			return nil, fmt.Errorf("cannot read migrations: %q is not named NNNN_name.sql", e.Name())
-		}
-		v, _ := strconv.Atoi(m[1])
-		b, err := fs.ReadFile(fsys, "migrations/"+e.Name())
-		if err != nil {
-			return nil, fmt.Errorf("cannot read migration: %w", err)
-		}
-		ms = append(ms, migration{version: v, name: m[2], sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("cannot read migrations: %04d_%s.sql should be version %d (versions start at 1, without gaps or duplicates)",
-				m.version, m.name, i+1)
-		}
-	}
-	return ms, nil
-}
+// loadMigrations reads migrations/*.sql from fsys (schema.Load).
+func loadMigrations(fsys fs.FS) ([]migration, error) { return schema.Load(fsys, "migrations") }
 
 // LatestSchemaVersion returns the newest schema version this build of simgate
 // knows, which is the version Open brings a database to.
 func LatestSchemaVersion() int {
 	ms, err := loadMigrations(migrationsFS)
-	if err != nil || len(ms) == 0 {
+	if err != nil {
 		return 0
 	}
-	return ms[len(ms)-1].version
+	return schema.Latest(ms)
 }
 
 // migrate refuses a database newer than ms, then applies each migration in
 // ms the database does not have yet, each in its own transaction. It returns
 // the migrations it applied.
 func (db *DB) migrate(ctx context.Context, ms []migration) ([]AppliedMigration, error) {
-	known := 0
-	if len(ms) > 0 {
-		known = ms[len(ms)-1].version
-	}
+	known := schema.Latest(ms)
 	if err := db.prepareMigrations(ctx, known); err != nil {
 		return nil, err
 	}
@@ -172,7 +110,7 @@ func (db *DB) prepareMigrations(ctx context.Context, known int) error {
 // it did. The check runs in the same BEGIN IMMEDIATE transaction as the
 // change, so two processes migrating at once cannot both apply it.
 func (db *DB) applyMigration(ctx context.Context, m migration) (_ AppliedMigration, ok bool, err error) {
-	a := AppliedMigration{Version: m.version, Name: m.name}
+	a := AppliedMigration{Version: m.Version, Name: m.Name}
 
 	tx, err := db.beginTx(ctx)
 	if err != nil {
@@ -181,13 +119,13 @@ func (db *DB) applyMigration(ctx context.Context, m migration) (_ AppliedMigrati
 	defer tx.Rollback()
 
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n); err != nil {
 		return a, false, fmt.Errorf("cannot apply migration %s: %w", a, err)
 	} else if n != 0 {
 		return a, false, nil
 	}
 
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 		return a, false, fmt.Errorf("cannot apply migration %s: %w", a, err)
 	}
 	if err := foreignKeyCheck(ctx, tx); err != nil {

@@ -156,7 +156,7 @@ func TestLoadMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) == 0 || ms[0].name != "init" {
+	if len(ms) == 0 || ms[0].Name != "init" {
 		t.Fatalf("embedded migrations = %v", ms)
 	}
 

@@ -1,0 +1,193 @@
+// Package postgres keeps simgate's state in PostgreSQL (14 or newer)
+// through github.com/jackc/pgx/v5, so that several gateway hosts can share
+// one database.
+//
+// It is being built (issue "Several gateway hosts on one PostgreSQL"). So
+// far it opens a database and brings its schema up to date, safely when
+// several hosts start at once; the reads and writes of the services'
+// contracts (simgate.VerificationTx, simgate.MessageTx, the queue's,
+// verify's and the API's stores) follow, proven by the same tests as the
+// SQLite store. simgate serve does not offer it yet.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/simgate/simgate/store/internal/schema"
+)
+
+// migrationsFS holds the PostgreSQL form of the schema, numbered like the
+// SQLite store's migrations (store/migrations); a released file is never
+// edited.
+//
+//go:embed migrations/*.sql
+var migrationsFS embed.FS
+
+// migrationLock is the key of the advisory lock that hosts starting at once
+// take while they migrate, so that one applies each migration and the others
+// find it applied. It is "simgate" in ASCII.
+const migrationLock int64 = 0x73696d67617465
+
+// Options configure Open. The zero value is valid.
+type Options struct {
+	// Logger receives migration progress; nil discards it.
+	Logger *slog.Logger
+}
+
+// DB is an open simgate database on PostgreSQL. Its methods are safe for
+// concurrent use.
+type DB struct {
+	pool    *pgxpool.Pool
+	name    string // the connection string without its password, for errors
+	logger  *slog.Logger
+	applied []schema.Applied
+}
+
+// Open connects to the database of dsn (a postgres:// URL or key=value
+// connection string), checks that the server is PostgreSQL 14 or newer,
+// and applies the migrations it does not have yet. It returns an error
+// wrapping schema.ErrTooNew (store.ErrSchemaTooNew) when the database was
+// written by a newer simgate.
+func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
+	return open(ctx, dsn, opts, migrationsFS)
+}
+
+// open is Open with the migrations taken from fsys, for tests.
+func open(ctx context.Context, dsn string, opts Options, fsys fs.FS) (_ *DB, err error) {
+	db := &DB{name: redact(dsn), logger: opts.Logger}
+	if db.logger == nil {
+		db.logger = slog.New(slog.DiscardHandler)
+	}
+	ms, err := schema.Load(fsys, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open database %s: %w", db.name, err)
+	}
+	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("cannot open database %s: %w", db.name, err)
+	}
+	defer func() {
+		if err != nil {
+			db.pool.Close()
+		}
+	}()
+	var version int
+	if err := db.pool.QueryRow(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&version); err != nil {
+		return nil, fmt.Errorf("cannot open database %s: %w", db.name, err)
+	}
+	if version < 140000 {
+		return nil, fmt.Errorf("cannot open database %s: the server is PostgreSQL %d.%d; simgate needs 14 or newer",
+			db.name, version/10000, version%10000)
+	}
+	if db.applied, err = db.migrate(ctx, ms); err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
+// Close closes the connections.
+func (db *DB) Close() error {
+	db.pool.Close()
+	return nil
+}
+
+// Applied returns the migrations that Open applied, oldest first; it is
+// empty when the database was already up to date.
+func (db *DB) Applied() []schema.Applied {
+	return append([]schema.Applied(nil), db.applied...)
+}
+
+// migrate refuses a database newer than ms, then applies each migration of
+// ms the database does not have yet, each in its own transaction, holding
+// the migration lock, so that hosts that start together apply each once.
+func (db *DB) migrate(ctx context.Context, ms []schema.Migration) ([]schema.Applied, error) {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cannot migrate database %s: %w", db.name, err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+		return nil, fmt.Errorf("cannot migrate database %s: %w", db.name, err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock)
+
+	// applied_at is text (RFC 3339), as in the SQLite store, so that it
+	// reads well in psql when someone investigates an upgrade.
+	if _, err := conn.Exec(ctx, `
+		CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER PRIMARY KEY,
+			name       TEXT    NOT NULL,
+			applied_at TEXT    NOT NULL
+		)
+	`); err != nil {
+		return nil, fmt.Errorf("cannot create migrations table in %s: %w", db.name, err)
+	}
+	var current int
+	if err := conn.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return nil, fmt.Errorf("cannot read schema version of %s: %w", db.name, err)
+	}
+	if known := schema.Latest(ms); current > known {
+		return nil, &schema.TooNewError{Path: db.name, Version: current, Known: known}
+	}
+	var applied []schema.Applied
+	for _, m := range ms[current:] {
+		a, err := db.apply(ctx, conn.Conn(), m)
+		if err != nil {
+			return applied, err
+		}
+		applied = append(applied, a)
+		db.logger.Info("applied migration", "version", a.Version, "name", a.Name)
+	}
+	return applied, nil
+}
+
+// apply runs m and records it, in one transaction. The file goes through
+// the simple protocol, which takes several statements at once.
+func (db *DB) apply(ctx context.Context, conn *pgx.Conn, m schema.Migration) (schema.Applied, error) {
+	a := schema.Applied{Version: m.Version, Name: m.Name, AppliedAt: time.Now().UTC()}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return a, fmt.Errorf("cannot apply migration %s to %s: %w", a, db.name, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Conn().PgConn().Exec(ctx, m.SQL).ReadAll(); err != nil {
+		return a, fmt.Errorf("cannot apply migration %s to %s: %w", a, db.name, err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+		a.Version, a.Name, a.AppliedAt.Format(time.RFC3339Nano)); err != nil {
+		return a, fmt.Errorf("cannot record migration %s in %s: %w", a, db.name, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return a, fmt.Errorf("cannot apply migration %s to %s: %w", a, db.name, err)
+	}
+	return a, nil
+}
+
+// redact returns dsn without a password, to name the database in errors
+// and logs.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		cfg, err := pgx.ParseConfig(dsn)
+		if err != nil {
+			return "(an unparsable connection string)"
+		}
+		return fmt.Sprintf("host=%s port=%d dbname=%s user=%s", cfg.Host, cfg.Port, cfg.Database, cfg.User)
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}

@@ -1,0 +1,191 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/simgate/simgate/store/internal/schema"
+)
+
+// newDatabase creates an empty database on the server SIMGATE_TEST_POSTGRES
+// names (.ci/postgres starts one) and returns its DSN; the database is
+// dropped when the test ends. Without a server the test is skipped, unless
+// SIMGATE_REQUIRE_POSTGRES is set (CI sets both).
+func newDatabase(t *testing.T) string {
+	t.Helper()
+	admin := os.Getenv("SIMGATE_TEST_POSTGRES")
+	if admin == "" {
+		if os.Getenv("SIMGATE_REQUIRE_POSTGRES") != "" {
+			t.Fatal("SIMGATE_REQUIRE_POSTGRES is set but SIMGATE_TEST_POSTGRES names no server")
+		}
+		t.Skip("no PostgreSQL: set SIMGATE_TEST_POSTGRES to a PostgreSQL 14+ DSN (.ci/postgres starts one)")
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatalf("cannot reach the test server: %v", err)
+	}
+	defer conn.Close(ctx)
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "simgate_test_" + hex.EncodeToString(b)
+	if _, err := conn.Exec(ctx, `CREATE DATABASE `+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			t.Errorf("cannot drop %s: %v", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `DROP DATABASE `+name+` WITH (FORCE)`); err != nil {
+			t.Errorf("cannot drop %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+func versions(t *testing.T, dsn string) []int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vs
+}
+
+// The embedded schema applies to an empty database, once: a second Open
+// finds it up to date.
+func TestOpenMigrates(t *testing.T) {
+	dsn := newDatabase(t)
+	ctx := context.Background()
+	ms, err := schema.Load(migrationsFS, "migrations")
+	if err != nil || len(ms) == 0 {
+		t.Fatalf("embedded migrations: %d, %v", len(ms), err)
+	}
+	db, err := Open(ctx, dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(db.Applied()); got != len(ms) {
+		t.Fatalf("applied %d migrations, want %d", got, len(ms))
+	}
+	db.Close()
+	db, err = Open(ctx, dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := db.Applied(); len(got) != 0 {
+		t.Fatalf("the second Open applied %v", got)
+	}
+	if got := versions(t, dsn); len(got) != len(ms) || got[len(got)-1] != schema.Latest(ms) {
+		t.Fatalf("recorded versions %v", got)
+	}
+}
+
+// Hosts that start together on a new database apply each migration once.
+func TestOpenConcurrently(t *testing.T) {
+	dsn := newDatabase(t)
+	fsys := fstest.MapFS{
+		"migrations/0001_one.sql": {Data: []byte(`CREATE TABLE one (id BIGINT PRIMARY KEY);`)},
+		"migrations/0002_two.sql": {Data: []byte(`CREATE TABLE two (id BIGINT PRIMARY KEY); INSERT INTO one VALUES (1);`)},
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	applied := 0
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			db, err := open(context.Background(), dsn, Options{}, fsys)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			applied += len(db.Applied())
+			mu.Unlock()
+			db.Close()
+		}()
+	}
+	wg.Wait()
+	if applied != 2 {
+		t.Fatalf("%d migrations applied by five hosts, want each of the two once", applied)
+	}
+}
+
+// A migration that fails leaves nothing of itself and names itself; the
+// ones before it stay, and the fixed one applies on the next Open. A
+// database newer than the build is refused, and the error names it
+// without its password.
+func TestOpenFailures(t *testing.T) {
+	dsn := newDatabase(t)
+	ctx := context.Background()
+	fsys := fstest.MapFS{
+		"migrations/0001_one.sql": {Data: []byte(`CREATE TABLE one (id BIGINT PRIMARY KEY);`)},
+		"migrations/0002_two.sql": {Data: []byte(`CREATE TABLE two (id BIGINT PRIMARY KEY); SELECT nonsense FROM nowhere;`)},
+	}
+	if _, err := open(ctx, dsn, Options{}, fsys); err == nil || !strings.Contains(err.Error(), "0002_two") {
+		t.Fatalf("a failing migration: %v; want an error naming 0002_two", err)
+	}
+	if got := versions(t, dsn); len(got) != 1 || got[0] != 1 {
+		t.Fatalf("versions after the failure: %v, want [1]", got)
+	}
+	fsys["migrations/0002_two.sql"] = &fstest.MapFile{Data: []byte(`CREATE TABLE two (id BIGINT PRIMARY KEY);`)}
+	db, err := open(ctx, dsn, Options{}, fsys)
+	if err != nil || len(db.Applied()) != 1 {
+		t.Fatalf("after the fix: %v, applied %v", err, db.Applied())
+	}
+	db.Close()
+
+	delete(fsys, "migrations/0002_two.sql")
+	u, _ := url.Parse(dsn)
+	u.User = url.UserPassword(u.User.Username(), "hunter2-secret")
+	_, err = open(ctx, u.String(), Options{}, fsys)
+	var tooNew *schema.TooNewError
+	if !errors.Is(err, schema.ErrTooNew) || !errors.As(err, &tooNew) || tooNew.Version != 2 || tooNew.Known != 1 {
+		t.Fatalf("a newer schema: %v; want TooNewError 2 > 1", err)
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("the error shows the password: %v", err)
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://u:pw@h:5/db?sslmode=disable":     "postgres://u:xxxxx@h:5/db?sslmode=disable",
+		"postgres://u@h/db":                          "postgres://u@h/db",
+		"host=h port=5 dbname=db user=u password=pw": "host=h port=5 dbname=db user=u",
+	} {
+		if got := redact(in); got != want {
+			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
