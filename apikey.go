@@ -1,6 +1,7 @@
 package simgate
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"strings"
 	"time"
@@ -47,6 +48,27 @@ type APIKey struct {
 	CreatedAt  time.Time
 	RevokedAt  time.Time // zero while valid
 	LastUsedAt time.Time
+}
+
+// StoredScopes checks k before a store keeps it, and returns its scopes as
+// the stores keep them (comma-separated, as ParseScopes reads them): the
+// hash must be a SHA-256 and the scopes known, one at least. Its errors
+// have CodeInvalid.
+func (k *APIKey) StoredScopes() (string, error) {
+	if len(k.Hash) != sha256.Size {
+		return "", Errorf(CodeInvalid, "api key hash is %d bytes, want a SHA-256 (%d)", len(k.Hash), sha256.Size)
+	} else if len(k.Scopes) == 0 {
+		return "", Errorf(CodeInvalid, "api key has no scope")
+	}
+	s := make([]string, len(k.Scopes))
+	for i, sc := range k.Scopes {
+		s[i] = string(sc)
+	}
+	joined := strings.Join(s, ",")
+	if _, err := ParseScopes(joined); err != nil {
+		return "", Errorf(CodeInvalid, "%v", err)
+	}
+	return joined, nil
 }
 
 // Has reports whether the key carries scope s. The admin scope implies all.

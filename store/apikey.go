@@ -2,10 +2,8 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/simgate/simgate"
@@ -100,12 +98,7 @@ func (db *DB) TouchAPIKey(ctx context.Context, id string) error {
 }
 
 func createAPIKey(ctx context.Context, tx *tx, k *simgate.APIKey) error {
-	if len(k.Hash) != sha256.Size {
-		return simgate.Errorf(simgate.CodeInvalid, "api key hash is %d bytes, want a SHA-256 (%d)", len(k.Hash), sha256.Size)
-	} else if len(k.Scopes) == 0 {
-		return simgate.Errorf(simgate.CodeInvalid, "api key has no scope")
-	}
-	scopes, err := formatScopes(k.Scopes)
+	scopes, err := k.StoredScopes()
 	if err != nil {
 		return err
 	}
@@ -175,17 +168,4 @@ func findAPIKeys(ctx context.Context, tx *tx, where string, args ...any) ([]*sim
 		return nil, fmt.Errorf("cannot find api keys: %w", err)
 	}
 	return keys, nil
-}
-
-// formatScopes joins scopes for the scopes column, refusing unknown ones.
-func formatScopes(scopes []simgate.Scope) (string, error) {
-	s := make([]string, len(scopes))
-	for i, sc := range scopes {
-		s[i] = string(sc)
-	}
-	joined := strings.Join(s, ",")
-	if _, err := simgate.ParseScopes(joined); err != nil {
-		return "", simgate.Errorf(simgate.CodeInvalid, "%v", err)
-	}
-	return joined, nil
 }

@@ -2,36 +2,17 @@ package store_test
 
 import (
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/simgate/simgate"
 	"github.com/simgate/simgate/store"
+	"github.com/simgate/simgate/store/storetest"
 )
 
-// clock is a settable clock for the store.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func openWithClock(t *testing.T) (*store.DB, *clock, string) {
-	c := newClock()
+// openWithClock opens a new database on a clock that moves only when told.
+func openWithClock(t *testing.T) (*store.DB, *storetest.Clock, string) {
+	c := storetest.NewClock()
 	path := filepath.Join(t.TempDir(), "simgate.db")
 	return MustOpenDBAt(t, path, store.Options{Now: c.Now}), c, path
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/simgate/simgate"
 	"github.com/simgate/simgate/store"
+	"github.com/simgate/simgate/store/storetest"
 )
 
 // createMessage stores m in a message transaction of its own, queued with its
@@ -33,7 +34,7 @@ func createMessage(ctx context.Context, db *store.DB, m *simgate.Message) error 
 type messageTxRig struct {
 	t   *testing.T
 	db  *store.DB
-	clk *clock
+	clk *storetest.Clock
 }
 
 func newMessageTxRig(t *testing.T) *messageTxRig {

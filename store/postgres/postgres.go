@@ -13,6 +13,7 @@ package postgres
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -20,8 +21,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/simgate/simgate"
 	"github.com/simgate/simgate/store/internal/schema"
 )
 
@@ -41,12 +44,17 @@ const migrationLock int64 = 0x73696d67617465
 type Options struct {
 	// Logger receives migration progress; nil discards it.
 	Logger *slog.Logger
+	// Now returns the current time; nil means time.Now. Every time a
+	// transaction writes is the same one, taken at its start, as in the
+	// SQLite store, so that tests control what is written.
+	Now simgate.Clock
 }
 
 // DB is an open simgate database on PostgreSQL. Its methods are safe for
 // concurrent use.
 type DB struct {
 	pool    *pgxpool.Pool
+	now     simgate.Clock
 	name    string // the connection string without its password, for errors
 	logger  *slog.Logger
 	applied []schema.Applied
@@ -63,9 +71,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 
 // open is Open with the migrations taken from fsys, for tests.
 func open(ctx context.Context, dsn string, opts Options, fsys fs.FS) (_ *DB, err error) {
-	db := &DB{name: redact(dsn), logger: opts.Logger}
+	db := &DB{name: redact(dsn), logger: opts.Logger, now: opts.Now}
 	if db.logger == nil {
 		db.logger = slog.New(slog.DiscardHandler)
+	}
+	if db.now == nil {
+		db.now = time.Now
 	}
 	ms, err := schema.Load(fsys, "migrations")
 	if err != nil {
@@ -190,4 +201,28 @@ func redact(dsn string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
+}
+
+// txNow is the time of a transaction that begins now: UTC, to the
+// millisecond the columns keep.
+func (db *DB) txNow() time.Time { return db.now().UTC().Truncate(time.Millisecond) }
+
+// fromMillis is the time of a nullable unix-milliseconds column; zero for
+// NULL.
+func fromMillis(ms *int64) time.Time {
+	if ms == nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(*ms).UTC()
+}
+
+// isUniqueViolation reports whether err is PostgreSQL's unique_violation.
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// notFound is the CodeNotFound error for a missing kind with the given id.
+func notFound(kind, id string) error {
+	return simgate.Errorf(simgate.CodeNotFound, "%s %q not found", kind, id)
 }
