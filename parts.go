@@ -2,7 +2,6 @@ package simgate
 
 import (
 	"strings"
-	"time"
 	"unicode/utf16"
 )
 
@@ -59,20 +58,4 @@ func CountParts(text string) int {
 		used += n
 	}
 	return parts
-}
-
-// Budget is a limit on the SMS counted under Key in any span of Window: a
-// sliding window, not a token bucket, so that Limit is never exceeded within
-// one Window however the SMS are spread.
-type Budget struct {
-	Key    string // what is counted, such as "global:hour" or "prefix:+4915"
-	Limit  int
-	Window time.Duration
-}
-
-// BudgetRefusal says which budget refused SMS and why.
-type BudgetRefusal struct {
-	Index   int           // of the budget in the list given
-	Counted int           // SMS counted in its window
-	After   time.Duration // until it has room again; Window when it never will
 }

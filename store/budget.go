@@ -4,17 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/simgate/simgate"
 )
-
-// budgetBuckets is how many buckets a budget's window is cut into. A bucket
-// is counted for a whole window after the one it starts, so a window covers
-// between Window and Window*(1+1/budgetBuckets) of time: a budget may refuse
-// up to one bucket early, but never lets more than its Limit through in any
-// span of Window.
-const budgetBuckets = 60
 
 // TakeBudget counts n SMS, now, against every budget of bs, or against none:
 // when n more would take a budget over its Limit within its Window it counts
@@ -46,7 +38,7 @@ func (db *DB) TakeBudget(ctx context.Context, n int, bs []simgate.Budget) (*simg
 			q.WriteString(` OR `)
 		}
 		q.WriteString(`(key = ? AND bucket >= ?)`)
-		w, g := budgetSpans(b)
+		w, g := b.Spans()
 		args = append(args, b.Key, now-now%g-w)
 	}
 	q.WriteString(` ORDER BY key, bucket`)
@@ -54,11 +46,11 @@ func (db *DB) TakeBudget(ctx context.Context, n int, bs []simgate.Budget) (*simg
 	if err != nil {
 		return nil, fmt.Errorf("cannot take budget: %w", err)
 	}
-	counts := map[string][]budgetSlot{}
+	counts := map[string][]simgate.BudgetSlot{}
 	for rows.Next() {
 		var key string
-		var s budgetSlot
-		if err := rows.Scan(&key, &s.bucket, &s.count); err != nil {
+		var s simgate.BudgetSlot
+		if err := rows.Scan(&key, &s.Bucket, &s.Count); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("cannot take budget: %w", err)
 		}
@@ -68,7 +60,7 @@ func (db *DB) TakeBudget(ctx context.Context, n int, bs []simgate.Budget) (*simg
 		return nil, fmt.Errorf("cannot take budget: %w", err)
 	}
 	for i, b := range bs {
-		if r := refusal(now, n, b, counts[b.Key]); r != nil {
+		if r := b.Refusal(now, n, counts[b.Key]); r != nil {
 			r.Index = i
 			return r, nil
 		}
@@ -82,7 +74,7 @@ func (db *DB) TakeBudget(ctx context.Context, n int, bs []simgate.Budget) (*simg
 			q.WriteString(`, `)
 		}
 		q.WriteString(`(?, ?, ?, ?)`)
-		w, g := budgetSpans(b)
+		w, g := b.Spans()
 		cur := now - now%g
 		args = append(args, b.Key, cur, n, cur+w+g)
 	}
@@ -94,39 +86,4 @@ func (db *DB) TakeBudget(ctx context.Context, n int, bs []simgate.Budget) (*simg
 		return nil, fmt.Errorf("cannot take budget: %w", err)
 	}
 	return nil, nil
-}
-
-// budgetSlot is the count of one bucket.
-type budgetSlot struct{ bucket, count int64 }
-
-// budgetSpans returns b's window and bucket length in milliseconds.
-func budgetSpans(b simgate.Budget) (window, bucket int64) {
-	window = max(b.Window.Milliseconds(), budgetBuckets)
-	return window, window / budgetBuckets
-}
-
-// refusal returns the refusal of n more SMS under b at now (unix ms), given
-// the buckets of its window oldest first, or nil when they fit.
-func refusal(now int64, n int, b simgate.Budget, slots []budgetSlot) *simgate.BudgetRefusal {
-	total := 0
-	for _, s := range slots {
-		total += int(s.count)
-	}
-	if total+n <= b.Limit {
-		return nil
-	}
-	r := &simgate.BudgetRefusal{Counted: total, After: b.Window}
-	if n > b.Limit {
-		return r
-	}
-	w, g := budgetSpans(b)
-	left := total
-	for _, s := range slots {
-		left -= int(s.count)
-		if left+n <= b.Limit {
-			r.After = time.Duration(s.bucket+w+g-now) * time.Millisecond
-			break
-		}
-	}
-	return r
 }

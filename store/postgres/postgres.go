@@ -4,10 +4,12 @@
 //
 // It is being built (issue "Several gateway hosts on one PostgreSQL"). So
 // far it opens a database and brings its schema up to date, safely when
-// several hosts start at once; the reads and writes of the services'
-// contracts (simgate.VerificationTx, simgate.MessageTx, the queue's,
-// verify's and the API's stores) follow, proven by the same tests as the
-// SQLite store. simgate serve does not offer it yet.
+// several hosts start at once, and keeps API keys (apikey.go) and the API's
+// budgets as one count for the cluster (budget.go), passing the same
+// contract tests as the SQLite store (store/storetest). The reads and writes
+// of the services' other contracts (simgate.VerificationTx,
+// simgate.MessageTx, the queue's, verify's and the API's stores) follow.
+// simgate serve does not offer it yet.
 package postgres
 
 import (

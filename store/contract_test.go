@@ -1,0 +1,24 @@
+package store_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/simgate/simgate"
+	"github.com/simgate/simgate/store"
+	"github.com/simgate/simgate/store/storetest"
+)
+
+// The contract every store backend passes (storetest), on SQLite.
+
+// opener opens the SQLite databases of a contract test: one file per name
+// in the test's directory.
+func opener(t *testing.T) storetest.Open {
+	dir := t.TempDir()
+	return func(t *testing.T, name string, now simgate.Clock) storetest.Store {
+		return MustOpenDBAt(t, filepath.Join(dir, name+".db"), store.Options{Now: now})
+	}
+}
+
+func TestAPIKeys(t *testing.T) { storetest.APIKeys(t, opener(t)) }
+func TestBudgets(t *testing.T) { storetest.Budgets(t, opener(t)) }

@@ -1,0 +1,35 @@
+package postgres
+
+import (
+	"context"
+	"testing"
+
+	"github.com/simgate/simgate"
+	"github.com/simgate/simgate/store/storetest"
+)
+
+// The contract every store backend passes (storetest), on PostgreSQL, for
+// the parts this store implements so far.
+
+// opener opens the databases of a contract test: one database per name on
+// the test server, new the first time.
+func opener(t *testing.T) storetest.Open {
+	dsns := map[string]string{}
+	return func(t *testing.T, name string, now simgate.Clock) storetest.Store {
+		t.Helper()
+		dsn, ok := dsns[name]
+		if !ok {
+			dsn = newDatabase(t)
+			dsns[name] = dsn
+		}
+		db, err := Open(context.Background(), dsn, Options{Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+}
+
+func TestAPIKeys(t *testing.T) { storetest.APIKeys(t, opener(t)) }
+func TestBudgets(t *testing.T) { storetest.Budgets(t, opener(t)) }
