@@ -33,6 +33,11 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
+// pause stands for the work a service does between a read and the write
+// it decides on (a code's hash, a message's text), so that a transaction
+// whose read is not guarded until its write shows it within a few runs.
+func pause() { time.Sleep(5 * time.Millisecond) }
+
 // StartVerification stores v as a new pending verification with hash, as
 // the verification service does (verify.Service.Start), without its rules.
 func StartVerification(t *testing.T, db interface {
@@ -232,6 +237,7 @@ func VerificationConcurrentStart(t *testing.T, open Open) {
 				cur, _, err := tx.PendingVerification(ctx, number)
 				switch {
 				case simgate.ErrorCode(err) == simgate.CodeNotFound:
+					pause()
 					v := &simgate.Verification{ID: simgate.NewID("ver", tx.Now()), To: number, CodeHash: hash,
 						CodeLength: 6, MaxAttempts: 100, ExpiresAt: tx.Now().Add(time.Hour)}
 					if err := tx.CreateVerification(ctx, v); err != nil {
@@ -278,6 +284,7 @@ func VerificationConcurrentStart(t *testing.T, open Open) {
 				if err := tx.AddFailure(ctx, v.To); err != nil {
 					return err
 				}
+				pause()
 				v.Attempts++
 				return tx.SetVerificationAttempts(ctx, v)
 			})
@@ -308,7 +315,8 @@ func VerificationConcurrentStart(t *testing.T, open Open) {
 }
 
 // Alerts checks that CreateAlertOnce records one alert of a kind and
-// subject per period, also when called at once, and that alerts are listed
+// subject per period, also when called at once, alone or in a
+// verification transaction, and that alerts are listed
 // in order, after an id, a page at a time.
 func Alerts(t *testing.T, open Open) {
 	ctx := testContext(t)
@@ -346,11 +354,23 @@ func Alerts(t *testing.T, open Open) {
 	clk.Advance(time.Hour + time.Millisecond)
 	var recorded atomic.Int32
 	var wg sync.WaitGroup
-	for range 20 {
+	for i := range 20 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ok, err := db.CreateAlertOnce(ctx, "k", "s", "d", time.Hour)
+			var ok bool
+			var err error
+			if i%2 == 0 {
+				ok, err = db.CreateAlertOnce(ctx, "k", "s", "d", time.Hour)
+			} else {
+				// As the verification service does, in its transaction.
+				err = db.UpdateVerifications(ctx, func(tx simgate.VerificationTx) error {
+					var err error
+					ok, err = tx.CreateAlertOnce(ctx, "k", "s", "d", time.Hour)
+					pause()
+					return err
+				})
+			}
 			if err != nil {
 				t.Error(err)
 			} else if ok {
