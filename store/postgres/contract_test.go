@@ -6,7 +6,11 @@ import (
 
 	"github.com/simgate/simgate"
 	"github.com/simgate/simgate/store/storetest"
+	"github.com/simgate/simgate/verify"
 )
+
+// The services' store interfaces this store implements in full.
+var _ verify.Store = (*DB)(nil)
 
 // The contract every store backend passes (storetest), on PostgreSQL, for
 // the parts this store implements so far.
