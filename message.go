@@ -77,6 +77,26 @@ type Message struct {
 	Events         []MessageEvent
 }
 
+// CheckInsert checks m before a store inserts it as it is given
+// (MessageTx.InsertMessage): it needs a recipient, a valid status and at
+// least one part, each with a valid status. Its errors have CodeInvalid.
+func (m *Message) CheckInsert() error {
+	switch {
+	case m.To == "":
+		return Errorf(CodeInvalid, "message has no recipient")
+	case !m.Status.Valid():
+		return Errorf(CodeInvalid, "message has no valid status: %q", m.Status)
+	case len(m.Parts) == 0:
+		return Errorf(CodeInvalid, "message has no part")
+	}
+	for i, p := range m.Parts {
+		if !p.Status.Valid() {
+			return Errorf(CodeInvalid, "part %d of the message has no valid status: %q", i+1, p.Status)
+		}
+	}
+	return nil
+}
+
 // Part is one SMS-SUBMIT of a message. Long messages have several, each with
 // its own message reference (TP-MR) and status report.
 type Part struct {

@@ -2,6 +2,7 @@ package simgate
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -41,6 +42,16 @@ type Verification struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	ApprovedAt  time.Time
+}
+
+// CheckCreate checks v before a store creates it
+// (VerificationTx.CreateVerification): it needs an id, a number, an expiry
+// and at least one attempt.
+func (v *Verification) CheckCreate() error {
+	if v.ID == "" || v.To == "" || v.ExpiresAt.IsZero() || v.MaxAttempts < 1 {
+		return errors.New("cannot create verification: it needs an id, a number, an expiry and at least one attempt")
+	}
+	return nil
 }
 
 // VerificationTx is one write transaction of a store, seen by the

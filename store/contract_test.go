@@ -20,5 +20,16 @@ func opener(t *testing.T) storetest.Open {
 	}
 }
 
-func TestAPIKeys(t *testing.T) { storetest.APIKeys(t, opener(t)) }
-func TestBudgets(t *testing.T) { storetest.Budgets(t, opener(t)) }
+func TestAPIKeys(t *testing.T)        { storetest.APIKeys(t, opener(t)) }
+func TestBudgets(t *testing.T)        { storetest.Budgets(t, opener(t)) }
+func TestVerificationTx(t *testing.T) { storetest.VerificationTx(t, opener(t)) }
+func TestVerificationConcurrentApproval(t *testing.T) {
+	storetest.VerificationConcurrentApproval(t, opener(t))
+}
+func TestVerificationConcurrentStart(t *testing.T) {
+	storetest.VerificationConcurrentStart(t, opener(t))
+}
+func TestUpdateVerificationsWithMessage(t *testing.T) {
+	storetest.UpdateVerificationsWithMessage(t, opener(t))
+}
+func TestAlerts(t *testing.T) { storetest.Alerts(t, opener(t)) }

@@ -23,18 +23,8 @@ const (
 
 // insertMessage stores m as it is given (simgate.MessageTx.InsertMessage).
 func insertMessage(ctx context.Context, tx *tx, m *simgate.Message, requestHash []byte) error {
-	switch {
-	case m.To == "":
-		return simgate.Errorf(simgate.CodeInvalid, "message has no recipient")
-	case !m.Status.Valid():
-		return simgate.Errorf(simgate.CodeInvalid, "message has no valid status: %q", m.Status)
-	case len(m.Parts) == 0:
-		return simgate.Errorf(simgate.CodeInvalid, "message has no part")
-	}
-	for i, p := range m.Parts {
-		if !p.Status.Valid() {
-			return simgate.Errorf(simgate.CodeInvalid, "part %d of the message has no valid status: %q", i+1, p.Status)
-		}
+	if err := m.CheckInsert(); err != nil {
+		return err
 	}
 	m.ID = simgate.NewID("msg", tx.now)
 	m.CreatedAt, m.UpdatedAt = tx.now, tx.now

@@ -159,7 +159,7 @@ func TestMessageTx_Attempts(t *testing.T) {
 	ctx := testContext(t, time.Minute)
 	r := newMessageTxRig(t)
 	v := &simgate.Verification{To: "+15550000009", CodeLength: 6, MaxAttempts: 3, ExpiresAt: r.clk.Now().Add(10 * time.Minute)}
-	startVerification(t, r.db, v, bytes.Repeat([]byte{1}, 32))
+	storetest.StartVerification(t, r.db, v, bytes.Repeat([]byte{1}, 32))
 	later := newMessage("+15550000001", "due later", 1)
 	later.NextAttemptAt = r.clk.Now().Add(time.Minute)
 	old := newMessage("+15550000002", "normal, older", 1)

@@ -33,8 +33,8 @@ func (t verificationTx) PendingVerification(ctx context.Context, number string) 
 }
 
 func (t verificationTx) CreateVerification(ctx context.Context, v *simgate.Verification) error {
-	if v.ID == "" || v.To == "" || v.ExpiresAt.IsZero() || v.MaxAttempts < 1 {
-		return fmt.Errorf("cannot create verification: it needs an id, a number, an expiry and at least one attempt")
+	if err := v.CheckCreate(); err != nil {
+		return err
 	}
 	now := t.tx.now.UnixMilli()
 	if _, err := t.tx.ExecContext(ctx, `

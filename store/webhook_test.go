@@ -12,6 +12,7 @@ import (
 	"github.com/simgate/simgate"
 	"github.com/simgate/simgate/queue"
 	"github.com/simgate/simgate/store"
+	"github.com/simgate/simgate/store/storetest"
 )
 
 // claimMessage claims the next message as the queue does (queue.Claim), for
@@ -50,7 +51,7 @@ func TestWebhookOutbox(t *testing.T) {
 
 	// A verification and its SMS, which is sent, then delivered.
 	v := &simgate.Verification{To: "+4915123456789", CodeLength: 6, MaxAttempts: 3, ExpiresAt: clk.Now().Add(10 * time.Minute)}
-	startVerification(t, db, v, bytes.Repeat([]byte{9}, 32))
+	storetest.StartVerification(t, db, v, bytes.Repeat([]byte{9}, 32))
 	m := newMessage(v.To, "Your code is 904172", 1)
 	m.VerificationID = v.ID
 	if err := createMessage(ctx, db, m); err != nil {

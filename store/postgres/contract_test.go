@@ -6,7 +6,11 @@ import (
 
 	"github.com/simgate/simgate"
 	"github.com/simgate/simgate/store/storetest"
+	"github.com/simgate/simgate/verify"
 )
+
+// The services' store interfaces this store implements in full.
+var _ verify.Store = (*DB)(nil)
 
 // The contract every store backend passes (storetest), on PostgreSQL, for
 // the parts this store implements so far.
@@ -31,5 +35,16 @@ func opener(t *testing.T) storetest.Open {
 	}
 }
 
-func TestAPIKeys(t *testing.T) { storetest.APIKeys(t, opener(t)) }
-func TestBudgets(t *testing.T) { storetest.Budgets(t, opener(t)) }
+func TestAPIKeys(t *testing.T)        { storetest.APIKeys(t, opener(t)) }
+func TestBudgets(t *testing.T)        { storetest.Budgets(t, opener(t)) }
+func TestVerificationTx(t *testing.T) { storetest.VerificationTx(t, opener(t)) }
+func TestVerificationConcurrentApproval(t *testing.T) {
+	storetest.VerificationConcurrentApproval(t, opener(t))
+}
+func TestVerificationConcurrentStart(t *testing.T) {
+	storetest.VerificationConcurrentStart(t, opener(t))
+}
+func TestUpdateVerificationsWithMessage(t *testing.T) {
+	storetest.UpdateVerificationsWithMessage(t, opener(t))
+}
+func TestAlerts(t *testing.T) { storetest.Alerts(t, opener(t)) }

@@ -4,11 +4,13 @@
 //
 // It is being built (issue "Several gateway hosts on one PostgreSQL"). So
 // far it opens a database and brings its schema up to date, safely when
-// several hosts start at once, and keeps API keys (apikey.go) and the API's
-// budgets as one count for the cluster (budget.go), passing the same
-// contract tests as the SQLite store (store/storetest). The reads and writes
-// of the services' other contracts (simgate.VerificationTx,
-// simgate.MessageTx, the queue's, verify's and the API's stores) follow.
+// several hosts start at once, and keeps API keys (apikey.go), the API's
+// budgets as one count for the cluster (budget.go), and verifications with
+// their transaction, simgate.VerificationTx, and alerts (verification.go,
+// alert.go, and the messages' reads and writes those need, message.go),
+// passing the same contract tests as the SQLite store (store/storetest).
+// The reads and writes of the services' other contracts
+// (simgate.MessageTx, the queue's and the API's other stores) follow.
 // simgate serve does not offer it yet.
 package postgres
 
@@ -216,6 +218,59 @@ func fromMillis(ms *int64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(*ms).UTC()
+}
+
+// millis is t as unix milliseconds, or nil (NULL) for the zero time: the
+// inverse of fromMillis.
+func millis(t time.Time) *int64 {
+	if t.IsZero() {
+		return nil
+	}
+	ms := t.UnixMilli()
+	return &ms
+}
+
+// nullIfEmpty is nil (NULL) for "", so that "not set" is NULL.
+func nullIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// querier is what a pool and a transaction both run queries with.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// tx is a write transaction with the time it started: every time written
+// in one transaction is the same, as in the SQLite store.
+type tx struct {
+	pgx.Tx
+	db  *DB
+	now time.Time
+}
+
+// update runs fn in one transaction, committed when fn returns nil and
+// rolled back otherwise: the transactions of UpdateVerifications (and, as
+// the store grows, UpdateMessages). fn's error is returned as it is; what
+// names the transaction in the errors of beginning and committing it.
+func (db *DB) update(ctx context.Context, what string, fn func(*tx) error) error {
+	now := db.txNow()
+	t, err := db.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot begin %s transaction: %w", what, err)
+	}
+	defer t.Rollback(context.WithoutCancel(ctx))
+	if err := fn(&tx{Tx: t, db: db, now: now}); err != nil {
+		return err
+	}
+	if err := t.Commit(ctx); err != nil {
+		return fmt.Errorf("cannot commit %s transaction: %w", what, err)
+	}
+	return nil
 }
 
 // isUniqueViolation reports whether err is PostgreSQL's unique_violation.
