@@ -32,4 +32,7 @@ func TestVerificationConcurrentStart(t *testing.T) {
 func TestUpdateVerificationsWithMessage(t *testing.T) {
 	storetest.UpdateVerificationsWithMessage(t, opener(t))
 }
-func TestAlerts(t *testing.T) { storetest.Alerts(t, opener(t)) }
+func TestAlerts(t *testing.T)                { storetest.Alerts(t, opener(t)) }
+func TestIdempotencyKeys(t *testing.T)       { storetest.IdempotencyKeys(t, opener(t)) }
+func TestIdempotencyLease(t *testing.T)      { storetest.IdempotencyLease(t, opener(t)) }
+func TestIdempotencyConcurrent(t *testing.T) { storetest.IdempotencyConcurrent(t, opener(t)) }

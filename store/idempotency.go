@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -11,24 +10,12 @@ import (
 	"github.com/simgate/simgate"
 )
 
-// ReserveIdempotencyKey looks up key for the API key apiKeyID and, when it
-// is new or older than ttl, reserves it for the request whose SHA-256 is
-// requestHash. It returns simgate.IdempotencyReserved, simgate.IdempotencyReplay with the
-// stored status and body, simgate.IdempotencyInFlight while the first request with
-// the key has not completed, or simgate.IdempotencyMismatch when the key was used for
-// another request.
-//
-// A reservation is a lease of length lease, which must be longer than a
-// request may take: a request killed between reserving the key and storing
-// its response (a crash, SIGKILL) leaves the key in progress. Once the lease
-// has run out, the same request takes the reservation over. If the dead
-// request had created a message, which the store records with the
-// reservation in the transaction that creates the message (see
-// simgate.WithIdempotencyKey), the outcome is simgate.IdempotencyRecover with that
-// message's id: the retry answers from it instead of running again, so that
-// it never creates a second message. Otherwise the dead request created
-// nothing (the reservation and the message could not be committed apart)
-// and the outcome is simgate.IdempotencyReserved: the retry runs once.
+// ReserveIdempotencyKey reads the record of key for the API key apiKeyID,
+// applies the rule of simgate.DecideIdempotency for the request whose
+// SHA-256 is requestHash, and writes what it says, in one transaction. It
+// returns the outcome, with the stored status and body for a replay and the
+// message id for a recovery. A reservation is a lease of length lease, which
+// must be longer than a request may take.
 func (db *DB) ReserveIdempotencyKey(ctx context.Context, apiKeyID, key string, requestHash []byte, ttl, lease time.Duration) (outcome simgate.IdempotencyOutcome, status int, body []byte, messageID string, err error) {
 	tx, err := db.beginTx(ctx)
 	if err != nil {
@@ -36,54 +23,51 @@ func (db *DB) ReserveIdempotencyKey(ctx context.Context, apiKeyID, key string, r
 	}
 	defer tx.Rollback()
 
-	var prev []byte
+	var rec *simgate.IdempotencyRecord
+	var r simgate.IdempotencyRecord
 	var code sql.NullInt64
 	var createdAt int64
 	var msg sql.NullString
 	err = tx.QueryRowContext(ctx, `
 		SELECT request_hash, response, status_code, created_at, message_id FROM idempotency_keys
 		WHERE api_key_id = ? AND key = ?
-	`, apiKeyID, key).Scan(&prev, &body, &code, &createdAt, &msg)
+	`, apiKeyID, key).Scan(&r.RequestHash, &r.Response, &code, &createdAt, &msg)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
 		return "", 0, nil, "", fmt.Errorf("cannot reserve idempotency key: %w", err)
-	case time.UnixMilli(createdAt).Add(ttl).After(tx.now):
-		switch {
-		case !bytes.Equal(prev, requestHash):
-			return simgate.IdempotencyMismatch, 0, nil, "", nil
-		case code.Valid:
-			return simgate.IdempotencyReplay, int(code.Int64), body, "", nil
-		case time.UnixMilli(createdAt).Add(lease).After(tx.now):
-			return simgate.IdempotencyInFlight, 0, nil, "", nil
-		}
-		// In progress past its lease: the request that reserved it is dead.
-		if _, err := tx.ExecContext(ctx, `
-			UPDATE idempotency_keys SET created_at = ? WHERE api_key_id = ? AND key = ?
-		`, tx.now.UnixMilli(), apiKeyID, key); err != nil {
-			return "", 0, nil, "", fmt.Errorf("cannot take over idempotency key: %w", err)
-		}
-		if err := tx.Commit(); err != nil {
-			return "", 0, nil, "", fmt.Errorf("cannot take over idempotency key: %w", err)
-		}
-		if msg.Valid {
-			return simgate.IdempotencyRecover, 0, nil, msg.String, nil
-		}
-		return simgate.IdempotencyReserved, 0, nil, "", nil
+	default:
+		r.StatusCode, r.CreatedAt, r.MessageID = int(code.Int64), time.UnixMilli(createdAt), msg.String
+		rec = &r
 	}
-
-	if _, err := tx.ExecContext(ctx, `
-		INSERT INTO idempotency_keys (api_key_id, key, request_hash, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (api_key_id, key) DO UPDATE SET
-			request_hash = excluded.request_hash, response = NULL, status_code = NULL, message_id = NULL,
-			created_at = excluded.created_at
-	`, apiKeyID, key, requestHash, tx.now.UnixMilli()); err != nil {
+	outcome, write := simgate.DecideIdempotency(rec, requestHash, tx.now, ttl, lease)
+	switch write {
+	case simgate.IdempotencyKeep:
+		if outcome == simgate.IdempotencyReplay {
+			return outcome, r.StatusCode, r.Response, "", nil
+		}
+		return outcome, 0, nil, "", nil
+	case simgate.IdempotencyTakeOver:
+		_, err = tx.ExecContext(ctx, `UPDATE idempotency_keys SET created_at = ? WHERE api_key_id = ? AND key = ?`,
+			tx.now.UnixMilli(), apiKeyID, key)
+	case simgate.IdempotencyReserve:
+		_, err = tx.ExecContext(ctx, `
+			INSERT INTO idempotency_keys (api_key_id, key, request_hash, created_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (api_key_id, key) DO UPDATE SET
+				request_hash = excluded.request_hash, response = NULL, status_code = NULL, message_id = NULL,
+				created_at = excluded.created_at
+		`, apiKeyID, key, requestHash, tx.now.UnixMilli())
+	}
+	if err != nil {
 		return "", 0, nil, "", fmt.Errorf("cannot reserve idempotency key: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return "", 0, nil, "", fmt.Errorf("cannot reserve idempotency key: %w", err)
 	}
-	return simgate.IdempotencyReserved, 0, nil, "", nil
+	if outcome == simgate.IdempotencyRecover {
+		return outcome, 0, nil, r.MessageID, nil
+	}
+	return outcome, 0, nil, "", nil
 }
 
 // linkIdempotencyKey records message id with the reservation ctx carries
