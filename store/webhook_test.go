@@ -257,42 +257,6 @@ func TestWebhookSubscriptions(t *testing.T) {
 	}
 }
 
-// Console sessions: found by token hash until they expire or their key is
-// revoked.
-func TestConsoleSessions(t *testing.T) {
-	ctx := testContext(t, time.Minute)
-	db, clk, _ := openWithClock(t)
-	k := &simgate.APIKey{Name: "admin", Prefix: "sg_x", Hash: make([]byte, 32), Scopes: []simgate.Scope{simgate.ScopeAdmin}}
-	if err := db.CreateAPIKey(ctx, k); err != nil {
-		t.Fatal(err)
-	}
-	h := make([]byte, 32)
-	h[0] = 1
-	if err := db.CreateConsoleSession(ctx, h, k.ID, "csrf1", time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	if id, csrf, err := db.FindConsoleSession(ctx, h); err != nil || id != k.ID || csrf != "csrf1" {
-		t.Fatalf("find: %q %q %v", id, csrf, err)
-	}
-	clk.Advance(time.Hour)
-	if _, _, err := db.FindConsoleSession(ctx, h); simgate.ErrorCode(err) != simgate.CodeNotFound {
-		t.Fatalf("expired session: %v", err)
-	}
-	h[0] = 2
-	if err := db.CreateConsoleSession(ctx, h, k.ID, "csrf2", time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.RevokeAPIKey(ctx, k.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := db.FindConsoleSession(ctx, h); simgate.ErrorCode(err) != simgate.CodeNotFound {
-		t.Fatalf("session of a revoked key: %v", err)
-	}
-	if err := db.DeleteConsoleSession(ctx, h); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // fanOutOneByOne fans the outbox out one event at a time, oldest first, to
 // subs, and claims the delivery each makes. It returns the type of each
 // event in order, as its delivery shows it ("-" for an event that no

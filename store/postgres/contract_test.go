@@ -51,3 +51,5 @@ func TestAlerts(t *testing.T)                { storetest.Alerts(t, opener(t)) }
 func TestIdempotencyKeys(t *testing.T)       { storetest.IdempotencyKeys(t, opener(t)) }
 func TestIdempotencyLease(t *testing.T)      { storetest.IdempotencyLease(t, opener(t)) }
 func TestIdempotencyConcurrent(t *testing.T) { storetest.IdempotencyConcurrent(t, opener(t)) }
+func TestConsoleSessions(t *testing.T)       { storetest.ConsoleSessions(t, opener(t)) }
+func TestRejectedPINs(t *testing.T)          { storetest.RejectedPINs(t, opener(t)) }

@@ -1,0 +1,107 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/simgate/simgate"
+)
+
+// SessionStore is the contract of the admin console's sessions
+// (console.Sessions), with the keys they belong to.
+type SessionStore interface {
+	CreateConsoleSession(ctx context.Context, tokenHash []byte, apiKeyID, csrf string, ttl time.Duration) error
+	FindConsoleSession(ctx context.Context, tokenHash []byte) (apiKeyID, csrf string, err error)
+	DeleteConsoleSession(ctx context.Context, tokenHash []byte) error
+	CreateAPIKey(ctx context.Context, k *simgate.APIKey) error
+	RevokeAPIKey(ctx context.Context, id string) error
+}
+
+// ConsoleSessions checks that a session is found by its token's hash until
+// it expires, not after its key was revoked, and not after a logout.
+func ConsoleSessions(t *testing.T, open Open) {
+	ctx := testContext(t)
+	clk := NewClock()
+	db := as[SessionStore](t, open(t, "sessions", clk.Now))
+	k := &simgate.APIKey{Name: "admin", Prefix: "sg_x", Hash: make([]byte, 32), Scopes: []simgate.Scope{simgate.ScopeAdmin}}
+	if err := db.CreateAPIKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	h := make([]byte, 32)
+	h[0] = 1
+	if err := db.CreateConsoleSession(ctx, h, k.ID, "csrf1", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if id, csrf, err := db.FindConsoleSession(ctx, h); err != nil || id != k.ID || csrf != "csrf1" {
+		t.Fatalf("find: %q %q %v", id, csrf, err)
+	}
+	clk.Advance(time.Hour)
+	if _, _, err := db.FindConsoleSession(ctx, h); simgate.ErrorCode(err) != simgate.CodeNotFound {
+		t.Fatalf("expired session: %v", err)
+	}
+	h2 := make([]byte, 32)
+	h2[0] = 3
+	if err := db.CreateConsoleSession(ctx, h2, k.ID, "csrf3", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteConsoleSession(ctx, h2); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.FindConsoleSession(ctx, h2); simgate.ErrorCode(err) != simgate.CodeNotFound {
+		t.Fatalf("session after logout: %v", err)
+	}
+	if err := db.DeleteConsoleSession(ctx, h2); err != nil {
+		t.Fatalf("a second logout: %v", err)
+	}
+	h[0] = 2
+	if err := db.CreateConsoleSession(ctx, h, k.ID, "csrf2", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RevokeAPIKey(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.FindConsoleSession(ctx, h); simgate.ErrorCode(err) != simgate.CodeNotFound {
+		t.Fatalf("session of a revoked key: %v", err)
+	}
+}
+
+// PINStore is the contract of the PINs SIMs rejected (modem.PINMemory).
+type PINStore interface {
+	PINRejected(ctx context.Context, iccid string, fp []byte) (bool, error)
+	RecordRejectedPIN(ctx context.Context, iccid string, fp []byte) error
+}
+
+// RejectedPINs checks that a rejected PIN is remembered by the SIM's ICCID
+// and the PIN's fingerprint, across a restart, and that recording it twice
+// is no error.
+func RejectedPINs(t *testing.T, open Open) {
+	ctx := testContext(t)
+	clk := NewClock()
+	store := open(t, "pins", clk.Now)
+	db := as[PINStore](t, store)
+	fp, other := make([]byte, 32), make([]byte, 32)
+	other[0] = 1
+	const iccid = "8949000000000000001"
+	if rejected, err := db.PINRejected(ctx, iccid, fp); err != nil || rejected {
+		t.Fatalf("before: %v, %v", rejected, err)
+	}
+	for range 2 {
+		if err := db.RecordRejectedPIN(ctx, iccid, fp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = as[PINStore](t, open(t, "pins", clk.Now))
+	for _, c := range []struct {
+		iccid string
+		fp    []byte
+		want  bool
+	}{{iccid, fp, true}, {iccid, other, false}, {"8949000000000000002", fp, false}} {
+		if got, err := db.PINRejected(ctx, c.iccid, c.fp); err != nil || got != c.want {
+			t.Fatalf("PINRejected(%s, %x…) = %v, %v; want %v", c.iccid, c.fp[:1], got, err, c.want)
+		}
+	}
+}
