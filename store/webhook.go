@@ -3,11 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -301,7 +299,7 @@ func (db *DB) ListWebhookDeliveries(ctx context.Context, f simgate.DeliveryFilte
 		where, args = append(where, "d.endpoint = ?"), append(args, f.Endpoint)
 	}
 	if f.Cursor != "" {
-		at, key, err := parseCursor(f.Cursor)
+		at, key, err := simgate.ParseCursor(f.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -344,7 +342,7 @@ func (db *DB) ListWebhookDeliveries(ctx context.Context, f simgate.DeliveryFilte
 	if len(ds) > limit {
 		ds = ds[:limit]
 		last := ds[limit-1]
-		next = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last.CreatedAt.UnixMilli(), 10) + ":" + last.EventID + "/" + last.Endpoint))
+		next = simgate.EncodeCursor(last.CreatedAt.UnixMilli(), last.EventID+"/"+last.Endpoint)
 	}
 	return ds, next, nil
 }

@@ -109,7 +109,7 @@ func TestWebhookOutbox(t *testing.T) {
 			subs[typ] = []string{"ep"}
 		}
 	}
-	types, as := fanOutOneByOne(t, db, subs)
+	types, as := storetest.FanOutOneByOne(t, db, subs)
 	want := "message.sent message.delivered verification.approved security.alert - modem.down modem.up modem.balance_low call.received"
 	if got := strings.Join(types, " "); got != want {
 		t.Fatalf("events %q, want %q (- : an event no endpoint takes, deleted)", got, want)
@@ -193,7 +193,7 @@ func TestWebhookSubscriptions(t *testing.T) {
 	}
 	fanOut := func() string {
 		t.Helper()
-		types, _ := fanOutOneByOne(t, db, everything)
+		types, _ := storetest.FanOutOneByOne(t, db, everything)
 		return strings.Join(types, " ")
 	}
 	// One message sent and delivered, an alert, an inbound SMS and a modem
@@ -254,35 +254,5 @@ func TestWebhookSubscriptions(t *testing.T) {
 	}
 	if err := db.SetWebhookSubscriptions(ctx, []string{"message.bogus"}); simgate.ErrorCode(err) != simgate.CodeInvalid {
 		t.Fatalf("unknown type: %v, want %s", err, simgate.CodeInvalid)
-	}
-}
-
-// fanOutOneByOne fans the outbox out one event at a time, oldest first, to
-// subs, and claims the delivery each makes. It returns the type of each
-// event in order, as its delivery shows it ("-" for an event that no
-// endpoint takes, which is deleted), and the claimed deliveries.
-func fanOutOneByOne(t *testing.T, db *store.DB, subs map[string][]string) ([]string, []*simgate.WebhookAttempt) {
-	t.Helper()
-	ctx := context.Background()
-	var types []string
-	var claimed []*simgate.WebhookAttempt
-	for {
-		n, err := db.FanOutWebhookEvents(ctx, subs, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			return types, claimed
-		}
-		as, err := db.ClaimWebhookDeliveries(ctx, 100, time.Minute)
-		if err != nil || len(as) > 1 {
-			t.Fatalf("claim after one event: %d, %v", len(as), err)
-		}
-		if len(as) == 0 {
-			types = append(types, "-")
-			continue
-		}
-		types = append(types, as[0].Event.Type)
-		claimed = append(claimed, as[0])
 	}
 }

@@ -47,9 +47,11 @@ func TestVerificationConcurrentStart(t *testing.T) {
 func TestUpdateVerificationsWithMessage(t *testing.T) {
 	storetest.UpdateVerificationsWithMessage(t, opener(t))
 }
-func TestAlerts(t *testing.T)                { storetest.Alerts(t, opener(t)) }
-func TestIdempotencyKeys(t *testing.T)       { storetest.IdempotencyKeys(t, opener(t)) }
-func TestIdempotencyLease(t *testing.T)      { storetest.IdempotencyLease(t, opener(t)) }
-func TestIdempotencyConcurrent(t *testing.T) { storetest.IdempotencyConcurrent(t, opener(t)) }
-func TestConsoleSessions(t *testing.T)       { storetest.ConsoleSessions(t, opener(t)) }
-func TestRejectedPINs(t *testing.T)          { storetest.RejectedPINs(t, opener(t)) }
+func TestAlerts(t *testing.T)                  { storetest.Alerts(t, opener(t)) }
+func TestIdempotencyKeys(t *testing.T)         { storetest.IdempotencyKeys(t, opener(t)) }
+func TestIdempotencyLease(t *testing.T)        { storetest.IdempotencyLease(t, opener(t)) }
+func TestIdempotencyConcurrent(t *testing.T)   { storetest.IdempotencyConcurrent(t, opener(t)) }
+func TestConsoleSessions(t *testing.T)         { storetest.ConsoleSessions(t, opener(t)) }
+func TestRejectedPINs(t *testing.T)            { storetest.RejectedPINs(t, opener(t)) }
+func TestWebhookOutbox(t *testing.T)           { storetest.WebhookOutbox(t, opener(t)) }
+func TestWebhookConcurrentClaims(t *testing.T) { storetest.WebhookConcurrentClaims(t, opener(t)) }
