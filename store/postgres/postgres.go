@@ -10,8 +10,9 @@
 // alert.go, and the messages' reads and writes those need, message.go),
 // Idempotency-Keys (idempotency.go), the console's sessions and the SIMs'
 // rejected PINs (session.go), and the webhook outbox, fanned out and claimed
-// by one host at a time (webhook.go), passing the same contract tests as
-// the SQLite store (store/storetest).
+// by one host at a time (webhook.go), inbound calls and what metrics read
+// (calls.go), passing the same contract tests as the SQLite store
+// (store/storetest).
 // The reads and writes of the services' other contracts
 // (simgate.MessageTx, the queue's and the API's other stores) follow.
 // simgate serve does not offer it yet.
