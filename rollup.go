@@ -1,6 +1,10 @@
 package simgate
 
-import "time"
+import (
+	"math"
+	"strings"
+	"time"
+)
 
 // ModemHour is one modem's hour in the hourly rollups that the console
 // charts: the SMS parts it sent, and of its parts those delivered and those
@@ -53,4 +57,40 @@ type Sample struct {
 	QueueDepth int
 	// OldestQueuedAge is the age of the oldest queued message; 0 when none.
 	OldestQueuedAge time.Duration
+}
+
+// RollupRetention is how long the hourly rollups and the balance readings
+// are kept: a store's RecordSample deletes those of hours that began more
+// than RollupRetention before the current hour.
+const RollupRetention = 30 * 24 * time.Hour
+
+// MaxBalanceText bounds the balance text kept (bytes): a USSD answer has at
+// most 182 characters, and anything longer is not a balance.
+const MaxBalanceText = 512
+
+// HourStart is the start of t's UTC hour in unix milliseconds, as the
+// stores' hourly rollups count hours.
+func HourStart(t time.Time) int64 {
+	ms := t.UnixMilli()
+	return ms - ms%time.Hour.Milliseconds()
+}
+
+// BalanceText checks a balance reading of modemID before a store keeps it
+// and returns raw as it is kept: valid UTF-8, cut to MaxBalanceText bytes of
+// whole characters (a balance is no secret, but no answer is that long). It
+// returns a CodeInvalid error for an empty modemID or an amount that is not
+// a finite number.
+func BalanceText(modemID string, amount *float64, raw string) (string, error) {
+	if modemID == "" {
+		return "", Errorf(CodeInvalid, "balance reading has no modem")
+	}
+	if amount != nil && (math.IsNaN(*amount) || math.IsInf(*amount, 0)) {
+		return "", Errorf(CodeInvalid, "balance amount %v is not a number", *amount)
+	}
+	raw = strings.ToValidUTF8(raw, "\uFFFD")
+	if len(raw) > MaxBalanceText {
+		// Cut, then drop the bytes of a character cut in half.
+		raw = strings.ToValidUTF8(raw[:MaxBalanceText], "")
+	}
+	return raw, nil
 }

@@ -42,3 +42,6 @@ func TestWebhookOutboxContract(t *testing.T)   { storetest.WebhookOutbox(t, open
 func TestWebhookConcurrentClaims(t *testing.T) { storetest.WebhookConcurrentClaims(t, opener(t)) }
 func TestInboundCalls(t *testing.T)            { storetest.InboundCalls(t, opener(t)) }
 func TestMetricsReads(t *testing.T)            { storetest.MetricsReads(t, opener(t)) }
+func TestRollupSamples(t *testing.T)           { storetest.RollupSamples(t, opener(t)) }
+func TestRollupPrune(t *testing.T)             { storetest.RollupPrune(t, opener(t)) }
+func TestBalances(t *testing.T)                { storetest.Balances(t, opener(t)) }

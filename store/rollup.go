@@ -4,29 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/simgate/simgate"
 )
-
-// RollupRetention is how long the hourly rollups and the balance readings
-// are kept: RecordSample deletes those of hours that began more than
-// RollupRetention before the current hour.
-const RollupRetention = 30 * 24 * time.Hour
-
-// maxBalanceText bounds the balance text kept (bytes): a USSD answer has at
-// most 182 characters, and anything longer is not a balance.
-const maxBalanceText = 512
-
-// hourMillis is the start of t's UTC hour in unix milliseconds, as the
-// triggers of migration 0006 compute it.
-func hourMillis(t time.Time) int64 {
-	ms := t.UnixMilli()
-	return ms - ms%time.Hour.Milliseconds()
-}
 
 // RecordSample adds s to the rollups of the current UTC hour (by the store's
 // clock): one signal sample for each modem in s.Signal, whose hourly average
@@ -39,7 +21,7 @@ func (db *DB) RecordSample(ctx context.Context, s simgate.Sample) error {
 		return fmt.Errorf("cannot record sample: %w", err)
 	}
 	defer tx.Rollback()
-	hour := hourMillis(tx.now)
+	hour := simgate.HourStart(tx.now)
 	ids := make([]string, 0, len(s.Signal))
 	for id := range s.Signal {
 		ids = append(ids, id)
@@ -64,7 +46,7 @@ func (db *DB) RecordSample(ctx context.Context, s simgate.Sample) error {
 	`, hour, max(s.QueueDepth, 0), max(s.OldestQueuedAge.Milliseconds(), 0)); err != nil {
 		return fmt.Errorf("cannot record queue sample: %w", err)
 	}
-	cutoff := hour - RollupRetention.Milliseconds()
+	cutoff := hour - simgate.RollupRetention.Milliseconds()
 	for _, q := range []string{
 		`DELETE FROM modem_hourly WHERE hour < ?`,
 		`DELETE FROM queue_hourly WHERE hour < ?`,
@@ -140,28 +122,19 @@ func (db *DB) QueueHours(ctx context.Context, since time.Time) ([]simgate.QueueH
 
 // RecordBalance stores a reading of modemID's balance taken at at (the
 // store's clock when zero): raw is the text the network answered, amount the
-// number read from it, nil when it could not be parsed. A balance is no
-// secret, but raw is cut to 512 bytes of valid UTF-8. It returns a
-// CodeInvalid error for an empty modemID or an amount that is not a finite
-// number.
+// number read from it, nil when it could not be parsed. simgate.BalanceText
+// says what is kept and what is refused.
 func (db *DB) RecordBalance(ctx context.Context, modemID string, at time.Time, amount *float64, raw string) error {
-	if modemID == "" {
-		return simgate.Errorf(simgate.CodeInvalid, "balance reading has no modem")
-	}
-	if amount != nil && (math.IsNaN(*amount) || math.IsInf(*amount, 0)) {
-		return simgate.Errorf(simgate.CodeInvalid, "balance amount %v is not a number", *amount)
-	}
-	raw = strings.ToValidUTF8(raw, "\uFFFD")
-	if len(raw) > maxBalanceText {
-		// Cut, then drop the bytes of a character cut in half.
-		raw = strings.ToValidUTF8(raw[:maxBalanceText], "")
+	raw, err := simgate.BalanceText(modemID, amount, raw)
+	if err != nil {
+		return err
 	}
 	var amt any
 	ok := 0
 	if amount != nil {
 		amt, ok = *amount, 1
 	}
-	_, err := db.execAlone(ctx, "record balance", func(tx *tx) (sql.Result, error) {
+	_, err = db.execAlone(ctx, "record balance", func(tx *tx) (sql.Result, error) {
 		if at.IsZero() {
 			at = tx.now
 		}

@@ -1,6 +1,7 @@
-package store_test
+package storetest
 
 import (
+	"context"
 	"math"
 	"reflect"
 	"strings"
@@ -8,14 +9,24 @@ import (
 	"time"
 
 	"github.com/simgate/simgate"
-	"github.com/simgate/simgate/store"
 )
 
-// Samples go into the current hour: the signal as an average per modem, the
-// queue as its peaks.
-func TestRollups_Samples(t *testing.T) {
-	ctx := testContext(t, time.Minute)
-	db, clk, _ := openWithClock(t) // 12:00 UTC
+// RollupStore is the contract of the console's history: the hourly rollups
+// and the SIMs' balance readings (console.History, console.SampleStore).
+type RollupStore interface {
+	RecordSample(ctx context.Context, s simgate.Sample) error
+	ModemHours(ctx context.Context, since time.Time) ([]simgate.ModemHour, error)
+	QueueHours(ctx context.Context, since time.Time) ([]simgate.QueueHour, error)
+	RecordBalance(ctx context.Context, modemID string, at time.Time, amount *float64, raw string) error
+	Balances(ctx context.Context, since time.Time) ([]simgate.BalanceReading, error)
+}
+
+// RollupSamples checks that samples go into the current hour: the signal
+// as an average per modem, the queue as its peaks.
+func RollupSamples(t *testing.T, open Open) {
+	ctx := testContext(t)
+	clk := NewClock() // 12:00 UTC
+	db := as[RollupStore](t, open(t, "rollups", clk.Now))
 	start := clk.Now()
 	for _, s := range []simgate.Sample{
 		{Signal: map[string]int{"m0": -80, "m1": -101}, QueueDepth: 3, OldestQueuedAge: 2 * time.Second},
@@ -58,11 +69,12 @@ func TestRollups_Samples(t *testing.T) {
 	}
 }
 
-// A sample prunes the rollups and balances of hours that began more than
-// 30 days before the current one.
-func TestRollups_Prune(t *testing.T) {
-	ctx := testContext(t, time.Minute)
-	db, clk, _ := openWithClock(t) // 2026-03-01 12:00 UTC
+// RollupPrune checks that a sample prunes the rollups and balances of
+// hours that began more than 30 days before the current one.
+func RollupPrune(t *testing.T, open Open) {
+	ctx := testContext(t)
+	clk := NewClock() // 2026-03-01 12:00 UTC
+	db := as[RollupStore](t, open(t, "prune", clk.Now))
 	start := clk.Now().Add(-time.Hour)
 	amount := 5.0
 	sample := func() {
@@ -96,7 +108,7 @@ func TestRollups_Prune(t *testing.T) {
 	}
 	// 30 days after 12:00, to the minute before 13:00: 12:00 began exactly
 	// RollupRetention before the current hour and is kept.
-	clk.Advance(store.RollupRetention - time.Minute)
+	clk.Advance(simgate.RollupRetention - time.Minute)
 	sample()
 	if m, q, b := hours(); m != 3 || q != 3 || b != 1 {
 		t.Fatalf("after 30 days: %d modem hours, %d queue hours, %d balances; want 3, 3, 1", m, q, b)
@@ -113,10 +125,12 @@ func TestRollups_Prune(t *testing.T) {
 	}
 }
 
-// Balances keep the text, the amount when it was parsed, and say which.
-func TestBalances(t *testing.T) {
-	ctx := testContext(t, time.Minute)
-	db, clk, _ := openWithClock(t)
+// Balances checks that balance readings keep the text, the amount when it
+// was parsed, and say which.
+func Balances(t *testing.T, open Open) {
+	ctx := testContext(t)
+	clk := NewClock()
+	db := as[RollupStore](t, open(t, "balances", clk.Now))
 	start := clk.Now()
 	amount := 12.5
 	long := strings.Repeat("é", 300) // 600 bytes
