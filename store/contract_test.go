@@ -45,3 +45,4 @@ func TestMetricsReads(t *testing.T)            { storetest.MetricsReads(t, opene
 func TestRollupSamples(t *testing.T)           { storetest.RollupSamples(t, opener(t)) }
 func TestRollupPrune(t *testing.T)             { storetest.RollupPrune(t, opener(t)) }
 func TestBalances(t *testing.T)                { storetest.Balances(t, opener(t)) }
+func TestPingAndRecent(t *testing.T)           { storetest.PingAndRecent(t, opener(t)) }

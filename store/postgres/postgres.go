@@ -11,8 +11,9 @@
 // Idempotency-Keys (idempotency.go), the console's sessions and the SIMs'
 // rejected PINs (session.go), and the webhook outbox, fanned out and claimed
 // by one host at a time (webhook.go), inbound calls and what metrics read
-// (calls.go), and the console's hourly rollups and balance readings
-// (rollup.go), passing the same contract tests as the SQLite store
+// (calls.go), the console's hourly rollups and balance readings
+// (rollup.go), and readiness and the console's verifications (health.go),
+// passing the same contract tests as the SQLite store
 // (store/storetest).
 // The reads and writes of the services' other contracts
 // (simgate.MessageTx, the queue's and the API's other stores) follow.

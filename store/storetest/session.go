@@ -105,3 +105,47 @@ func RejectedPINs(t *testing.T, open Open) {
 		}
 	}
 }
+
+// HealthStore is what readiness and the console's list of verifications
+// read.
+type HealthStore interface {
+	Ping(ctx context.Context) error
+	RecentVerifications(ctx context.Context, limit int) ([]*simgate.Verification, error)
+	UpdateVerifications(ctx context.Context, fn func(simgate.VerificationTx) error) error
+}
+
+// PingAndRecent checks that an open database answers Ping and a closed one
+// does not, and that the console lists verifications newest first, without
+// their code hashes, within its limit.
+func PingAndRecent(t *testing.T, open Open) {
+	ctx := testContext(t)
+	clk := NewClock()
+	store := open(t, "health", clk.Now)
+	db := as[HealthStore](t, store)
+	if err := db.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if vs, err := db.RecentVerifications(ctx, 0); err != nil || vs == nil || len(vs) != 0 {
+		t.Fatalf("no verifications: %v, %v; want an empty list", vs, err)
+	}
+	var ids []string
+	for _, to := range []string{"+4915123456781", "+4915123456782", "+4915123456783"} {
+		v := &simgate.Verification{To: to, CodeLength: 6, MaxAttempts: 3, Reference: "r-" + to[len(to)-1:], ExpiresAt: clk.Now().Add(time.Hour)}
+		StartVerification(t, db, v, make([]byte, 32))
+		ids = append(ids, v.ID)
+		clk.Advance(time.Second)
+	}
+	vs, err := db.RecentVerifications(ctx, 2)
+	if err != nil || len(vs) != 2 || vs[0].ID != ids[2] || vs[1].ID != ids[1] {
+		t.Fatalf("recent = %+v, %v; want the two newest, newest first", vs, err)
+	}
+	if v := vs[0]; v.CodeHash != nil || v.Reference != "r-3" || v.Status != simgate.VerificationPending || v.SendCount != 1 {
+		t.Fatalf("listed %+v", v)
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Ping(ctx); err == nil {
+		t.Fatal("Ping of a closed database succeeded")
+	}
+}
