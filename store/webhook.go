@@ -3,15 +3,14 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/simgate/simgate"
+	"github.com/simgate/simgate/store/internal/rowcodec"
 )
 
 // Page sizes of ListWebhookDeliveries.
@@ -301,7 +300,7 @@ func (db *DB) ListWebhookDeliveries(ctx context.Context, f simgate.DeliveryFilte
 		where, args = append(where, "d.endpoint = ?"), append(args, f.Endpoint)
 	}
 	if f.Cursor != "" {
-		at, key, err := parseCursor(f.Cursor)
+		at, key, err := rowcodec.ParseCursor(f.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -344,7 +343,7 @@ func (db *DB) ListWebhookDeliveries(ctx context.Context, f simgate.DeliveryFilte
 	if len(ds) > limit {
 		ds = ds[:limit]
 		last := ds[limit-1]
-		next = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last.CreatedAt.UnixMilli(), 10) + ":" + last.EventID + "/" + last.Endpoint))
+		next = rowcodec.Cursor(last.CreatedAt.UnixMilli(), last.EventID+"/"+last.Endpoint)
 	}
 	return ds, next, nil
 }
