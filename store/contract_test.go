@@ -32,4 +32,13 @@ func TestVerificationConcurrentStart(t *testing.T) {
 func TestUpdateVerificationsWithMessage(t *testing.T) {
 	storetest.UpdateVerificationsWithMessage(t, opener(t))
 }
-func TestAlerts(t *testing.T) { storetest.Alerts(t, opener(t)) }
+func TestAlerts(t *testing.T)            { storetest.Alerts(t, opener(t)) }
+func TestMessageTxInsert(t *testing.T)   { storetest.MessageTxInsert(t, opener(t)) }
+func TestMessageTxAttempts(t *testing.T) { storetest.MessageTxAttempts(t, opener(t)) }
+func TestMessageTxParts(t *testing.T)    { storetest.MessageTxParts(t, opener(t)) }
+func TestMessageTxQueue(t *testing.T)    { storetest.MessageTxQueue(t, opener(t)) }
+func TestMessageTxReports(t *testing.T)  { storetest.MessageTxReports(t, opener(t)) }
+func TestMessagesList(t *testing.T)      { storetest.MessagesList(t, opener(t)) }
+func TestOptOuts(t *testing.T)           { storetest.OptOuts(t, opener(t)) }
+func TestInboundMessages(t *testing.T)   { storetest.InboundMessages(t, opener(t)) }
+func TestConcurrentClaims(t *testing.T)  { storetest.ConcurrentClaims(t, opener(t)) }
