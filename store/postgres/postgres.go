@@ -5,13 +5,15 @@
 // It is being built (issue "Several gateway hosts on one PostgreSQL"). So
 // far it opens a database and brings its schema up to date, safely when
 // several hosts start at once, and keeps API keys (apikey.go), the API's
-// budgets as one count for the cluster (budget.go), and verifications with
+// budgets as one count for the cluster (budget.go), verifications with
 // their transaction, simgate.VerificationTx, and alerts (verification.go,
-// alert.go, and the messages' reads and writes those need, message.go),
-// passing the same contract tests as the SQLite store (store/storetest).
-// The reads and writes of the services' other contracts
-// (simgate.MessageTx, the queue's and the API's other stores) follow.
-// simgate serve does not offer it yet.
+// alert.go), and messages with their transaction, simgate.MessageTx, and
+// the rest of the queue's store (messagetx.go, message.go, report.go,
+// queue.go), received messages, opt-outs and the modems' daily usage
+// (inbound.go), passing the same contract tests as the SQLite store
+// (store/storetest). The reads and writes of the services' other
+// contracts (the API's idempotency, webhooks, the console, metrics)
+// follow. simgate serve does not offer it yet.
 package postgres
 
 import (
@@ -254,9 +256,9 @@ type tx struct {
 }
 
 // update runs fn in one transaction, committed when fn returns nil and
-// rolled back otherwise: the transactions of UpdateVerifications (and, as
-// the store grows, UpdateMessages). fn's error is returned as it is; what
-// names the transaction in the errors of beginning and committing it.
+// rolled back otherwise: the transactions of UpdateVerifications and
+// UpdateMessages. fn's error is returned as it is; what names the
+// transaction in the errors of beginning and committing it.
 func (db *DB) update(ctx context.Context, what string, fn func(*tx) error) error {
 	now := db.txNow()
 	t, err := db.pool.Begin(ctx)
