@@ -26,13 +26,13 @@ import (
 //     transaction is claiming is passed over, so that two hosts never
 //     claim one message, and neither waits for the other.
 //   - MessageState (before Finish's EndAttempt and the like), LeasedMessages
-//     (recovery), ExpiredUnsentMessages and DueScheduledMessages,
-//     FindSubmittedPart and FindUnknownPart (matching a report or a late
-//     submit answer to a part) lock the message rows they return FOR
-//     UPDATE; UnmatchedReports and UnmatchedLateSubmit lock the reports
-//     and answers they return, so that one is matched once. A locking read
-//     that waited sees the row as the transaction it waited for left it,
-//     and returns it only when it still matches.
+//     (recovery), FindSubmittedPart and FindUnknownPart (matching a report
+//     or a late submit answer to a part) lock the message rows they return
+//     FOR UPDATE; UnmatchedReports and UnmatchedLateSubmit lock the reports
+//     and answers they return, so that one is matched once, and skip those
+//     another transaction holds (it is matching them). A locking read that
+//     waited sees the row as the transaction it waited for left it, and
+//     returns it only when it still matches.
 //   - Reads that return many rows lock them in the order of their id, so
 //     that two of them never wait for each other crosswise. The sweeps
 //     (ExpiredUnsentMessages, DueScheduledMessages, QueueDueScheduled,
@@ -45,14 +45,30 @@ import (
 // its old and new status (status_counts, kept by a trigger of
 // migrations/0001_init.sql) until the transaction ends: status changes on
 // several hosts take turns there. A transaction that changed a status must
-// therefore not wait for a message row, or it would wait for a transaction
+// therefore not wait for a message row, or it could wait for a transaction
 // that waits for it: the reads that wait (MessageState, LeasedMessages,
 // FindSubmittedPart, FindUnknownPart) come before the writes in the
 // queue's rules, and what reads after writing skips (SKIP LOCKED:
-// DelayDueMessages after UndoAttempt, queue/state.go's waitForModem). The
+// DelayDueMessages after UndoAttempt, queue/state.go's waitForModem;
+// UnmatchedReports and UnmatchedLateSubmit after Finish's writes). The
 // same holds for UpdateVerifications, whose only wait for message rows,
 // CancelQueuedMessages, comes before it creates the new message
 // (verify/verify.go).
+//
+// Where it can still deadlock: the trigger locks the two count rows of one
+// status change in the order of their names, but a transaction that
+// changes statuses in two statements takes its rows in two steps. The
+// dispatcher's finishAndClaim (queue/queue.go) finishes a message (sending
+// to sent: the rows "sending", "sent") and then claims one (the row
+// "queued"), while a lone claim locks "queued" and then "sending"; each
+// can hold what the other waits for. PostgreSQL detects the cycle after
+// its deadlock_timeout (a second by default) and aborts one transaction
+// with SQLSTATE 40P01 (deadlock_detected); nothing of it is written, and
+// the dispatcher's workers retry (a failed finish at once, with backoff; a
+// failed claim after a pause). TestFinishAndClaimConcurrently shows it
+// happen. UpdateMessages does not retry by itself: the queue's functions
+// change what they are given (Create's message, RecordReport's report) and
+// are not meant to run twice.
 //
 // The lock order is message row before verification row: the message
 // transaction locks a verification only in FailPendingVerification, after

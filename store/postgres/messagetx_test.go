@@ -2,8 +2,14 @@ package postgres
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/simgate/simgate"
 	"github.com/simgate/simgate/queue"
@@ -74,5 +80,90 @@ func TestClaimSkipsClaimInProgress(t *testing.T) {
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Workers on several hosts finish a send and claim the next message in one
+// transaction (queue/queue.go's finishAndClaim), or claim alone (a worker's
+// first claim): every message is claimed once and ends sent. The
+// transactions may deadlock on the counts of statuses (UpdateMessages says
+// how); PostgreSQL then aborts one, which is retried here as the
+// dispatcher's workers retry.
+func TestFinishAndClaimConcurrently(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	clk := storetest.NewClock()
+	db := opener(t)(t, "finish", clk.Now).(*DB)
+	const messages, workers = 100, 6
+	for i := range messages {
+		if err := storetest.CreateMessage(ctx, db, storetest.NewMessage(fmt.Sprintf("+1555%07d", i), "x", 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	claims := map[string]int{}
+	var deadlocks atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			owner := fmt.Sprintf("host%d", w)
+			var cur *simgate.Message
+			for {
+				var next *simgate.Message
+				finish := func(tx simgate.MessageTx) error {
+					if cur == nil {
+						return nil
+					}
+					return queue.Finish(ctx, tx, cur.ID, simgate.SendOutcome{Status: simgate.StatusSent, ModemID: "m0", MRs: []int{w}, Reason: "submitted"})
+				}
+				claim := func(tx simgate.MessageTx) (err error) {
+					next, err = queue.Claim(ctx, tx, owner, time.Minute)
+					return err
+				}
+				var err error
+				if w%2 == 0 { // finish, then claim alone
+					if err = db.UpdateMessages(ctx, finish); err == nil {
+						cur = nil
+						err = db.UpdateMessages(ctx, claim)
+					}
+				} else {
+					err = db.UpdateMessages(ctx, func(tx simgate.MessageTx) error {
+						if err := finish(tx); err != nil {
+							return err
+						}
+						return claim(tx)
+					})
+				}
+				var pe *pgconn.PgError
+				if errors.As(err, &pe) && pe.Code == "40P01" {
+					deadlocks.Add(1)
+					continue
+				} else if err != nil {
+					t.Error(err)
+					return
+				}
+				if cur = next; cur == nil {
+					return
+				}
+				mu.Lock()
+				claims[cur.ID]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d transactions deadlocked and were retried", deadlocks.Load())
+	if len(claims) != messages {
+		t.Errorf("%d messages claimed, want %d", len(claims), messages)
+	}
+	for id, n := range claims {
+		if n != 1 {
+			t.Errorf("message %s claimed %d times", id, n)
+		}
+		if m, err := db.FindMessage(ctx, id); err != nil || m.Status != simgate.StatusSent {
+			t.Errorf("message %s: %+v, %v; want sent", id, m, err)
+		}
 	}
 }

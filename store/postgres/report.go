@@ -58,7 +58,7 @@ func (t messageTx) UnmatchedReports(ctx context.Context, modemID string, mr int,
 		WHERE message_id IS NULL AND modem_id = $1 AND mr = $2 AND received_at >= $3
 			AND (recipient = '' OR ltrim(recipient, '+') = ltrim($4, '+'))
 		ORDER BY id
-		FOR UPDATE
+		FOR UPDATE SKIP LOCKED
 	`, modemID, mr, since.UnixMilli(), to)
 	if err != nil {
 		return nil, fmt.Errorf("cannot find unmatched status reports: %w", err)
@@ -130,7 +130,7 @@ func (t messageTx) UnmatchedLateSubmit(ctx context.Context, modemID string, seq 
 			AND ltrim(to_number, '+') = ltrim($4, '+')
 		ORDER BY at DESC
 		LIMIT 1
-		FOR UPDATE
+		FOR UPDATE SKIP LOCKED
 	`, modemID, seq, since.UnixMilli(), to).Scan(&id, &l.To, &l.MR, &at)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil, nil
