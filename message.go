@@ -183,6 +183,27 @@ type InboundMessage struct {
 	Raw *RawPDU
 }
 
+// CheckInsert completes and checks m before a store inserts it: a message
+// without a kind is InboundText, one without a status InboundComplete, and
+// it came in at least one part of at least as many. It needs a modem and,
+// when undecodable, its raw PDU; the errors have CodeInvalid.
+func (m *InboundMessage) CheckInsert() error {
+	if m.Kind == "" {
+		m.Kind = InboundText
+	}
+	if m.Status == "" {
+		m.Status = InboundComplete
+	}
+	m.Parts, m.PartsTotal = max(m.Parts, 1), max(m.PartsTotal, m.Parts, 1)
+	switch {
+	case m.ModemID == "":
+		return Errorf(CodeInvalid, "inbound message has no modem")
+	case m.Status == InboundUndecodable && m.Raw == nil:
+		return Errorf(CodeInvalid, "undecodable inbound message has no raw PDU")
+	}
+	return nil
+}
+
 // InboundKind is what an inbound SMS carries.
 type InboundKind string
 

@@ -10,8 +10,11 @@ import (
 	"time"
 
 	"github.com/simgate/simgate"
+	"github.com/simgate/simgate/modem"
 	"github.com/simgate/simgate/queue"
 	"github.com/simgate/simgate/store"
+	"github.com/simgate/simgate/store/postgres"
+	"github.com/simgate/simgate/store/postgres/pgtest"
 )
 
 // stateDB runs the queue's rules (Create, Claim, Finish, ...) on a real
@@ -21,8 +24,15 @@ import (
 type stateDB struct {
 	t   testing.TB
 	ctx context.Context
-	db  *store.DB
+	db  stateStore
 	clk *testClock // newStateDB's: from 2026-03-01 12:00 UTC
+}
+
+// stateStore is what the state tests run the rules on and read back: the
+// dispatcher's store with the modems' daily usage, of either backend.
+type stateStore interface {
+	queue.Store
+	modem.UsageStore
 }
 
 // state is the stateDB of e's database.
@@ -30,15 +40,41 @@ func (e *env) state() *stateDB { return &stateDB{t: e.t, ctx: e.ctx, db: e.db} }
 
 func newStateDB(t testing.TB) *stateDB {
 	t.Helper()
+	return openStateDB(t, func(ctx context.Context, now simgate.Clock) (stateStore, error) {
+		return store.Open(ctx, filepath.Join(t.TempDir(), "simgate.db"), store.Options{Now: now})
+	})
+}
+
+// newPostgresStateDB is newStateDB on a new PostgreSQL database; the test
+// is skipped without a server (pgtest.NewDatabase).
+func newPostgresStateDB(t testing.TB) *stateDB {
+	t.Helper()
+	dsn := pgtest.NewDatabase(t)
+	return openStateDB(t, func(ctx context.Context, now simgate.Clock) (stateStore, error) {
+		return postgres.Open(ctx, dsn, postgres.Options{Now: now})
+	})
+}
+
+// openStateDB is a stateDB on the store open opens, closed when the test
+// ends.
+func openStateDB(t testing.TB, open func(context.Context, simgate.Clock) (stateStore, error)) *stateDB {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	clk := &testClock{base: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "simgate.db"), store.Options{Now: clk.Now})
+	db, err := open(ctx, clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() { db.(interface{ Close() error }).Close() })
 	return &stateDB{t: t, ctx: ctx, db: db, clk: clk}
+}
+
+// onStores runs test on a new stateDB of each store backend: SQLite, and
+// PostgreSQL when SIMGATE_TEST_POSTGRES names a server.
+func onStores(t *testing.T, test func(t *testing.T, s *stateDB)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, newStateDB(t)) })
+	t.Run("postgres", func(t *testing.T) { test(t, newPostgresStateDB(t)) })
 }
 
 // update runs fn in one transaction.
@@ -109,8 +145,9 @@ func newMessage(to, text string, parts int) *simgate.Message {
 
 // Claims go by priority, then due time, then age; a retry is not claimed
 // before it is due; a claim commits sending with a lease.
-func TestMessages_ClaimOrder(t *testing.T) {
-	s := newStateDB(t)
+func TestMessages_ClaimOrder(t *testing.T) { onStores(t, testMessagesClaimOrder) }
+
+func testMessagesClaimOrder(t *testing.T, s *stateDB) {
 	ctx, db, clk := s.ctx, s.db, s.clk
 	low := newMessage("+15550000001", "low", 1)
 	low.Priority = simgate.PriorityLow
@@ -156,8 +193,9 @@ func TestMessages_ClaimOrder(t *testing.T) {
 // A multipart outcome: parts with MRs are sent, an ambiguous one unknown,
 // the rest failed; the message stays sent until its reports came, then
 // folds.
-func TestMessages_AmbiguousMultipart(t *testing.T) {
-	s := newStateDB(t)
+func TestMessages_AmbiguousMultipart(t *testing.T) { onStores(t, testMessagesAmbiguousMultipart) }
+
+func testMessagesAmbiguousMultipart(t *testing.T, s *stateDB) {
 	ctx, db, clk := s.ctx, s.db, s.clk
 	m := newMessage("+15550000001", strings.Repeat("x", 400), 3)
 	if _, err := s.create(m); err != nil {
@@ -199,8 +237,9 @@ func TestMessages_AmbiguousMultipart(t *testing.T) {
 // part still waiting wins, then the newest; a report outside the window
 // stays unmatched; a report that came before the submit was recorded is
 // matched when it is.
-func TestReports_Matching(t *testing.T) {
-	s := newStateDB(t)
+func TestReports_Matching(t *testing.T) { onStores(t, testReportsMatching) }
+
+func testReportsMatching(t *testing.T, s *stateDB) {
 	ctx, db, clk := s.ctx, s.db, s.clk
 	send := func(to string, mr int) *simgate.Message {
 		m := newMessage(to, "x", 1)
@@ -286,8 +325,9 @@ func TestReports_Matching(t *testing.T) {
 // usual rules: sent while reports are awaited, and unknown at the end, since
 // the part after the ambiguous one never went out. Its report matches within
 // the window counted from the late submit, not from the first parts'.
-func TestMessages_LateSubmitMultipart(t *testing.T) {
-	s := newStateDB(t)
+func TestMessages_LateSubmitMultipart(t *testing.T) { onStores(t, testMessagesLateSubmitMultipart) }
+
+func testMessagesLateSubmitMultipart(t *testing.T, s *stateDB) {
 	ctx, db, clk := s.ctx, s.db, s.clk
 	const to = "+15550000001"
 	m := newMessage(to, strings.Repeat("x", 400), 3)
@@ -340,8 +380,9 @@ func TestMessages_LateSubmitMultipart(t *testing.T) {
 // A message with a SendAt ahead is stored scheduled (its parts queued), is
 // not claimed, is the next scheduled, and becomes queued, with its event,
 // once ReleaseScheduled runs at or after its SendAt, never before.
-func TestMessages_Scheduled(t *testing.T) {
-	s := newStateDB(t)
+func TestMessages_Scheduled(t *testing.T) { onStores(t, testMessagesScheduled) }
+
+func testMessagesScheduled(t *testing.T, s *stateDB) {
 	ctx, db, clk := s.ctx, s.db, s.clk
 
 	at := clk.Now().Add(time.Hour + 1500*time.Microsecond) // rounded up to the millisecond
@@ -421,8 +462,9 @@ func TestMessages_Scheduled(t *testing.T) {
 
 // A scheduled message can be canceled; one whose expiry passed ends
 // expired, whether the sweep (ExpireMessages) or the release finds it.
-func TestMessages_ScheduledCancelExpire(t *testing.T) {
-	s := newStateDB(t)
+func TestMessages_ScheduledCancelExpire(t *testing.T) { onStores(t, testMessagesScheduledCancelExpire) }
+
+func testMessagesScheduledCancelExpire(t *testing.T, s *stateDB) {
 	ctx, db, clk := s.ctx, s.db, s.clk
 	schedule := func(text string, sendIn, expireIn time.Duration) *simgate.Message {
 		m := newMessage("+15550000001", text, 1)
@@ -466,7 +508,9 @@ func TestMessages_ScheduledCancelExpire(t *testing.T) {
 
 // counts returns the sent/delivered/failed counts of the rollups since
 // since, as "modem@HH": "sent/delivered/failed".
-func counts(t *testing.T, db *store.DB, since time.Time) map[string]string {
+func counts(t *testing.T, db interface {
+	ModemHours(ctx context.Context, since time.Time) ([]simgate.ModemHour, error)
+}, since time.Time) map[string]string {
 	t.Helper()
 	hs, err := db.ModemHours(context.Background(), since)
 	if err != nil {
@@ -484,9 +528,13 @@ func counts(t *testing.T, db *store.DB, since time.Time) map[string]string {
 // The per-hour counts follow the parts as the dispatcher and the status
 // reports move them, in the hour each thing happened, for the modem it
 // happened on (the rules of migration 0006).
-func TestRollups_Counts(t *testing.T) {
-	s := newStateDB(t)
-	db, clk := s.db, s.clk // 12:00 UTC
+func TestRollups_Counts(t *testing.T) { onStores(t, testRollupsCounts) }
+
+func testRollupsCounts(t *testing.T, s *stateDB) {
+	db := s.db.(interface {
+		ModemHours(ctx context.Context, since time.Time) ([]simgate.ModemHour, error)
+	})
+	clk := s.clk // 12:00 UTC
 	start := clk.Now()
 	const to = "+15550000001"
 	claim := func(parts int) *simgate.Message {
@@ -575,8 +623,9 @@ func TestRollups_Counts(t *testing.T) {
 // Daily usage counts, per modem and UTC day, the parts Finish records as
 // sent or maybe sent, creating the modem row (the IMEI's move is
 // store.TestUpsertModem's).
-func TestUsage(t *testing.T) {
-	s := newStateDB(t)
+func TestUsage(t *testing.T) { onStores(t, testUsage) }
+
+func testUsage(t *testing.T, s *stateDB) {
 	ctx, db, clk := s.ctx, s.db, s.clk
 	day := clk.Now().UTC().Format("2006-01-02")
 	if n, err := db.LoadUsage(ctx, "m0", day); err != nil || n != 0 {
@@ -614,8 +663,9 @@ func TestUsage(t *testing.T) {
 // An opt-out refuses the messages to its number (Create); that it is
 // idempotent both ways is store.TestOptOuts', that a verification's SMS goes
 // out all the same is TestOptOut's.
-func TestCreate_OptOut(t *testing.T) {
-	s := newStateDB(t)
+func TestCreate_OptOut(t *testing.T) { onStores(t, testCreateOptOut) }
+
+func testCreateOptOut(t *testing.T, s *stateDB) {
 	ctx, db := s.ctx, s.db
 	if err := db.SetOptOut(ctx, "+15550000001", "STOP", true); err != nil {
 		t.Fatal(err)

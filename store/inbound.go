@@ -3,19 +3,19 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/simgate/simgate"
+	"github.com/simgate/simgate/store/internal/rowcodec"
 )
 
 // Page sizes of ListInboundMessages.
 const (
 	// DefaultInboundLimit is the page size when the caller gives none.
-	DefaultInboundLimit = 100
+	DefaultInboundLimit = rowcodec.DefaultInboundLimit
 	// MaxInboundLimit is the largest page ListInboundMessages returns.
-	MaxInboundLimit = 1000
+	MaxInboundLimit = rowcodec.MaxInboundLimit
 )
 
 // CreateInboundMessage stores a received SMS and sets m.ID, and m.ReceivedAt
@@ -53,28 +53,18 @@ func (db *DB) ListInboundMessages(ctx context.Context, afterID int64, limit int)
 }
 
 func createInboundMessage(ctx context.Context, tx *tx, m *simgate.InboundMessage) error {
-	if m.Kind == "" {
-		m.Kind = simgate.InboundText
-	}
-	if m.Status == "" {
-		m.Status = simgate.InboundComplete
-	}
-	m.Parts, m.PartsTotal = max(m.Parts, 1), max(m.PartsTotal, m.Parts, 1)
-	switch {
-	case m.ModemID == "":
-		return simgate.Errorf(simgate.CodeInvalid, "inbound message has no modem")
-	case m.Status == simgate.InboundUndecodable && m.Raw == nil:
-		return simgate.Errorf(simgate.CodeInvalid, "undecodable inbound message has no raw PDU")
+	if err := m.CheckInsert(); err != nil {
+		return err
 	}
 	receivedAt := m.ReceivedAt
 	if receivedAt.IsZero() {
 		receivedAt = tx.now
 	}
-	mms, err := nullJSON(m.MMS)
+	mms, err := rowcodec.NullJSON(m.MMS)
 	if err != nil {
 		return fmt.Errorf("cannot create inbound message: %w", err)
 	}
-	raw, err := nullJSON(m.Raw)
+	raw, err := rowcodec.NullJSON(m.Raw)
 	if err != nil {
 		return fmt.Errorf("cannot create inbound message: %w", err)
 	}
@@ -108,54 +98,8 @@ func createInboundMessage(ctx context.Context, tx *tx, m *simgate.InboundMessage
 	return nil
 }
 
-// mmsJSON and rawJSON are how the mms and raw columns hold the MMS
-// notification and the raw PDU.
-type mmsJSON struct {
-	From            string `json:"from"`
-	Subject         string `json:"subject,omitempty"`
-	ContentLocation string `json:"content_location"`
-	TransactionID   string `json:"transaction_id,omitempty"`
-	Size            int64  `json:"size,omitempty"`
-}
-
-type rawJSON struct {
-	Hex    string `json:"hex"`
-	Length int    `json:"length"`
-	Store  string `json:"store,omitempty"`
-	Index  int    `json:"index,omitempty"`
-	Error  string `json:"error"`
-}
-
-// nullJSON returns the JSON column value of v (a *simgate.MMSNotification
-// or *simgate.RawPDU), or nil for a nil one.
-func nullJSON(v any) (any, error) {
-	var j any
-	switch v := v.(type) {
-	case *simgate.MMSNotification:
-		if v == nil {
-			return nil, nil
-		}
-		j = mmsJSON(*v)
-	case *simgate.RawPDU:
-		if v == nil {
-			return nil, nil
-		}
-		j = rawJSON(*v)
-	default:
-		return nil, fmt.Errorf("no JSON column for %T", v)
-	}
-	b, err := json.Marshal(j)
-	if err != nil {
-		return nil, err
-	}
-	return string(b), nil
-}
-
 func listInboundMessages(ctx context.Context, tx *tx, afterID int64, limit int) ([]*simgate.InboundMessage, error) {
-	if limit <= 0 {
-		limit = DefaultInboundLimit
-	}
-	limit = min(limit, MaxInboundLimit)
+	limit = rowcodec.InboundLimit(limit)
 
 	rows, err := tx.QueryContext(ctx, `
 		SELECT `+inboundColumns+`
@@ -191,21 +135,8 @@ func scanInboundMessages(rows *sql.Rows) ([]*simgate.InboundMessage, error) {
 		m.SCTS = fromMillis(scts)
 		m.ReceivedAt = time.UnixMilli(receivedAt).UTC()
 		m.Port = int(port.Int64)
-		if mms.Valid {
-			var j mmsJSON
-			if err := json.Unmarshal([]byte(mms.String), &j); err != nil {
-				return nil, fmt.Errorf("cannot read MMS notification of inbound message %d: %w", m.ID, err)
-			}
-			n := simgate.MMSNotification(j)
-			m.MMS = &n
-		}
-		if raw.Valid {
-			var j rawJSON
-			if err := json.Unmarshal([]byte(raw.String), &j); err != nil {
-				return nil, fmt.Errorf("cannot read raw PDU of inbound message %d: %w", m.ID, err)
-			}
-			r := simgate.RawPDU(j)
-			m.Raw = &r
+		if err := rowcodec.SetInboundJSON(&m, nullableString(mms), nullableString(raw)); err != nil {
+			return nil, err
 		}
 		ms = append(ms, &m)
 	}
@@ -213,4 +144,12 @@ func scanInboundMessages(rows *sql.Rows) ([]*simgate.InboundMessage, error) {
 		return nil, fmt.Errorf("cannot list inbound messages: %w", err)
 	}
 	return ms, nil
+}
+
+// nullableString is the string of a nullable column; nil for NULL.
+func nullableString(s sql.NullString) *string {
+	if !s.Valid {
+		return nil
+	}
+	return &s.String
 }

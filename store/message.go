@@ -3,22 +3,21 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/simgate/simgate"
+	"github.com/simgate/simgate/store/internal/rowcodec"
 )
 
 // Page sizes of ListMessages.
 const (
 	// DefaultMessageLimit is the page size when the filter gives none.
-	DefaultMessageLimit = 100
+	DefaultMessageLimit = rowcodec.DefaultMessageLimit
 	// MaxMessageLimit is the largest page ListMessages returns.
-	MaxMessageLimit = 1000
+	MaxMessageLimit = rowcodec.MaxMessageLimit
 )
 
 // insertMessage stores m as it is given (simgate.MessageTx.InsertMessage).
@@ -165,13 +164,9 @@ func findMessage(ctx context.Context, tx *tx, id string) (*simgate.Message, erro
 // and events, and the cursor of the next page ("" on the last page). A cursor
 // that is not one ListMessages returned fails with simgate.CodeInvalid.
 func (db *DB) ListMessages(ctx context.Context, f simgate.MessageFilter) ([]*simgate.Message, string, error) {
-	limit := f.Limit
-	if limit <= 0 {
-		limit = DefaultMessageLimit
-	}
-	limit = min(limit, MaxMessageLimit)
-	if f.Status != "" && !f.Status.Valid() {
-		return nil, "", simgate.Errorf(simgate.CodeInvalid, "status %q is not a message status", f.Status)
+	limit, err := rowcodec.MessageLimit(f)
+	if err != nil {
+		return nil, "", err
 	}
 	var where []string
 	var args []any
@@ -182,7 +177,7 @@ func (db *DB) ListMessages(ctx context.Context, f simgate.MessageFilter) ([]*sim
 		where, args = append(where, "to_number = ?"), append(args, f.To)
 	}
 	if f.Cursor != "" {
-		at, id, err := parseCursor(f.Cursor)
+		at, id, err := rowcodec.ParseCursor(f.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -215,26 +210,9 @@ func (db *DB) ListMessages(ctx context.Context, f simgate.MessageFilter) ([]*sim
 	if len(ms) > limit {
 		ms = ms[:limit]
 		last := ms[limit-1]
-		next = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last.CreatedAt.UnixMilli(), 10) + ":" + last.ID))
+		next = rowcodec.Cursor(last.CreatedAt.UnixMilli(), last.ID)
 	}
 	return ms, next, nil
-}
-
-func parseCursor(c string) (int64, string, error) {
-	bad := simgate.Errorf(simgate.CodeInvalid, "cursor %q is not valid", c)
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, "", bad
-	}
-	at, id, ok := strings.Cut(string(b), ":")
-	if !ok {
-		return 0, "", bad
-	}
-	ms, err := strconv.ParseInt(at, 10, 64)
-	if err != nil {
-		return 0, "", bad
-	}
-	return ms, id, nil
 }
 
 func addEvent(ctx context.Context, tx *tx, id string, status simgate.MessageStatus, reason string) error {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -333,66 +332,5 @@ func TestDB_ConcurrentWrites(t *testing.T) {
 	}
 	if got, want := n, writers*perWriter; got != want {
 		t.Fatalf("%d rows, want %d", got, want)
-	}
-}
-
-func TestInboundMessages(t *testing.T) {
-	ctx := testContext(t, time.Minute)
-	now := time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
-	db := MustOpenDBAt(t, filepath.Join(t.TempDir(), "simgate.db"), store.Options{Now: func() time.Time { return now }})
-
-	scts := time.Date(2026, 3, 1, 11, 59, 58, 0, time.UTC)
-	in := []*simgate.InboundMessage{
-		{ModemID: "modem0", From: "+15550001", Text: "STOP", SCTS: scts},
-		{ModemID: "modem1", From: "+15550002", Text: "héllo 👋"},
-		{ModemID: "modem0", From: "+15550003", Text: ""},
-		{ModemID: "modem0", From: "+15550004", Kind: simgate.InboundMMSNotification, Status: simgate.InboundComplete,
-			Parts: 2, PartsTotal: 2, Port: 2948, Data: []byte{0x01, 0x06, 0x22},
-			MMS: &simgate.MMSNotification{From: "+15550005", ContentLocation: "http://mmsc/x", TransactionID: "T1", Size: 1234}},
-		{ModemID: "modem1", From: "+15550006", Text: "part one ", Status: simgate.InboundIncomplete, Parts: 1, PartsTotal: 3},
-		{ModemID: "modem0", Text: "an originating address without digits"},
-		{ModemID: "modem1", Kind: simgate.InboundData, Status: simgate.InboundUndecodable,
-			Raw: &simgate.RawPDU{Hex: "0791FF", Length: 40, Store: "SM", Index: 7, Error: "cannot decode TPDU"}},
-	}
-	for _, m := range in {
-		if err := db.CreateInboundMessage(ctx, m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if in[0].ID == 0 || in[1].ID <= in[0].ID || in[2].ID <= in[1].ID {
-		t.Fatalf("ids not increasing: %d %d %d", in[0].ID, in[1].ID, in[2].ID)
-	}
-	if got, want := in[0].ReceivedAt, now.Truncate(time.Millisecond); !got.Equal(want) {
-		t.Fatalf("ReceivedAt = %v, want %v", got, want)
-	}
-
-	all, err := db.ListInboundMessages(ctx, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := len(all), len(in); got != want {
-		t.Fatalf("listed %d, want %d", got, want)
-	}
-	for i, m := range all {
-		if !reflect.DeepEqual(m, in[i]) {
-			t.Errorf("message %d = %+v, want %+v", i, m, in[i])
-		}
-	}
-
-	page, err := db.ListInboundMessages(ctx, in[0].ID, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := len(page), 1; got != want {
-		t.Fatalf("page has %d, want %d", got, want)
-	} else if got, want := page[0].ID, in[1].ID; got != want {
-		t.Fatalf("page starts at %d, want %d", got, want)
-	}
-
-	for _, m := range []*simgate.InboundMessage{{From: "+1555"},
-		{ModemID: "modem0", Status: simgate.InboundUndecodable}} {
-		if err := db.CreateInboundMessage(ctx, m); simgate.ErrorCode(err) != simgate.CodeInvalid {
-			t.Errorf("CreateInboundMessage(%+v) = %v, want invalid", m, err)
-		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/simgate/simgate"
+	"github.com/simgate/simgate/store/internal/rowcodec"
 )
 
 // Page sizes of ListWebhookDeliveries.
@@ -299,7 +300,7 @@ func (db *DB) ListWebhookDeliveries(ctx context.Context, f simgate.DeliveryFilte
 		where, args = append(where, "d.endpoint = ?"), append(args, f.Endpoint)
 	}
 	if f.Cursor != "" {
-		at, key, err := simgate.ParseCursor(f.Cursor)
+		at, key, err := rowcodec.ParseCursor(f.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -342,7 +343,7 @@ func (db *DB) ListWebhookDeliveries(ctx context.Context, f simgate.DeliveryFilte
 	if len(ds) > limit {
 		ds = ds[:limit]
 		last := ds[limit-1]
-		next = simgate.EncodeCursor(last.CreatedAt.UnixMilli(), last.EventID+"/"+last.Endpoint)
+		next = rowcodec.Cursor(last.CreatedAt.UnixMilli(), last.EventID+"/"+last.Endpoint)
 	}
 	return ds, next, nil
 }

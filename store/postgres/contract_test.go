@@ -5,12 +5,18 @@ import (
 	"testing"
 
 	"github.com/simgate/simgate"
+	"github.com/simgate/simgate/modem"
+	"github.com/simgate/simgate/queue"
 	"github.com/simgate/simgate/store/storetest"
 	"github.com/simgate/simgate/verify"
 )
 
 // The services' store interfaces this store implements in full.
-var _ verify.Store = (*DB)(nil)
+var (
+	_ verify.Store     = (*DB)(nil)
+	_ queue.Store      = (*DB)(nil)
+	_ modem.UsageStore = (*DB)(nil)
+)
 
 // The contract every store backend passes (storetest), on PostgreSQL, for
 // the parts this store implements so far.
@@ -61,3 +67,12 @@ func TestRollupSamples(t *testing.T)           { storetest.RollupSamples(t, open
 func TestRollupPrune(t *testing.T)             { storetest.RollupPrune(t, opener(t)) }
 func TestBalances(t *testing.T)                { storetest.Balances(t, opener(t)) }
 func TestPingAndRecent(t *testing.T)           { storetest.PingAndRecent(t, opener(t)) }
+func TestMessageTxInsert(t *testing.T)         { storetest.MessageTxInsert(t, opener(t)) }
+func TestMessageTxAttempts(t *testing.T)       { storetest.MessageTxAttempts(t, opener(t)) }
+func TestMessageTxParts(t *testing.T)          { storetest.MessageTxParts(t, opener(t)) }
+func TestMessageTxQueue(t *testing.T)          { storetest.MessageTxQueue(t, opener(t)) }
+func TestMessageTxReports(t *testing.T)        { storetest.MessageTxReports(t, opener(t)) }
+func TestMessagesList(t *testing.T)            { storetest.MessagesList(t, opener(t)) }
+func TestOptOuts(t *testing.T)                 { storetest.OptOuts(t, opener(t)) }
+func TestInboundMessages(t *testing.T)         { storetest.InboundMessages(t, opener(t)) }
+func TestConcurrentClaims(t *testing.T)        { storetest.ConcurrentClaims(t, opener(t)) }

@@ -11,8 +11,9 @@ import (
 	"github.com/simgate/simgate"
 )
 
-// The messages' reads and writes that verifications need so far
-// (simgate.VerificationTx.CreateMessage and CancelQueuedMessages), as the
+// The messages' reads and writes that both the message and the
+// verification transactions make (simgate.MessageTx, and
+// simgate.VerificationTx.CreateMessage and CancelQueuedMessages), as the
 // SQLite store does them (store/message.go, store/messagetx.go).
 
 // insertMessage stores m as it is given (simgate.MessageTx.InsertMessage):

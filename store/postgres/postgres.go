@@ -5,19 +5,18 @@
 // It is being built (issue "Several gateway hosts on one PostgreSQL"). So
 // far it opens a database and brings its schema up to date, safely when
 // several hosts start at once, and keeps API keys (apikey.go), the API's
-// budgets as one count for the cluster (budget.go), and verifications with
+// budgets as one count for the cluster (budget.go), verifications with
 // their transaction, simgate.VerificationTx, and alerts (verification.go,
-// alert.go, and the messages' reads and writes those need, message.go),
+// alert.go), messages with their transaction, simgate.MessageTx, and the
+// rest of the queue's store (messagetx.go, message.go, report.go, queue.go),
+// received messages, opt-outs and the modems' daily usage (inbound.go),
 // Idempotency-Keys (idempotency.go), the console's sessions and the SIMs'
-// rejected PINs (session.go), and the webhook outbox, fanned out and claimed
-// by one host at a time (webhook.go), inbound calls and what metrics read
-// (calls.go), the console's hourly rollups and balance readings
-// (rollup.go), and readiness and the console's verifications (health.go),
-// passing the same contract tests as the SQLite store
-// (store/storetest).
-// The reads and writes of the services' other contracts
-// (simgate.MessageTx, the queue's and the API's other stores) follow.
-// simgate serve does not offer it yet.
+// rejected PINs (session.go), the webhook outbox, fanned out and claimed by
+// one host at a time (webhook.go), inbound calls and what metrics read
+// (calls.go), the console's hourly rollups and balance readings (rollup.go),
+// and readiness and the console's verifications (health.go), passing the
+// same contract tests as the SQLite store (store/storetest). simgate serve
+// does not offer it yet.
 package postgres
 
 import (
@@ -260,9 +259,9 @@ type tx struct {
 }
 
 // update runs fn in one transaction, committed when fn returns nil and
-// rolled back otherwise: the transactions of UpdateVerifications (and, as
-// the store grows, UpdateMessages). fn's error is returned as it is; what
-// names the transaction in the errors of beginning and committing it.
+// rolled back otherwise: the transactions of UpdateVerifications and
+// UpdateMessages. fn's error is returned as it is; what names the
+// transaction in the errors of beginning and committing it.
 func (db *DB) update(ctx context.Context, what string, fn func(*tx) error) error {
 	now := db.txNow()
 	t, err := db.pool.Begin(ctx)

@@ -173,10 +173,13 @@ func (t verificationTx) CreateMessage(ctx context.Context, m *simgate.Message) e
 
 // CancelQueuedMessages cancels the messages of a verification that no
 // modem was asked to send yet: they and their parts become canceled, with
-// reason and an event.
+// reason and an event. Their rows are locked by the read, so that one a
+// host claims meanwhile (UpdateMessages) is read as the claim left it, in
+// sending, and is not canceled under the modem.
 func (t verificationTx) CancelQueuedMessages(ctx context.Context, verificationID, reason string) error {
 	rows, err := t.tx.Query(ctx, `
 		SELECT id FROM messages WHERE verification_id = $1 AND status IN ('accepted', 'queued') ORDER BY rowid
+		FOR UPDATE
 	`, verificationID)
 	if err != nil {
 		return fmt.Errorf("cannot find queued messages: %w", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/simgate/simgate"
+	"github.com/simgate/simgate/store/internal/rowcodec"
 )
 
 // Page sizes of ListWebhookDeliveries, as in the SQLite store.
@@ -308,7 +309,7 @@ func (db *DB) ListWebhookDeliveries(ctx context.Context, f simgate.DeliveryFilte
 		where = append(where, "d.endpoint = "+arg(f.Endpoint))
 	}
 	if f.Cursor != "" {
-		at, key, err := simgate.ParseCursor(f.Cursor)
+		at, key, err := rowcodec.ParseCursor(f.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -350,7 +351,7 @@ func (db *DB) ListWebhookDeliveries(ctx context.Context, f simgate.DeliveryFilte
 	if len(ds) > limit {
 		ds = ds[:limit]
 		last := ds[limit-1]
-		next = simgate.EncodeCursor(last.CreatedAt.UnixMilli(), last.EventID+"/"+last.Endpoint)
+		next = rowcodec.Cursor(last.CreatedAt.UnixMilli(), last.EventID+"/"+last.Endpoint)
 	}
 	return ds, next, nil
 }

@@ -1,21 +1,48 @@
-package store_test
+package storetest
 
 import (
 	"bytes"
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/simgate/simgate"
-	"github.com/simgate/simgate/store"
-	"github.com/simgate/simgate/store/storetest"
+	"github.com/simgate/simgate/queue"
 )
 
-// createMessage stores m in a message transaction of its own, queued with its
-// parts (unless m says otherwise), as a message starts.
-func createMessage(ctx context.Context, db *store.DB, m *simgate.Message) error {
+// MessageStore is the contract of messages: the queue's store (queue.Store)
+// with the simgate.MessageTx its rules run in, the modems' daily usage
+// (modem.UsageStore), and the API's reads of received messages and
+// opt-outs.
+type MessageStore interface {
+	UpdateMessages(ctx context.Context, fn func(simgate.MessageTx) error) error
+	FindMessage(ctx context.Context, id string) (*simgate.Message, error)
+	CountDue(ctx context.Context) (int, error)
+	NextScheduled(ctx context.Context) (time.Time, error)
+	ListMessages(ctx context.Context, f simgate.MessageFilter) ([]*simgate.Message, string, error)
+	QueueStats(ctx context.Context, since time.Time) (simgate.QueueStats, error)
+	CreateInboundMessage(ctx context.Context, m *simgate.InboundMessage) error
+	ListInboundMessages(ctx context.Context, afterID int64, limit int) ([]*simgate.InboundMessage, error)
+	SetOptOut(ctx context.Context, number, keyword string, out bool) error
+	OptedOut(ctx context.Context, number string) (keyword string, ok bool, err error)
+	LoadUsage(ctx context.Context, modemID, day string) (int, error)
+}
+
+// NewMessage returns a message to to with text and parts parts, without
+// status: CreateMessage queues it.
+func NewMessage(to, text string, parts int) *simgate.Message {
+	return &simgate.Message{To: to, Text: text, Parts: make([]simgate.Part, parts)}
+}
+
+// CreateMessage stores m in a message transaction of its own, queued with
+// its parts (unless m says otherwise), as a message starts.
+func CreateMessage(ctx context.Context, db interface {
+	UpdateMessages(ctx context.Context, fn func(simgate.MessageTx) error) error
+}, m *simgate.Message) error {
 	return db.UpdateMessages(ctx, func(tx simgate.MessageTx) error {
 		if m.Status == "" {
 			m.Status, m.Reason = simgate.StatusQueued, "accepted"
@@ -32,19 +59,24 @@ func createMessage(ctx context.Context, db *store.DB, m *simgate.Message) error 
 // messageTxRig is a database with a clock and a way to run one message
 // transaction that must succeed.
 type messageTxRig struct {
-	t   *testing.T
-	db  *store.DB
-	clk *storetest.Clock
+	t     *testing.T
+	store Store
+	db    MessageStore
+	clk   *Clock
 }
 
-func newMessageTxRig(t *testing.T) *messageTxRig {
-	db, clk, _ := openWithClock(t)
-	return &messageTxRig{t: t, db: db, clk: clk}
+func newMessageTxRig(t *testing.T, open Open) *messageTxRig {
+	clk := NewClock()
+	s := open(t, "messages", clk.Now)
+	return &messageTxRig{t: t, store: s, db: as[MessageStore](t, s), clk: clk}
 }
+
+// verifications is the rig's database as a VerificationStore.
+func (r *messageTxRig) verifications() VerificationStore { return as[VerificationStore](r.t, r.store) }
 
 func (r *messageTxRig) update(fn func(tx simgate.MessageTx) error) {
 	r.t.Helper()
-	if err := r.db.UpdateMessages(testContext(r.t, time.Minute), fn); err != nil {
+	if err := r.db.UpdateMessages(testContext(r.t), fn); err != nil {
 		r.t.Fatal(err)
 	}
 }
@@ -52,7 +84,7 @@ func (r *messageTxRig) update(fn func(tx simgate.MessageTx) error) {
 // find returns message id as stored.
 func (r *messageTxRig) find(id string) *simgate.Message {
 	r.t.Helper()
-	m, err := r.db.FindMessage(testContext(r.t, time.Minute), id)
+	m, err := r.db.FindMessage(testContext(r.t), id)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -70,9 +102,9 @@ func partStates(m *simgate.Message) string {
 
 // InsertMessage stores a message as it is given and refuses one that is
 // incomplete; the reads find it; a function that fails stores nothing.
-func TestMessageTx_Insert(t *testing.T) {
-	ctx := testContext(t, time.Minute)
-	r := newMessageTxRig(t)
+func MessageTxInsert(t *testing.T, open Open) {
+	ctx := testContext(t)
+	r := newMessageTxRig(t, open)
 	now := r.clk.Now()
 	m := &simgate.Message{To: "+15550000001", Text: "later", Priority: simgate.PriorityHigh, Status: simgate.StatusScheduled,
 		Reason: "scheduled", SendAt: now.Add(time.Hour), NextAttemptAt: now.Add(time.Hour), ExpiresAt: now.Add(2 * time.Hour),
@@ -124,7 +156,7 @@ func TestMessageTx_Insert(t *testing.T) {
 			t.Errorf("insert of %q: %v, want invalid", bad.Text, err)
 		}
 	}
-	failed := newMessage("+15550000002", "rolled back", 1)
+	failed := NewMessage("+15550000002", "rolled back", 1)
 	err := r.db.UpdateMessages(ctx, func(tx simgate.MessageTx) error {
 		failed.Status, failed.Parts[0].Status = simgate.StatusQueued, simgate.StatusQueued
 		if err := tx.InsertMessage(ctx, failed, nil); err != nil {
@@ -155,24 +187,24 @@ func TestMessageTx_Insert(t *testing.T) {
 // The next due message comes by priority, due time and creation, with its
 // verification; an attempt leases it, and ending or undoing the attempt
 // drops the lease.
-func TestMessageTx_Attempts(t *testing.T) {
-	ctx := testContext(t, time.Minute)
-	r := newMessageTxRig(t)
+func MessageTxAttempts(t *testing.T, open Open) {
+	ctx := testContext(t)
+	r := newMessageTxRig(t, open)
 	v := &simgate.Verification{To: "+15550000009", CodeLength: 6, MaxAttempts: 3, ExpiresAt: r.clk.Now().Add(10 * time.Minute)}
-	storetest.StartVerification(t, r.db, v, bytes.Repeat([]byte{1}, 32))
-	later := newMessage("+15550000001", "due later", 1)
+	StartVerification(t, r.verifications(), v, bytes.Repeat([]byte{1}, 32))
+	later := NewMessage("+15550000001", "due later", 1)
 	later.NextAttemptAt = r.clk.Now().Add(time.Minute)
-	old := newMessage("+15550000002", "normal, older", 1)
-	low := newMessage("+15550000003", "low", 1)
+	old := NewMessage("+15550000002", "normal, older", 1)
+	low := NewMessage("+15550000003", "low", 1)
 	low.Priority = simgate.PriorityLow
-	code := newMessage(v.To, "code", 1)
+	code := NewMessage(v.To, "code", 1)
 	code.Priority, code.VerificationID = simgate.PriorityVerification, v.ID
-	young := newMessage("+15550000004", "normal, younger", 2)
+	young := NewMessage("+15550000004", "normal, younger", 2)
 	for _, m := range []*simgate.Message{later, old, low, code, young} {
 		if m.Priority == 0 {
 			m.Priority = simgate.PriorityNormal
 		}
-		if err := createMessage(ctx, r.db, m); err != nil {
+		if err := CreateMessage(ctx, r.db, m); err != nil {
 			t.Fatal(err)
 		}
 		r.clk.Advance(time.Millisecond)
@@ -264,18 +296,18 @@ func TestMessageTx_Attempts(t *testing.T) {
 
 	// The verification fails only while it is pending.
 	r.update(func(tx simgate.MessageTx) error { return tx.FailPendingVerification(ctx, code.ID) })
-	if got, _, err := r.db.GetVerification(ctx, v.ID); err != nil || got.Status != simgate.VerificationFailed {
+	if got, _, err := r.verifications().GetVerification(ctx, v.ID); err != nil || got.Status != simgate.VerificationFailed {
 		t.Fatalf("verification %+v, %v", got, err)
 	}
 	r.update(func(tx simgate.MessageTx) error { return tx.FailPendingVerification(ctx, old.ID) })
 }
 
 // Parts change in number, by range, when sent and when reported.
-func TestMessageTx_Parts(t *testing.T) {
-	ctx := testContext(t, time.Minute)
-	r := newMessageTxRig(t)
-	m := newMessage("+15550000001", "parts", 2)
-	if err := createMessage(ctx, r.db, m); err != nil {
+func MessageTxParts(t *testing.T, open Open) {
+	ctx := testContext(t)
+	r := newMessageTxRig(t, open)
+	m := NewMessage("+15550000001", "parts", 2)
+	if err := CreateMessage(ctx, r.db, m); err != nil {
 		t.Fatal(err)
 	}
 	at := r.clk.Now().Add(-time.Second)
@@ -335,19 +367,19 @@ func TestMessageTx_Parts(t *testing.T) {
 // The writes on many queued messages at once: the wait for a modem and its
 // end, the release of scheduled messages; and the reads of messages that
 // expired and of sent ones whose reports are missing.
-func TestMessageTx_Queue(t *testing.T) {
-	ctx := testContext(t, time.Minute)
-	r := newMessageTxRig(t)
+func MessageTxQueue(t *testing.T, open Open) {
+	ctx := testContext(t)
+	r := newMessageTxRig(t, open)
 	now := r.clk.Now()
-	waiting, due := newMessage("+15550000001", "waits already", 1), newMessage("+15550000002", "due", 1)
-	notDue := newMessage("+15550000003", "not due", 1)
+	waiting, due := NewMessage("+15550000001", "waits already", 1), NewMessage("+15550000002", "due", 1)
+	notDue := NewMessage("+15550000003", "not due", 1)
 	notDue.NextAttemptAt = now.Add(time.Hour)
-	expired := newMessage("+15550000004", "expired", 1)
+	expired := NewMessage("+15550000004", "expired", 1)
 	expired.ExpiresAt = now.Add(time.Minute)
-	scheduled := newMessage("+15550000005", "scheduled", 1)
+	scheduled := NewMessage("+15550000005", "scheduled", 1)
 	scheduled.Status, scheduled.SendAt, scheduled.NextAttemptAt = simgate.StatusScheduled, now.Add(time.Minute), now.Add(time.Minute)
 	for _, m := range []*simgate.Message{waiting, notDue, expired, scheduled} {
-		if err := createMessage(ctx, r.db, m); err != nil {
+		if err := CreateMessage(ctx, r.db, m); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -360,7 +392,7 @@ func TestMessageTx_Queue(t *testing.T) {
 		}
 		return tx.DelayDueMessages(ctx, tx.Now(), "waiting for a modem: first")
 	})
-	if err := createMessage(ctx, r.db, due); err != nil {
+	if err := CreateMessage(ctx, r.db, due); err != nil {
 		t.Fatal(err)
 	}
 	r.update(func(tx simgate.MessageTx) error {
@@ -462,13 +494,13 @@ func TestMessageTx_Queue(t *testing.T) {
 
 // Status reports and late submit answers: stored, found by part, matched
 // later.
-func TestMessageTx_Reports(t *testing.T) {
-	ctx := testContext(t, time.Minute)
-	r := newMessageTxRig(t)
+func MessageTxReports(t *testing.T, open Open) {
+	ctx := testContext(t)
+	r := newMessageTxRig(t, open)
 	start := r.clk.Now()
-	old, recent := newMessage("+15550000001", "old", 1), newMessage("+15550000001", "recent", 2)
+	old, recent := NewMessage("+15550000001", "old", 1), NewMessage("+15550000001", "recent", 2)
 	for _, m := range []*simgate.Message{old, recent} {
-		if err := createMessage(ctx, r.db, m); err != nil {
+		if err := CreateMessage(ctx, r.db, m); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -561,5 +593,206 @@ func TestMessageTx_Reports(t *testing.T) {
 	st, err = r.db.QueueStats(ctx, start)
 	if err != nil || st.LateSubmits != 1 || st.MatchedLateSubmits != 1 {
 		t.Fatalf("stats %+v, %v", st, err)
+	}
+}
+
+// Pages are newest first and the cursor continues where the last page ended.
+func MessagesList(t *testing.T, open Open) {
+	ctx := testContext(t)
+	clk := NewClock()
+	db := as[MessageStore](t, open(t, "list", clk.Now))
+	var ids []string
+	for i := 0; i < 5; i++ {
+		to := "+15550000001"
+		if i%2 == 1 {
+			to = "+15550000002"
+		}
+		m := NewMessage(to, "x", 1)
+		if err := CreateMessage(ctx, db, m); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.ID)
+		if i < 3 {
+			clk.Advance(time.Second) // the last two share a millisecond
+		}
+	}
+	var got []string
+	cursor := ""
+	for {
+		ms, next, err := db.ListMessages(ctx, simgate.MessageFilter{Cursor: cursor, Limit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			got = append(got, m.ID)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(got) != 5 || got[4] != ids[0] {
+		t.Fatalf("paged %v, want all 5 newest first (oldest %s)", got, ids[0])
+	}
+	seen := map[string]bool{}
+	for _, id := range got {
+		if seen[id] {
+			t.Fatalf("%s twice", id)
+		}
+		seen[id] = true
+	}
+	ms, _, err := db.ListMessages(ctx, simgate.MessageFilter{To: "+15550000002"})
+	if err != nil || len(ms) != 2 {
+		t.Fatalf("by recipient: %d, %v", len(ms), err)
+	}
+	if _, _, err := db.ListMessages(ctx, simgate.MessageFilter{Cursor: "nope!"}); simgate.ErrorCode(err) != simgate.CodeInvalid {
+		t.Fatalf("bad cursor: %v", err)
+	}
+}
+
+// Opt-outs are idempotent both ways. That they refuse all but verification
+// messages is the queue's rule (queue.TestCreate_OptOut).
+func OptOuts(t *testing.T, open Open) {
+	ctx := testContext(t)
+	db := as[MessageStore](t, open(t, "optouts", NewClock().Now))
+	for i := 0; i < 2; i++ {
+		if err := db.SetOptOut(ctx, "+15550000001", "STOP", true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if k, ok, err := db.OptedOut(ctx, "+15550000001"); err != nil || !ok || k != "STOP" {
+		t.Fatalf("OptedOut = %q %v %v", k, ok, err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := db.SetOptOut(ctx, "+15550000001", "START", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok, _ := db.OptedOut(ctx, "+15550000001"); ok {
+		t.Fatal("still opted out")
+	}
+}
+
+// InboundMessages checks that received messages are stored as given, with
+// increasing ids, listed in pages, and refused without a modem or, when
+// undecodable, without their raw PDU.
+func InboundMessages(t *testing.T, open Open) {
+	ctx := testContext(t)
+	now := time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
+	db := as[MessageStore](t, open(t, "inbound", func() time.Time { return now }))
+
+	scts := time.Date(2026, 3, 1, 11, 59, 58, 0, time.UTC)
+	in := []*simgate.InboundMessage{
+		{ModemID: "modem0", From: "+15550001", Text: "STOP", SCTS: scts},
+		{ModemID: "modem1", From: "+15550002", Text: "héllo 👋"},
+		{ModemID: "modem0", From: "+15550003", Text: ""},
+		{ModemID: "modem0", From: "+15550004", Kind: simgate.InboundMMSNotification, Status: simgate.InboundComplete,
+			Parts: 2, PartsTotal: 2, Port: 2948, Data: []byte{0x01, 0x06, 0x22},
+			MMS: &simgate.MMSNotification{From: "+15550005", ContentLocation: "http://mmsc/x", TransactionID: "T1", Size: 1234}},
+		{ModemID: "modem1", From: "+15550006", Text: "part one ", Status: simgate.InboundIncomplete, Parts: 1, PartsTotal: 3},
+		{ModemID: "modem0", Text: "an originating address without digits"},
+		{ModemID: "modem1", Kind: simgate.InboundData, Status: simgate.InboundUndecodable,
+			Raw: &simgate.RawPDU{Hex: "0791FF", Length: 40, Store: "SM", Index: 7, Error: "cannot decode TPDU"}},
+	}
+	for _, m := range in {
+		if err := db.CreateInboundMessage(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if in[0].ID == 0 || in[1].ID <= in[0].ID || in[2].ID <= in[1].ID {
+		t.Fatalf("ids not increasing: %d %d %d", in[0].ID, in[1].ID, in[2].ID)
+	}
+	if got, want := in[0].ReceivedAt, now.Truncate(time.Millisecond); !got.Equal(want) {
+		t.Fatalf("ReceivedAt = %v, want %v", got, want)
+	}
+
+	all, err := db.ListInboundMessages(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(all), len(in); got != want {
+		t.Fatalf("listed %d, want %d", got, want)
+	}
+	for i, m := range all {
+		if !reflect.DeepEqual(m, in[i]) {
+			t.Errorf("message %d = %+v, want %+v", i, m, in[i])
+		}
+	}
+
+	page, err := db.ListInboundMessages(ctx, in[0].ID, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(page), 1; got != want {
+		t.Fatalf("page has %d, want %d", got, want)
+	} else if got, want := page[0].ID, in[1].ID; got != want {
+		t.Fatalf("page starts at %d, want %d", got, want)
+	}
+
+	for _, m := range []*simgate.InboundMessage{{From: "+1555"},
+		{ModemID: "modem0", Status: simgate.InboundUndecodable}} {
+		if err := db.CreateInboundMessage(ctx, m); simgate.ErrorCode(err) != simgate.CodeInvalid {
+			t.Errorf("CreateInboundMessage(%+v) = %v, want invalid", m, err)
+		}
+	}
+}
+
+// ConcurrentClaims checks that of many transactions claiming at once
+// (queue.Claim, as the dispatchers of several hosts do), each queued
+// message goes to exactly one.
+func ConcurrentClaims(t *testing.T, open Open) {
+	ctx := testContext(t)
+	clk := NewClock()
+	db := as[MessageStore](t, open(t, "claims", clk.Now))
+	const messages, claimers = 50, 8
+	want := map[string]bool{}
+	for i := range messages {
+		m := NewMessage(fmt.Sprintf("+1555000%04d", i), "claim me", 1)
+		if err := CreateMessage(ctx, db, m); err != nil {
+			t.Fatal(err)
+		}
+		want[m.ID] = true
+	}
+	var mu sync.Mutex
+	claims := map[string]int{}
+	var wg sync.WaitGroup
+	for c := range claimers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			owner := fmt.Sprintf("host%d", c)
+			for {
+				var m *simgate.Message
+				err := db.UpdateMessages(ctx, func(tx simgate.MessageTx) error {
+					var err error
+					m, err = queue.Claim(ctx, tx, owner, time.Minute)
+					if m != nil {
+						pause() // the work between the claim and its commit
+					}
+					return err
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				} else if m == nil {
+					return
+				}
+				mu.Lock()
+				claims[m.ID]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for id, n := range claims {
+		if n != 1 || !want[id] {
+			t.Errorf("message %s claimed %d times", id, n)
+		}
+	}
+	if len(claims) != messages {
+		t.Errorf("%d messages claimed, want %d", len(claims), messages)
+	}
+	if n, err := db.CountDue(ctx); err != nil || n != 0 {
+		t.Errorf("CountDue = %d, %v; want none left", n, err)
 	}
 }
