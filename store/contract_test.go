@@ -55,3 +55,4 @@ func TestMessagesList(t *testing.T)            { storetest.MessagesList(t, opene
 func TestOptOuts(t *testing.T)                 { storetest.OptOuts(t, opener(t)) }
 func TestInboundMessages(t *testing.T)         { storetest.InboundMessages(t, opener(t)) }
 func TestConcurrentClaims(t *testing.T)        { storetest.ConcurrentClaims(t, opener(t)) }
+func TestRecentInbound(t *testing.T)           { storetest.RecentInbound(t, opener(t)) }

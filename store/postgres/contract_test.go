@@ -5,17 +5,38 @@ import (
 	"testing"
 
 	"github.com/simgate/simgate"
+	"github.com/simgate/simgate/api"
+	"github.com/simgate/simgate/console"
+	"github.com/simgate/simgate/metrics"
 	"github.com/simgate/simgate/modem"
 	"github.com/simgate/simgate/queue"
 	"github.com/simgate/simgate/store/storetest"
 	"github.com/simgate/simgate/verify"
+	"github.com/simgate/simgate/webhook"
 )
 
 // The services' store interfaces this store implements in full.
+// The PostgreSQL store satisfies every store interface that the services
+// and adapters declare.
 var (
-	_ verify.Store     = (*DB)(nil)
-	_ queue.Store      = (*DB)(nil)
-	_ modem.UsageStore = (*DB)(nil)
+	_ verify.Store         = (*DB)(nil)
+	_ queue.Store          = (*DB)(nil)
+	_ modem.UsageStore     = (*DB)(nil)
+	_ modem.PINMemory      = (*DB)(nil)
+	_ api.KeyStore         = (*DB)(nil)
+	_ api.IdempotencyStore = (*DB)(nil)
+	_ api.AlertStore       = (*DB)(nil)
+	_ api.BudgetStore      = (*DB)(nil)
+	_ api.Pinger           = (*DB)(nil)
+	_ api.WebhookService   = (*DB)(nil)
+	_ api.InboxService     = (*DB)(nil)
+	_ webhook.Store        = (*DB)(nil)
+	_ metrics.StoreSource  = (*DB)(nil)
+	_ console.Sessions     = (*DB)(nil)
+	_ console.Keys         = (*DB)(nil)
+	_ console.Records      = (*DB)(nil)
+	_ console.History      = (*DB)(nil)
+	_ console.SampleStore  = (*DB)(nil)
 )
 
 // The contract every store backend passes (storetest), on PostgreSQL, for
@@ -76,3 +97,4 @@ func TestMessagesList(t *testing.T)            { storetest.MessagesList(t, opene
 func TestOptOuts(t *testing.T)                 { storetest.OptOuts(t, opener(t)) }
 func TestInboundMessages(t *testing.T)         { storetest.InboundMessages(t, opener(t)) }
 func TestConcurrentClaims(t *testing.T)        { storetest.ConcurrentClaims(t, opener(t)) }
+func TestRecentInbound(t *testing.T)           { storetest.RecentInbound(t, opener(t)) }

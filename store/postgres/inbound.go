@@ -63,14 +63,24 @@ func (db *DB) CreateInboundMessage(ctx context.Context, m *simgate.InboundMessag
 // afterID, oldest first, so that a client pages by passing the last id it
 // saw. A limit of 0 or less means 100; limits above 1000 are lowered to it.
 func (db *DB) ListInboundMessages(ctx context.Context, afterID int64, limit int) ([]*simgate.InboundMessage, error) {
-	limit = rowcodec.InboundLimit(limit)
+	return db.findInbound(ctx, `WHERE id > $1 ORDER BY id LIMIT $2`, afterID, rowcodec.InboundLimit(limit))
+}
+
+// RecentInboundMessages returns up to limit received SMS, newest first (a
+// limit of 0 or less means 50), for the console.
+func (db *DB) RecentInboundMessages(ctx context.Context, limit int) ([]*simgate.InboundMessage, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	return db.findInbound(ctx, `ORDER BY id DESC LIMIT $1`, rowcodec.InboundLimit(limit))
+}
+
+// findInbound returns the received messages that rest (a WHERE, ORDER BY
+// and LIMIT clause with args) selects; never nil.
+func (db *DB) findInbound(ctx context.Context, rest string, args ...any) ([]*simgate.InboundMessage, error) {
 	rows, err := db.pool.Query(ctx, `
 		SELECT id, modem_id, from_number, text, scts, received_at, kind, status, parts, parts_total, port, data, mms, raw
-		FROM inbound_messages
-		WHERE id > $1
-		ORDER BY id
-		LIMIT $2
-	`, afterID, limit)
+		FROM inbound_messages `+rest, args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot list inbound messages: %w", err)
 	}

@@ -14,9 +14,11 @@
 // rejected PINs (session.go), the webhook outbox, fanned out and claimed by
 // one host at a time (webhook.go), inbound calls and what metrics read
 // (calls.go), the console's hourly rollups and balance readings (rollup.go),
-// and readiness and the console's verifications (health.go), passing the
-// same contract tests as the SQLite store (store/storetest). simgate serve
-// does not offer it yet.
+// readiness and the console's verifications (health.go), and the modems'
+// identities (modem.go): every store interface the services and adapters
+// declare, passing the same contract tests as the SQLite store
+// (store/storetest). simgate serve does not offer it yet: the wiring
+// (database.driver), nodes and leases are the next step.
 package postgres
 
 import (

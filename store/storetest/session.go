@@ -149,3 +149,30 @@ func PingAndRecent(t *testing.T, open Open) {
 		t.Fatal("Ping of a closed database succeeded")
 	}
 }
+
+// InboundStore is what the console lists of received SMS.
+type InboundStore interface {
+	CreateInboundMessage(ctx context.Context, m *simgate.InboundMessage) error
+	RecentInboundMessages(ctx context.Context, limit int) ([]*simgate.InboundMessage, error)
+}
+
+// RecentInbound checks that the console lists received SMS newest first,
+// within its limit, as they were stored.
+func RecentInbound(t *testing.T, open Open) {
+	ctx := testContext(t)
+	clk := NewClock()
+	db := as[InboundStore](t, open(t, "recent-inbound", clk.Now))
+	if ms, err := db.RecentInboundMessages(ctx, 0); err != nil || ms == nil || len(ms) != 0 {
+		t.Fatalf("none: %v, %v; want an empty list", ms, err)
+	}
+	for _, text := range []string{"one", "two", "three"} {
+		if err := db.CreateInboundMessage(ctx, &simgate.InboundMessage{ModemID: "m0", From: "+4915123456789", Text: text}); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Second)
+	}
+	ms, err := db.RecentInboundMessages(ctx, 2)
+	if err != nil || len(ms) != 2 || ms[0].Text != "three" || ms[1].Text != "two" || ms[0].ModemID != "m0" || ms[0].Kind != simgate.InboundText {
+		t.Fatalf("recent = %+v, %v; want three, then two", ms, err)
+	}
+}
