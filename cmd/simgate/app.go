@@ -195,6 +195,7 @@ func (a *App) queueOptions(secret []byte) queue.Options {
 		Store:         a.DB,
 		Sender:        a.Pool,
 		Logger:        a.component("queue"),
+		NodeID:        a.Config.Node.ID,
 		Now:           a.Now,
 		Workers:       max(1, len(a.Config.Modems)),
 		MaxAttempts:   q.MaxAttempts,
@@ -344,6 +345,9 @@ func (a *App) Reload(ctx context.Context, cfg *Config) error {
 	var restart []string
 	if cfg.Database != a.Config.Database {
 		restart = append(restart, "database")
+	}
+	if cfg.Node != a.Config.Node {
+		restart = append(restart, "node")
 	}
 	if cfg.HTTP.Listen != a.Config.HTTP.Listen || cfg.HTTP.TLSCert != a.Config.HTTP.TLSCert || cfg.HTTP.TLSKey != a.Config.HTTP.TLSKey {
 		restart = append(restart, "http")

@@ -27,6 +27,7 @@ import (
 // need through their constructors.
 // configs/simgate.yaml documents every key; keep the two in step.
 type Config struct {
+	Node     NodeConfig     `yaml:"node"`
 	Database DatabaseConfig `yaml:"database"`
 	HTTP     HTTPConfig     `yaml:"http"`
 	Log      LogConfig      `yaml:"log"`
@@ -38,6 +39,15 @@ type Config struct {
 	Metrics  MetricsConfig  `yaml:"metrics"`
 	Console  ConsoleConfig  `yaml:"console"`
 	Webhooks WebhooksConfig `yaml:"webhooks"`
+}
+
+// NodeConfig names this gateway host. Its queue's claims of messages carry
+// the name (a lease), so that a host that starts again recovers what it
+// left in sending, and only that, while other hosts on one database keep
+// theirs.
+type NodeConfig struct {
+	// ID is the host's name; default the machine's host name.
+	ID string `yaml:"id"`
 }
 
 // MetricsConfig is the Prometheus endpoint, /metrics on the API listener.
@@ -206,11 +216,21 @@ type RateConfig struct {
 	Burst int     `yaml:"burst"`
 }
 
+// defaultNodeID is the machine's host name, or "local" when it has none
+// that node.id takes.
+func defaultNodeID() string {
+	if h, err := os.Hostname(); err == nil && validNodeID.MatchString(h) {
+		return h
+	}
+	return "local"
+}
+
 // DefaultConfig returns the configuration used for keys a file leaves out.
 // It works out of the box on one machine: database in the working directory,
 // API on loopback, no modems until some are configured.
 func DefaultConfig() *Config {
 	return &Config{
+		Node:     NodeConfig{ID: defaultNodeID()},
 		Database: DatabaseConfig{Path: "/var/lib/simgate/simgate.db", Synchronous: "FULL"},
 		HTTP: HTTPConfig{
 			Listen:            "127.0.0.1:8080",
@@ -596,6 +616,9 @@ func (c *Config) validate(lines map[string]int) []ConfigProblem {
 		}
 	}
 
+	if !validNodeID.MatchString(c.Node.ID) {
+		bad("node.id", "must be 1 to 64 letters, digits, '.', '-' or '_', got %q", c.Node.ID)
+	}
 	if c.Database.Path == "" {
 		bad("database.path", "must not be empty")
 	}
@@ -797,8 +820,9 @@ func (c *Config) validate(lines map[string]int) []ConfigProblem {
 }
 
 var (
-	validName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
-	prefix    = regexp.MustCompile(`^\+[0-9]{1,15}$`)
+	validName   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+	validNodeID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	prefix      = regexp.MustCompile(`^\+[0-9]{1,15}$`)
 )
 
 func digits(s string, lo, hi int) bool {

@@ -113,6 +113,8 @@ func TestConfigErrors(t *testing.T) {
 			[]string{"bad.yaml:2:", "queue.max_attempts", "want a whole number", `"many"`}},
 		{"wrong type in a list item", "modems:\n  - name: m0\n    device: /dev/ttyUSB0\n    per_day: lots\n",
 			[]string{"bad.yaml:4:", "modems[0].per_day", "whole number"}},
+		{"node id", "node:\n  id: \"gw 1\"\n",
+			[]string{"bad.yaml:2:", "node.id", "letters, digits"}},
 		{"invalid value", "verify:\n  ttl: 48h\n",
 			[]string{"bad.yaml:2:", "verify.ttl", "at most verify.max_ttl (10m0s)"}},
 		{"ttl over max_ttl", "verify:\n  max_ttl: 15m\n  ttl: 20m\n",
@@ -237,5 +239,25 @@ func TestLoadConfigMissingFile(t *testing.T) {
 	_, err := LoadConfig(t.TempDir() + "/nope.yaml")
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("error %v, want not exist", err)
+	}
+}
+
+// A host is named by its host name unless node.id says otherwise; the name
+// goes into the dispatcher's leases.
+func TestNodeID(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil || !validNodeID.MatchString(host) {
+		host = "local"
+	}
+	if got := DefaultConfig().Node.ID; got != host {
+		t.Fatalf("default node.id = %q, want the host name %q", got, host)
+	}
+	path := filepath.Join(t.TempDir(), "node.yaml")
+	if err := os.WriteFile(path, []byte("node:\n  id: gw-2.example\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil || cfg.Node.ID != "gw-2.example" {
+		t.Fatalf("node.id from the file: %+v, %v", cfg.Node, err)
 	}
 }
