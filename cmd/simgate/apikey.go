@@ -11,6 +11,7 @@ import (
 	"github.com/simgate/simgate"
 	"github.com/simgate/simgate/api"
 	"github.com/simgate/simgate/store"
+	"github.com/simgate/simgate/store/postgres"
 )
 
 func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -100,15 +101,33 @@ func when(t time.Time) string {
 	return t.Local().Format("2006-01-02 15:04")
 }
 
+// migrated is a database that simgate migrate opened.
+type migrated interface {
+	Applied() []store.AppliedMigration
+	SchemaVersion(ctx context.Context) (int, error)
+	Close() error
+}
+
 // openStore opens (and migrates) the database named by a configuration file
-// or a path; create makes a new database where a missing one existed before
-// (simgate migrate).
-func openStore(ctx context.Context, configPath, dbPath string, create bool) (*store.DB, error) {
+// or a path, and returns it with a name to show; create makes a new SQLite
+// database where a missing one existed before (simgate migrate).
+func openStore(ctx context.Context, configPath, dbPath string, create bool) (migrated, string, error) {
 	path, cfg, err := databaseFor(configPath, dbPath)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return store.Open(ctx, path, store.Options{Synchronous: cfg.Database.Synchronous, Create: create})
+	if cfg.Database.Driver == driverPostgres {
+		db, err := postgres.Open(ctx, cfg.Database.DSN, postgres.Options{})
+		if err != nil {
+			return nil, "", err
+		}
+		return db, db.Name(), nil
+	}
+	db, err := store.Open(ctx, path, store.Options{Synchronous: cfg.Database.Synchronous, Create: create})
+	if err != nil {
+		return nil, "", err
+	}
+	return db, db.Path(), nil
 }
 
 // databaseFor returns the database path named by a configuration file or by
@@ -125,7 +144,7 @@ func databaseFor(configPath, dbPath string) (string, *Config, error) {
 		return "", nil, usageError{"give -c FILE or --db PATH"}
 	}
 	if dbPath != "" {
-		cfg.Database.Path = dbPath
+		cfg.Database.Driver, cfg.Database.Path = driverSQLite, dbPath
 	}
 	return cfg.Database.Path, cfg, nil
 }

@@ -57,7 +57,7 @@ type App struct {
 	// WebhookInterval overrides webhooks.interval (tests poll faster).
 	WebhookInterval time.Duration
 
-	DB       *store.DB
+	DB       Store // SQLite (*store.DB) or PostgreSQL (*postgres.DB)
 	Pool     *modem.Pool
 	Queue    *queue.Dispatcher
 	Verify   *verify.Service
@@ -91,16 +91,18 @@ func (a *App) Open(ctx context.Context) (err error) {
 		a.ModemWait = 15 * time.Second
 	}
 
-	if a.DB, err = store.Open(ctx, cfg.Database.Path, store.Options{
-		Synchronous: cfg.Database.Synchronous, Now: a.Now, Logger: a.component("store"),
-	}); err != nil {
+	if a.DB, err = openDatabase(ctx, cfg.Database, a.Now, a.component("store"), false); err != nil {
 		return err
 	}
 	for _, m := range a.DB.Applied() {
 		a.Logger.Info("applied migration", "migration", m.String())
 	}
-	if a.control, err = openControl(controlSocketPath(cfg.Database.Path), a.DB, a.component("control")); err != nil {
-		return err
+	// The SQLite file is locked to this process: other commands reach it
+	// through the control socket. PostgreSQL takes their connections itself.
+	if db, ok := a.DB.(*store.DB); ok {
+		if a.control, err = openControl(controlSocketPath(cfg.Database.Path), db, a.component("control")); err != nil {
+			return err
+		}
 	}
 	secret, err := verifySecret(cfg, a.component("verify"))
 	if err != nil {
@@ -443,7 +445,7 @@ var (
 // modemIdentities records who a modem that comes up is, so that its
 // history stays bound to its IMEI.
 type modemIdentities struct {
-	db     *store.DB
+	db     Store
 	logger *slog.Logger
 }
 

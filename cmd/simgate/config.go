@@ -85,8 +85,15 @@ type EndpointConfig struct {
 
 // DatabaseConfig is the SQLite store.
 type DatabaseConfig struct {
+	// Driver is sqlite (the default: one file, one host) or postgres
+	// (several hosts on one database).
+	Driver string `yaml:"driver"`
+	// Path and Synchronous are the SQLite file's.
 	Path        string `yaml:"path"`
 	Synchronous string `yaml:"synchronous"`
+	// DSN is the PostgreSQL connection string (postgres://...); put its
+	// password in the environment with ${NAME}.
+	DSN string `yaml:"dsn"`
 }
 
 // HTTPConfig is the API listener.
@@ -231,7 +238,7 @@ func defaultNodeID() string {
 func DefaultConfig() *Config {
 	return &Config{
 		Node:     NodeConfig{ID: defaultNodeID()},
-		Database: DatabaseConfig{Path: "/var/lib/simgate/simgate.db", Synchronous: "FULL"},
+		Database: DatabaseConfig{Driver: driverSQLite, Path: "/var/lib/simgate/simgate.db", Synchronous: "FULL"},
 		HTTP: HTTPConfig{
 			Listen:            "127.0.0.1:8080",
 			ReadHeaderTimeout: 5 * time.Second,
@@ -619,8 +626,17 @@ func (c *Config) validate(lines map[string]int) []ConfigProblem {
 	if !validNodeID.MatchString(c.Node.ID) {
 		bad("node.id", "must be 1 to 64 letters, digits, '.', '-' or '_', got %q", c.Node.ID)
 	}
-	if c.Database.Path == "" {
-		bad("database.path", "must not be empty")
+	switch c.Database.Driver {
+	case driverSQLite:
+		if c.Database.Path == "" {
+			bad("database.path", "must not be empty")
+		}
+	case driverPostgres:
+		if c.Database.DSN == "" {
+			bad("database.dsn", "must name the PostgreSQL database, such as postgres://simgate@db.example/simgate, when database.driver is postgres")
+		}
+	default:
+		bad("database.driver", "must be sqlite or postgres, got %q", c.Database.Driver)
 	}
 	switch strings.ToUpper(c.Database.Synchronous) {
 	case "FULL", "NORMAL":

@@ -35,6 +35,7 @@ import (
 
 	"github.com/simgate/simgate"
 	"github.com/simgate/simgate/store"
+	"github.com/simgate/simgate/store/postgres"
 )
 
 // controlSocketPath is the control socket of the database at dbPath.
@@ -243,6 +244,13 @@ func openAdmin(ctx context.Context, configPath, dbPath string) (admin, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Database.Driver == driverPostgres {
+		db, err := postgres.Open(ctx, cfg.Database.DSN, postgres.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return postgresAdmin{db}, nil
+	}
 	sock := controlSocketPath(path)
 	conn, err := net.DialTimeout("unix", sock, 5*time.Second)
 	switch {
@@ -255,6 +263,15 @@ func openAdmin(ctx context.Context, configPath, dbPath string) (admin, error) {
 	default:
 		return nil, fmt.Errorf("cannot reach the running daemon at %s: %w (run this as root or as the daemon's user)", sock, err)
 	}
+}
+
+// postgresAdmin is the admin of a PostgreSQL database, which takes the
+// commands' connections itself (no daemon holds it).
+type postgresAdmin struct{ *postgres.DB }
+
+// Backup refuses: PostgreSQL has its own tools for a consistent copy.
+func (postgresAdmin) Backup(context.Context, string) error {
+	return errors.New("cannot back up a PostgreSQL database with simgate backup: use pg_dump (or the server's own backups)")
 }
 
 // controlClient is an admin that asks the daemon over its control socket.

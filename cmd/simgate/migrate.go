@@ -39,7 +39,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	// migrate creates the database also where one existed and is gone:
 	// serve refuses that, as a wiped volume is not a first start.
-	db, err := openStore(ctx, *configPath, *dbPath, true)
+	db, name, err := openStore(ctx, *configPath, *dbPath, true)
 	if err != nil {
 		return err
 	}
@@ -52,9 +52,9 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if len(db.Applied()) == 0 {
-		fmt.Fprintf(stdout, "%s: already up to date at schema version %d\n", db.Path(), v)
+		fmt.Fprintf(stdout, "%s: already up to date at schema version %d\n", name, v)
 	} else {
-		fmt.Fprintf(stdout, "%s: now at schema version %d\n", db.Path(), v)
+		fmt.Fprintf(stdout, "%s: now at schema version %d\n", name, v)
 	}
 	return db.Close()
 }

@@ -290,3 +290,16 @@ func isUniqueViolation(err error) bool {
 func notFound(kind, id string) error {
 	return simgate.Errorf(simgate.CodeNotFound, "%s %q not found", kind, id)
 }
+
+// SchemaVersion returns the schema version of the database: the newest
+// migration applied.
+func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	if err := db.pool.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("cannot read the schema version of %s: %w", db.name, err)
+	}
+	return v, nil
+}
+
+// Name returns the database's connection string without its password.
+func (db *DB) Name() string { return db.name }
