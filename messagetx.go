@@ -95,6 +95,11 @@ type MessageTx interface {
 	// and leases it to owner until until. Its queued parts become sending
 	// and count an attempt too.
 	StartAttempt(ctx context.Context, id, reason, owner string, until time.Time) error
+	// RenewLeases moves the lease of every message in sending that owner
+	// holds to until, and returns how many it moved: a dispatcher renews
+	// its leases while its submits go on, so that a lease outlives only a
+	// dispatcher that stopped.
+	RenewLeases(ctx context.Context, owner string, until time.Time) (int, error)
 	// UndoAttempt makes message id queued, gives back an attempt (not below
 	// zero) and drops its lease. Its parts without a message reference in
 	// sending or unknown become queued, give back an attempt each and lose

@@ -39,7 +39,10 @@ type ModemCounters struct {
 
 // ModemStatus is a snapshot of one modem for the API, the console and metrics.
 type ModemStatus struct {
-	ID           string // configured name, e.g. "modem0"
+	ID string // configured name, e.g. "modem0"
+	// Node is the node that drives it (simgate.Node); "" for a modem of
+	// this process when it shares its database with no other.
+	Node         string
 	Device       string // tty path in use
 	Identity     ModemIdentity
 	State        ModemState

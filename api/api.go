@@ -101,6 +101,13 @@ type ModemService interface {
 	USSD(ctx context.Context, name, code, session string, cancel bool) (simgate.USSDResult, error)
 }
 
+// NodeService lists the nodes sharing the database. *cluster.Cluster
+// satisfies it.
+type NodeService interface {
+	// Nodes returns every node, the answering one first.
+	Nodes() []simgate.NodeStatus
+}
+
 // IdempotencyStore remembers the responses to requests sent with an
 // Idempotency-Key. *store.DB satisfies it.
 type IdempotencyStore interface {
@@ -172,6 +179,7 @@ type Options struct {
 	Messages    MessageService
 	Inbox       InboxService
 	Modems      ModemService
+	Nodes       NodeService
 	Idempotency IdempotencyStore
 	Alerts      AlertStore
 	// Budgets counts the SMS budgets of Limits (global, per prefix); it

@@ -14,6 +14,7 @@ import (
 
 type modemJSON struct {
 	ID           string             `json:"id"`
+	Node         string             `json:"node,omitempty"`
 	Device       string             `json:"device,omitempty"`
 	Identity     modemIdentityJSON  `json:"identity"`
 	State        simgate.ModemState `json:"state"`
@@ -63,7 +64,7 @@ type modemCountersJSON struct {
 
 func toModemJSON(m simgate.ModemStatus) modemJSON {
 	j := modemJSON{
-		ID: m.ID, Device: m.Device, State: m.State, Reason: m.Reason, Operator: m.Operator,
+		ID: m.ID, Node: m.Node, Device: m.Device, State: m.State, Reason: m.Reason, Operator: m.Operator,
 		AccessTech: m.AccessTech, Registration: m.Registration, SignalBars: m.SignalBars,
 		SentToday: m.SentToday, DailyCap: m.DailyCap, LastError: m.LastError, LastSeen: timePtr(m.LastSeen),
 		Identity: modemIdentityJSON(m.Identity),

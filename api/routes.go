@@ -70,6 +70,7 @@ func (s *Server) routes() *mux.Router {
 	s.handle(r, "GET", "/v1/inbox", read, s.listInbox)
 
 	s.handle(r, "GET", "/v1/modems", read, s.listModems)
+	s.handle(r, "GET", "/v1/nodes", read, s.listNodes)
 	s.handle(r, "GET", "/v1/modems/{id}", read, s.getModem)
 	for _, action := range []string{"enable", "disable", "drain", "reset"} {
 		s.handle(r, "POST", "/v1/modems/{id}/"+action, admin, s.modemAction(action))

@@ -382,6 +382,25 @@ func (p *Pool) Ready() int {
 	return n
 }
 
+// CanSend reports whether a modem could take a one-part message now: one
+// that is usable, not draining and within its caps. Nodes sharing a
+// database claim messages only while it holds (queue.Options.Ready).
+func (p *Pool) CanSend() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.opts.Now()
+	for _, mb := range p.members {
+		if ok, _ := mb.m.usable(); !ok || mb.draining {
+			continue
+		}
+		p.rollDay(mb, now)
+		if mb.fits(now, 1) {
+			return true
+		}
+	}
+	return false
+}
+
 // Status returns a snapshot of every modem, in configuration order.
 func (p *Pool) Status() []simgate.ModemStatus {
 	p.mu.Lock()

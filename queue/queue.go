@@ -51,6 +51,9 @@ type Store interface {
 	// SetOptOut records or lifts the opt-out of number; both are
 	// idempotent.
 	SetOptOut(ctx context.Context, number, keyword string, out bool) error
+	// RunExclusive runs fn unless another node sharing the database runs
+	// the duty of the same name, and reports whether fn ran.
+	RunExclusive(ctx context.Context, duty string, fn func(context.Context) error) (bool, error)
 }
 
 // Observer is told what the sweep resolves (see Dispatcher.Observe), for
@@ -124,8 +127,12 @@ type Options struct {
 	// SweepInterval is how often the sweeper runs; 0 switches it off (tests
 	// call RunOnce).
 	SweepInterval time.Duration
-	// Lease is how long a claim holds a message (default DefaultLease). It
-	// must exceed the Sender's longest submit.
+	// Lease is how long a claim holds a message (default DefaultLease)
+	// unless the dispatcher renews it: the sweep renews the leases of the
+	// submits in flight once a third of it has passed. Another node takes
+	// a lease that ran out as a sign that its holder stopped (Recover): it
+	// must exceed the longest the sweep may stall (the database failing
+	// over, say).
 	Lease time.Duration
 	// ResendUnknown queues messages found in sending at Open again instead of
 	// marking them unknown. It risks duplicates.
@@ -139,6 +146,14 @@ type Options struct {
 	// (default DefaultCloseTimeout); after it they are cancelled, which makes
 	// them ambiguous.
 	CloseTimeout time.Duration
+	// Ready, when set, is asked before each claim: a worker claims only
+	// while Ready says that the Sender has a modem that can take a message,
+	// and otherwise waits for ModemReady (or the sweep). Nodes sharing a
+	// database set it, so that a node whose modems are all out leaves the
+	// queue to the others instead of claiming messages it would only give
+	// back; alone, a dispatcher leaves it nil and a send that finds no modem
+	// makes the queue wait (see waitForModem).
+	Ready func() bool
 	// SealKey (32 bytes) seals the texts of verification SMS in the store,
 	// which hold codes (see seal.go). Give the same key on every start, or
 	// queued codes cannot be sent after a restart (they fail); nil: a random
@@ -172,6 +187,10 @@ type Dispatcher struct {
 	// armedAt is when the scheduler's timer fires; zero while it is not
 	// armed, and while the scheduler looks for the earliest message.
 	armedAt time.Time
+	// inflight counts the messages this dispatcher holds in sending;
+	// renewedAt is when the sweep last renewed their leases.
+	inflight  int
+	renewedAt time.Time
 
 	observers []Observer // guarded by mu
 }
@@ -351,15 +370,18 @@ func (d *Dispatcher) worker(stop chan struct{}) {
 				return
 			default:
 			}
-			var err error
-			if m, err = d.finishAndClaim(d.ctx, "", simgate.SendOutcome{}, true); err != nil {
-				if d.ctx.Err() == nil {
-					d.log.Error("cannot claim message", "error", err)
-					d.pause(stop, time.Second)
+			if d.opts.Ready == nil || d.opts.Ready() {
+				var err error
+				if m, err = d.finishAndClaim(d.ctx, "", simgate.SendOutcome{}, true); err != nil {
+					if d.ctx.Err() == nil {
+						d.log.Error("cannot claim message", "error", err)
+						d.pause(stop, time.Second)
+					}
+					continue
 				}
-				continue
 			}
 			if m == nil {
+				// Nothing due, or no modem here to send it: wait to be woken.
 				select {
 				case <-d.wake:
 				case <-stop:
@@ -371,10 +393,21 @@ func (d *Dispatcher) worker(stop chan struct{}) {
 			}
 			// There may be more: let another idle worker look.
 			d.wakeN(1)
+			d.hold(1)
 		}
 		o := d.send(m)
-		m = d.finish(m, o, stop)
+		if m = d.finish(m, o, stop); m == nil {
+			d.hold(-1)
+		}
 	}
+}
+
+// hold counts n more (or fewer) messages held in sending by this
+// dispatcher's workers, whose leases the sweep renews.
+func (d *Dispatcher) hold(n int) {
+	d.mu.Lock()
+	d.inflight += n
+	d.mu.Unlock()
 }
 
 // pause waits for d, or until stop or close.
@@ -560,16 +593,60 @@ func (d *Dispatcher) sweeper() {
 	}
 }
 
-// RunOnce does what the periodic sweep does: it gives up on sending messages
-// whose lease expired (unknown, or queued with ResendUnknown), finishes
-// scheduled and queued messages that expired, queues scheduled messages
-// whose time came (the scheduler's timer does that on time; this is only
-// the fallback), closes sent messages whose status reports did not come
-// within ReportWindow (they stay sent; Observer.ReportsMissing counts them),
-// and wakes workers for the messages that are due (retries that fell due,
-// and anything an event missed): as many as there are messages, up to one
-// per worker, since a worker that claims one wakes another.
+// RunOnce does what the periodic sweep does. It renews the leases of this
+// dispatcher's submits in flight once a third of the lease has passed.
+// Then, unless another node sharing the database is doing it (the duty
+// "queue sweep"), it gives up on sending messages whose lease expired
+// (unknown, or queued with ResendUnknown), finishes scheduled and queued
+// messages that expired, queues scheduled messages whose time came (the
+// scheduler's timer does that on time; this is only the fallback), and
+// closes sent messages whose status reports did not come within
+// ReportWindow (they stay sent; Observer.ReportsMissing counts them).
+// Last, it wakes workers for the messages that are due (retries that fell
+// due, and anything an event missed): as many as there are messages, up to
+// one per worker, since a worker that claims one wakes another.
 func (d *Dispatcher) RunOnce(ctx context.Context) error {
+	if err := d.renew(ctx); err != nil {
+		return err
+	}
+	if _, err := d.opts.Store.RunExclusive(ctx, "queue sweep", d.sweep); err != nil {
+		return err
+	}
+	n, err := d.opts.Store.CountDue(ctx)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	workers := d.opts.Workers
+	d.mu.Unlock()
+	d.wakeN(min(n, workers))
+	return nil
+}
+
+// renew moves the leases of the messages this dispatcher holds in sending
+// to a whole lease from now, when a third of the lease passed since it last
+// did; nothing when it holds none.
+func (d *Dispatcher) renew(ctx context.Context) error {
+	now := d.opts.Now()
+	d.mu.Lock()
+	due := d.inflight > 0 && now.Sub(d.renewedAt) >= d.opts.Lease/3
+	d.mu.Unlock()
+	if !due {
+		return nil
+	}
+	if _, err := d.count(ctx, func(ctx context.Context, tx simgate.MessageTx) (int, error) {
+		return tx.RenewLeases(ctx, d.opts.NodeID, tx.Now().Add(d.opts.Lease))
+	}); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.renewedAt = now
+	d.mu.Unlock()
+	return nil
+}
+
+// sweep is the part of RunOnce that one node does at a time.
+func (d *Dispatcher) sweep(ctx context.Context) error {
 	if n, err := d.recover(ctx, ""); err != nil {
 		return err
 	} else if n > 0 {
@@ -596,14 +673,6 @@ func (d *Dispatcher) RunOnce(ctx context.Context) error {
 			o.ReportsMissing(n)
 		}
 	}
-	n, err := d.opts.Store.CountDue(ctx)
-	if err != nil {
-		return err
-	}
-	d.mu.Lock()
-	workers := d.opts.Workers
-	d.mu.Unlock()
-	d.wakeN(min(n, workers))
 	return nil
 }
 

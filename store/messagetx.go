@@ -185,6 +185,21 @@ func (t messageTx) LeasedMessages(ctx context.Context, owner string) ([]string, 
 	return ids, nil
 }
 
+func (t messageTx) RenewLeases(ctx context.Context, owner string, until time.Time) (int, error) {
+	res, err := t.tx.ExecContext(ctx, `
+		UPDATE messages SET lease_expires_at = ?
+		WHERE status = 'sending' AND lease_owner = ? AND lease_expires_at < ?
+	`, until.UnixMilli(), owner, until.UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("cannot renew leases: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("cannot renew leases: %w", err)
+	}
+	return int(n), nil
+}
+
 func (t messageTx) StartAttempt(ctx context.Context, id, reason, owner string, until time.Time) error {
 	if _, err := t.tx.ExecContext(ctx, `
 		UPDATE messages SET status = 'sending', reason = ?, attempts = attempts + 1,

@@ -62,6 +62,9 @@ type Store interface {
 	// CreateAlertOnce records an alert unless one of the same kind and
 	// subject exists within period, and reports whether it did.
 	CreateAlertOnce(ctx context.Context, kind, subject, detail string, period time.Duration) (bool, error)
+	// RunExclusive runs fn unless another node sharing the database runs
+	// the duty of the same name, and reports whether fn ran.
+	RunExclusive(ctx context.Context, duty string, fn func(context.Context) error) (bool, error)
 }
 
 // Enqueuer queues SMS. The queue's dispatcher satisfies it.
@@ -694,13 +697,18 @@ func (s *Service) notifyOwner(ctx context.Context, v *simgate.Verification) {
 }
 
 // RunOnce expires pending verifications past their expiry (erasing their
-// hashes) and deletes send and failure records no window needs any more.
+// hashes) and deletes send and failure records no window needs any more,
+// unless another node sharing the database is doing it (the duty
+// "verification sweep").
 func (s *Service) RunOnce(ctx context.Context) error {
-	if _, err := s.store.ExpireVerifications(ctx); err != nil {
-		return err
-	}
-	keep := max(s.opts.SendWindow, 24*time.Hour)
-	return s.store.PurgeVerificationCounters(ctx, s.opts.Now().Add(-keep))
+	_, err := s.store.RunExclusive(ctx, "verification sweep", func(ctx context.Context) error {
+		if _, err := s.store.ExpireVerifications(ctx); err != nil {
+			return err
+		}
+		keep := max(s.opts.SendWindow, 24*time.Hour)
+		return s.store.PurgeVerificationCounters(ctx, s.opts.Now().Add(-keep))
+	})
+	return err
 }
 
 // Open starts the sweep loop when SweepInterval is positive.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/simgate/simgate"
 	"github.com/simgate/simgate/api"
+	"github.com/simgate/simgate/cluster"
 	"github.com/simgate/simgate/console"
 	"github.com/simgate/simgate/metrics"
 	"github.com/simgate/simgate/modem"
@@ -57,8 +58,12 @@ type App struct {
 	// WebhookInterval overrides webhooks.interval (tests poll faster).
 	WebhookInterval time.Duration
 
-	DB       Store // SQLite (*store.DB) or PostgreSQL (*postgres.DB)
-	Pool     *modem.Pool
+	DB   Store // SQLite (*store.DB) or PostgreSQL (*postgres.DB)
+	Pool *modem.Pool
+	// Cluster is this node's view of the nodes sharing its database: their
+	// modems beside the pool's, and the queue's wake-ups from them. Alone
+	// (SQLite), a cluster of one.
+	Cluster  *cluster.Cluster
 	Queue    *queue.Dispatcher
 	Verify   *verify.Service
 	Webhooks *webhook.Sender
@@ -112,6 +117,12 @@ func (a *App) Open(ctx context.Context) (err error) {
 	if a.Queue, err = queue.New(a.queueOptions(secret)); err != nil {
 		return err
 	}
+	copts := cluster.Options{NodeID: cfg.Node.ID, Version: simgate.Version, Modems: a.Pool, Wake: a.Queue.Wake,
+		Timeout: cfg.Queue.Lease, Now: a.Now, Logger: a.component("cluster")}
+	copts.Store = sharedStore(a.DB)
+	if a.Cluster, err = cluster.New(copts); err != nil {
+		return err
+	}
 	a.Metrics = metrics.New(metrics.Options{
 		Modems: a.Pool, Queue: a.Queue, Store: a.DB, Now: a.Now, Logger: a.component("metrics"),
 	})
@@ -160,6 +171,9 @@ func (a *App) Open(ctx context.Context) (err error) {
 		}
 		cancel()
 	}
+	if err := a.Cluster.Open(ctx); err != nil {
+		return err
+	}
 	if err := a.Queue.Open(ctx); err != nil {
 		return err
 	}
@@ -193,7 +207,14 @@ func (a *App) poolOptions(secret []byte) modem.PoolOptions {
 // queueOptions are the dispatcher's settings from the configuration.
 func (a *App) queueOptions(secret []byte) queue.Options {
 	q := a.Config.Queue
+	// On a database shared with other nodes, a node whose modems are all
+	// out leaves the queue to the others.
+	var ready func() bool
+	if sharedStore(a.DB) != nil {
+		ready = a.Pool.CanSend
+	}
 	return queue.Options{
+		Ready:         ready,
 		Store:         a.DB,
 		Sender:        a.Pool,
 		Logger:        a.component("queue"),
@@ -259,7 +280,7 @@ func (a *App) mounts() ([]api.Mount, error) {
 	if cfg.Console.Enabled {
 		var err error
 		if a.Console, err = console.New(console.Options{
-			Keys: a.DB, Sessions: a.DB, Modems: a.Pool, Messages: a.Queue, Records: a.DB, History: a.DB,
+			Keys: a.DB, Sessions: a.DB, Modems: a.Cluster, Messages: a.Queue, Records: a.DB, History: a.DB,
 			SessionTTL: cfg.Console.SessionTTL, Refresh: cfg.Console.Refresh,
 			Now: a.Now, Logger: a.component("console"),
 		}); err != nil {
@@ -277,7 +298,7 @@ func (a *App) apiOptions(mounts []api.Mount) api.Options {
 		Addr: h.Listen, TLSCertFile: h.TLSCert, TLSKeyFile: h.TLSKey,
 		ReadHeaderTimeout: h.ReadHeaderTimeout, ReadTimeout: h.ReadTimeout, WriteTimeout: h.WriteTimeout,
 		IdleTimeout: h.IdleTimeout, ShutdownTimeout: h.ShutdownTimeout,
-		Keys: a.DB, Verify: a.Verify, Messages: a.Queue, Inbox: a.DB, Modems: a.Pool,
+		Keys: a.DB, Verify: a.Verify, Messages: a.Queue, Inbox: a.DB, Modems: a.Cluster, Nodes: a.Cluster,
 		Idempotency: a.DB, Alerts: a.DB, Budgets: a.DB, DB: a.DB, Webhooks: a.DB,
 		RateLimits: a.Metrics, Mounts: mounts,
 		MinReadyModems: a.Config.Pool.MinReadyModems,
@@ -394,6 +415,9 @@ func (a *App) Close() error {
 	}
 	if a.Queue != nil {
 		errs = append(errs, a.Queue.Close())
+	}
+	if a.Cluster != nil {
+		errs = append(errs, a.Cluster.Close())
 	}
 	if a.Verify != nil {
 		errs = append(errs, a.Verify.Close())
@@ -553,6 +577,13 @@ func verifySecret(cfg *Config, log *slog.Logger) ([]byte, error) {
 			} else if !errors.Is(err, os.ErrNotExist) {
 				return "", nil, err
 			}
+		}
+		if cfg.Database.Driver == driverPostgres {
+			// A file beside each host's data would give each node its own
+			// key: a code sent by one node would fail its check on another.
+			return "", nil, fmt.Errorf("database.driver postgres: every node needs the same verification secret; "+
+				"give it in %s, verify.secret or the systemd credential %s (a random key per host would make codes "+
+				"fail on the other hosts)", verifySecretEnv, verifySecretCredential)
 		}
 		key, err := readHexKey(old)
 		if _, serr := os.Stat(old); errors.Is(err, os.ErrNotExist) && errors.Is(serr, os.ErrNotExist) {

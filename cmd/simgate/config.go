@@ -255,7 +255,7 @@ func DefaultConfig() *Config {
 			RetryBackoff:  10 * time.Second,
 			MaxBackoff:    10 * time.Minute,
 			SweepInterval: 5 * time.Second,
-			Lease:         3 * time.Minute,
+			Lease:         30 * time.Second,
 			ReportWindow:  72 * time.Hour,
 			DefaultExpiry: 24 * time.Hour,
 			MaxExpiry:     7 * 24 * time.Hour,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/simgate/simgate"
 	"github.com/simgate/simgate/api"
+	"github.com/simgate/simgate/cluster"
 	"github.com/simgate/simgate/console"
 	"github.com/simgate/simgate/metrics"
 	"github.com/simgate/simgate/modem"
@@ -63,6 +64,15 @@ var (
 	_ Store = (*store.DB)(nil)
 	_ Store = (*postgres.DB)(nil)
 )
+
+// sharedStore returns db as the nodes sharing it use it (cluster.Store),
+// or nil for a SQLite file, which one process holds.
+func sharedStore(db Store) cluster.Store {
+	if pg, ok := db.(*postgres.DB); ok {
+		return pg
+	}
+	return nil
+}
 
 // openDatabase opens (and migrates) the database of c: the SQLite file, or
 // the PostgreSQL database. create makes a new SQLite file where a missing

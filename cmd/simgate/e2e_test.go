@@ -138,14 +138,21 @@ var servingLine = regexp.MustCompile(`"msg":"simgate is serving","api":"([^"]+)"
 // serve starts simgate serve and waits until it listens and is ready.
 func (r *rig) serve() *serveProc {
 	r.t.Helper()
+	return serveConfig(r.t, r.config)
+}
+
+// serveConfig starts simgate serve -c config and waits until it listens
+// and is ready.
+func serveConfig(t *testing.T, config string) *serveProc {
+	t.Helper()
 	d := &serveProc{logs: &syncBuffer{}, done: make(chan error, 1)}
-	d.cmd = exec.Command(simgateBinary(r.t), "serve", "-c", r.config)
+	d.cmd = exec.Command(simgateBinary(t), "serve", "-c", config)
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {
-		r.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if err := d.cmd.Start(); err != nil {
-		r.t.Fatal(err)
+		t.Fatal(err)
 	}
 	addr := make(chan string, 1)
 	go func() {
@@ -164,10 +171,10 @@ func (r *rig) serve() *serveProc {
 	case a := <-addr:
 		d.base = "http://" + a
 	case err := <-d.done:
-		r.t.Fatalf("simgate serve exited before serving: %v\n%s", err, d.logs.String())
+		t.Fatalf("simgate serve exited before serving: %v\n%s", err, d.logs.String())
 	case <-time.After(30 * time.Second):
 		d.cmd.Process.Kill()
-		r.t.Fatalf("simgate serve did not start:\n%s", d.logs.String())
+		t.Fatalf("simgate serve did not start:\n%s", d.logs.String())
 	}
 	return d
 }

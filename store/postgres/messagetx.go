@@ -259,6 +259,17 @@ func queryIDs(ctx context.Context, q querier, what, query string, args ...any) (
 	return ids, nil
 }
 
+func (t messageTx) RenewLeases(ctx context.Context, owner string, until time.Time) (int, error) {
+	tag, err := t.tx.Exec(ctx, `
+		UPDATE messages SET lease_expires_at = $1
+		WHERE status = 'sending' AND lease_owner = $2 AND lease_expires_at < $1
+	`, until.UnixMilli(), owner)
+	if err != nil {
+		return 0, fmt.Errorf("cannot renew leases: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 func (t messageTx) StartAttempt(ctx context.Context, id, reason, owner string, until time.Time) error {
 	if _, err := t.tx.Exec(ctx, `
 		UPDATE messages SET status = 'sending', reason = $1, attempts = attempts + 1,

@@ -239,6 +239,21 @@ func MessageTxAttempts(t *testing.T, open Open) {
 	r.update(func(tx simgate.MessageTx) error {
 		return tx.StartAttempt(ctx, later.ID, "attempt 1", "n2", tx.Now().Add(-time.Millisecond))
 	})
+	// Renewing moves n1's four leases later, never earlier, and no one
+	// else's.
+	r.update(func(tx simgate.MessageTx) error {
+		for _, c := range []struct {
+			owner string
+			until time.Duration
+			want  int
+		}{{"n1", time.Hour, 4}, {"n1", 2 * time.Minute, 0}, {"n3", time.Hour, 0}} {
+			if n, err := tx.RenewLeases(ctx, c.owner, tx.Now().Add(c.until)); err != nil || n != c.want {
+				t.Fatalf("RenewLeases(%q, +%v) = %d, %v; want %d", c.owner, c.until, n, err, c.want)
+			}
+		}
+		return nil
+	})
+	r.clk.Advance(30 * time.Minute) // past n1's first leases, within the renewed ones
 	r.update(func(tx simgate.MessageTx) error {
 		for owner, want := range map[string]int{"n1": 5, "n3": 1, "": 1} {
 			if ids, err := tx.LeasedMessages(ctx, owner); err != nil || len(ids) != want {
