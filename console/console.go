@@ -100,6 +100,12 @@ type Modems interface {
 	USSD(ctx context.Context, name, code, session string, cancel bool) (simgate.USSDResult, error)
 }
 
+// Nodes lists the nodes sharing the database. *cluster.Cluster satisfies
+// it.
+type Nodes interface {
+	Nodes() []simgate.NodeStatus
+}
+
 // Messages reads the queue. *queue.Dispatcher satisfies it.
 type Messages interface {
 	ListMessages(ctx context.Context, f simgate.MessageFilter) ([]*simgate.Message, string, error)
@@ -133,6 +139,9 @@ type Options struct {
 	Keys     Keys
 	Sessions Sessions
 	Modems   Modems
+	// Nodes, when set, adds the nodes sharing the database to the modems
+	// page (shown when there are several).
+	Nodes    Nodes
 	Messages Messages
 	Records  Records
 	History  History
@@ -525,6 +534,9 @@ func (c *Console) render(w http.ResponseWriter, status int, t *template.Template
 
 // modemsView is the modems page: the table, then each modem's charts.
 type modemsView struct {
+	// Nodes are the nodes sharing the database, shown when there are
+	// several.
+	Nodes   []simgate.NodeStatus
 	Modems  []simgate.ModemStatus
 	History []modemHistory
 	// NoHistory says the charts could not be read; the table and its
@@ -534,6 +546,11 @@ type modemsView struct {
 
 func (c *Console) modems(w http.ResponseWriter, r *http.Request, s *session) {
 	v := modemsView{Modems: c.opts.Modems.Status()}
+	if c.opts.Nodes != nil {
+		if nodes := c.opts.Nodes.Nodes(); len(nodes) > 1 {
+			v.Nodes = nodes
+		}
+	}
 	start := chartStart(c.opts.Now())
 	hours, err := c.opts.History.ModemHours(r.Context(), start)
 	var balances []simgate.BalanceReading

@@ -31,7 +31,10 @@ type env struct {
 	srv *httptest.Server
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with the nodes sharing the database.
+func newEnvWith(t *testing.T, nodes console.Nodes) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "simgate.db"), store.Options{})
@@ -43,7 +46,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := console.New(console.Options{Keys: db, Sessions: db, Modems: modem.NewPool(modem.PoolOptions{}), Messages: q, Records: db, History: db})
+	c, err := console.New(console.Options{Keys: db, Sessions: db, Modems: modem.NewPool(modem.PoolOptions{}), Nodes: nodes, Messages: q, Records: db, History: db})
 	if err != nil {
 		t.Fatal(err)
 	}

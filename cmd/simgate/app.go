@@ -280,7 +280,7 @@ func (a *App) mounts() ([]api.Mount, error) {
 	if cfg.Console.Enabled {
 		var err error
 		if a.Console, err = console.New(console.Options{
-			Keys: a.DB, Sessions: a.DB, Modems: a.Cluster, Messages: a.Queue, Records: a.DB, History: a.DB,
+			Keys: a.DB, Sessions: a.DB, Modems: a.Cluster, Nodes: a.Cluster, Messages: a.Queue, Records: a.DB, History: a.DB,
 			SessionTTL: cfg.Console.SessionTTL, Refresh: cfg.Console.Refresh,
 			Now: a.Now, Logger: a.component("console"),
 		}); err != nil {
