@@ -169,10 +169,14 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	return e
 }
 
-// newQueue makes the dispatcher with test defaults (no sweeper, the pool as
-// Sender unless opts has one) without opening it.
+// newQueue makes the dispatcher with test defaults (no sweeper, the env's
+// database and the pool as Store and Sender unless opts has them) without
+// opening it.
 func (e *env) newQueue(opts queue.Options) *queue.Dispatcher {
-	opts.Store, opts.Now = e.db, e.clk.Now
+	if opts.Store == nil {
+		opts.Store = e.db
+	}
+	opts.Now = e.clk.Now
 	if opts.Sender == nil {
 		opts.Sender = e.pool
 	}
