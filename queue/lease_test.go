@@ -91,3 +91,38 @@ func TestReadyGatesClaims(t *testing.T) {
 	}
 	e.waitStatus(m.ID, simgate.StatusSent)
 }
+
+// On a shared database (Ready set), a send that finds no modem here pauses
+// only this node: the message is given back due at once, for the other
+// nodes' modems, and this node claims nothing until the pause passes or
+// ModemReady.
+func TestNoModemPausesOnlyThisNode(t *testing.T) {
+	e := newDBEnv(t)
+	s := &fakeSender{fn: noModem}
+	q := e.openQueue(queue.Options{Sender: s, Workers: 1, Ready: func() bool { return true },
+		NoModemBackoff: time.Hour, NoModemMaxBackoff: time.Hour})
+	m := e.enqueue(&simgate.Message{To: alice, Text: "no modem here"})
+	waitFor(t, "the send that finds no modem", func() bool { return s.count() == 1 }, func() string { return "" })
+	waitFor(t, "the message given back", func() bool {
+		got, err := q.Message(e.ctx, m.ID)
+		return err == nil && got.Status == simgate.StatusQueued
+	}, func() string { return "" })
+	n, err := e.db.CountDue(e.ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("due messages: %d, %v; want 1: the others may take it at once", n, err)
+	}
+	if err := q.RunOnce(e.ctx); err != nil { // wakes the worker: still paused
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if c := s.count(); c != 1 {
+		t.Fatalf("%d sends during the pause; want 1", c)
+	}
+	s.set(func(simgate.SendRequest) (simgate.Receipt, error) {
+		return simgate.Receipt{ModemID: "m0", MRs: []int{3}, SentAt: time.Now()}, nil
+	})
+	if err := q.ModemReady(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.waitStatus(m.ID, simgate.StatusSent)
+}

@@ -187,6 +187,10 @@ type Dispatcher struct {
 	// armedAt is when the scheduler's timer fires; zero while it is not
 	// armed, and while the scheduler looks for the earliest message.
 	armedAt time.Time
+	// pausedUntil is, on a database shared with other nodes (Ready set),
+	// when this node claims again after a send that found no modem here;
+	// ModemReady ends the pause.
+	pausedUntil time.Time
 	// inflight counts the messages this dispatcher holds in sending;
 	// renewedAt is when the sweep last renewed their leases.
 	inflight  int
@@ -370,7 +374,7 @@ func (d *Dispatcher) worker(stop chan struct{}) {
 				return
 			default:
 			}
-			if d.opts.Ready == nil || d.opts.Ready() {
+			if d.mayClaim() {
 				var err error
 				if m, err = d.finishAndClaim(d.ctx, "", simgate.SendOutcome{}, true); err != nil {
 					if d.ctx.Err() == nil {
@@ -400,6 +404,19 @@ func (d *Dispatcher) worker(stop chan struct{}) {
 			d.hold(-1)
 		}
 	}
+}
+
+// mayClaim reports whether this node may claim a message now: alone,
+// always; on a shared database (Ready set), while a modem here can take one
+// and no pause after a send that found none is running.
+func (d *Dispatcher) mayClaim() bool {
+	if d.opts.Ready == nil {
+		return true
+	}
+	d.mu.Lock()
+	paused := d.opts.Now().Before(d.pausedUntil)
+	d.mu.Unlock()
+	return !paused && d.opts.Ready()
 }
 
 // hold counts n more (or fewer) messages held in sending by this
@@ -477,20 +494,27 @@ func (d *Dispatcher) send(m *simgate.Message) simgate.SendOutcome {
 // (err matches simgate.ErrNoSender). It was no attempt: it does not count
 // against MaxAttempts, and m, with every other message that is due, waits
 // until the backoff passes or ModemReady, and at most until it expires (see
-// waitForModem).
+// waitForModem). On a database shared with other nodes (Ready set), only
+// this node waits: it claims nothing until the backoff passes or
+// ModemReady, and the messages stay due for the other nodes' modems.
 func (d *Dispatcher) noModemOutcome(m *simgate.Message, err error) simgate.SendOutcome {
+	now := d.opts.Now()
 	d.mu.Lock()
 	d.noModem++
 	n := d.noModem
-	d.mu.Unlock()
 	wait := simgate.Backoff(d.opts.NoModemBackoff, d.opts.NoModemMaxBackoff, n)
 	wait -= rand.N(wait/4 + 1)
+	retryAt := now.Add(wait)
+	if d.opts.Ready != nil {
+		d.pausedUntil, retryAt = retryAt, now
+	}
+	d.mu.Unlock()
 	if n == 1 {
 		d.log.Warn("no modem can take messages; they wait for one", "message", m.ID, "error", err)
 	} else {
 		d.log.Debug("still no modem", "message", m.ID, "retry_in", wait, "error", err)
 	}
-	return simgate.SendOutcome{Status: simgate.StatusQueued, NoModem: true, RetryAt: d.opts.Now().Add(wait),
+	return simgate.SendOutcome{Status: simgate.StatusQueued, NoModem: true, RetryAt: retryAt,
 		Reason: "waiting for a modem: " + err.Error()}
 }
 
@@ -501,6 +525,7 @@ func (d *Dispatcher) noModemOutcome(m *simgate.Message, err error) simgate.SendO
 func (d *Dispatcher) ModemReady(ctx context.Context) error {
 	d.mu.Lock()
 	d.noModem = 0
+	d.pausedUntil = time.Time{}
 	workers := d.opts.Workers
 	d.mu.Unlock()
 	n, err := d.count(ctx, func(ctx context.Context, tx simgate.MessageTx) (int, error) {
@@ -523,16 +548,16 @@ func (d *Dispatcher) ModemReady(ctx context.Context) error {
 func (d *Dispatcher) finish(m *simgate.Message, o simgate.SendOutcome, stop chan struct{}) *simgate.Message {
 	deadline := time.Now().Add(d.opts.Lease)
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		claim := d.ctx.Err() == nil
+		stopping := d.ctx.Err() != nil
 		select {
 		case <-stop:
-			claim = false
+			stopping = true
 		default:
 		}
 		var next *simgate.Message
 		var err error
-		if claim {
-			next, err = d.finishAndClaim(context.WithoutCancel(d.ctx), m.ID, o, true)
+		if !stopping {
+			next, err = d.finishAndClaim(context.WithoutCancel(d.ctx), m.ID, o, d.mayClaim())
 		} else {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_, err = d.finishAndClaim(ctx, m.ID, o, false)
@@ -545,7 +570,7 @@ func (d *Dispatcher) finish(m *simgate.Message, o simgate.SendOutcome, stop chan
 			return next
 		}
 		d.log.Error("cannot record send outcome", "message", m.ID, "error", err)
-		if time.Now().After(deadline) || !claim {
+		if time.Now().After(deadline) || stopping {
 			return nil
 		}
 		time.Sleep(wait)
