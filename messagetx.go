@@ -34,6 +34,10 @@ type UnsentMessage struct {
 	// WaitingForModem says why the message waits for a modem; "" when it
 	// does not.
 	WaitingForModem string
+	// StickyModem is the modem that sent the newest earlier SMS of the
+	// message's verification (a resend sticks to the SIM of the first
+	// code); "" when there is none.
+	StickyModem string
 }
 
 // MessageTx is one write transaction of a store, seen by the queue: plain
@@ -73,8 +77,9 @@ type MessageTx interface {
 
 	// NextDueMessage returns the queued message that is due at Now and comes
 	// first by priority (highest first), then due time, then creation; nil
-	// when none is due.
-	NextDueMessage(ctx context.Context) (*UnsentMessage, error)
+	// when none is due. It passes over a message whose StickyModem is one
+	// of elsewhere: the modems of other nodes that can send it.
+	NextDueMessage(ctx context.Context, elsewhere []string) (*UnsentMessage, error)
 	// ExpiredUnsentMessages returns the scheduled, accepted and queued
 	// messages whose expiry is at or before Now, or whose verification is
 	// missing, not pending, or past its expiry at Now.

@@ -262,6 +262,28 @@ func (c *Cluster) Status() []simgate.ModemStatus {
 	return ms
 }
 
+// Elsewhere returns the names of the other nodes' modems that can send
+// (ready or degraded, their node not gone), as last read: a resend whose
+// first code went out through one of them is left to its node
+// (queue.Options.Elsewhere).
+func (c *Cluster) Elsewhere() []string {
+	now := c.opts.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var names []string
+	for _, n := range c.others {
+		if n.Gone(now, c.opts.Timeout) {
+			continue
+		}
+		for _, m := range n.Modems {
+			if m.State == simgate.ModemReady || m.State == simgate.ModemDegraded {
+				names = append(names, m.ID)
+			}
+		}
+	}
+	return names
+}
+
 // Ready returns how many of this node's modems take sends now.
 func (c *Cluster) Ready() int { return c.opts.Modems.Ready() }
 

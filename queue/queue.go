@@ -154,6 +154,10 @@ type Options struct {
 	// back; alone, a dispatcher leaves it nil and a send that finds no modem
 	// makes the queue wait (see waitForModem).
 	Ready func() bool
+	// Elsewhere, when set, names the modems of other nodes sharing the
+	// database that can send now: a resend whose verification's earlier SMS
+	// went out through one of them is left to its node (see Claim).
+	Elsewhere func() []string
 	// SealKey (32 bytes) seals the texts of verification SMS in the store,
 	// which hold codes (see seal.go). Give the same key on every start, or
 	// queued codes cannot be sent after a restart (they fail); nil: a random
@@ -593,7 +597,11 @@ func (d *Dispatcher) finishAndClaim(ctx context.Context, id string, o simgate.Se
 			return nil
 		}
 		var err error
-		next, err = Claim(ctx, tx, d.opts.NodeID, d.opts.Lease)
+		var elsewhere []string
+		if d.opts.Elsewhere != nil {
+			elsewhere = d.opts.Elsewhere()
+		}
+		next, err = Claim(ctx, tx, d.opts.NodeID, d.opts.Lease, elsewhere)
 		return err
 	}); err != nil {
 		return nil, err

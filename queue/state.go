@@ -111,10 +111,13 @@ func ceilMilli(t time.Time) time.Time {
 // (stale) are finished on the way, without being sent. It returns nil when
 // no message is due. The claimed message's ExpiresAt is when it stops being
 // worth sending: the earlier of its own expiry and, for a verification's
-// SMS, the verification's (for simgate.SendRequest.NotAfter).
-func Claim(ctx context.Context, tx simgate.MessageTx, owner string, lease time.Duration) (*simgate.Message, error) {
+// SMS, the verification's (for simgate.SendRequest.NotAfter). A resend
+// whose verification's earlier SMS went out through one of elsewhere (the
+// modems of other nodes that can send) is left to that modem's node: a
+// resend sticks to the SIM of the first code.
+func Claim(ctx context.Context, tx simgate.MessageTx, owner string, lease time.Duration, elsewhere []string) (*simgate.Message, error) {
 	for {
-		u, err := tx.NextDueMessage(ctx)
+		u, err := tx.NextDueMessage(ctx, elsewhere)
 		if err != nil || u == nil {
 			return nil, err
 		}

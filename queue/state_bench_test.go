@@ -51,7 +51,7 @@ func BenchmarkFinishAndClaim(b *testing.B) {
 				return err
 			}
 			var err error
-			next, err = queue.Claim(s.ctx, tx, "n", time.Minute)
+			next, err = queue.Claim(s.ctx, tx, "n", time.Minute, nil)
 			return err
 		}); err != nil {
 			b.Fatal(err)

@@ -107,7 +107,7 @@ func (s *stateDB) claim(owner string, lease time.Duration) (*simgate.Message, er
 	var m *simgate.Message
 	err := s.update(func(tx simgate.MessageTx) error {
 		var err error
-		m, err = queue.Claim(s.ctx, tx, owner, lease)
+		m, err = queue.Claim(s.ctx, tx, owner, lease, nil)
 		return err
 	})
 	return m, err

@@ -48,6 +48,7 @@ func TestBalances(t *testing.T)                { storetest.Balances(t, opener(t)
 func TestPingAndRecent(t *testing.T)           { storetest.PingAndRecent(t, opener(t)) }
 func TestMessageTxInsert(t *testing.T)         { storetest.MessageTxInsert(t, opener(t)) }
 func TestMessageTxAttempts(t *testing.T)       { storetest.MessageTxAttempts(t, opener(t)) }
+func TestMessageTxSticky(t *testing.T)         { storetest.MessageTxSticky(t, opener(t)) }
 func TestMessageTxParts(t *testing.T)          { storetest.MessageTxParts(t, opener(t)) }
 func TestMessageTxQueue(t *testing.T)          { storetest.MessageTxQueue(t, opener(t)) }
 func TestMessageTxReports(t *testing.T)        { storetest.MessageTxReports(t, opener(t)) }

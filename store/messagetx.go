@@ -98,7 +98,14 @@ func (t messageTx) InsertMessage(ctx context.Context, m *simgate.Message, reques
 // unsentColumns are the columns scanUnsent reads, in its order, from
 // messages m joined with their verifications v.
 const unsentColumns = `m.id, m.to_number, m.text, m.priority, m.status, m.attempts, m.send_at, m.expires_at,
-	m.verification_id, m.created_at, v.status, v.expires_at, m.waiting_for_modem`
+	m.verification_id, m.created_at, v.status, v.expires_at, m.waiting_for_modem, ` + stickyModem
+
+// stickyModem is the modem that sent the newest earlier message of m's
+// verification (simgate.UnsentMessage.StickyModem), by the
+// messages_verification index.
+const stickyModem = `(SELECT p.modem_id FROM messages p
+	WHERE p.verification_id = m.verification_id AND p.id <> m.id AND p.modem_id IS NOT NULL
+	ORDER BY p.rowid DESC LIMIT 1)`
 
 // unsentFrom is the FROM clause of unsentColumns.
 const unsentFrom = `messages m LEFT JOIN verifications v ON v.id = m.verification_id`
@@ -110,9 +117,10 @@ func scanUnsent(sc interface{ Scan(...any) error }) (*simgate.UnsentMessage, err
 		createdAt                   int64
 		sendAt, expiresAt, vExpires sql.NullInt64
 		vid, vstatus, waiting       sql.NullString
+		sticky                      sql.NullString
 	)
 	if err := sc.Scan(&u.ID, &u.To, &u.Text, &priority, &u.Status, &u.Attempts, &sendAt, &expiresAt,
-		&vid, &createdAt, &vstatus, &vExpires, &waiting); err != nil {
+		&vid, &createdAt, &vstatus, &vExpires, &waiting, &sticky); err != nil {
 		return nil, err
 	}
 	u.Priority = simgate.Priority(priority)
@@ -122,6 +130,7 @@ func scanUnsent(sc interface{ Scan(...any) error }) (*simgate.UnsentMessage, err
 	u.VerificationStatus = simgate.VerificationStatus(vstatus.String)
 	u.VerificationExpiresAt = fromMillis(vExpires)
 	u.WaitingForModem = waiting.String
+	u.StickyModem = sticky.String
 	return &u, nil
 }
 
@@ -146,13 +155,22 @@ func queryUnsent(ctx context.Context, tx *tx, what, query string, args ...any) (
 	return us, nil
 }
 
-func (t messageTx) NextDueMessage(ctx context.Context) (*simgate.UnsentMessage, error) {
+func (t messageTx) NextDueMessage(ctx context.Context, elsewhere []string) (*simgate.UnsentMessage, error) {
+	args := []any{t.tx.now.UnixMilli()}
+	skip := ""
+	if len(elsewhere) > 0 {
+		skip = ` AND (m.verification_id IS NULL OR coalesce(` + stickyModem + `, '') NOT IN (?` +
+			strings.Repeat(", ?", len(elsewhere)-1) + `))`
+		for _, e := range elsewhere {
+			args = append(args, e)
+		}
+	}
 	u, err := scanUnsent(t.tx.QueryRowContext(ctx, `
 		SELECT `+unsentColumns+` FROM `+unsentFrom+`
-		WHERE m.status = 'queued' AND m.next_attempt_at <= ?
+		WHERE m.status = 'queued' AND m.next_attempt_at <= ?`+skip+`
 		ORDER BY m.priority DESC, m.next_attempt_at, m.created_at
 		LIMIT 1
-	`, t.tx.now.UnixMilli()))
+	`, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	} else if err != nil {

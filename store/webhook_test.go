@@ -21,7 +21,7 @@ func claimMessage(ctx context.Context, db *store.DB) (*simgate.Message, error) {
 	var m *simgate.Message
 	err := db.UpdateMessages(ctx, func(tx simgate.MessageTx) error {
 		var err error
-		m, err = queue.Claim(ctx, tx, "n1", time.Minute)
+		m, err = queue.Claim(ctx, tx, "n1", time.Minute, nil)
 		return err
 	})
 	return m, err

@@ -114,13 +114,14 @@ func (a *App) Open(ctx context.Context) (err error) {
 		return err
 	}
 	a.Pool = modem.NewPool(a.poolOptions(secret))
-	if a.Queue, err = queue.New(a.queueOptions(secret)); err != nil {
+	// The cluster wakes the dispatcher, made just after it, when another
+	// node queues a message.
+	if a.Cluster, err = cluster.New(cluster.Options{Store: sharedStore(a.DB), NodeID: cfg.Node.ID,
+		Version: simgate.Version, Modems: a.Pool, Wake: func() { a.Queue.Wake() },
+		Timeout: cfg.Queue.Lease, Now: a.Now, Logger: a.component("cluster")}); err != nil {
 		return err
 	}
-	copts := cluster.Options{NodeID: cfg.Node.ID, Version: simgate.Version, Modems: a.Pool, Wake: a.Queue.Wake,
-		Timeout: cfg.Queue.Lease, Now: a.Now, Logger: a.component("cluster")}
-	copts.Store = sharedStore(a.DB)
-	if a.Cluster, err = cluster.New(copts); err != nil {
+	if a.Queue, err = queue.New(a.queueOptions(secret)); err != nil {
 		return err
 	}
 	a.Metrics = metrics.New(metrics.Options{
@@ -208,13 +209,16 @@ func (a *App) poolOptions(secret []byte) modem.PoolOptions {
 func (a *App) queueOptions(secret []byte) queue.Options {
 	q := a.Config.Queue
 	// On a database shared with other nodes, a node whose modems are all
-	// out leaves the queue to the others.
+	// out leaves the queue to the others, and a resend to the node of the
+	// modem that sent the first code.
 	var ready func() bool
+	var elsewhere func() []string
 	if sharedStore(a.DB) != nil {
-		ready = a.Pool.CanSend
+		ready, elsewhere = a.Pool.CanSend, a.Cluster.Elsewhere
 	}
 	return queue.Options{
 		Ready:         ready,
+		Elsewhere:     elsewhere,
 		Store:         a.DB,
 		Sender:        a.Pool,
 		Logger:        a.component("queue"),
@@ -578,15 +582,17 @@ func verifySecret(cfg *Config, log *slog.Logger) ([]byte, error) {
 				return "", nil, err
 			}
 		}
-		if cfg.Database.Driver == driverPostgres {
-			// A file beside each host's data would give each node its own
-			// key: a code sent by one node would fail its check on another.
-			return "", nil, fmt.Errorf("database.driver postgres: every node needs the same verification secret; "+
-				"give it in %s, verify.secret or the systemd credential %s (a random key per host would make codes "+
-				"fail on the other hosts)", verifySecretEnv, verifySecretCredential)
-		}
 		key, err := readHexKey(old)
-		if _, serr := os.Stat(old); errors.Is(err, os.ErrNotExist) && errors.Is(serr, os.ErrNotExist) {
+		if _, serr := os.Stat(old); errors.Is(err, os.ErrNotExist) && errors.Is(serr, os.ErrNotExist) &&
+			cfg.Database.Driver == driverPostgres {
+			// A new file on each host would give each node its own key: a
+			// code sent by one node would fail its check on another. One
+			// copied to every host (from a SQLite install moved to
+			// PostgreSQL) is used.
+			err = fmt.Errorf("database.driver postgres: every node needs the same verification secret; give it in "+
+				"%s, verify.secret or the systemd credential %s, or copy one host's %s to the others "+
+				"(a new key per host would make codes fail on the other hosts)", verifySecretEnv, verifySecretCredential, old)
+		} else if errors.Is(err, os.ErrNotExist) && errors.Is(serr, os.ErrNotExist) {
 			key, err = createHexKey(old)
 		} else if errors.Is(err, os.ErrNotExist) {
 			err = fmt.Errorf("%s is empty; remove it to make a new key (pending codes stop working)", old)

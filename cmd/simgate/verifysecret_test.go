@@ -131,3 +131,29 @@ func TestVerifySecretRefusesBadKeys(t *testing.T) {
 		t.Fatalf("fell back to a file beside the database: %v", err)
 	}
 }
+
+// On PostgreSQL, no node makes a key of its own: without a secret given,
+// and without a file copied beside database.path, serve refuses, saying
+// why; a copied file is used.
+func TestVerifySecretOnPostgres(t *testing.T) {
+	t.Setenv(verifySecretEnv, "")
+	t.Setenv("CREDENTIALS_DIRECTORY", "")
+	dataDir := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.Database.Driver, cfg.Database.DSN = driverPostgres, "postgres://db.example/simgate"
+	cfg.Database.Path = filepath.Join(dataDir, "simgate.db")
+	logger := slog.New(slog.DiscardHandler)
+	if _, err := verifySecret(cfg, logger); err == nil || !strings.Contains(err.Error(), "every node needs the same verification secret") {
+		t.Fatalf("no secret on postgres: %v; want a refusal", err)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, verifySecretFile)); !os.IsNotExist(err) {
+		t.Fatalf("a key file was made for this host alone: %v", err)
+	}
+	copied := bytes.Repeat([]byte{7}, 32)
+	if err := os.WriteFile(filepath.Join(dataDir, verifySecretFile), []byte(hex.EncodeToString(copied)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if key, err := verifySecret(cfg, logger); err != nil || !bytes.Equal(key, copied) {
+		t.Fatalf("a copied file: %x, %v", key, err)
+	}
+}

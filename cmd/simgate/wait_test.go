@@ -86,7 +86,7 @@ func TestAppHandlesLateSubmit(t *testing.T) {
 	var c *simgate.Message
 	if err := db.UpdateMessages(ctx, func(tx simgate.MessageTx) error {
 		var err error
-		c, err = queue.Claim(ctx, tx, "local", time.Minute)
+		c, err = queue.Claim(ctx, tx, "local", time.Minute, nil)
 		return err
 	}); err != nil || c == nil || c.ID != m.ID {
 		t.Fatalf("claim %v, %v", c, err)

@@ -144,7 +144,14 @@ func (t messageTx) InsertMessage(ctx context.Context, m *simgate.Message, reques
 // unsentColumns are the columns scanUnsent reads, in its order, from
 // messages m joined with their verifications v.
 const unsentColumns = `m.id, m.to_number, m.text, m.priority, m.status, m.attempts, m.send_at, m.expires_at,
-	m.verification_id, m.created_at, v.status, v.expires_at, m.waiting_for_modem`
+	m.verification_id, m.created_at, v.status, v.expires_at, m.waiting_for_modem, ` + stickyModem
+
+// stickyModem is the modem that sent the newest earlier message of m's
+// verification (simgate.UnsentMessage.StickyModem), by the
+// messages_verification index.
+const stickyModem = `(SELECT p.modem_id FROM messages p
+	WHERE p.verification_id = m.verification_id AND p.id <> m.id AND p.modem_id IS NOT NULL
+	ORDER BY p.rowid DESC LIMIT 1)`
 
 // unsentFrom is the FROM clause of unsentColumns.
 const unsentFrom = `messages m LEFT JOIN verifications v ON v.id = m.verification_id`
@@ -157,9 +164,10 @@ func scanUnsent(sc pgx.Row) (*simgate.UnsentMessage, error) {
 		createdAt                   int64
 		sendAt, expiresAt, vExpires *int64
 		vid, vstatus, waiting       *string
+		sticky                      *string
 	)
 	if err := sc.Scan(&u.ID, &u.To, &u.Text, &priority, &status, &u.Attempts, &sendAt, &expiresAt,
-		&vid, &createdAt, &vstatus, &vExpires, &waiting); err != nil {
+		&vid, &createdAt, &vstatus, &vExpires, &waiting, &sticky); err != nil {
 		return nil, err
 	}
 	u.Priority, u.Status = simgate.Priority(priority), simgate.MessageStatus(status)
@@ -169,6 +177,7 @@ func scanUnsent(sc pgx.Row) (*simgate.UnsentMessage, error) {
 	u.VerificationStatus = simgate.VerificationStatus(deref(vstatus))
 	u.VerificationExpiresAt = fromMillis(vExpires)
 	u.WaitingForModem = deref(waiting)
+	u.StickyModem = deref(sticky)
 	return &u, nil
 }
 
@@ -185,16 +194,21 @@ func queryUnsent(ctx context.Context, tx *tx, what, query string, args ...any) (
 	return us, nil
 }
 
-func (t messageTx) NextDueMessage(ctx context.Context) (*simgate.UnsentMessage, error) {
+func (t messageTx) NextDueMessage(ctx context.Context, elsewhere []string) (*simgate.UnsentMessage, error) {
 	// SKIP LOCKED: a message another transaction claims is not this one's
-	// (UpdateMessages).
+	// (UpdateMessages). A nil array would be NULL, which <> ALL never
+	// passes.
+	if elsewhere == nil {
+		elsewhere = []string{}
+	}
 	u, err := scanUnsent(t.tx.QueryRow(ctx, `
 		SELECT `+unsentColumns+` FROM `+unsentFrom+`
 		WHERE m.status = 'queued' AND m.next_attempt_at <= $1
+			AND (m.verification_id IS NULL OR coalesce(`+stickyModem+`, '') <> ALL ($2::text[]))
 		ORDER BY m.priority DESC, m.next_attempt_at, m.created_at
 		LIMIT 1
 		FOR UPDATE OF m SKIP LOCKED
-	`, t.tx.now.UnixMilli()))
+	`, t.tx.now.UnixMilli(), elsewhere))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	} else if err != nil {

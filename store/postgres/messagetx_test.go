@@ -40,7 +40,7 @@ func TestClaimSkipsClaimInProgress(t *testing.T) {
 			// The read of a claim (queue.Claim), held before its writes:
 			// those take the locks of the counts of statuses
 			// (status_counts), which every status change waits for.
-			u, err := tx.NextDueMessage(ctx)
+			u, err := tx.NextDueMessage(ctx, nil)
 			if err != nil {
 				return err
 			}
@@ -54,7 +54,7 @@ func TestClaimSkipsClaimInProgress(t *testing.T) {
 	go func() {
 		var id string
 		err := db.UpdateMessages(ctx, func(tx simgate.MessageTx) error {
-			m, err := queue.Claim(ctx, tx, "host2", time.Minute)
+			m, err := queue.Claim(ctx, tx, "host2", time.Minute, nil)
 			if m != nil {
 				id = m.ID
 			}
@@ -119,7 +119,7 @@ func TestFinishAndClaimConcurrently(t *testing.T) {
 					return queue.Finish(ctx, tx, cur.ID, simgate.SendOutcome{Status: simgate.StatusSent, ModemID: "m0", MRs: []int{w}, Reason: "submitted"})
 				}
 				claim := func(tx simgate.MessageTx) (err error) {
-					next, err = queue.Claim(ctx, tx, owner, time.Minute)
+					next, err = queue.Claim(ctx, tx, owner, time.Minute, nil)
 					return err
 				}
 				var err error

@@ -212,7 +212,7 @@ func MessageTxAttempts(t *testing.T, open Open) {
 	var order []string
 	for range 5 {
 		r.update(func(tx simgate.MessageTx) error {
-			u, err := tx.NextDueMessage(ctx)
+			u, err := tx.NextDueMessage(ctx, nil)
 			if err != nil || u == nil {
 				order = append(order, "none")
 				return err
@@ -315,6 +315,65 @@ func MessageTxAttempts(t *testing.T, open Open) {
 		t.Fatalf("verification %+v, %v", got, err)
 	}
 	r.update(func(tx simgate.MessageTx) error { return tx.FailPendingVerification(ctx, old.ID) })
+}
+
+// MessageTxSticky checks that a resend knows the modem that sent its
+// verification's earlier SMS (the newest such), and that the next due
+// message passes over one whose modem is elsewhere.
+func MessageTxSticky(t *testing.T, open Open) {
+	ctx := testContext(t)
+	r := newMessageTxRig(t, open)
+	v := &simgate.Verification{To: "+15550000009", CodeLength: 6, MaxAttempts: 3, ExpiresAt: r.clk.Now().Add(10 * time.Minute)}
+	StartVerification(t, r.verifications(), v, bytes.Repeat([]byte{1}, 32))
+	var first *simgate.Message
+	for i, modem := range []string{"mA", "mB"} {
+		m := NewMessage(v.To, fmt.Sprintf("code %d", i+1), 1)
+		m.Priority, m.VerificationID = simgate.PriorityVerification, v.ID
+		if err := CreateMessage(ctx, r.db, m); err != nil {
+			t.Fatal(err)
+		}
+		r.update(func(tx simgate.MessageTx) error {
+			u, err := tx.NextDueMessage(ctx, nil)
+			if err != nil || u == nil || u.ID != m.ID {
+				t.Fatalf("due %+v, %v; want %s", u, err, m.ID)
+			}
+			if want := map[int]string{0: "", 1: "mA"}[i]; u.StickyModem != want {
+				t.Fatalf("code %d: sticky modem %q; want %q", i+1, u.StickyModem, want)
+			}
+			if err := tx.StartAttempt(ctx, m.ID, "attempt 1", "n1", tx.Now().Add(time.Minute)); err != nil {
+				return err
+			}
+			return tx.EndAttempt(ctx, m.ID, simgate.StatusSent, "submitted", modem, time.Time{})
+		})
+		r.clk.Advance(time.Millisecond)
+		if i == 0 {
+			first = m
+		}
+	}
+	resend := NewMessage(v.To, "code 3", 1)
+	resend.Priority, resend.VerificationID = simgate.PriorityVerification, v.ID
+	other := NewMessage("+15550000001", "plain", 1)
+	other.Priority = simgate.PriorityNormal
+	for _, m := range []*simgate.Message{resend, other} {
+		if err := CreateMessage(ctx, r.db, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.update(func(tx simgate.MessageTx) error {
+		for _, c := range []struct {
+			elsewhere []string
+			want      string
+		}{{nil, resend.ID}, {[]string{"mA"}, resend.ID}, {[]string{"mB"}, other.ID}, {[]string{"mX", "mB"}, other.ID}} {
+			u, err := tx.NextDueMessage(ctx, c.elsewhere)
+			if err != nil || u == nil || u.ID != c.want {
+				t.Fatalf("elsewhere %q: due %+v, %v; want %s", c.elsewhere, u, err, c.want)
+			}
+			if u.ID == resend.ID && u.StickyModem != "mB" {
+				t.Fatalf("the resend's sticky modem %q; want mB, the newest earlier SMS's (not %s's mA)", u.StickyModem, first.ID)
+			}
+		}
+		return nil
+	})
 }
 
 // Parts change in number, by range, when sent and when reported.
@@ -428,7 +487,7 @@ func MessageTxQueue(t *testing.T, open Open) {
 		if err != nil || n != 2 {
 			t.Fatalf("woke %d, %v; want 2", n, err)
 		}
-		u, err := tx.NextDueMessage(ctx)
+		u, err := tx.NextDueMessage(ctx, nil)
 		if err != nil || u == nil || u.WaitingForModem != "waiting for a modem: second" {
 			t.Fatalf("a waiting message: %+v, %v", u, err)
 		}
@@ -780,7 +839,7 @@ func ConcurrentClaims(t *testing.T, open Open) {
 				var m *simgate.Message
 				err := db.UpdateMessages(ctx, func(tx simgate.MessageTx) error {
 					var err error
-					m, err = queue.Claim(ctx, tx, owner, time.Minute)
+					m, err = queue.Claim(ctx, tx, owner, time.Minute, nil)
 					if m != nil {
 						pause() // the work between the claim and its commit
 					}
