@@ -57,3 +57,17 @@ func (db *DB) Backup(ctx context.Context, dest string) (err error) {
 	}
 	return nil
 }
+
+// ReadSnapshot runs fn in one read transaction on the reader pool, so that
+// every query of fn sees the same state of the database, and ends it when fn
+// returns. It is for reading the database whole, to copy it into another
+// (postgres.DB.ImportSQLite, simgate migrate --from); the rest of the store
+// keeps its SQL to itself. It returns fn's error as it is.
+func (db *DB) ReadSnapshot(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("cannot begin a read of %s: %w", db.path, err)
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}

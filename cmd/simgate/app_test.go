@@ -173,6 +173,23 @@ func (r *appRig) send(to, text string) string {
 	return m.ID
 }
 
+// startVerification starts a verification of to with the sender's key and
+// returns its id and the code the handset received.
+func (r *appRig) startVerification(ctx context.Context, to string) (id, code string) {
+	r.t.Helper()
+	status, body := r.do("POST", "/v1/verifications", r.sender, map[string]any{"to": to})
+	if status != http.StatusCreated {
+		r.t.Fatalf("POST /v1/verifications: %d %s", status, body)
+	}
+	var v struct{ ID string }
+	json.Unmarshal(body, &v)
+	inbox, err := r.net.WaitInbox(ctx, to, 1)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return v.ID, codeRE.FindString(inbox[0].Text)
+}
+
 // waitFor polls cond until it holds or d passes.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()

@@ -287,18 +287,8 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	}
 	waitFor(t, 20*time.Second, "sms.received", func() bool { return len(h.got(simgate.EventSMSReceived)) == 1 })
 
-	status, body := r.do("POST", "/v1/verifications", r.sender, map[string]any{"to": "+4917612345601"})
-	if status != http.StatusCreated {
-		t.Fatalf("POST /v1/verifications: %d %s", status, body)
-	}
-	var v struct{ ID string }
-	json.Unmarshal(body, &v)
-	inbox, err := r.net.WaitInbox(ctx, "+4917612345601", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	code := codeRE.FindString(inbox[0].Text)
-	if status, body := r.do("POST", "/v1/verifications/check", r.sender, map[string]any{"id": v.ID, "code": code}); status != http.StatusOK {
+	vID, code := r.startVerification(ctx, "+4917612345601")
+	if status, body := r.do("POST", "/v1/verifications/check", r.sender, map[string]any{"id": vID, "code": code}); status != http.StatusOK {
 		t.Fatalf("check: %d %s", status, body)
 	}
 	waitFor(t, 20*time.Second, "verification.approved", func() bool { return len(h.got(simgate.EventVerificationApproved)) == 1 })
@@ -333,7 +323,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	// The receiver has the event before the sender records the outcome: wait
 	// for the record.
 	waitFor(t, 5*time.Second, "no delivery left pending", func() bool {
-		status, body = r.do("GET", "/v1/webhooks/deliveries?status=pending", r.admin, nil)
+		status, body := r.do("GET", "/v1/webhooks/deliveries?status=pending", r.admin, nil)
 		return status == http.StatusOK && strings.Contains(string(body), `"deliveries":[]`)
 	})
 	time.Sleep(300 * time.Millisecond)

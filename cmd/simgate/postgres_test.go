@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -45,18 +44,8 @@ func TestAppOnPostgres(t *testing.T) {
 		return status == http.StatusOK && strings.Contains(string(body), `"status":"delivered"`)
 	})
 
-	status, body := r.do("POST", "/v1/verifications", r.sender, map[string]any{"to": "+4917612345601"})
-	if status != http.StatusCreated {
-		t.Fatalf("POST /v1/verifications: %d %s", status, body)
-	}
-	var v struct{ ID string }
-	json.Unmarshal(body, &v)
-	inbox, err := r.net.WaitInbox(ctx, "+4917612345601", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	code := codeRE.FindString(inbox[0].Text)
-	if status, body := r.do("POST", "/v1/verifications/check", r.sender, map[string]any{"id": v.ID, "code": code}); status != http.StatusOK ||
+	vID, code := r.startVerification(ctx, "+4917612345601")
+	if status, body := r.do("POST", "/v1/verifications/check", r.sender, map[string]any{"id": vID, "code": code}); status != http.StatusOK ||
 		!strings.Contains(string(body), `"status":"approved"`) {
 		t.Fatalf("check: %d %s", status, body)
 	}

@@ -17,8 +17,8 @@
 // readiness and the console's verifications (health.go), and the modems'
 // identities (modem.go): every store interface the services and adapters
 // declare, passing the same contract tests as the SQLite store
-// (store/storetest). simgate serve does not offer it yet: the wiring
-// (database.driver), nodes and leases are the next step.
+// (store/storetest). ImportSQLite (importsqlite.go) copies a SQLite
+// database into an empty one, for simgate migrate --from.
 package postgres
 
 import (
