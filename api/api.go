@@ -184,7 +184,11 @@ type Options struct {
 	Alerts      AlertStore
 	// Budgets counts the SMS budgets of Limits (global, per prefix); it
 	// is required when one is set.
-	Budgets  BudgetStore
+	Budgets BudgetStore
+	// Buckets, when set, keeps the token buckets of Limits (per API key,
+	// per IP, per number) for every node sharing the database; nil keeps
+	// them in this process's memory.
+	Buckets  BucketStore
 	DB       Pinger
 	Webhooks WebhookService
 
@@ -269,7 +273,7 @@ func NewServer(opts Options) (*Server, error) {
 	if (opts.TLSCertFile == "") != (opts.TLSKeyFile == "") {
 		return nil, errors.New("cannot create api server: set both TLS certificate and key, or neither")
 	}
-	limits := newLimiters(opts.Limits, opts.Now)
+	limits := newLimiters(opts.Limits, opts.Buckets, opts.Now)
 	if limits.budgeted() && opts.Budgets == nil {
 		return nil, errors.New("cannot create api server: SMS budgets need a budget store")
 	}

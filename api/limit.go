@@ -63,9 +63,29 @@ type BudgetStore interface {
 	TakeBudget(ctx context.Context, n int, bs []simgate.Budget) (*simgate.BudgetRefusal, error)
 }
 
+// BucketStore keeps the token buckets of the rate limits for every node
+// sharing a database, so that a client's requests count once however they
+// are spread over the nodes. *postgres.DB satisfies it.
+type BucketStore interface {
+	// TakeTokens takes n tokens (1 to burst) from the bucket of key, which
+	// refills perSecond tokens a second up to burst, and returns 0; when
+	// there are fewer, it takes none and returns how long until there are.
+	TakeTokens(ctx context.Context, key string, perSecond float64, burst, n int) (time.Duration, error)
+}
+
+// rateLimiter is a token bucket per key: in memory (bucketMap), or in a
+// BucketStore (sharedBuckets). A nil one limits nothing.
+type rateLimiter interface {
+	// allow takes n tokens (at most the burst: more would never fit) for
+	// key at now. When there are not enough it returns how long until
+	// there are, and first is true when this refusal is the first of the
+	// last hour for key (to raise one alert, not one per request).
+	allow(ctx context.Context, key string, now time.Time, n int) (ok bool, after time.Duration, first bool, err error)
+}
+
 // limiters holds every bucket and budget of the server.
 type limiters struct {
-	perKey, perIP, perNumber *bucketMap
+	perKey, perIP, perNumber rateLimiter
 	// hour, day and prefixHour are the budgets (Limit 0 when off).
 	hour, day, prefixHour simgate.Budget
 	prefixLen             int
@@ -77,14 +97,25 @@ type limiters struct {
 	maxKeys int
 }
 
-func newLimiters(l Limits, now simgate.Clock) *limiters {
+// newLimiters makes the limits of l, their buckets in shared when it is
+// not nil and in memory otherwise.
+func newLimiters(l Limits, shared BucketStore, now simgate.Clock) *limiters {
 	if l.MaxKeys <= 0 {
 		l.MaxKeys = 100_000
 	}
 	ls := &limiters{now: now, prefixLen: l.PrefixLength, alerted: map[string]time.Time{}, maxKeys: l.MaxKeys}
-	ls.perKey = newBucketMap(l.PerAPIKey, l.MaxKeys)
-	ls.perIP = newBucketMap(l.PerIP, l.MaxKeys)
-	ls.perNumber = newBucketMap(l.PerNumber, l.MaxKeys)
+	buckets := func(r Rate, kind string) rateLimiter {
+		if r.PerSecond <= 0 || r.Burst <= 0 {
+			return nil
+		}
+		if shared != nil {
+			return &sharedBuckets{store: shared, kind: kind, r: r, ls: ls}
+		}
+		return newBucketMap(r, l.MaxKeys)
+	}
+	ls.perKey = buckets(l.PerAPIKey, "key")
+	ls.perIP = buckets(l.PerIP, "ip")
+	ls.perNumber = buckets(l.PerNumber, "number")
 	if l.PrefixLength > 0 && l.PrefixPerHour > 0 {
 		ls.prefixHour = simgate.Budget{Limit: l.PrefixPerHour, Window: time.Hour}
 	}
@@ -136,7 +167,9 @@ func (s *Server) allowMessage(ctx context.Context, number, text string) error {
 func (s *Server) allowParts(ctx context.Context, number string, parts int) error {
 	ls := s.limits
 	now := ls.now()
-	if ok, after, first := ls.perNumber.allow(number, now, parts); !ok {
+	if ok, after, first, err := allow(ctx, ls.perNumber, number, now, parts); err != nil {
+		return err
+	} else if !ok {
 		if first {
 			s.alert(ctx, simgate.AlertNumberVelocity, number, "per-number SMS rate exceeded")
 		}
@@ -222,21 +255,41 @@ type bucket struct {
 	alerted time.Time
 }
 
+// newBucketMap returns the in-memory buckets of r, which must be on
+// (PerSecond and Burst positive).
 func newBucketMap(r Rate, maxKeys int) *bucketMap {
-	if r.PerSecond <= 0 || r.Burst <= 0 {
-		return nil
-	}
 	return &bucketMap{r: r, max: maxKeys, m: map[string]*bucket{}}
 }
 
-// allow takes n tokens (at most the burst: more would never fit) for key
-// at now; n is 1 when left out. When there are not enough it returns how
-// long until there are, and first is true when this refusal is the first of
-// the last hour for key (to raise one alert, not one per request).
-func (bm *bucketMap) allow(key string, now time.Time, n ...int) (ok bool, after time.Duration, first bool) {
-	if bm == nil {
-		return true, 0, false
+// allow asks l for n tokens for key; a nil l limits nothing.
+func allow(ctx context.Context, l rateLimiter, key string, now time.Time, n int) (ok bool, after time.Duration, first bool, err error) {
+	if l == nil {
+		return true, 0, false, nil
 	}
+	return l.allow(ctx, key, now, n)
+}
+
+// sharedBuckets are the buckets of one limit, kind, in a BucketStore,
+// keyed "kind:key".
+type sharedBuckets struct {
+	store BucketStore
+	kind  string
+	r     Rate
+	ls    *limiters // for firstAlert
+}
+
+func (sb *sharedBuckets) allow(ctx context.Context, key string, now time.Time, n int) (bool, time.Duration, bool, error) {
+	after, err := sb.store.TakeTokens(ctx, sb.kind+":"+key, sb.r.PerSecond, sb.r.Burst, min(max(n, 1), sb.r.Burst))
+	if err != nil {
+		return false, 0, false, err
+	}
+	if after == 0 {
+		return true, 0, false, nil
+	}
+	return false, after, sb.ls.firstAlert(sb.kind+":"+key, now), nil
+}
+
+func (bm *bucketMap) allow(_ context.Context, key string, now time.Time, n int) (ok bool, after time.Duration, first bool, err error) {
 	bm.mu.Lock()
 	defer bm.mu.Unlock()
 	b := bm.m[key]
@@ -245,13 +298,10 @@ func (bm *bucketMap) allow(key string, now time.Time, n ...int) (ok bool, after 
 		b = &bucket{lim: rate.NewLimiter(rate.Limit(bm.r.PerSecond), bm.r.Burst)}
 		bm.m[key] = b
 	}
-	take := 1
-	if len(n) > 0 {
-		take = min(max(n[0], 1), bm.r.Burst)
-	}
+	take := min(max(n, 1), bm.r.Burst)
 	r := b.lim.ReserveN(now, take)
 	if d := r.DelayFrom(now); r.OK() && d == 0 {
-		return true, 0, false
+		return true, 0, false, nil
 	} else if r.OK() {
 		after = d
 		r.CancelAt(now)
@@ -261,7 +311,7 @@ func (bm *bucketMap) allow(key string, now time.Time, n ...int) (ok bool, after 
 	if now.Sub(b.alerted) >= time.Hour {
 		b.alerted, first = now, true
 	}
-	return false, after, first
+	return false, after, first, nil
 }
 
 // evict drops full buckets every so often and whenever the map is at its

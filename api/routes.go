@@ -105,7 +105,9 @@ func (s *Server) serve(w *statusWriter, r *http.Request, o routeOpts, h handlerF
 	if o.scope == "" {
 		return h(w, r, nil)
 	}
-	if ok, after, _ := s.limits.perIP.allow(clientIP(r), s.opts.Now()); !ok {
+	if ok, after, _, err := allow(r.Context(), s.limits.perIP, clientIP(r), s.opts.Now(), 1); err != nil {
+		return err
+	} else if !ok {
 		return rateLimited(RulePerIP, after, "too many requests from this address")
 	}
 	var body []byte
@@ -132,7 +134,9 @@ func (s *Server) serve(w *statusWriter, r *http.Request, o routeOpts, h handlerF
 			return err
 		}
 	}
-	if ok, after, _ := s.limits.perKey.allow(k.ID, s.opts.Now()); !ok {
+	if ok, after, _, err := allow(r.Context(), s.limits.perKey, k.ID, s.opts.Now(), 1); err != nil {
+		return err
+	} else if !ok {
 		return rateLimited(RulePerAPIKey, after, "too many requests with this API key")
 	}
 	if o.idempotent {

@@ -101,25 +101,26 @@ func TestServerTLS(t *testing.T) {
 }
 
 func TestBucketMapEviction(t *testing.T) {
+	ctx := context.Background()
 	bm := newBucketMap(Rate{PerSecond: 1, Burst: 2}, 100)
 	now := time.Unix(0, 0)
 	for i := range 1000 {
-		bm.allow(fmt.Sprint(i), now)
+		bm.allow(ctx, fmt.Sprint(i), now, 1)
 	}
 	if n := bm.len(); n > 100 {
 		t.Fatalf("%d buckets held, bound 100", n)
 	}
 	// A drained bucket is kept while it is not full again.
 	bm = newBucketMap(Rate{PerSecond: 1, Burst: 2}, 100)
-	bm.allow("busy", now)
-	bm.allow("busy", now)
-	if ok, _, _ := bm.allow("busy", now); ok {
+	bm.allow(ctx, "busy", now, 1)
+	bm.allow(ctx, "busy", now, 1)
+	if ok, _, _, _ := bm.allow(ctx, "busy", now, 1); ok {
 		t.Fatal("third token granted")
 	}
 	for i := range 2000 {
-		bm.allow(fmt.Sprint("idle", i%50), now.Add(time.Duration(i)*time.Microsecond))
+		bm.allow(ctx, fmt.Sprint("idle", i%50), now.Add(time.Duration(i)*time.Microsecond), 1)
 	}
-	if ok, _, _ := bm.allow("busy", now.Add(10*time.Millisecond)); ok {
+	if ok, _, _, _ := bm.allow(ctx, "busy", now.Add(10*time.Millisecond), 1); ok {
 		t.Fatal("the busy bucket was evicted before it refilled")
 	}
 }

@@ -303,7 +303,7 @@ func (a *App) apiOptions(mounts []api.Mount) api.Options {
 		ReadHeaderTimeout: h.ReadHeaderTimeout, ReadTimeout: h.ReadTimeout, WriteTimeout: h.WriteTimeout,
 		IdleTimeout: h.IdleTimeout, ShutdownTimeout: h.ShutdownTimeout,
 		Keys: a.DB, Verify: a.Verify, Messages: a.Queue, Inbox: a.DB, Modems: a.Cluster, Nodes: a.Cluster,
-		Idempotency: a.DB, Alerts: a.DB, Budgets: a.DB, DB: a.DB, Webhooks: a.DB,
+		Idempotency: a.DB, Alerts: a.DB, Budgets: a.DB, Buckets: sharedBuckets(a.DB), DB: a.DB, Webhooks: a.DB,
 		RateLimits: a.Metrics, Mounts: mounts,
 		MinReadyModems: a.Config.Pool.MinReadyModems,
 		MaxExpiry:      a.Config.Queue.MaxExpiry,

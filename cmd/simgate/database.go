@@ -74,6 +74,16 @@ func sharedStore(db Store) cluster.Store {
 	return nil
 }
 
+// sharedBuckets returns db as the keeper of the API's rate-limit buckets
+// for every node sharing it, or nil for a SQLite file, whose one process
+// keeps them in memory.
+func sharedBuckets(db Store) api.BucketStore {
+	if pg, ok := db.(*postgres.DB); ok {
+		return pg
+	}
+	return nil
+}
+
 // openDatabase opens (and migrates) the database of c: the SQLite file, or
 // the PostgreSQL database. create makes a new SQLite file where a missing
 // one existed before (simgate migrate).

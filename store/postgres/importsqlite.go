@@ -105,8 +105,9 @@ func importTables() []importTable {
 // counterpart in SQLite's, which the copy leaves as they are: nodes holds
 // what the running nodes report of themselves (a SQLite database has one
 // node, which reports to no one), written again within a second of a
-// node's start.
-var postgresOnly = map[string]bool{"nodes": true}
+// node's start; rate_buckets the API's rate limits shared by the nodes (a
+// SQLite node keeps them in memory, and a restart forgets them).
+var postgresOnly = map[string]bool{"nodes": true, "rate_buckets": true}
 
 // ImportSQLite copies the SQLite database src into db, which must hold no
 // simgate rows (ErrNotEmpty otherwise), in one transaction: all of it or,

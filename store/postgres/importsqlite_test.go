@@ -56,7 +56,7 @@ func TestImportTablesCoverSchemas(t *testing.T) {
 		t.Fatal(err)
 	}
 	var inPG []string
-	create := regexp.MustCompile(`(?m)^CREATE TABLE (\w+)`)
+	create := regexp.MustCompile(`(?m)^CREATE (?:UNLOGGED )?TABLE (\w+)`)
 	if err := fs.WalkDir(migrationsFS, "migrations", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err

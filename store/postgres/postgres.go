@@ -29,6 +29,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -69,6 +70,7 @@ type DB struct {
 	name    string // the connection string without its password, for errors
 	logger  *slog.Logger
 	applied []schema.Applied
+	takes   atomic.Int64 // TakeTokens calls, to purge full buckets every so often
 }
 
 // Open connects to the database of dsn (a postgres:// URL or key=value
