@@ -71,7 +71,7 @@ func (db *DB) TakeBudget(ctx context.Context, n int, bs []simgate.Budget) (*simg
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cannot take budget: %w", err)
+		return nil, fmt.Errorf("cannot take budget: %w", unavailable(err))
 	}
 	return refused, nil
 }

@@ -65,7 +65,7 @@ type Options struct {
 // DB is an open simgate database on PostgreSQL. Its methods are safe for
 // concurrent use.
 type DB struct {
-	pool    *pgxpool.Pool
+	pool    conns
 	now     simgate.Clock
 	name    string // the connection string without its password, for errors
 	logger  *slog.Logger
@@ -99,9 +99,11 @@ func open(ctx context.Context, dsn string, opts Options, fsys fs.FS) (_ *DB, err
 	if err != nil {
 		return nil, fmt.Errorf("cannot open database %s: %w", db.name, err)
 	}
-	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
 		return nil, fmt.Errorf("cannot open database %s: %w", db.name, err)
 	}
+	db.pool = conns{pool}
 	defer func() {
 		if err != nil {
 			db.pool.Close()
@@ -274,10 +276,10 @@ func (db *DB) update(ctx context.Context, what string, fn func(*tx) error) error
 	}
 	defer t.Rollback(context.WithoutCancel(ctx))
 	if err := fn(&tx{Tx: t, db: db, now: now}); err != nil {
-		return err
+		return unavailable(err)
 	}
 	if err := t.Commit(ctx); err != nil {
-		return fmt.Errorf("cannot commit %s transaction: %w", what, err)
+		return fmt.Errorf("cannot commit %s transaction: %w", what, unavailable(err))
 	}
 	return nil
 }
