@@ -214,6 +214,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ []byte) error 
 	if s.opts.Modems != nil {
 		ready, modems = s.opts.Modems.Ready(), s.opts.Modems.Status()
 	}
+	if s.opts.Nodes != nil {
+		// Readiness is this node's: a load balancer asks each node.
+		modems = s.opts.Nodes.Nodes()[0].Modems
+	}
 	if ready < s.opts.MinReadyModems {
 		notReady(w, r, ready, s.opts.MinReadyModems, modems)
 		return nil
