@@ -23,7 +23,7 @@ func TestAppOnPostgres(t *testing.T) {
 	if err := os.WriteFile(cfgFile, []byte("database:\n  driver: postgres\n  dsn: "+dsn+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, errs := runCLI(t, "migrate", "-c", cfgFile); code != 0 || !strings.Contains(out, "now at schema version 1") {
+	if code, out, errs := runCLI(t, "migrate", "-c", cfgFile); code != 0 || !strings.Contains(out, "now at schema version 2") {
 		t.Fatalf("migrate: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 	if code, _, errs := runCLI(t, "apikey", "create", "-c", cfgFile, "--name", "cli", "--scopes", "read"); code != 0 {

@@ -13,15 +13,17 @@
 // Idempotency-Keys (idempotency.go), the console's sessions and the SIMs'
 // rejected PINs (session.go), the webhook outbox, fanned out and claimed by
 // one host at a time (webhook.go), inbound calls and what metrics read
-// (calls.go), the console's hourly rollups and balance readings (rollup.go),
-// readiness and the console's verifications (health.go), and the modems'
-// identities (modem.go): every store interface the services and adapters
-// declare, passing the same contract tests as the SQLite store
-// (store/storetest). simgate serve does not offer it yet: the wiring
-// (database.driver), nodes and leases are the next step.
+// (calls.go; the counts of statuses are a log of changes that every host
+// folds every few seconds, fold.go), the console's hourly rollups and
+// balance readings (rollup.go), readiness and the console's verifications
+// (health.go), and the modems' identities (modem.go): every store
+// interface the services and adapters declare, passing the same contract
+// tests as the SQLite store (store/storetest). simgate serve does not offer
+// it yet: the wiring (database.driver), nodes and leases are the next step.
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"errors"
@@ -29,6 +31,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -59,6 +62,10 @@ type Options struct {
 	// transaction writes is the same one, taken at its start, as in the
 	// SQLite store, so that tests control what is written.
 	Now simgate.Clock
+	// FoldInterval is how often the DB folds the counts of statuses
+	// (fold.go); zero means DefaultFoldInterval, a negative value never
+	// (for tests that fold themselves).
+	FoldInterval time.Duration
 }
 
 // DB is an open simgate database on PostgreSQL. Its methods are safe for
@@ -69,6 +76,9 @@ type DB struct {
 	name    string // the connection string without its password, for errors
 	logger  *slog.Logger
 	applied []schema.Applied
+
+	stop context.CancelFunc // ends the folder (fold.go)
+	wg   sync.WaitGroup
 }
 
 // Open connects to the database of dsn (a postgres:// URL or key=value
@@ -116,11 +126,19 @@ func open(ctx context.Context, dsn string, opts Options, fsys fs.FS) (_ *DB, err
 	if db.applied, err = db.migrate(ctx, ms); err != nil {
 		return nil, err
 	}
+	folding, stop := context.WithCancel(context.Background())
+	db.stop = stop
+	if every := cmp.Or(opts.FoldInterval, DefaultFoldInterval); every > 0 {
+		db.wg.Add(1)
+		go db.folder(folding, every)
+	}
 	return db, nil
 }
 
-// Close closes the connections.
+// Close stops the folder, then closes the connections.
 func (db *DB) Close() error {
+	db.stop()
+	db.wg.Wait()
 	db.pool.Close()
 	return nil
 }
