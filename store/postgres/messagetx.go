@@ -41,34 +41,30 @@ import (
 //     being claimed or finished, as if they had been before the sweep, and
 //     the next sweep finds what is left.
 //
-// Every change of a message's status also locks the rows of the counts of
-// its old and new status (status_counts, kept by a trigger of
-// migrations/0001_init.sql) until the transaction ends: status changes on
-// several hosts take turns there. A transaction that changed a status must
+// A transaction's writes hold the rows they changed until it ends: the
+// message rows, their parts, and the per-modem rows of the day's usage and
+// the hourly rollups (modem_hourly). A transaction that wrote must
 // therefore not wait for a message row, or it could wait for a transaction
 // that waits for it: the reads that wait (MessageState, LeasedMessages,
 // FindSubmittedPart, FindUnknownPart) come before the writes in the
 // queue's rules, and what reads after writing skips (SKIP LOCKED:
-// DelayDueMessages after UndoAttempt, queue/state.go's waitForModem;
-// UnmatchedReports and UnmatchedLateSubmit after Finish's writes). The
-// same holds for UpdateVerifications, whose only wait for message rows,
+// NextDueMessage in a finish and claim, DelayDueMessages after
+// UndoAttempt, queue/state.go's waitForModem; UnmatchedReports and
+// UnmatchedLateSubmit after Finish's writes). The same holds for
+// UpdateVerifications, whose only wait for message rows,
 // CancelQueuedMessages, comes before it creates the new message
-// (verify/verify.go).
+// (verify/verify.go). The counts of statuses take no lock that another
+// transaction could want: the schema's trigger appends to them
+// (status_counts, migrations/0002_status_count_deltas.sql), so that
+// status changes on several hosts neither take turns there nor deadlock
+// (TestFinishAndClaimConcurrently). Until that migration a finish and a
+// claim in one transaction (queue/queue.go's finishAndClaim) locked the
+// count rows of 'sending' and 'sent', then of 'queued', while a lone
+// claim locked 'queued', then 'sending', and PostgreSQL aborted one of
+// the two as deadlocked.
 //
-// Where it can still deadlock: the trigger locks the two count rows of one
-// status change in the order of their names, but a transaction that
-// changes statuses in two statements takes its rows in two steps. The
-// dispatcher's finishAndClaim (queue/queue.go) finishes a message (sending
-// to sent: the rows "sending", "sent") and then claims one (the row
-// "queued"), while a lone claim locks "queued" and then "sending"; each
-// can hold what the other waits for. PostgreSQL detects the cycle after
-// its deadlock_timeout (a second by default) and aborts one transaction
-// with SQLSTATE 40P01 (deadlock_detected); nothing of it is written, and
-// the dispatcher's workers retry (a failed finish at once, with backoff; a
-// failed claim after a pause). TestFinishAndClaimConcurrently shows it
-// happen. UpdateMessages does not retry by itself: the queue's functions
-// change what they are given (Create's message, RecordReport's report) and
-// are not meant to run twice.
+// UpdateMessages does not retry a transaction PostgreSQL aborted (db.update
+// says why).
 //
 // The lock order is message row before verification row: the message
 // transaction locks a verification only in FailPendingVerification, after
