@@ -282,6 +282,22 @@ type tx struct {
 // rolled back otherwise: the transactions of UpdateVerifications and
 // UpdateMessages. fn's error is returned as it is; what names the
 // transaction in the errors of beginning and committing it.
+//
+// A transaction PostgreSQL aborts is not run again here, for three reasons.
+// fn runs once in the SQLite store and its callers rely on that: they
+// change their arguments and their own variables in it (queue.Create admits
+// the caller's message; RecordReport sets the report's ReceivedAt from the
+// first transaction's clock, then its ID and match; verify's Start fills in
+// the caller's verification from what it finds, a resend taking the
+// pending one's reference and API key where the request had none), so a
+// second run would start from what the first one left instead of from the
+// caller's request. The transactions run at READ
+// COMMITTED, where PostgreSQL never aborts with serialization_failure
+// (40001). And deadlock_detected (40P01) means two transactions took their
+// locks in opposite orders, which the store's lock order rules out
+// (UpdateMessages, UpdateVerifications): such an abort is a bug to see, not
+// to hide. The error reaches the caller, whose own retries (the
+// dispatcher's, a client's) start again from the request.
 func (db *DB) update(ctx context.Context, what string, fn func(*tx) error) error {
 	now := db.txNow()
 	t, err := db.pool.Begin(ctx)
