@@ -66,17 +66,22 @@ import (
 // UpdateMessages does not retry a transaction PostgreSQL aborted (db.update
 // says why).
 //
-// The lock order is message row before verification row: the message
-// transaction locks a verification only in FailPendingVerification, after
-// it locked the message, and only for a message in sending or unknown (a
-// message fails only from there, queue/state.go). UpdateVerifications
-// takes the other order (verification.go: the verification row, then
-// CancelQueuedMessages locks its accepted and queued messages), but it
-// never locks a message in sending or unknown, so the two cannot wait for
-// each other in a cycle. Were a caller to fail the verification of an
-// accepted or queued message it holds, PostgreSQL would detect the
-// deadlock and abort one of the two transactions with SQLSTATE 40P01
-// (deadlock_detected); nothing of it is written and its caller retries.
+// The lock order is message rows before a verification's row, in both
+// kinds of transaction. A message transaction takes a verification after
+// the message: FailPendingVerification, and the foreign key check of
+// messages.verification_id (FOR KEY SHARE of the verification) that
+// PostgreSQL runs when a transaction updates a message row it wrote
+// itself. UpdateVerifications' resend locks a verification's accepted and
+// queued messages before its row (verification.go says how, and how the
+// deadlock of the other order went). Its one wait for a message while it
+// holds the row is CancelQueuedMessages' for a message that became queued
+// again since, which a claim may hold; a claim takes no verification after
+// it (Claim comes last in the queue's transactions, and its foreign key
+// check does not wait for the FOR NO KEY UPDATE the verification
+// transaction holds). A caller that claimed a verification's message and
+// then failed the verification in the same transaction could still
+// deadlock with a resend of it: PostgreSQL would abort one of the two with
+// SQLSTATE 40P01 (deadlock_detected), and nothing of it would be written.
 func (db *DB) UpdateMessages(ctx context.Context, fn func(simgate.MessageTx) error) error {
 	return db.update(ctx, "message", func(tx *tx) error { return fn(messageTx{tx}) })
 }

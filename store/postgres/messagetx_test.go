@@ -158,3 +158,90 @@ func TestFinishAndClaimConcurrently(t *testing.T) {
 		}
 	}
 }
+
+// A resend of a verification (verify's Start: PendingVerification, then
+// CancelQueuedMessages) beside a host that claimed the verification's SMS
+// and then finishes it as failed, which fails the verification
+// (FailPendingVerification) after updating the message a second time (the
+// foreign key check of messages.verification_id): both commit. When the
+// resend locked the verification's row before its messages, the two
+// waited for each other and PostgreSQL aborted one as deadlocked.
+func TestResendBesideFailedSend(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	clk := storetest.NewClock()
+	db := opener(t)(t, "resend", clk.Now).(*DB)
+	const to = "+4915123456781"
+	v := &simgate.Verification{To: to, CodeLength: 6, MaxAttempts: 3, ExpiresAt: clk.Now().Add(time.Hour)}
+	m := &simgate.Message{To: to, Text: "code", Status: simgate.StatusQueued, Reason: "accepted",
+		Priority: simgate.PriorityVerification, ExpiresAt: v.ExpiresAt,
+		Parts: []simgate.Part{{Status: simgate.StatusQueued, MR: -1}}}
+	if err := db.UpdateVerifications(ctx, func(tx simgate.VerificationTx) error {
+		v.ID, v.CodeHash = simgate.NewID("ver", tx.Now()), make([]byte, 32)
+		if err := tx.CreateVerification(ctx, v); err != nil {
+			return err
+		}
+		m.VerificationID = v.ID
+		return tx.CreateMessage(ctx, m)
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The host claims the SMS and holds it until the resend waits.
+	claimed, finish, sent := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		sent <- db.UpdateMessages(ctx, func(tx simgate.MessageTx) error {
+			c, err := queue.Claim(ctx, tx, "host1", time.Minute)
+			if err != nil {
+				return err
+			}
+			if c == nil || c.ID != m.ID {
+				return fmt.Errorf("claimed %v, want %s", c, m.ID)
+			}
+			close(claimed)
+			<-finish
+			return queue.Finish(ctx, tx, c.ID, simgate.SendOutcome{Status: simgate.StatusFailed, ModemID: "m0", Reason: "refused"})
+		})
+	}()
+	<-claimed
+	pid, resent := make(chan int32, 1), make(chan error, 1)
+	go func() {
+		resent <- db.UpdateVerifications(ctx, func(tx simgate.VerificationTx) error {
+			var p int32
+			if err := tx.(verificationTx).tx.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&p); err != nil {
+				return err
+			}
+			pid <- p
+			cur, _, err := tx.PendingVerification(ctx, to)
+			if simgate.ErrorCode(err) == simgate.CodeNotFound {
+				return nil // the failed send failed it first
+			} else if err != nil {
+				return err
+			}
+			return tx.CancelQueuedMessages(ctx, cur.ID, "replaced by a resend with a new code")
+		})
+	}()
+	// The resend waits for the SMS the host holds (or, before, for the
+	// verification's row after taking it): let the host go on then.
+	p := <-pid
+	for waiting := false; !waiting && len(resent) == 0; {
+		if err := db.pool.QueryRow(ctx, `SELECT coalesce(wait_event_type = 'Lock', false) FROM pg_stat_activity WHERE pid = $1`, p).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(finish)
+	if err := <-sent; err != nil {
+		t.Errorf("the failed send: %v", err)
+	}
+	if err := <-resent; err != nil {
+		t.Errorf("the resend: %v", err)
+	}
+	got, err := db.FindMessage(ctx, m.ID)
+	if err != nil || got.Status != simgate.StatusFailed {
+		t.Errorf("message %+v, %v; want failed", got, err)
+	}
+	if got, _, err := db.GetVerification(ctx, v.ID); err != nil || got.Status != simgate.VerificationFailed {
+		t.Errorf("verification %+v, %v; want failed", got, err)
+	}
+}
