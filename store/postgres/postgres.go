@@ -276,6 +276,18 @@ type tx struct {
 	pgx.Tx
 	db  *DB
 	now time.Time
+
+	// lockedNumbers are the numbers whose verifications' advisory lock the
+	// transaction holds (verification.go's lockNumber).
+	lockedNumbers map[string]bool
+}
+
+// lockedNumber records that the transaction holds number's lock.
+func (t *tx) lockedNumber(number string) {
+	if t.lockedNumbers == nil {
+		t.lockedNumbers = map[string]bool{}
+	}
+	t.lockedNumbers[number] = true
 }
 
 // update runs fn in one transaction, committed when fn returns nil and

@@ -59,12 +59,18 @@ type verificationTx struct{ tx *tx }
 func (t verificationTx) Now() time.Time { return t.tx.now }
 
 // lockNumber takes the advisory lock of number's verifications until the
-// transaction ends (UpdateVerifications says why). Taking it again in the
-// same transaction is free of waiting.
+// transaction ends (UpdateVerifications says why). The transaction
+// remembers the numbers it locked, so that the reads of a rule, which each
+// take the lock, ask the server once (a start reads the number's sends,
+// failures and pending verification).
 func (t verificationTx) lockNumber(ctx context.Context, number string) error {
+	if t.tx.lockedNumbers[number] {
+		return nil
+	}
 	if _, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('verification:' || $1, 0))`, number); err != nil {
 		return fmt.Errorf("cannot lock the verifications of a number: %w", err)
 	}
+	t.tx.lockedNumber(number)
 	return nil
 }
 
@@ -74,11 +80,18 @@ func (t verificationTx) FindVerification(ctx context.Context, id string) (*simga
 	// each other crosswise. The lock is a statement of its own: at READ
 	// COMMITTED a statement sees what was committed when it began, so the
 	// read that follows sees what the transaction it waited for wrote.
-	if _, err := t.tx.Exec(ctx, `
-		SELECT pg_advisory_xact_lock(hashtextextended('verification:' || to_number, 0)) FROM verifications WHERE id = $1
-	`, id); err != nil {
+	var number string
+	switch err := t.tx.QueryRow(ctx, `
+		SELECT v.to_number FROM verifications v
+		CROSS JOIN LATERAL pg_advisory_xact_lock(hashtextextended('verification:' || v.to_number, 0))
+		WHERE v.id = $1
+	`, id).Scan(&number); {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, "", simgate.Errorf(simgate.CodeNotFound, "verification not found")
+	case err != nil:
 		return nil, "", fmt.Errorf("cannot lock the verifications of a number: %w", err)
 	}
+	t.tx.lockedNumber(number)
 	return findVerification(ctx, t.tx, `v.id = $1 FOR NO KEY UPDATE OF v`, id)
 }
 
