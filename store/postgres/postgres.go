@@ -31,6 +31,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,6 +54,29 @@ var migrationsFS embed.FS
 // take while they migrate, so that one applies each migration and the others
 // find it applied. It is "simgate" in ASCII.
 const migrationLock int64 = 0x73696d67617465
+
+// DefaultMaxConns is how many connections a DB opens at most when its
+// connection string does not say (pool_max_conns). pgxpool's own default,
+// four or the number of CPUs if more, counts the CPUs of the gateway's
+// host, not what the database can take: with four, at most four API
+// requests are in a transaction at a time, each holding its connection
+// through its commit's flush, and the others queue for a connection
+// (docs/BENCHMARKS.md, "PostgreSQL").
+const DefaultMaxConns = 16
+
+// setsPoolSize reports whether dsn (a URL or key=value connection string)
+// sets pool_max_conns.
+func setsPoolSize(dsn string) bool {
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
+		return u.Query().Has("pool_max_conns")
+	}
+	for _, f := range strings.Fields(dsn) {
+		if strings.HasPrefix(f, "pool_max_conns=") {
+			return true
+		}
+	}
+	return false
+}
 
 // Options configure Open. The zero value is valid.
 type Options struct {
@@ -106,6 +130,9 @@ func open(ctx context.Context, dsn string, opts Options, fsys fs.FS) (_ *DB, err
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open database %s: %w", db.name, err)
+	}
+	if !setsPoolSize(dsn) {
+		cfg.MaxConns = max(cfg.MaxConns, DefaultMaxConns)
 	}
 	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("cannot open database %s: %w", db.name, err)
