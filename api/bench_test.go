@@ -18,6 +18,8 @@ import (
 	"github.com/simgate/simgate/api"
 	"github.com/simgate/simgate/queue"
 	"github.com/simgate/simgate/store"
+	"github.com/simgate/simgate/store/postgres"
+	"github.com/simgate/simgate/store/postgres/pgtest"
 	"github.com/simgate/simgate/verify"
 )
 
@@ -48,12 +50,52 @@ type benchEnv struct {
 	q      *capture
 }
 
-// newBenchEnv runs the real server on a loopback listener over a real
-// SQLite file with synchronous=FULL and the real dispatcher, with the limits
+// benchStore is what the benchmarks' server runs on: the store of either
+// backend.
+type benchStore interface {
+	queue.Store
+	verify.Store
+	api.KeyStore
+	api.IdempotencyStore
+	api.AlertStore
+	api.BudgetStore
+	api.Pinger
+	CreateAPIKey(ctx context.Context, k *simgate.APIKey) error
+	Close() error
+}
+
+// benchStores are the backends the benchmarks run on: a real SQLite file
+// with synchronous=FULL, and a new database on the PostgreSQL server
+// SIMGATE_TEST_POSTGRES names (skipped without one; docs/BENCHMARKS.md says
+// how to start a server that flushes its commits, as a real one does).
+var benchStores = []struct {
+	name string
+	open func(b *testing.B) (benchStore, error)
+}{
+	{"sqlite", func(b *testing.B) (benchStore, error) {
+		return store.Open(context.Background(), filepath.Join(b.TempDir(), "simgate.db"), store.Options{Synchronous: "FULL"})
+	}},
+	{"postgres", func(b *testing.B) (benchStore, error) {
+		return postgres.Open(context.Background(), pgtest.NewDatabase(b), postgres.Options{})
+	}},
+}
+
+// onBenchStores runs bench for each backend and number of clients, as
+// sub-benchmarks named backend/clients=N.
+func onBenchStores(b *testing.B, bench func(b *testing.B, open func(*testing.B) (benchStore, error), clients int)) {
+	for _, st := range benchStores {
+		for _, n := range clients {
+			b.Run(fmt.Sprintf("%s/clients=%d", st.name, n), func(b *testing.B) { bench(b, st.open, n) })
+		}
+	}
+}
+
+// newBenchEnv runs the real server on a loopback listener over the store
+// open opens (a new, empty one) and the real dispatcher, with the limits
 // given (none by default).
-func newBenchEnv(b *testing.B, limits ...api.Limits) *benchEnv {
+func newBenchEnv(b *testing.B, open func(*testing.B) (benchStore, error), limits ...api.Limits) *benchEnv {
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "simgate.db"), store.Options{Synchronous: "FULL"})
+	db, err := open(b)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -144,9 +186,7 @@ func run(b *testing.B, clients int, do func(i int) error) {
 var clients = []int{4, 8, 16, 32}
 
 func BenchmarkCreateVerification(b *testing.B) {
-	for _, n := range clients {
-		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) { benchCreate(b, n) })
-	}
+	onBenchStores(b, benchCreate)
 }
 
 // BenchmarkCreateVerificationBudgets is BenchmarkCreateVerification with
@@ -154,28 +194,24 @@ func BenchmarkCreateVerification(b *testing.B) {
 // counts its SMS in the database.
 func BenchmarkCreateVerificationBudgets(b *testing.B) {
 	limits := api.Limits{GlobalPerHour: 1 << 30, GlobalPerDay: 1 << 30, PrefixLength: 7, PrefixPerHour: 1 << 30}
-	for _, n := range clients {
-		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
-			e := newBenchEnv(b, limits)
-			run(b, n, func(i int) error {
-				status, body, err := e.post("/v1/verifications", fmt.Sprintf(`{"to":"+49151%08d"}`, i))
-				if err == nil && status != http.StatusCreated {
-					err = fmt.Errorf("status %d: %s", status, body)
-				}
-				return err
-			})
+	onBenchStores(b, func(b *testing.B, open func(*testing.B) (benchStore, error), clients int) {
+		e := newBenchEnv(b, open, limits)
+		run(b, clients, func(i int) error {
+			status, body, err := e.post("/v1/verifications", fmt.Sprintf(`{"to":"+49151%08d"}`, i))
+			if err == nil && status != http.StatusCreated {
+				err = fmt.Errorf("status %d: %s", status, body)
+			}
+			return err
 		})
-	}
+	})
 }
 
 func BenchmarkCheckVerification(b *testing.B) {
-	for _, n := range clients {
-		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) { benchCheck(b, n) })
-	}
+	onBenchStores(b, benchCheck)
 }
 
-func benchCreate(b *testing.B, clients int) {
-	e := newBenchEnv(b)
+func benchCreate(b *testing.B, open func(*testing.B) (benchStore, error), clients int) {
+	e := newBenchEnv(b, open)
 	run(b, clients, func(i int) error {
 		status, body, err := e.post("/v1/verifications", fmt.Sprintf(`{"to":"+49151%08d"}`, i))
 		if err == nil && status != http.StatusCreated {
@@ -185,8 +221,8 @@ func benchCreate(b *testing.B, clients int) {
 	})
 }
 
-func benchCheck(b *testing.B, clients int) {
-	e := newBenchEnv(b)
+func benchCheck(b *testing.B, open func(*testing.B) (benchStore, error), clients int) {
+	e := newBenchEnv(b, open)
 	ids := make([]string, b.N)
 	for i := range b.N {
 		status, body, err := e.post("/v1/verifications", fmt.Sprintf(`{"to":"+49151%08d"}`, i))

@@ -236,23 +236,32 @@ func Finish(ctx context.Context, tx simgate.MessageTx, id string, o simgate.Send
 		}
 		nparts = len(o.MRs)
 	}
+	// The parts with a reference, and the ambiguous one, count in the
+	// modem's usage. Counted first: a status report on the same modem
+	// counts on the modem before its part's hourly figures, and the two
+	// must take those rows in one order (a deadlock on PostgreSQL
+	// otherwise).
+	ambiguous := o.Ambiguous && len(o.MRs)+1 <= nparts
+	used := len(o.MRs)
+	if ambiguous {
+		used++
+	}
+	if used > 0 && o.ModemID != "" {
+		if err := tx.AddUsage(ctx, o.ModemID, sentAt, used); err != nil {
+			return err
+		}
+	}
 	for i, mr := range o.MRs {
 		if err := tx.SetPartSent(ctx, id, i+1, o.ModemID, mr&0xFF, sentAt); err != nil {
 			return err
 		}
 	}
 	rest := len(o.MRs) + 1
-	if o.Ambiguous && rest <= nparts {
+	if ambiguous {
 		if err := tx.SetPartsStatus(ctx, id, rest, rest, simgate.StatusUnknown, o.ModemID, now); err != nil {
 			return err
 		}
 		rest++
-	}
-	// The parts with a reference, and the ambiguous one.
-	if used := rest - 1; used > 0 && o.ModemID != "" {
-		if err := tx.AddUsage(ctx, o.ModemID, sentAt, used); err != nil {
-			return err
-		}
 	}
 	if o.Status != simgate.StatusSent {
 		var doneAt time.Time

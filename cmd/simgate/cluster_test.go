@@ -157,13 +157,19 @@ func TestClusterNodeKilled(t *testing.T) {
 			t.Errorf("accepted message %s is %q, want a final state or sent", id, got)
 		}
 	}
-	for _, s := range st {
+	var unknownIDs []string
+	for id, s := range st {
 		if s == string(simgate.StatusUnknown) {
 			unknown++
+			unknownIDs = append(unknownIDs, id)
 		}
 	}
 	if unknown > len(c.modems) {
 		t.Errorf("%d unknown messages; at most %d (one per modem of the killed node)", unknown, len(c.modems))
+		for _, id := range unknownIDs {
+			_, body := apiDo(t, r, "GET", a.proc.base+"/v1/messages/"+id, key, nil)
+			t.Logf("unknown message %s: %s", id, body)
+		}
 	}
 	if dups := r.submittedTwice(); len(dups) > 0 {
 		t.Errorf("%d messages submitted twice, e.g. %q", len(dups), dups[0])

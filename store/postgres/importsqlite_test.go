@@ -473,6 +473,9 @@ func TestImportSQLite(t *testing.T) {
 	}
 	defer conn.Close(ctx)
 	for _, c := range counts {
+		if c.Table == "status_counts" {
+			continue // a log of changes on PostgreSQL: its sums are compared below (StatusCounts)
+		}
 		sqliteRows, pgRows := readTable(t, sq, conn, c.Table)
 		if int64(len(sqliteRows)) != c.Rows || int64(len(pgRows)) != c.Rows {
 			t.Errorf("%s: %d rows reported, %d in SQLite, %d in PostgreSQL", c.Table, c.Rows, len(sqliteRows), len(pgRows))

@@ -32,25 +32,30 @@ func insertMessage(ctx context.Context, tx *tx, m *simgate.Message, requestHash 
 	if m.IdempotencyKey != "" {
 		hash = requestHash
 	}
-	if _, err := tx.Exec(ctx, `
+	// The message, its parts and its event go to the server in one round
+	// trip (a batch), as each is only written.
+	b := &pgx.Batch{}
+	b.Queue(`
 		INSERT INTO messages (id, to_number, text, priority, status, reason, next_attempt_at, expires_at,
 			verification_id, api_key_id, idempotency_key, request_hash, created_at, updated_at, send_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 	`, m.ID, m.To, m.Text, int(m.Priority), string(m.Status), m.Reason, nextAttempt, millis(m.ExpiresAt),
 		nullIfEmpty(m.VerificationID), nullIfEmpty(m.APIKeyID), nullIfEmpty(m.IdempotencyKey), hash,
-		tx.now.UnixMilli(), tx.now.UnixMilli(), millis(m.SendAt)); err != nil {
-		return fmt.Errorf("cannot create message: %w", err)
-	}
+		tx.now.UnixMilli(), tx.now.UnixMilli(), millis(m.SendAt))
 	for i, p := range m.Parts {
 		m.Parts[i] = simgate.Part{MessageID: m.ID, Seq: i + 1, Status: p.Status, MR: -1, ReportStatus: -1}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO message_parts (message_id, seq, status) VALUES ($1, $2, $3)
-		`, m.ID, i+1, string(p.Status)); err != nil {
-			return fmt.Errorf("cannot create message part: %w", err)
+		b.Queue(`INSERT INTO message_parts (message_id, seq, status) VALUES ($1, $2, $3)`, m.ID, i+1, string(p.Status))
+	}
+	b.Queue(insertEvent, m.ID, tx.now.UnixMilli(), string(m.Status), m.Reason)
+	br := tx.SendBatch(ctx, b)
+	for range b.Len() {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return fmt.Errorf("cannot create message: %w", err)
 		}
 	}
-	if err := addEvent(ctx, tx, m.ID, m.Status, m.Reason); err != nil {
-		return err
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("cannot create message: %w", err)
 	}
 	m.Events = []simgate.MessageEvent{{MessageID: m.ID, At: tx.now, Status: m.Status, Reason: m.Reason}}
 	// A request holding an Idempotency-Key: its retry after a crash must
@@ -84,7 +89,8 @@ func (db *DB) FindMessage(ctx context.Context, id string) (*simgate.Message, err
 		return nil, fmt.Errorf("cannot find message: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) // it only read
-	return findMessage(ctx, tx, id)
+	m, err := findMessage(ctx, tx, id)
+	return m, unavailable(err)
 }
 
 const messageColumns = `id, to_number, text, priority, status, reason, attempts, next_attempt_at, expires_at,
@@ -187,13 +193,14 @@ func setPartsStatus(ctx context.Context, tx *tx, id string, from, to int, status
 
 // addEvent records that message id moved to status, now, for reason.
 func addEvent(ctx context.Context, tx *tx, id string, status simgate.MessageStatus, reason string) error {
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO message_events (message_id, at, status, reason) VALUES ($1, $2, $3, $4)
-	`, id, tx.now.UnixMilli(), string(status), reason); err != nil {
+	if _, err := tx.Exec(ctx, insertEvent, id, tx.now.UnixMilli(), string(status), reason); err != nil {
 		return fmt.Errorf("cannot record message event: %w", err)
 	}
 	return nil
 }
+
+// insertEvent adds an event to a message.
+const insertEvent = `INSERT INTO message_events (message_id, at, status, reason) VALUES ($1, $2, $3, $4)`
 
 // deref is the string of a nullable text column; "" for NULL.
 func deref(s *string) string {

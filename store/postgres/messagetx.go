@@ -41,46 +41,47 @@ import (
 //     being claimed or finished, as if they had been before the sweep, and
 //     the next sweep finds what is left.
 //
-// Every change of a message's status also locks the rows of the counts of
-// its old and new status (status_counts, kept by a trigger of
-// migrations/0001_init.sql) until the transaction ends: status changes on
-// several hosts take turns there. A transaction that changed a status must
+// A transaction's writes hold the rows they changed until it ends: the
+// message rows, their parts, and the per-modem rows of the day's usage and
+// the hourly rollups (modem_hourly). A transaction that wrote must
 // therefore not wait for a message row, or it could wait for a transaction
 // that waits for it: the reads that wait (MessageState, LeasedMessages,
 // FindSubmittedPart, FindUnknownPart) come before the writes in the
 // queue's rules, and what reads after writing skips (SKIP LOCKED:
-// DelayDueMessages after UndoAttempt, queue/state.go's waitForModem;
-// UnmatchedReports and UnmatchedLateSubmit after Finish's writes). The
-// same holds for UpdateVerifications, whose only wait for message rows,
+// NextDueMessage in a finish and claim, DelayDueMessages after
+// UndoAttempt, queue/state.go's waitForModem; UnmatchedReports and
+// UnmatchedLateSubmit after Finish's writes). The same holds for
+// UpdateVerifications, whose only wait for message rows,
 // CancelQueuedMessages, comes before it creates the new message
-// (verify/verify.go).
+// (verify/verify.go). The counts of statuses take no lock that another
+// transaction could want: the schema's trigger appends to them
+// (status_counts, migrations/0004_status_count_deltas.sql), so that
+// status changes on several hosts neither take turns there nor deadlock
+// (TestFinishAndClaimConcurrently). Until that migration a finish and a
+// claim in one transaction (queue/queue.go's finishAndClaim) locked the
+// count rows of 'sending' and 'sent', then of 'queued', while a lone
+// claim locked 'queued', then 'sending', and PostgreSQL aborted one of
+// the two as deadlocked.
 //
-// Where it can still deadlock: the trigger locks the two count rows of one
-// status change in the order of their names, but a transaction that
-// changes statuses in two statements takes its rows in two steps. The
-// dispatcher's finishAndClaim (queue/queue.go) finishes a message (sending
-// to sent: the rows "sending", "sent") and then claims one (the row
-// "queued"), while a lone claim locks "queued" and then "sending"; each
-// can hold what the other waits for. PostgreSQL detects the cycle after
-// its deadlock_timeout (a second by default) and aborts one transaction
-// with SQLSTATE 40P01 (deadlock_detected); nothing of it is written, and
-// the dispatcher's workers retry (a failed finish at once, with backoff; a
-// failed claim after a pause). TestFinishAndClaimConcurrently shows it
-// happen. UpdateMessages does not retry by itself: the queue's functions
-// change what they are given (Create's message, RecordReport's report) and
-// are not meant to run twice.
+// UpdateMessages does not retry a transaction PostgreSQL aborted (db.update
+// says why).
 //
-// The lock order is message row before verification row: the message
-// transaction locks a verification only in FailPendingVerification, after
-// it locked the message, and only for a message in sending or unknown (a
-// message fails only from there, queue/state.go). UpdateVerifications
-// takes the other order (verification.go: the verification row, then
-// CancelQueuedMessages locks its accepted and queued messages), but it
-// never locks a message in sending or unknown, so the two cannot wait for
-// each other in a cycle. Were a caller to fail the verification of an
-// accepted or queued message it holds, PostgreSQL would detect the
-// deadlock and abort one of the two transactions with SQLSTATE 40P01
-// (deadlock_detected); nothing of it is written and its caller retries.
+// The lock order is message rows before a verification's row, in both
+// kinds of transaction. A message transaction takes a verification after
+// the message: FailPendingVerification, and the foreign key check of
+// messages.verification_id (FOR KEY SHARE of the verification) that
+// PostgreSQL runs when a transaction updates a message row it wrote
+// itself. UpdateVerifications' resend locks a verification's accepted and
+// queued messages before its row (verification.go says how, and how the
+// deadlock of the other order went). Its one wait for a message while it
+// holds the row is CancelQueuedMessages' for a message that became queued
+// again since, which a claim may hold; a claim takes no verification after
+// it (Claim comes last in the queue's transactions, and its foreign key
+// check does not wait for the FOR NO KEY UPDATE the verification
+// transaction holds). A caller that claimed a verification's message and
+// then failed the verification in the same transaction could still
+// deadlock with a resend of it: PostgreSQL would abort one of the two with
+// SQLSTATE 40P01 (deadlock_detected), and nothing of it would be written.
 func (db *DB) UpdateMessages(ctx context.Context, fn func(simgate.MessageTx) error) error {
 	return db.update(ctx, "message", func(tx *tx) error { return fn(messageTx{tx}) })
 }

@@ -13,15 +13,18 @@
 // Idempotency-Keys (idempotency.go), the console's sessions and the SIMs'
 // rejected PINs (session.go), the webhook outbox, fanned out and claimed by
 // one host at a time (webhook.go), inbound calls and what metrics read
-// (calls.go), the console's hourly rollups and balance readings (rollup.go),
-// readiness and the console's verifications (health.go), and the modems'
-// identities (modem.go): every store interface the services and adapters
-// declare, passing the same contract tests as the SQLite store
-// (store/storetest). ImportSQLite (importsqlite.go) copies a SQLite
-// database into an empty one, for simgate migrate --from.
+// (calls.go; the counts of statuses are a log of changes that every host
+// folds every few seconds, fold.go), the console's hourly rollups and
+// balance readings (rollup.go), readiness and the console's verifications
+// (health.go), and the modems' identities (modem.go): every store
+// interface the services and adapters declare, passing the same contract
+// tests as the SQLite store (store/storetest). ImportSQLite
+// (importsqlite.go) copies a SQLite database into an empty one, for
+// simgate migrate --from.
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"errors"
@@ -29,6 +32,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,6 +57,29 @@ var migrationsFS embed.FS
 // find it applied. It is "simgate" in ASCII.
 const migrationLock int64 = 0x73696d67617465
 
+// DefaultMaxConns is how many connections a DB opens at most when its
+// connection string does not say (pool_max_conns). pgxpool's own default,
+// four or the number of CPUs if more, counts the CPUs of the gateway's
+// host, not what the database can take: with four, at most four API
+// requests are in a transaction at a time, each holding its connection
+// through its commit's flush, and the others queue for a connection
+// (docs/BENCHMARKS.md, "PostgreSQL").
+const DefaultMaxConns = 16
+
+// setsPoolSize reports whether dsn (a URL or key=value connection string)
+// sets pool_max_conns.
+func setsPoolSize(dsn string) bool {
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
+		return u.Query().Has("pool_max_conns")
+	}
+	for _, f := range strings.Fields(dsn) {
+		if strings.HasPrefix(f, "pool_max_conns=") {
+			return true
+		}
+	}
+	return false
+}
+
 // Options configure Open. The zero value is valid.
 type Options struct {
 	// Logger receives migration progress; nil discards it.
@@ -60,6 +88,10 @@ type Options struct {
 	// transaction writes is the same one, taken at its start, as in the
 	// SQLite store, so that tests control what is written.
 	Now simgate.Clock
+	// FoldInterval is how often the DB folds the counts of statuses
+	// (fold.go); zero means DefaultFoldInterval, a negative value never
+	// (for tests that fold themselves).
+	FoldInterval time.Duration
 }
 
 // DB is an open simgate database on PostgreSQL. Its methods are safe for
@@ -71,6 +103,9 @@ type DB struct {
 	logger  *slog.Logger
 	applied []schema.Applied
 	takes   atomic.Int64 // TakeTokens calls, to purge full buckets every so often
+
+	stop context.CancelFunc // ends the folder (fold.go)
+	wg   sync.WaitGroup
 }
 
 // Open connects to the database of dsn (a postgres:// URL or key=value
@@ -99,6 +134,9 @@ func open(ctx context.Context, dsn string, opts Options, fsys fs.FS) (_ *DB, err
 	if err != nil {
 		return nil, fmt.Errorf("cannot open database %s: %w", db.name, err)
 	}
+	if !setsPoolSize(dsn) {
+		cfg.MaxConns = max(cfg.MaxConns, DefaultMaxConns)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open database %s: %w", db.name, err)
@@ -120,11 +158,19 @@ func open(ctx context.Context, dsn string, opts Options, fsys fs.FS) (_ *DB, err
 	if db.applied, err = db.migrate(ctx, ms); err != nil {
 		return nil, err
 	}
+	folding, stop := context.WithCancel(context.Background())
+	db.stop = stop
+	if every := cmp.Or(opts.FoldInterval, DefaultFoldInterval); every > 0 {
+		db.wg.Add(1)
+		go db.folder(folding, every)
+	}
 	return db, nil
 }
 
-// Close closes the connections.
+// Close stops the folder, then closes the connections.
 func (db *DB) Close() error {
+	db.stop()
+	db.wg.Wait()
 	db.pool.Close()
 	return nil
 }
@@ -262,12 +308,40 @@ type tx struct {
 	pgx.Tx
 	db  *DB
 	now time.Time
+
+	// lockedNumbers are the numbers whose verifications' advisory lock the
+	// transaction holds (verification.go's lockNumber).
+	lockedNumbers map[string]bool
+}
+
+// lockedNumber records that the transaction holds number's lock.
+func (t *tx) lockedNumber(number string) {
+	if t.lockedNumbers == nil {
+		t.lockedNumbers = map[string]bool{}
+	}
+	t.lockedNumbers[number] = true
 }
 
 // update runs fn in one transaction, committed when fn returns nil and
 // rolled back otherwise: the transactions of UpdateVerifications and
 // UpdateMessages. fn's error is returned as it is; what names the
 // transaction in the errors of beginning and committing it.
+//
+// A transaction PostgreSQL aborts is not run again here, for three reasons.
+// fn runs once in the SQLite store and its callers rely on that: they
+// change their arguments and their own variables in it (queue.Create admits
+// the caller's message; RecordReport sets the report's ReceivedAt from the
+// first transaction's clock, then its ID and match; verify's Start fills in
+// the caller's verification from what it finds, a resend taking the
+// pending one's reference and API key where the request had none), so a
+// second run would start from what the first one left instead of from the
+// caller's request. The transactions run at READ
+// COMMITTED, where PostgreSQL never aborts with serialization_failure
+// (40001). And deadlock_detected (40P01) means two transactions took their
+// locks in opposite orders, which the store's lock order rules out
+// (UpdateMessages, UpdateVerifications): such an abort is a bug to see, not
+// to hide. The error reaches the caller, whose own retries (the
+// dispatcher's, a client's) start again from the request.
 func (db *DB) update(ctx context.Context, what string, fn func(*tx) error) error {
 	now := db.txNow()
 	t, err := db.pool.Begin(ctx)

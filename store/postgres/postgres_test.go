@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -143,6 +144,40 @@ func TestRedact(t *testing.T) {
 	} {
 		if got := redact(in); got != want {
 			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A DB opens DefaultMaxConns connections at most, unless its connection
+// string says how many (pool_max_conns), in either form.
+func TestPoolSize(t *testing.T) {
+	dsn := newDatabase(t)
+	for _, c := range []struct {
+		dsn  string
+		want int32
+	}{
+		{dsn, max(DefaultMaxConns, int32(max(4, runtime.NumCPU())))}, // pgxpool's default: 4, or NumCPU
+		{dsn + "&pool_max_conns=3", 3},
+	} {
+		db, err := Open(context.Background(), c.dsn, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := db.pool.Config().MaxConns
+		db.Close()
+		if got != c.want {
+			t.Errorf("%s: %d connections at most, want %d", redact(c.dsn), got, c.want)
+		}
+	}
+	for dsn, want := range map[string]bool{
+		"postgres://u@h/db?sslmode=disable":                  false,
+		"postgres://u@h/db?sslmode=disable&pool_max_conns=8": true,
+		"postgres://u:pool_max_conns=8@h/db?sslmode=disable": false,
+		"host=h dbname=db pool_max_conns=8":                  true,
+		"host=h dbname=db":                                   false,
+	} {
+		if got := setsPoolSize(dsn); got != want {
+			t.Errorf("setsPoolSize(%q) = %v, want %v", dsn, got, want)
 		}
 	}
 }

@@ -152,6 +152,12 @@ func (t messageTx) MatchLateSubmit(ctx context.Context, lateID int64, messageID 
 // ratio and latency (submit to final report), and the late submit answers
 // and how many matched, since since, read from one snapshot.
 func (db *DB) QueueStats(ctx context.Context, since time.Time) (simgate.QueueStats, error) {
+	s, err := db.queueStats(ctx, since)
+	return s, unavailable(err)
+}
+
+// queueStats is QueueStats, but for marking an unreachable database.
+func (db *DB) queueStats(ctx context.Context, since time.Time) (simgate.QueueStats, error) {
 	s := simgate.QueueStats{Depth: map[simgate.MessageStatus]map[simgate.Priority]int{}, Since: since}
 	now := db.txNow()
 	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})

@@ -26,11 +26,29 @@ import (
 // checks (CountSends, CountFailures). Two transactions about one number
 // therefore run one after the other: of concurrent starts one creates the
 // pending verification and the others find it, and no count or attempt is
-// lost. The verification read is also locked FOR UPDATE, against the
-// writers that change it without the number's lock (ExpireVerifications,
-// the queue's FailPendingVerification). SetVerificationStatus changes only
-// a pending row, so that no verification leaves pending twice whatever
-// locks a caller took.
+// lost. The verification read is also locked, against the writers that
+// change it without the number's lock (ExpireVerifications, the queue's
+// FailPendingVerification). SetVerificationStatus changes only a pending
+// row, so that no verification leaves pending twice whatever locks a
+// caller took.
+//
+// The lock order is that of the message transactions (UpdateMessages):
+// message rows before the verification's row. PendingVerification, the
+// read of a start or a resend, locks the verification's messages that no
+// modem was asked to send yet, the ones a resend cancels
+// (CancelQueuedMessages), before the verification's row. Were the row
+// locked first, a transaction waiting for one of those messages (held by a
+// host that claims or finishes it) would hold the verification that the
+// host's transaction may need next: FailPendingVerification after a failed
+// send, or the foreign key check of messages.verification_id, which
+// PostgreSQL runs (FOR KEY SHARE of the verification) when a transaction
+// updates a message row it wrote itself, such as a claim after a retry in
+// one transaction. Both happened (TestResendBesideFailedSend). The row is
+// locked FOR NO KEY UPDATE, the lock an UPDATE of it takes, which such a
+// check does not wait for. FindVerification, the read of a check or a
+// cancel, locks no message: neither waits for one. A rule that cancels the
+// messages of a verification it read with FindVerification would wait for
+// them holding the row, in the order that can deadlock.
 func (db *DB) UpdateVerifications(ctx context.Context, fn func(simgate.VerificationTx) error) error {
 	return db.update(ctx, "verification", func(tx *tx) error { return fn(verificationTx{tx}) })
 }
@@ -41,12 +59,18 @@ type verificationTx struct{ tx *tx }
 func (t verificationTx) Now() time.Time { return t.tx.now }
 
 // lockNumber takes the advisory lock of number's verifications until the
-// transaction ends (UpdateVerifications says why). Taking it again in the
-// same transaction is free of waiting.
+// transaction ends (UpdateVerifications says why). The transaction
+// remembers the numbers it locked, so that the reads of a rule, which each
+// take the lock, ask the server once (a start reads the number's sends,
+// failures and pending verification).
 func (t verificationTx) lockNumber(ctx context.Context, number string) error {
+	if t.tx.lockedNumbers[number] {
+		return nil
+	}
 	if _, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('verification:' || $1, 0))`, number); err != nil {
 		return fmt.Errorf("cannot lock the verifications of a number: %w", err)
 	}
+	t.tx.lockedNumber(number)
 	return nil
 }
 
@@ -56,19 +80,41 @@ func (t verificationTx) FindVerification(ctx context.Context, id string) (*simga
 	// each other crosswise. The lock is a statement of its own: at READ
 	// COMMITTED a statement sees what was committed when it began, so the
 	// read that follows sees what the transaction it waited for wrote.
-	if _, err := t.tx.Exec(ctx, `
-		SELECT pg_advisory_xact_lock(hashtextextended('verification:' || to_number, 0)) FROM verifications WHERE id = $1
-	`, id); err != nil {
+	var number string
+	switch err := t.tx.QueryRow(ctx, `
+		SELECT v.to_number FROM verifications v
+		CROSS JOIN LATERAL pg_advisory_xact_lock(hashtextextended('verification:' || v.to_number, 0))
+		WHERE v.id = $1
+	`, id).Scan(&number); {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, "", simgate.Errorf(simgate.CodeNotFound, "verification not found")
+	case err != nil:
 		return nil, "", fmt.Errorf("cannot lock the verifications of a number: %w", err)
 	}
-	return findVerification(ctx, t.tx, `v.id = $1 FOR UPDATE OF v`, id)
+	t.tx.lockedNumber(number)
+	return findVerification(ctx, t.tx, `v.id = $1 FOR NO KEY UPDATE OF v`, id)
 }
 
 func (t verificationTx) PendingVerification(ctx context.Context, number string) (*simgate.Verification, simgate.MessageStatus, error) {
 	if err := t.lockNumber(ctx, number); err != nil {
 		return nil, "", err
 	}
-	return findVerification(ctx, t.tx, `v.to_number = $1 AND v.status = 'pending' ORDER BY v.created_at DESC, v.id DESC LIMIT 1 FOR UPDATE OF v`, number)
+	// Found unlocked, then locked after its unsent messages
+	// (UpdateVerifications says why). Under the number's lock no other
+	// verification of the number can become pending meanwhile; this one
+	// may have left pending (FailPendingVerification, ExpireVerifications),
+	// and then none is.
+	v, _, err := findVerification(ctx, t.tx, `v.to_number = $1 AND v.status = 'pending' ORDER BY v.created_at DESC, v.id DESC LIMIT 1`, number)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := t.tx.Exec(ctx, `
+		SELECT id FROM messages WHERE verification_id = $1 AND status IN ('accepted', 'queued') ORDER BY id
+		FOR UPDATE
+	`, v.ID); err != nil {
+		return nil, "", fmt.Errorf("cannot lock the messages of a verification: %w", err)
+	}
+	return findVerification(ctx, t.tx, `v.id = $1 AND v.status = 'pending' FOR NO KEY UPDATE OF v`, v.ID)
 }
 
 func (t verificationTx) CreateVerification(ctx context.Context, v *simgate.Verification) error {
@@ -175,10 +221,12 @@ func (t verificationTx) CreateMessage(ctx context.Context, m *simgate.Message) e
 // modem was asked to send yet: they and their parts become canceled, with
 // reason and an event. Their rows are locked by the read, so that one a
 // host claims meanwhile (UpdateMessages) is read as the claim left it, in
-// sending, and is not canceled under the modem.
+// sending, and is not canceled under the modem. PendingVerification
+// locked them already; this read finds them as they are now, and locks,
+// in the same order, one that became queued again since (a retry).
 func (t verificationTx) CancelQueuedMessages(ctx context.Context, verificationID, reason string) error {
 	rows, err := t.tx.Query(ctx, `
-		SELECT id FROM messages WHERE verification_id = $1 AND status IN ('accepted', 'queued') ORDER BY rowid
+		SELECT id FROM messages WHERE verification_id = $1 AND status IN ('accepted', 'queued') ORDER BY id
 		FOR UPDATE
 	`, verificationID)
 	if err != nil {

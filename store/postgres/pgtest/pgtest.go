@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -17,7 +18,9 @@ import (
 // NewDatabase creates an empty database on the server SIMGATE_TEST_POSTGRES
 // names (.ci/postgres starts one) and returns its DSN; the database is
 // dropped when the test ends. Without a server the test is skipped, unless
-// SIMGATE_REQUIRE_POSTGRES is set (CI sets both).
+// SIMGATE_REQUIRE_POSTGRES is set (CI sets both). The DSN keeps the query
+// parameters of SIMGATE_TEST_POSTGRES, pgxpool's (pool_max_conns=8, say)
+// included.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
 	admin := os.Getenv("SIMGATE_TEST_POSTGRES")
@@ -27,6 +30,22 @@ func NewDatabase(t testing.TB) string {
 		}
 		t.Skip("no PostgreSQL: set SIMGATE_TEST_POSTGRES to a PostgreSQL 14+ DSN (.ci/postgres starts one)")
 	}
+	// pgxpool's settings (pool_max_conns and the like) are for the
+	// database's pools, not PostgreSQL: the connection that creates the
+	// database goes without them.
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	for k := range q {
+		if strings.HasPrefix(k, "pool_") {
+			q.Del(k)
+		}
+	}
+	server := *u
+	server.RawQuery = q.Encode()
+	admin = server.String()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
@@ -50,10 +69,6 @@ func NewDatabase(t testing.TB) string {
 			t.Errorf("cannot drop %s: %v", name, err)
 		}
 	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
 	u.Path = "/" + name
 	return u.String()
 }
