@@ -233,23 +233,33 @@ func Finish(ctx context.Context, tx simgate.MessageTx, id string, o simgate.Send
 		}
 		nparts = len(o.MRs)
 	}
+	// The parts with a reference, and the ambiguous one, count in the
+	// modem's usage before they are marked: a status report counts on the
+	// modem's row before its part's trigger writes the modem's hour
+	// (store/postgres AddStatusReport, SetPartReport), and transactions
+	// that run side by side, as on PostgreSQL, must take the two in one
+	// order or deadlock.
+	rest := len(o.MRs) + 1
+	ambiguous := o.Ambiguous && rest <= nparts
+	used := len(o.MRs)
+	if ambiguous {
+		used++
+	}
+	if used > 0 && o.ModemID != "" {
+		if err := tx.AddUsage(ctx, o.ModemID, sentAt, used); err != nil {
+			return err
+		}
+	}
 	for i, mr := range o.MRs {
 		if err := tx.SetPartSent(ctx, id, i+1, o.ModemID, mr&0xFF, sentAt); err != nil {
 			return err
 		}
 	}
-	rest := len(o.MRs) + 1
-	if o.Ambiguous && rest <= nparts {
+	if ambiguous {
 		if err := tx.SetPartsStatus(ctx, id, rest, rest, simgate.StatusUnknown, o.ModemID, now); err != nil {
 			return err
 		}
 		rest++
-	}
-	// The parts with a reference, and the ambiguous one.
-	if used := rest - 1; used > 0 && o.ModemID != "" {
-		if err := tx.AddUsage(ctx, o.ModemID, sentAt, used); err != nil {
-			return err
-		}
 	}
 	if o.Status != simgate.StatusSent {
 		var doneAt time.Time
