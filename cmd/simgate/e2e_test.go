@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -22,10 +24,12 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql's "pgx", for the checks on PostgreSQL
+
 	"github.com/simgate/simgate"
 	"github.com/simgate/simgate/api"
 	"github.com/simgate/simgate/modem/sim"
-	"github.com/simgate/simgate/store"
+	"github.com/simgate/simgate/store/postgres/pgtest"
 )
 
 // These tests run the real simgate binary, as a user or systemd would,
@@ -70,13 +74,23 @@ type rig struct {
 	net    *sim.Network
 	modems []*sim.Modem
 	config string
-	dbPath string
+	dbPath string // the SQLite file, when dsn is ""
+	dsn    string // the PostgreSQL database, or ""
 	key    string
 }
 
+// newRig makes a rig on a SQLite file in its directory (newRigOn).
 func newRig(t *testing.T, modems int, latency time.Duration) *rig {
 	t.Helper()
-	r := &rig{t: t, dir: t.TempDir(), net: sim.NewNetwork()}
+	return newRigOn(t, "", modems, latency)
+}
+
+// newRigOn makes a rig whose daemon runs on the PostgreSQL database dsn
+// (pgtest.NewDatabase), or on a SQLite file in the rig's directory when
+// dsn is "".
+func newRigOn(t *testing.T, dsn string, modems int, latency time.Duration) *rig {
+	t.Helper()
+	r := &rig{t: t, dir: t.TempDir(), net: sim.NewNetwork(), dsn: dsn}
 	t.Cleanup(func() { r.net.Close() })
 	dev := filepath.Join(r.dir, "dev")
 	if err := os.Mkdir(dev, 0o700); err != nil {
@@ -90,11 +104,24 @@ func newRig(t *testing.T, modems int, latency time.Duration) *rig {
 	if r.modems, err = r.net.Start(dev, cfgs...); err != nil {
 		t.Fatal(err)
 	}
-	r.dbPath = filepath.Join(r.dir, "simgate.db")
+	db := DatabaseConfig{Driver: driverSQLite, Path: filepath.Join(r.dir, "simgate.db")}
 	var b strings.Builder
-	fmt.Fprintf(&b, "database:\n  path: %s\nhttp:\n  listen: 127.0.0.1:0\nlog:\n  level: info\n  format: json\n", r.dbPath)
+	if dsn == "" {
+		r.dbPath = db.Path
+		fmt.Fprintf(&b, "database:\n  path: %s\n", r.dbPath)
+	} else {
+		// One node, its name the same at every start: a restarted daemon
+		// takes back the leases its killed predecessor held.
+		db = DatabaseConfig{Driver: driverPostgres, DSN: dsn}
+		fmt.Fprintf(&b, "node:\n  id: crashtest\ndatabase:\n  driver: postgres\n  dsn: %q\n", dsn)
+	}
+	fmt.Fprintf(&b, "http:\n  listen: 127.0.0.1:0\nlog:\n  level: info\n  format: json\n")
 	fmt.Fprintf(&b, "queue:\n  sweep_interval: 200ms\n  retry_backoff: 200ms\n  lease: 30s\n")
 	fmt.Fprintf(&b, "verify:\n  allowed_countries: [DE]\n  prefix_velocity_per_hour: 1000000\n")
+	if dsn != "" {
+		// PostgreSQL requires the secret every node shares.
+		fmt.Fprintf(&b, "  secret: %s\n", strings.Repeat("s", 32))
+	}
 	fmt.Fprintf(&b, "limits:\n  per_api_key: {rate: 100000, burst: 100000}\n  per_ip: {rate: 100000, burst: 100000}\n")
 	fmt.Fprintf(&b, "  per_number: {rate: 100, burst: 100}\n  global_sms_per_hour: 1000000\n  global_sms_per_day: 1000000\n")
 	fmt.Fprintf(&b, "pool:\n  min_ready_modems: %d\n  command_timeout: 2s\nmodems:\n", modems)
@@ -107,7 +134,7 @@ func newRig(t *testing.T, modems int, latency time.Duration) *rig {
 	}
 
 	ctx := context.Background()
-	db, err := store.Open(ctx, r.dbPath, store.Options{})
+	st, err := openDatabase(ctx, db, nil, slog.New(slog.DiscardHandler), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,11 +142,11 @@ func newRig(t *testing.T, modems int, latency time.Duration) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.CreateAPIKey(ctx, k); err != nil {
+	if err := st.CreateAPIKey(ctx, k); err != nil {
 		t.Fatal(err)
 	}
 	r.key = key
-	if err := db.Close(); err != nil {
+	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return r
@@ -318,10 +345,7 @@ func (r *rig) retryLoad(base string, retries *loadRetries, accepted map[string]s
 // no Idempotency-Key is left in progress.
 func (r *rig) checkIdempotency(accepted map[string]string) {
 	r.t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+r.dbPath+"?mode=ro&_busy_timeout=5000")
-	if err != nil {
-		r.t.Fatal(err)
-	}
+	db := r.openDB(true)
 	defer db.Close()
 	rows, err := db.Query(`SELECT id, text FROM messages`)
 	if err != nil {
@@ -374,6 +398,23 @@ func (c *counter) next() int {
 func (r *rig) statuses(d *serveProc) map[string]string {
 	r.t.Helper()
 	out := map[string]string{}
+	for _, m := range r.list(d) {
+		out[m.ID] = m.Status
+	}
+	return out
+}
+
+// listedMessage is a message as GET /v1/messages lists it.
+type listedMessage struct {
+	ID        string    `json:"id"`
+	Status    string    `json:"status"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// list reads every message from the running daemon's API.
+func (r *rig) list(d *serveProc) []listedMessage {
+	r.t.Helper()
+	var out []listedMessage
 	cursor := ""
 	for {
 		req, err := http.NewRequest("GET", d.base+"/v1/messages?limit=1000&cursor="+url.QueryEscape(cursor), nil)
@@ -386,20 +427,15 @@ func (r *rig) statuses(d *serveProc) map[string]string {
 			r.t.Fatal(err)
 		}
 		var page struct {
-			Messages []struct {
-				ID     string `json:"id"`
-				Status string `json:"status"`
-			} `json:"messages"`
-			NextCursor string `json:"next_cursor"`
+			Messages   []listedMessage `json:"messages"`
+			NextCursor string          `json:"next_cursor"`
 		}
 		err = json.NewDecoder(resp.Body).Decode(&page)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK || err != nil {
 			r.t.Fatalf("GET /v1/messages: HTTP %d, %v", resp.StatusCode, err)
 		}
-		for _, m := range page.Messages {
-			out[m.ID] = m.Status
-		}
+		out = append(out, page.Messages...)
 		if page.NextCursor == "" {
 			return out
 		}
@@ -407,16 +443,78 @@ func (r *rig) statuses(d *serveProc) map[string]string {
 	}
 }
 
-func (r *rig) integrityCheck() {
+// openDB opens the rig's database for the checks, once the daemon has
+// stopped (a daemon holds its SQLite file to itself): the SQLite file,
+// read-only when ro, or the PostgreSQL database through pgx. The checks'
+// queries are written for both.
+func (r *rig) openDB(ro bool) *sql.DB {
 	r.t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+r.dbPath+"?_busy_timeout=5000")
+	driver, dsn := "pgx", r.dsn
+	if r.dsn == "" {
+		driver, dsn = "sqlite3", "file:"+r.dbPath+"?_busy_timeout=5000"
+		if ro {
+			dsn = "file:" + r.dbPath + "?mode=ro&_busy_timeout=5000"
+		}
+	}
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	return db
+}
+
+// integrityCheck checks that the database is intact, once the daemon has
+// stopped. A SQLite file, which the daemon wrote itself, must pass
+// integrity_check. PostgreSQL was not killed, only its client: the server
+// rolls back a dead client's transaction, and its constraints (foreign
+// keys, CHECKs) held for every commit. On both, the rows must agree with
+// each other (consistencyCheck).
+func (r *rig) integrityCheck() {
+	r.t.Helper()
+	db := r.openDB(false)
 	defer db.Close()
-	var res string
-	if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&res); err != nil || res != "ok" {
-		r.t.Fatalf("integrity_check: %q, %v", res, err)
+	if r.dsn == "" {
+		var res string
+		if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&res); err != nil || res != "ok" {
+			r.t.Fatalf("integrity_check: %q, %v", res, err)
+		}
+	}
+	r.consistencyCheck(db)
+}
+
+// consistencyCheck checks what the store keeps together in one transaction
+// or by its triggers, which no constraint states: the counts of
+// status_counts are those of the messages by status; every message has its
+// parts; a part is in sending only while its message is in sending (or
+// unknown, which queue.Finish still applies to); and a message holds a
+// lease exactly while it is in sending (queue/state.go).
+func (r *rig) consistencyCheck(db *sql.DB) {
+	r.t.Helper()
+	// status_counts keeps a row at 0 for a status no message has any more;
+	// on PostgreSQL it is a log of changes, summed
+	// (store/postgres/migrations/0004_status_count_deltas.sql).
+	kept := countBy(r.t, db, `SELECT status, CAST(sum(n) AS INTEGER) FROM status_counts WHERE entity = 'message' GROUP BY status`)
+	maps.DeleteFunc(kept, func(_ string, n int) bool { return n == 0 })
+	actual := countBy(r.t, db, `SELECT status, count(*) FROM messages GROUP BY status`)
+	if !maps.Equal(kept, actual) {
+		r.t.Errorf("status_counts says %v, the messages are %v", kept, actual)
+	}
+	for _, c := range []struct{ what, query string }{
+		{"messages without parts", `SELECT count(*) FROM messages m
+			WHERE NOT EXISTS (SELECT 1 FROM message_parts p WHERE p.message_id = m.id)`},
+		{"parts in sending whose message is neither sending nor unknown", `SELECT count(*) FROM message_parts p
+			JOIN messages m ON m.id = p.message_id
+			WHERE p.status = 'sending' AND m.status NOT IN ('sending', 'unknown')`},
+		{"messages in sending without a lease, or holding one in another status", `SELECT count(*) FROM messages
+			WHERE (status = 'sending') <> (lease_owner IS NOT NULL)`},
+	} {
+		var n int
+		if err := db.QueryRow(c.query).Scan(&n); err != nil {
+			r.t.Fatalf("%s: %v", c.what, err)
+		}
+		if n > 0 {
+			r.t.Errorf("%d %s", n, c.what)
+		}
 	}
 }
 
@@ -518,14 +616,20 @@ func TestServeSIGTERMUnderLoad(t *testing.T) {
 
 // TestServeCrashSIGKILL kills the daemon with SIGKILL at random points under
 // load, SIMGATE_CRASH_ITERATIONS times (default 50; docs/OPERATIONS.md
-// describes the longer run). After each restart the clients retry, with the
-// same Idempotency-Key, every request whose response they did not get; a
-// retry answered "in progress" is retried after the next restart, and once
-// the reservation's lease (api.Options.IdempotencyLease, 30 s) has run out
-// after the last crash, every one must be answered. Afterwards every
-// accepted message is in a final state or still queued, none was submitted
-// twice, no retry created a second message and no key is left in progress,
-// at most one per modem per crash is unknown, and the database is intact.
+// describes the longer run), on a SQLite file (subtest sqlite) and on
+// PostgreSQL (subtest postgres, on the server SIMGATE_TEST_POSTGRES names;
+// skipped without one unless SIMGATE_REQUIRE_POSTGRES is set, as in CI).
+// After each restart the clients retry, with the same Idempotency-Key, every
+// request whose response they did not get; a retry answered "in progress" is
+// retried after the next restart, and once the reservation's lease
+// (api.Options.IdempotencyLease, 30 s) has run out after the last crash,
+// every one must be answered. After the last restart no message the killed
+// daemons claimed is still in sending: the new daemon, which has their node
+// id, took their leases back before it served. Afterwards every accepted
+// message is in a final state or still queued, none was submitted twice, no
+// retry created a second message and no key is left in progress, at most
+// one per modem per crash is unknown, and the database is intact and
+// consistent (integrityCheck).
 func TestServeCrashSIGKILL(t *testing.T) {
 	iterations := 50
 	if s := os.Getenv("SIMGATE_CRASH_ITERATIONS"); s != "" {
@@ -536,8 +640,17 @@ func TestServeCrashSIGKILL(t *testing.T) {
 	} else if testing.Short() {
 		iterations = 5
 	}
-	const modems = 3
-	r := newRig(t, modems, 40*time.Millisecond)
+	const modems, latency = 3, 40 * time.Millisecond
+	t.Run("sqlite", func(t *testing.T) {
+		crashSIGKILL(t, newRig(t, modems, latency), iterations)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		crashSIGKILL(t, newRigOn(t, pgtest.NewDatabase(t), modems, latency), iterations)
+	})
+}
+
+// crashSIGKILL is TestServeCrashSIGKILL on r's database.
+func crashSIGKILL(t *testing.T, r *rig, iterations int) {
 	accepted := map[string]string{}
 	var seq counter
 	retries := &loadRetries{pending: map[int]bool{}, held: map[int]bool{}}
@@ -561,6 +674,16 @@ func TestServeCrashSIGKILL(t *testing.T) {
 	}
 
 	d := r.serve()
+	// The new daemon has the killed ones' node id: before it serves, it has
+	// taken back the messages they left in sending (claimed, by their
+	// updated_at, before the last kill; the new daemon claims after it).
+	// Their leases would not tell: it renews every lease under its id.
+	for _, m := range r.list(d) {
+		if m.Status == string(simgate.StatusSending) && !m.UpdatedAt.After(lastKill) {
+			t.Errorf("message %s, claimed at %s by a killed daemon, still in sending after the restart",
+				m.ID, m.UpdatedAt.Format(time.StampMilli))
+		}
+	}
 	const lease = 30 * time.Second // api.Options.IdempotencyLease's default
 	time.Sleep(time.Until(lastKill.Add(lease + time.Second)))
 	r.retryLoad(d.base, retries, accepted)
@@ -587,8 +710,8 @@ func TestServeCrashSIGKILL(t *testing.T) {
 			unknown++
 		}
 	}
-	if max := modems * iterations; unknown > max {
-		t.Errorf("%d unknown messages after %d crashes with %d modems: more than one per modem per crash", unknown, iterations, modems)
+	if max := len(r.modems) * iterations; unknown > max {
+		t.Errorf("%d unknown messages after %d crashes with %d modems: more than one per modem per crash", unknown, iterations, len(r.modems))
 	}
 	if dups := r.submittedTwice(); len(dups) > 0 {
 		t.Errorf("%d messages submitted twice, e.g. %q", len(dups), dups[0])

@@ -275,9 +275,15 @@ func queryIDs(ctx context.Context, q querier, what, query string, args ...any) (
 }
 
 func (t messageTx) RenewLeases(ctx context.Context, owner string, until time.Time) (int, error) {
+	// The rows are locked in id order, as LeasedMessages locks them: a
+	// renewal and a recovery (a node starting, a sweep taking expired
+	// leases) locking the same rows in other orders deadlock, and a node
+	// killed while it renewed leaves its statement running on the server
+	// until it finds the client gone.
 	tag, err := t.tx.Exec(ctx, `
 		UPDATE messages SET lease_expires_at = $1
-		WHERE status = 'sending' AND lease_owner = $2 AND lease_expires_at < $1
+		WHERE id IN (SELECT id FROM messages WHERE status = 'sending' AND lease_owner = $2 AND lease_expires_at < $1
+			ORDER BY id FOR UPDATE)
 	`, until.UnixMilli(), owner)
 	if err != nil {
 		return 0, fmt.Errorf("cannot renew leases: %w", err)
