@@ -187,3 +187,78 @@ func (p *Numbers) parse(s string) (*phonenumbers.PhoneNumber, error) {
 	}
 	return num, nil
 }
+
+// CallerE164 returns the caller's number of an incoming call, as a modem
+// prints it in +CLIP (TS 27.007 §7.6: <number>,<type>), in E.164, or ""
+// when it cannot be read as one. <type> is the type-of-address octet of
+// TS 24.008 §10.5.4.7, whose bits 7 to 5 are the type of number: 001
+// international (145 with the ISDN numbering plan), 010 national (161), 000
+// unknown (129). An international number counts with or without its "+". A
+// national number, and one of unknown type without "+", is read in the
+// numbering plan of the country of called, the E.164 number of the SIM
+// that was called (its trunk prefix, "0" in most countries, and its
+// international prefix, such as "00", are understood there), and must be a
+// valid number there; one of unknown type that is not is read as
+// international when that is a valid number. With called unknown these
+// give "". Any other type (network-specific, subscriber,
+// alphanumeric, abbreviated), a <type> that is not an octet with bit 8 set
+// but for 0 (none printed, read as unknown), and a withheld caller ("")
+// give "".
+func CallerE164(number string, typ int, called string) string {
+	n := strings.TrimSpace(number)
+	if strings.HasPrefix(n, "+") {
+		if IsE164(n) {
+			return n
+		}
+		return ""
+	}
+	if n == "" || strings.Trim(n, "0123456789") != "" {
+		return ""
+	}
+	ton := 0
+	switch {
+	case typ == 0:
+	case typ >= 0x80 && typ <= 0xFF:
+		ton = (typ >> 4) & 7
+	default:
+		return ""
+	}
+	switch ton {
+	case 1:
+		if IsE164("+" + n) {
+			return "+" + n
+		}
+		return ""
+	case 0, 2:
+		region := countryRegion(called)
+		if region == "" {
+			return ""
+		}
+		if num, err := phonenumbers.Parse(n, region); err == nil && phonenumbers.IsValidNumber(num) {
+			return phonenumbers.Format(num, phonenumbers.E164)
+		}
+		// Some networks give an international number without "+" as of
+		// unknown type: read so when the national reading is no number.
+		if num, err := phonenumbers.Parse("+"+n, ""); ton == 0 && err == nil && phonenumbers.IsValidNumber(num) {
+			return phonenumbers.Format(num, phonenumbers.E164)
+		}
+	}
+	return ""
+}
+
+// countryRegion returns the main region (ISO 3166) of the country code of
+// the E.164 number n, whose numbering plan national numbers of that
+// country follow; "" when n is not E.164 or its country code is unknown.
+func countryRegion(n string) string {
+	if !IsE164(n) {
+		return ""
+	}
+	num, err := phonenumbers.Parse(n, "")
+	if err != nil {
+		return ""
+	}
+	if r := phonenumbers.GetRegionCodeForCountryCode(int(num.GetCountryCode())); r != "ZZ" {
+		return r
+	}
+	return ""
+}

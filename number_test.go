@@ -61,3 +61,42 @@ func TestIsE164(t *testing.T) {
 		}
 	}
 }
+
+// A caller's number is read as +CLIP gives it: international with or
+// without "+", national or of unknown type in the plan of the called SIM's
+// country; anything else is no number, so that it matches nothing.
+func TestCallerE164(t *testing.T) {
+	const de, us, es = "+4915123456789", "+16473005191", "+34600000001"
+	for _, c := range []struct {
+		number string
+		typ    int
+		called string
+		want   string
+	}{
+		{"+4917612345678", 145, de, "+4917612345678"},
+		{"+4917612345678", 129, "", "+4917612345678"},
+		{"4917612345678", 145, "", "+4917612345678"}, // international without "+"
+		{"017612345678", 129, de, "+4917612345678"},  // national, unknown type
+		{"017612345678", 161, de, "+4917612345678"},  // national type
+		{"004917612345678", 129, de, "+4917612345678"},
+		{"004917612345678", 129, "+33612345678", "+4917612345678"},
+		{"4917612345678", 129, us, "+4917612345678"}, // no US number: international without "+"
+		{"017612345678", 0, de, "+4917612345678"},    // no type printed
+		{"16087700623", 129, us, "+16087700623"},     // NANP trunk prefix 1
+		{"656783741", 161, es, "+34656783741"},       // Spain has no trunk prefix
+		{"017612345678", 129, "", ""},                // no country to read it in
+		{"017612345678", 129, "015123456789", ""},    // nor in a called number that is not E.164
+		{"", 128, de, ""},                            // withheld
+		{"Telekom", 208, de, ""},                     // alphanumeric
+		{"4917612345678", 193, de, ""},               // subscriber number (TON 100)
+		{"4917612345678", 300, de, ""},               // not a type-of-address octet
+		{"4917612345678", 100, de, ""},               // bit 8 not set
+		{"+49 176 12345678", 145, de, ""},
+		{"+0176", 145, de, ""},
+		{"123", 145, de, ""},
+	} {
+		if got := simgate.CallerE164(c.number, c.typ, c.called); got != c.want {
+			t.Errorf("CallerE164(%q, %d, %q) = %q, want %q", c.number, c.typ, c.called, got, c.want)
+		}
+	}
+}
