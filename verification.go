@@ -3,6 +3,7 @@ package simgate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -20,15 +21,41 @@ const (
 	VerificationFailed             VerificationStatus = "failed" // SMS undeliverable
 )
 
-// Verification is a one-time code sent by SMS to prove control of a number.
-// The code itself is never stored: CodeHash is HMAC-SHA256 of the verification
-// id and the code under a server secret, and is erased once the verification
-// leaves pending.
+// VerificationChannel is how a verification proves control of its number.
+type VerificationChannel string
+
+// Verification channels.
+const (
+	// ChannelSMS sends a one-time code by SMS; a check with the code
+	// approves the verification.
+	ChannelSMS VerificationChannel = "sms"
+	// ChannelMissedCall sends nothing: the user calls CallTo, a SIM of the
+	// pool, from the verification's number, and that call, rejected
+	// unanswered, approves the verification. It proves no more than the
+	// caller ID the network presents, which can be spoofed.
+	ChannelMissedCall VerificationChannel = "missed_call"
+)
+
+// Verification proves control of a number: by a one-time code sent by SMS
+// (ChannelSMS), or by a call from the number (ChannelMissedCall). The code
+// itself is never stored: CodeHash is HMAC-SHA256 of the verification id and
+// the code under a server secret, and is erased once the verification
+// leaves pending. A missed-call verification has no code and no hash.
 type Verification struct {
-	ID          string
-	To          string // E.164
-	Status      VerificationStatus
-	CodeHash    []byte
+	ID     string
+	To     string // E.164
+	Status VerificationStatus
+	// Channel is ChannelSMS or ChannelMissedCall; "" is ChannelSMS
+	// (CheckCreate).
+	Channel VerificationChannel
+	// CallTo and CallModem are, for ChannelMissedCall, the number the user
+	// must call (E.164) and the modem whose SIM has it; empty otherwise.
+	CallTo    string
+	CallModem string
+	CodeHash  []byte
+	// CodeLength is the length of the code; for ChannelMissedCall, which
+	// has none, the configured default, kept because the stores require a
+	// length.
 	CodeLength  int
 	Locale      string
 	AppName     string
@@ -46,10 +73,28 @@ type Verification struct {
 
 // CheckCreate checks v before a store creates it
 // (VerificationTx.CreateVerification): it needs an id, a number, an expiry
-// and at least one attempt.
+// and at least one attempt; a missed-call verification also the number to
+// call and its modem, and no code hash, and an SMS one neither of those.
+// An empty Channel becomes ChannelSMS, the channel of every verification
+// made before there were others.
 func (v *Verification) CheckCreate() error {
 	if v.ID == "" || v.To == "" || v.ExpiresAt.IsZero() || v.MaxAttempts < 1 {
 		return errors.New("cannot create verification: it needs an id, a number, an expiry and at least one attempt")
+	}
+	if v.Channel == "" {
+		v.Channel = ChannelSMS
+	}
+	switch v.Channel {
+	case ChannelSMS:
+		if v.CallTo != "" || v.CallModem != "" {
+			return errors.New("cannot create verification: an SMS verification has no number to call")
+		}
+	case ChannelMissedCall:
+		if !IsE164(v.CallTo) || v.CallModem == "" || v.CodeHash != nil {
+			return errors.New("cannot create verification: a missed-call verification needs the E.164 number to call and its modem, and has no code")
+		}
+	default:
+		return fmt.Errorf("cannot create verification: unknown channel %q", v.Channel)
 	}
 	return nil
 }
@@ -69,12 +114,17 @@ type VerificationTx interface {
 	// PendingVerification returns the newest pending verification of
 	// number, as FindVerification; CodeNotFound when none.
 	PendingVerification(ctx context.Context, number string) (*Verification, MessageStatus, error)
+	// PendingCallVerification returns the newest pending missed-call
+	// verification of number whose CallModem is modemID; CodeNotFound when
+	// none.
+	PendingCallVerification(ctx context.Context, number, modemID string) (*Verification, error)
 	// CreateVerification stores v, which has its ID, as pending, with one
 	// send, created and updated now.
 	CreateVerification(ctx context.Context, v *Verification) error
 	// ResendVerification replaces the code hash, code length, locale, app
-	// name, reference and expiry of the verification v.ID, counts a send and
-	// sets its updated time.
+	// name, reference, expiry, number to call and its modem of the
+	// verification v.ID, counts a send and sets its updated time. Its
+	// channel stays as it is.
 	ResendVerification(ctx context.Context, v *Verification) error
 	// SetVerificationAttempts writes v.Attempts.
 	SetVerificationAttempts(ctx context.Context, v *Verification) error

@@ -32,16 +32,22 @@ func (t verificationTx) PendingVerification(ctx context.Context, number string) 
 	return findVerification(ctx, t.tx, `v.to_number = ? AND v.status = 'pending' ORDER BY v.created_at DESC, v.id DESC LIMIT 1`, number)
 }
 
+func (t verificationTx) PendingCallVerification(ctx context.Context, number, modemID string) (*simgate.Verification, error) {
+	v, _, err := findVerification(ctx, t.tx, `v.to_number = ? AND v.call_modem = ? AND v.status = 'pending' AND v.channel = 'missed_call'
+		ORDER BY v.created_at DESC, v.id DESC LIMIT 1`, number, modemID)
+	return v, err
+}
+
 func (t verificationTx) CreateVerification(ctx context.Context, v *simgate.Verification) error {
 	if err := v.CheckCreate(); err != nil {
 		return err
 	}
 	now := t.tx.now.UnixMilli()
 	if _, err := t.tx.ExecContext(ctx, `
-		INSERT INTO verifications (id, to_number, status, code_hash, code_length, locale, app_name, reference,
-		                           max_attempts, send_count, api_key_id, expires_at, created_at, updated_at)
-		VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
-	`, v.ID, v.To, v.CodeHash, v.CodeLength, v.Locale, v.AppName, v.Reference, v.MaxAttempts,
+		INSERT INTO verifications (id, to_number, status, channel, call_to, call_modem, code_hash, code_length, locale,
+		                           app_name, reference, max_attempts, send_count, api_key_id, expires_at, created_at, updated_at)
+		VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
+	`, v.ID, v.To, v.Channel, v.CallTo, v.CallModem, v.CodeHash, v.CodeLength, v.Locale, v.AppName, v.Reference, v.MaxAttempts,
 		nullString(v.APIKeyID), v.ExpiresAt.UnixMilli(), now, now); err != nil {
 		return fmt.Errorf("cannot create verification: %w", err)
 	}
@@ -54,10 +60,11 @@ func (t verificationTx) CreateVerification(ctx context.Context, v *simgate.Verif
 func (t verificationTx) ResendVerification(ctx context.Context, v *simgate.Verification) error {
 	res, err := t.tx.ExecContext(ctx, `
 		UPDATE verifications
-		SET code_hash = ?, code_length = ?, locale = ?, app_name = ?, reference = ?,
+		SET code_hash = ?, code_length = ?, locale = ?, app_name = ?, reference = ?, call_to = ?, call_modem = ?,
 		    send_count = send_count + 1, expires_at = ?, updated_at = ?
 		WHERE id = ?
-	`, v.CodeHash, v.CodeLength, v.Locale, v.AppName, v.Reference, v.ExpiresAt.UnixMilli(), t.tx.now.UnixMilli(), v.ID)
+	`, v.CodeHash, v.CodeLength, v.Locale, v.AppName, v.Reference, v.CallTo, v.CallModem, v.ExpiresAt.UnixMilli(),
+		t.tx.now.UnixMilli(), v.ID)
 	if err != nil {
 		return fmt.Errorf("cannot resend verification: %w", err)
 	}
@@ -243,26 +250,26 @@ func countSince(ctx context.Context, tx *tx, table, number string, since time.Ti
 // that names the verification.
 func findVerification(ctx context.Context, tx *tx, where string, args ...any) (*simgate.Verification, simgate.MessageStatus, error) {
 	row := tx.QueryRowContext(ctx, `
-		SELECT v.id, v.to_number, v.status, v.code_hash, v.code_length, v.locale, v.app_name, v.reference,
-		       v.attempts, v.max_attempts, v.send_count, v.api_key_id, v.expires_at, v.created_at,
+		SELECT v.id, v.to_number, v.status, v.channel, v.call_to, v.call_modem, v.code_hash, v.code_length, v.locale,
+		       v.app_name, v.reference, v.attempts, v.max_attempts, v.send_count, v.api_key_id, v.expires_at, v.created_at,
 		       v.updated_at, v.approved_at, m.id, m.status
 		FROM verifications v
 		LEFT JOIN messages m ON m.id = COALESCE(v.message_id, (
 			SELECT id FROM messages WHERE verification_id = v.id ORDER BY created_at DESC, rowid DESC LIMIT 1))
 		WHERE `+where, args...)
 	var v simgate.Verification
-	var status string
+	var status, channel string
 	var apiKeyID, msgID, msgStatus sql.NullString
 	var expiresAt, createdAt, updatedAt int64
 	var approvedAt sql.NullInt64
-	if err := row.Scan(&v.ID, &v.To, &status, &v.CodeHash, &v.CodeLength, &v.Locale, &v.AppName, &v.Reference,
+	if err := row.Scan(&v.ID, &v.To, &status, &channel, &v.CallTo, &v.CallModem, &v.CodeHash, &v.CodeLength, &v.Locale, &v.AppName, &v.Reference,
 		&v.Attempts, &v.MaxAttempts, &v.SendCount, &apiKeyID, &expiresAt, &createdAt,
 		&updatedAt, &approvedAt, &msgID, &msgStatus); errors.Is(err, sql.ErrNoRows) {
 		return nil, "", simgate.Errorf(simgate.CodeNotFound, "verification not found")
 	} else if err != nil {
 		return nil, "", fmt.Errorf("cannot find verification: %w", err)
 	}
-	v.Status = simgate.VerificationStatus(status)
+	v.Status, v.Channel = simgate.VerificationStatus(status), simgate.VerificationChannel(channel)
 	v.APIKeyID, v.MessageID = apiKeyID.String, msgID.String
 	v.ExpiresAt = time.UnixMilli(expiresAt).UTC()
 	v.CreatedAt = time.UnixMilli(createdAt).UTC()

@@ -21,8 +21,9 @@ import (
 // once, on several hosts, at PostgreSQL's READ COMMITTED. What keeps the
 // rules' reads true until their writes is a transaction-scoped advisory
 // lock per number (lockNumber), taken by every read a rule decides on: the
-// verifications of a number (PendingVerification, and FindVerification for
-// the number of the verification it finds), its sends and its failed
+// verifications of a number (PendingVerification, PendingCallVerification,
+// and FindVerification for the number of the verification it finds), its
+// sends and its failed
 // checks (CountSends, CountFailures). Two transactions about one number
 // therefore run one after the other: of concurrent starts one creates the
 // pending verification and the others find it, and no count or attempt is
@@ -117,16 +118,28 @@ func (t verificationTx) PendingVerification(ctx context.Context, number string) 
 	return findVerification(ctx, t.tx, `v.id = $1 AND v.status = 'pending' FOR NO KEY UPDATE OF v`, v.ID)
 }
 
+// PendingCallVerification takes the number's lock before it reads, as
+// PendingVerification does, and locks the row it finds. A missed-call
+// verification has no messages, so none is locked before the row.
+func (t verificationTx) PendingCallVerification(ctx context.Context, number, modemID string) (*simgate.Verification, error) {
+	if err := t.lockNumber(ctx, number); err != nil {
+		return nil, err
+	}
+	v, _, err := findVerification(ctx, t.tx, `v.to_number = $1 AND v.call_modem = $2 AND v.status = 'pending' AND v.channel = 'missed_call'
+		ORDER BY v.created_at DESC, v.id DESC LIMIT 1 FOR NO KEY UPDATE OF v`, number, modemID)
+	return v, err
+}
+
 func (t verificationTx) CreateVerification(ctx context.Context, v *simgate.Verification) error {
 	if err := v.CheckCreate(); err != nil {
 		return err
 	}
 	now := t.tx.now.UnixMilli()
 	if _, err := t.tx.Exec(ctx, `
-		INSERT INTO verifications (id, to_number, status, code_hash, code_length, locale, app_name, reference,
-		                           max_attempts, send_count, api_key_id, expires_at, created_at, updated_at)
-		VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, 1, $9, $10, $11, $12)
-	`, v.ID, v.To, v.CodeHash, v.CodeLength, v.Locale, v.AppName, v.Reference, v.MaxAttempts,
+		INSERT INTO verifications (id, to_number, status, channel, call_to, call_modem, code_hash, code_length, locale,
+		                           app_name, reference, max_attempts, send_count, api_key_id, expires_at, created_at, updated_at)
+		VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13, $14, $15)
+	`, v.ID, v.To, v.Channel, v.CallTo, v.CallModem, v.CodeHash, v.CodeLength, v.Locale, v.AppName, v.Reference, v.MaxAttempts,
 		nullIfEmpty(v.APIKeyID), v.ExpiresAt.UnixMilli(), now, now); err != nil {
 		return fmt.Errorf("cannot create verification: %w", err)
 	}
@@ -139,10 +152,11 @@ func (t verificationTx) CreateVerification(ctx context.Context, v *simgate.Verif
 func (t verificationTx) ResendVerification(ctx context.Context, v *simgate.Verification) error {
 	tag, err := t.tx.Exec(ctx, `
 		UPDATE verifications
-		SET code_hash = $1, code_length = $2, locale = $3, app_name = $4, reference = $5,
-		    send_count = send_count + 1, expires_at = $6, updated_at = $7
-		WHERE id = $8
-	`, v.CodeHash, v.CodeLength, v.Locale, v.AppName, v.Reference, v.ExpiresAt.UnixMilli(), t.tx.now.UnixMilli(), v.ID)
+		SET code_hash = $1, code_length = $2, locale = $3, app_name = $4, reference = $5, call_to = $6, call_modem = $7,
+		    send_count = send_count + 1, expires_at = $8, updated_at = $9
+		WHERE id = $10
+	`, v.CodeHash, v.CodeLength, v.Locale, v.AppName, v.Reference, v.CallTo, v.CallModem, v.ExpiresAt.UnixMilli(),
+		t.tx.now.UnixMilli(), v.ID)
 	if err != nil {
 		return fmt.Errorf("cannot resend verification: %w", err)
 	}
@@ -321,26 +335,26 @@ func (db *DB) PurgeVerificationCounters(ctx context.Context, before time.Time) e
 // the newest message that names the verification.
 func findVerification(ctx context.Context, q querier, where string, args ...any) (*simgate.Verification, simgate.MessageStatus, error) {
 	row := q.QueryRow(ctx, `
-		SELECT v.id, v.to_number, v.status, v.code_hash, v.code_length, v.locale, v.app_name, v.reference,
-		       v.attempts, v.max_attempts, v.send_count, v.api_key_id, v.expires_at, v.created_at,
+		SELECT v.id, v.to_number, v.status, v.channel, v.call_to, v.call_modem, v.code_hash, v.code_length, v.locale,
+		       v.app_name, v.reference, v.attempts, v.max_attempts, v.send_count, v.api_key_id, v.expires_at, v.created_at,
 		       v.updated_at, v.approved_at, m.id, m.status
 		FROM verifications v
 		LEFT JOIN messages m ON m.id = COALESCE(v.message_id, (
 			SELECT id FROM messages WHERE verification_id = v.id ORDER BY created_at DESC, rowid DESC LIMIT 1))
 		WHERE `+where, args...)
 	var v simgate.Verification
-	var status string
+	var status, channel string
 	var apiKeyID, msgID, msgStatus *string
 	var expiresAt, createdAt, updatedAt int64
 	var approvedAt *int64
-	if err := row.Scan(&v.ID, &v.To, &status, &v.CodeHash, &v.CodeLength, &v.Locale, &v.AppName, &v.Reference,
+	if err := row.Scan(&v.ID, &v.To, &status, &channel, &v.CallTo, &v.CallModem, &v.CodeHash, &v.CodeLength, &v.Locale, &v.AppName, &v.Reference,
 		&v.Attempts, &v.MaxAttempts, &v.SendCount, &apiKeyID, &expiresAt, &createdAt,
 		&updatedAt, &approvedAt, &msgID, &msgStatus); errors.Is(err, pgx.ErrNoRows) {
 		return nil, "", simgate.Errorf(simgate.CodeNotFound, "verification not found")
 	} else if err != nil {
 		return nil, "", fmt.Errorf("cannot find verification: %w", err)
 	}
-	v.Status = simgate.VerificationStatus(status)
+	v.Status, v.Channel = simgate.VerificationStatus(status), simgate.VerificationChannel(channel)
 	v.APIKeyID, v.MessageID = deref(apiKeyID), deref(msgID)
 	v.ExpiresAt = time.UnixMilli(expiresAt).UTC()
 	v.CreatedAt = time.UnixMilli(createdAt).UTC()

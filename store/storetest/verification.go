@@ -458,3 +458,141 @@ func UpdateVerificationsWithMessage(t *testing.T, open Open) {
 		t.Fatalf("find of no message: %v, want not found", err)
 	}
 }
+
+// MissedCallVerifications checks what a store keeps of a verification by
+// missed call: its channel, the number to call and its modem, on create, on
+// a resend and when read; that it refuses one with a code or without the
+// number to call (and an SMS one with a number to call); that a
+// verification made without a channel is an SMS one; and that the pending
+// missed-call verification of a caller on a modem is found, the newest of
+// several, and no other (another modem, another number, an SMS
+// verification, one that left pending).
+func MissedCallVerifications(t *testing.T, open Open) {
+	ctx := testContext(t)
+	clk := NewClock()
+	db := as[VerificationStore](t, open(t, "missed", clk.Now))
+	const caller, callTo = "+4915123456789", "+4917011111111"
+	update := func(fn func(tx simgate.VerificationTx) error) error {
+		t.Helper()
+		return db.UpdateVerifications(ctx, fn)
+	}
+	create := func(v *simgate.Verification) error {
+		return update(func(tx simgate.VerificationTx) error {
+			v.ID = simgate.NewID("ver", tx.Now())
+			return tx.CreateVerification(ctx, v)
+		})
+	}
+	call := func(to string) *simgate.Verification {
+		return &simgate.Verification{To: to, Channel: simgate.ChannelMissedCall, CallTo: callTo, CallModem: "sim0",
+			CodeLength: 6, MaxAttempts: 5, ExpiresAt: clk.Now().Add(10 * time.Minute)}
+	}
+
+	for _, c := range []struct {
+		name string
+		edit func(v *simgate.Verification)
+	}{
+		{"with a code hash", func(v *simgate.Verification) { v.CodeHash = bytes.Repeat([]byte{1}, 32) }},
+		{"without the number to call", func(v *simgate.Verification) { v.CallTo = "" }},
+		{"with a number to call that is not E.164", func(v *simgate.Verification) { v.CallTo = "017011111111" }},
+		{"without the modem", func(v *simgate.Verification) { v.CallModem = "" }},
+		{"of an SMS verification with a number to call", func(v *simgate.Verification) {
+			v.Channel, v.CodeHash = simgate.ChannelSMS, bytes.Repeat([]byte{1}, 32)
+		}},
+		{"of another channel", func(v *simgate.Verification) { v.Channel = "voice" }},
+	} {
+		v := call(caller)
+		c.edit(v)
+		if err := create(v); err == nil {
+			t.Errorf("a verification %s was created", c.name)
+		}
+	}
+
+	sms := &simgate.Verification{To: caller, CodeLength: 6, MaxAttempts: 5, ExpiresAt: clk.Now().Add(10 * time.Minute),
+		CodeHash: bytes.Repeat([]byte{2}, 32)}
+	if err := create(sms); err != nil || sms.Channel != simgate.ChannelSMS {
+		t.Fatalf("an SMS verification without a channel: %+v, %v", sms, err)
+	}
+	if got, _, err := db.GetVerification(ctx, sms.ID); err != nil || got.Channel != simgate.ChannelSMS || got.CallTo != "" || got.CallModem != "" {
+		t.Fatalf("the SMS verification read back: %+v, %v", got, err)
+	}
+	notFound := func(number, modemID, why string) {
+		t.Helper()
+		if err := update(func(tx simgate.VerificationTx) error {
+			if got, err := tx.PendingCallVerification(ctx, number, modemID); simgate.ErrorCode(err) != simgate.CodeNotFound {
+				t.Errorf("%s: %+v, %v; want not found", why, got, err)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	notFound(caller, "", "an SMS verification")
+
+	older := call(caller)
+	if err := create(older); err != nil {
+		t.Fatal(err)
+	}
+	if older.Channel != simgate.ChannelMissedCall || older.Status != simgate.VerificationPending || older.SendCount != 1 || older.CodeHash != nil {
+		t.Fatalf("created: %+v", older)
+	}
+	clk.Advance(time.Second)
+	newer := call(caller)
+	if err := create(newer); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := db.GetVerification(ctx, newer.ID)
+	if err != nil || got.Channel != simgate.ChannelMissedCall || got.CallTo != callTo || got.CallModem != "sim0" || got.CodeHash != nil || got.To != caller {
+		t.Fatalf("read back: %+v, %v", got, err)
+	}
+	pending := func(number, modemID string) *simgate.Verification {
+		t.Helper()
+		var v *simgate.Verification
+		if err := update(func(tx simgate.VerificationTx) error {
+			var err error
+			v, err = tx.PendingCallVerification(ctx, number, modemID)
+			return err
+		}); err != nil {
+			t.Fatalf("the pending missed-call verification of %s on %s: %v", number, modemID, err)
+		}
+		return v
+	}
+	if v := pending(caller, "sim0"); v.ID != newer.ID || v.CallTo != callTo || v.Channel != simgate.ChannelMissedCall {
+		t.Fatalf("found %+v, want the newer %s", v, newer.ID)
+	}
+	notFound(caller, "sim1", "on another modem")
+	notFound("+4915123456780", "sim0", "of another number")
+
+	// A resend moves the call to another SIM.
+	if err := update(func(tx simgate.VerificationTx) error {
+		v, _, err := tx.FindVerification(ctx, newer.ID)
+		if err != nil {
+			return err
+		}
+		v.CallTo, v.CallModem, v.ExpiresAt = "+4917022222222", "sim1", clk.Now().Add(5*time.Minute)
+		return tx.ResendVerification(ctx, v)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if v := pending(caller, "sim1"); v.ID != newer.ID || v.CallTo != "+4917022222222" || v.SendCount != 2 || v.Channel != simgate.ChannelMissedCall {
+		t.Fatalf("after the resend: %+v", v)
+	}
+	if v := pending(caller, "sim0"); v.ID != older.ID {
+		t.Fatalf("on the first SIM after the resend: %+v, want the older %s", v, older.ID)
+	}
+
+	// One that left pending is not found.
+	if err := update(func(tx simgate.VerificationTx) error {
+		v, err := tx.PendingCallVerification(ctx, caller, "sim0")
+		if err != nil {
+			return err
+		}
+		v.ApprovedAt = tx.Now()
+		return tx.SetVerificationStatus(ctx, v, simgate.VerificationApproved)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	notFound(caller, "sim0", "after its approval")
+	if got, _, err := db.GetVerification(ctx, older.ID); err != nil || got.Status != simgate.VerificationApproved || got.Channel != simgate.ChannelMissedCall {
+		t.Fatalf("approved: %+v, %v", got, err)
+	}
+}
