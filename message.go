@@ -252,9 +252,13 @@ type RawPDU struct {
 // calls: it rejects them (or lets them ring, as configured) and records who
 // called.
 type InboundCall struct {
-	ID       int64
-	ModemID  string
-	From     string // the caller's number; "" when withheld or unknown
+	ID      int64
+	ModemID string
+	From    string // the caller's number as the modem printed it; "" when withheld or unknown
+	// FromE164 is From in E.164 (CallerE164), "" when it cannot be read as
+	// one: what missed-call verifications are matched on. It is not
+	// stored; From is.
+	FromE164 string
 	At       time.Time
 	Rejected bool // simgate hung up (AT+CHUP); false: it let the call ring
 }

@@ -19,8 +19,14 @@
 // (default 6) and valid at most MaxTTL (default 10 minutes), as NIST SP
 // 800-63B asks of out-of-band secrets, unless the operator allows otherwise.
 //
-// The package does not import the store or the queue: it declares the Store
-// and Enqueuer it needs, and cmd/simgate wires *store.DB and the dispatcher.
+// A missed-call verification (simgate.ChannelMissedCall) sends nothing: the
+// user calls a SIM of the pool from the number, and that call, rejected
+// unanswered, approves it (HandleCall). It proves only the caller ID the
+// network presents, which can be spoofed.
+//
+// The package does not import the store, the queue or the modems: it
+// declares the Store, Enqueuer and Callees it needs, and cmd/simgate wires
+// *store.DB, the dispatcher and the modem pool.
 package verify
 
 import (
@@ -84,6 +90,16 @@ type Enqueuer interface {
 	Wake()
 }
 
+// Callees picks the SIM that the call of a missed-call verification goes
+// to. The modem pool satisfies it (modem.Pool.PickCallee).
+type Callees interface {
+	// PickCallee returns the modem, and its SIM's own number in E.164,
+	// that a call from the number to should go to: prefer when that modem
+	// can take it, else the best of those that can. It returns a
+	// CodeUnavailable error when none can.
+	PickCallee(to, prefer string) (modemID, number string, err error)
+}
+
 // Limits on requests. MinCodeLength and MaxTTL are the bounds that
 // Options.MinCodeLength and Options.MaxTTL may be set to.
 const (
@@ -135,6 +151,9 @@ type Options struct {
 	// Templates by locale, with {code}, {app} and {ttl_minutes}; default
 	// {"en": DefaultTemplate}.
 	Templates map[string]string
+	// Callees picks the SIM of each missed-call verification; nil refuses
+	// that channel (CodeUnavailable).
+	Callees Callees
 	// Now is the clock; default time.Now.
 	Now simgate.Clock
 	// Logger gets alerts and errors, never a code; default discards.
@@ -267,17 +286,25 @@ func (o Options) Check() []Problem {
 	return ps
 }
 
-// Start sends a code to v.To, which the caller has normalised to E.164. From
-// v it reads To, Locale, AppName (empty or a key of Options.AppNames; Start
-// replaces it with the name shown), Reference, CodeLength (0: the default)
-// and APIKeyID; ttl 0 means the default. It fills in the rest of v and returns
-// the queued SMS, whose text is sealed. The verification and its SMS are
-// stored in one transaction; a resend cancels the still-queued SMS with the
-// old code. It returns CodeInvalid for bad parameters and a rate-limit error
-// when the number has had too many sends or failures.
+// Start sends a code to v.To, which the caller has normalised to E.164, or,
+// for a missed-call verification, picks the SIM the user must call. From
+// v it reads To, Channel ("" is SMS), Locale, AppName (empty or a key of
+// Options.AppNames; Start replaces it with the name shown), Reference,
+// CodeLength (0: the default; none for a missed call) and APIKeyID; ttl 0
+// means the default. It fills in the rest of v and returns the queued SMS,
+// whose text is sealed, or nil for a missed-call verification (see
+// startCall). The verification and its SMS are stored in one transaction;
+// a resend cancels the still-queued SMS with the old code. A pending
+// verification of the number by the other channel is canceled, not taken
+// over. It returns CodeInvalid for bad parameters, a rate-limit error when
+// the number has had too many sends or failures, and CodeUnavailable when
+// no SIM can take a missed call.
 func (s *Service) Start(ctx context.Context, v *simgate.Verification, ttl time.Duration) (*simgate.Message, error) {
 	if err := s.prepare(v, &ttl); err != nil {
 		return nil, err
+	}
+	if v.Channel == simgate.ChannelMissedCall {
+		return nil, s.startCall(ctx, v, ttl)
 	}
 	code, err := NewCode(v.CodeLength)
 	if err != nil {
@@ -334,6 +361,38 @@ func (s *Service) Start(ctx context.Context, v *simgate.Verification, ttl time.D
 	return m, nil
 }
 
+// startCall stores the missed-call verification v: the limits on sends
+// apply as to a code SMS, since a start could otherwise probe numbers
+// without limit (a start counts as a send), and a pending missed-call
+// verification of the number is taken over as a resend is (same id, the
+// same SIM while it can take the call). Nothing is sent: the SMS budgets
+// of the API do not apply.
+func (s *Service) startCall(ctx context.Context, v *simgate.Verification, ttl time.Duration) error {
+	if s.opts.Callees == nil {
+		return simgate.Errorf(simgate.CodeUnavailable, "missed-call verifications are not available: no modems")
+	}
+	v.ExpiresAt = s.opts.Now().Add(ttl)
+	v.MaxAttempts = s.opts.MaxChecks
+	var resent bool
+	var refused error
+	err := s.store.UpdateVerifications(ctx, func(tx simgate.VerificationTx) error {
+		var err error
+		if refused, err = s.sendRefusal(ctx, tx, v.To); err != nil || refused != nil {
+			return err // a refusal commits, with its alert
+		}
+		resent, err = s.startOrResend(ctx, tx, v, "")
+		return err
+	})
+	if err == nil {
+		err = refused
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("missed-call verification started", "verification", v.ID, "modem", v.CallModem, "resent", resent, "send_count", v.SendCount)
+	return nil
+}
+
 // FailureWindow is the period over which failed checks of one number are
 // counted against the failure cap: NIST SP 800-63B §5.2.2 limits consecutive
 // failed attempts on one account, and a day is the period its guidance uses.
@@ -373,12 +432,16 @@ func (s *Service) sendRefusal(ctx context.Context, tx simgate.VerificationTx, nu
 	return nil, nil
 }
 
-// startOrResend stores v with a hash of code and counts a send. When the
-// number has a pending verification that has not expired, v takes it over
-// (a resend: v gets its id, creation time and attempts; its code, expiry,
-// length, locale and app name replace the old ones, its reference only when
-// v has one) and resent is true. A pending one that has expired is marked
-// expired first, and v is created with a new id.
+// startOrResend stores v with a hash of code (none for a missed-call
+// verification, whose SIM it picks) and counts a send. When the number has
+// a pending verification of v's channel that has not expired, v takes it
+// over (a resend: v gets its id, creation time and attempts; its code,
+// expiry, length, locale and app name replace the old ones, its reference
+// only when v has one; a missed call goes to the same SIM while it can take
+// it) and resent is true. A pending one that has expired is marked expired
+// first, and one of the other channel canceled, with its queued SMS: its
+// code, or a call, must not approve what replaced it. Then v is created
+// with a new id.
 func (s *Service) startOrResend(ctx context.Context, tx simgate.VerificationTx, v *simgate.Verification, code string) (resent bool, err error) {
 	cur, _, err := tx.PendingVerification(ctx, v.To)
 	if err != nil && simgate.ErrorCode(err) != simgate.CodeNotFound {
@@ -390,9 +453,27 @@ func (s *Service) startOrResend(ctx context.Context, tx simgate.VerificationTx, 
 		}
 		cur = nil
 	}
+	if cur != nil && cur.Channel != v.Channel {
+		if err := tx.SetVerificationStatus(ctx, cur, simgate.VerificationCanceled); err != nil {
+			return false, err
+		}
+		if err := tx.CancelQueuedMessages(ctx, cur.ID, "replaced by a verification by "+channelName(v.Channel)); err != nil {
+			return false, err
+		}
+		cur = nil
+	}
+	if v.Channel == simgate.ChannelMissedCall {
+		prefer := ""
+		if cur != nil {
+			prefer = cur.CallModem
+		}
+		if v.CallModem, v.CallTo, err = s.opts.Callees.PickCallee(v.To, prefer); err != nil {
+			return false, err
+		}
+	}
 	if cur == nil {
 		v.ID = simgate.NewID("ver", tx.Now())
-		v.CodeHash = s.hash(v.ID, code)
+		v.CodeHash = s.codeHash(v, code)
 		if err := tx.CreateVerification(ctx, v); err != nil {
 			return false, err
 		}
@@ -404,7 +485,7 @@ func (s *Service) startOrResend(ctx context.Context, tx simgate.VerificationTx, 
 			v.APIKeyID = cur.APIKeyID
 		}
 		v.ID, v.CreatedAt, v.Attempts, v.MaxAttempts = cur.ID, cur.CreatedAt, cur.Attempts, cur.MaxAttempts
-		v.CodeHash = s.hash(v.ID, code)
+		v.CodeHash = s.codeHash(v, code)
 		if err := tx.ResendVerification(ctx, v); err != nil {
 			return false, err
 		}
@@ -413,10 +494,33 @@ func (s *Service) startOrResend(ctx context.Context, tx simgate.VerificationTx, 
 	return cur != nil, tx.AddSend(ctx, v.To)
 }
 
+// channelName is a channel as errors and reasons name it.
+func channelName(c simgate.VerificationChannel) string {
+	if c == simgate.ChannelMissedCall {
+		return "missed call"
+	}
+	return "SMS"
+}
+
 func (s *Service) prepare(v *simgate.Verification, ttl *time.Duration) error {
 	if !simgate.IsE164(v.To) {
 		return simgate.Errorf(simgate.CodeInvalid, "to must be an E.164 number such as +4915123456789")
 	}
+	switch v.Channel {
+	case "":
+		v.Channel = simgate.ChannelSMS
+	case simgate.ChannelSMS:
+	case simgate.ChannelMissedCall:
+		if v.CodeLength != 0 {
+			return simgate.Errorf(simgate.CodeInvalid, "code_length does not apply to a missed_call verification: it has no code")
+		}
+		if s.opts.Callees == nil {
+			return simgate.Errorf(simgate.CodeUnavailable, "missed-call verifications are not available: no modems")
+		}
+	default:
+		return simgate.Errorf(simgate.CodeInvalid, "channel must be %q or %q, got %q", simgate.ChannelSMS, simgate.ChannelMissedCall, v.Channel)
+	}
+	v.CallTo, v.CallModem = "", ""
 	if v.CodeLength == 0 {
 		v.CodeLength = s.opts.CodeLength
 	}
@@ -503,8 +607,9 @@ func CheckAppName(name string) error {
 // pending with attempts left after a wrong code, max_attempts_reached when
 // this wrong code was the last allowed. It returns CodeNotFound when there is
 // no such verification, CodeConflict when it was not pending (already
-// approved, canceled, expired or failed: even the right code fails), and a
-// rate-limit error when the number reached its failure cap.
+// approved, canceled, expired or failed: even the right code fails) or is a
+// missed-call verification (no code approves it: a call does; nothing is
+// counted), and a rate-limit error when the number reached its failure cap.
 func (s *Service) Check(ctx context.Context, id, to, code string) (*simgate.Verification, error) {
 	if id == "" && to == "" {
 		return nil, simgate.Errorf(simgate.CodeInvalid, "give id or to")
@@ -562,6 +667,10 @@ func (s *Service) check(ctx context.Context, tx simgate.VerificationTx, id, to, 
 	}
 	hash := v.CodeHash
 	v.CodeHash = nil
+	if v.Channel == simgate.ChannelMissedCall {
+		return nil, false, 0, simgate.Errorf(simgate.CodeConflict, "verification %s is a missed_call verification (%s): "+
+			"a call from its number to %s approves it, not a code; read its status with GET /v1/verifications/%s", v.ID, v.Status, v.CallTo, v.ID)
+	}
 	if v.Status != simgate.VerificationPending {
 		return v, false, 0, nil
 	}
@@ -605,6 +714,74 @@ func (s *Service) check(ctx context.Context, tx simgate.VerificationTx, id, to, 
 		return v, true, failures, tx.SetVerificationStatus(ctx, v, simgate.VerificationMaxAttemptsReached)
 	}
 	return v, false, failures, nil
+}
+
+// HandleCall applies an incoming call to the missed-call verifications: the
+// newest pending one of the caller's number (call.FromE164) whose SIM
+// (CallModem) took the call (call.ModemID) is approved when the call came
+// (call.At, or now when unset) before its expiry, and marked expired when
+// it came later. One call approves at most one verification. It reports
+// whether it approved one. A call whose number cannot be read as E.164
+// (withheld, alphanumeric, or national without the called SIM's number:
+// FromE164 is "") or that matches no pending missed-call verification
+// changes nothing. Whether the call was rejected does not matter: what
+// approves is the caller ID, which the network presents and which can be
+// spoofed.
+func (s *Service) HandleCall(ctx context.Context, call *simgate.InboundCall) (approved bool, err error) {
+	if call == nil || call.FromE164 == "" || call.ModemID == "" {
+		return false, nil
+	}
+	var v *simgate.Verification
+	var status simgate.VerificationStatus
+	err = s.store.UpdateVerifications(ctx, func(tx simgate.VerificationTx) error {
+		var err error
+		v, err = tx.PendingCallVerification(ctx, call.FromE164, call.ModemID)
+		if simgate.ErrorCode(err) == simgate.CodeNotFound {
+			v = nil
+			return nil
+		} else if err != nil {
+			return err
+		}
+		at := call.At
+		if at.IsZero() {
+			at = tx.Now()
+		}
+		if status = callStatus(v, call, at); status == simgate.VerificationPending {
+			return nil
+		}
+		if status == simgate.VerificationApproved {
+			v.ApprovedAt = tx.Now()
+		}
+		return tx.SetVerificationStatus(ctx, v, status)
+	})
+	if err != nil {
+		return false, fmt.Errorf("cannot apply a call to missed-call verifications: %w", err)
+	}
+	switch {
+	case v == nil:
+		return false, nil
+	case status == simgate.VerificationApproved:
+		s.log.Info("verification approved by a missed call", "verification", v.ID, "modem", call.ModemID)
+		return true, nil
+	case status == simgate.VerificationExpired:
+		s.log.Info("missed call after the verification expired", "verification", v.ID, "modem", call.ModemID)
+	}
+	return false, nil
+}
+
+// callStatus is what the call to v's SIM at makes of v: approved when it is
+// a pending missed-call verification of the caller's number on the modem
+// that took the call and at is before its expiry, expired when at is not,
+// pending (unchanged) when the call is not for v.
+func callStatus(v *simgate.Verification, call *simgate.InboundCall, at time.Time) simgate.VerificationStatus {
+	switch {
+	case v.Channel != simgate.ChannelMissedCall || v.Status != simgate.VerificationPending,
+		call.FromE164 == "" || v.To != call.FromE164 || v.CallModem != call.ModemID:
+		return simgate.VerificationPending
+	case !at.Before(v.ExpiresAt):
+		return simgate.VerificationExpired
+	}
+	return simgate.VerificationApproved
 }
 
 // pendingStatus is what the pending verification v is at now: expired past
@@ -753,6 +930,15 @@ func (s *Service) Close() error {
 	}
 	s.wg.Wait()
 	return nil
+}
+
+// codeHash is the hash of v's code, nil for a missed-call verification,
+// which has none.
+func (s *Service) codeHash(v *simgate.Verification, code string) []byte {
+	if v.Channel == simgate.ChannelMissedCall {
+		return nil
+	}
+	return s.hash(v.ID, code)
 }
 
 // hash is HMAC-SHA256(secret, id ":" code). The id binds a hash to its

@@ -201,8 +201,17 @@ type filled struct {
 	pending         string   // a verification whose SMS is still queued
 	pendingTo       string
 	pendingCode     string
-	lastInboundID   int64 // deleted after the fill: AUTOINCREMENT never gives it again
+	pendingCall     string // a missed-call verification still pending
+	lastInboundID   int64  // deleted after the fill: AUTOINCREMENT never gives it again
 }
+
+// oneSIM is the SIM every missed call goes to: the modem m0 with its
+// number.
+type oneSIM struct{}
+
+const oneSIMNumber = "+4917000000001"
+
+func (oneSIM) PickCallee(to, prefer string) (string, string, error) { return "m0", oneSIMNumber, nil }
 
 // fillSQLite makes a SQLite database with rows in every table, written as
 // simgate writes them: the services' rules over the store's methods.
@@ -246,7 +255,7 @@ func fillSQLite(t *testing.T) *filled {
 	must(q.Open(ctx))
 	defer q.Close()
 	catcher := &codeCatcher{Dispatcher: q, texts: map[string]string{}}
-	vs, err := verify.New(sq, catcher, verify.Options{Secret: f.secret})
+	vs, err := verify.New(sq, catcher, verify.Options{Secret: f.secret, Callees: oneSIM{}})
 	must(err)
 
 	enqueue := func(m *simgate.Message) string {
@@ -319,6 +328,19 @@ func fillSQLite(t *testing.T) *filled {
 			}
 		} else if _, err := vs.Cancel(ctx, v.ID); err != nil {
 			t.Fatal(err)
+		}
+	}
+	// Verifications by missed call: one approved by its call, one pending.
+	for _, to := range []string{"+4917600000004", "+4917600000005"} {
+		v := &simgate.Verification{To: to, APIKeyID: f.keyID, Channel: simgate.ChannelMissedCall}
+		if m, err := vs.Start(ctx, v, 0); err != nil || m != nil {
+			t.Fatalf("a missed-call verification: %v, SMS %+v", err, m)
+		}
+		f.verifications = append(f.verifications, v.ID)
+		if to == "+4917600000005" {
+			f.pendingCall = v.ID
+		} else if ok, err := vs.HandleCall(ctx, &simgate.InboundCall{ModemID: "m0", FromE164: to}); err != nil || !ok {
+			t.Fatalf("the call of %s: %v, %v", to, ok, err)
 		}
 	}
 	must(q.Close())
@@ -545,12 +567,19 @@ func TestImportSQLite(t *testing.T) {
 	if got := net.sent(f.pendingTo)[0].text; !strings.Contains(got, f.pendingCode) {
 		t.Fatalf("the verification SMS sent from PostgreSQL is %q, without its code", got)
 	}
-	vs, err := verify.New(pg, q, verify.Options{Secret: f.secret})
+	vs, err := verify.New(pg, q, verify.Options{Secret: f.secret, Callees: oneSIM{}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if v, err := vs.Check(ctx, f.pending, "", f.pendingCode); err != nil || v.Status != simgate.VerificationApproved {
 		t.Fatalf("check on PostgreSQL: %+v, %v", v, err)
+	}
+	// The pending missed-call verification is approved by its call there.
+	if ok, err := vs.HandleCall(ctx, &simgate.InboundCall{ModemID: "m0", FromE164: "+4917600000005"}); err != nil || !ok {
+		t.Fatalf("the call on PostgreSQL: %v, %v", ok, err)
+	}
+	if v, err := vs.Get(ctx, f.pendingCall); err != nil || v.Status != simgate.VerificationApproved || v.CallTo != oneSIMNumber {
+		t.Fatalf("the missed-call verification on PostgreSQL: %+v, %v", v, err)
 	}
 
 	// New rows take ids after the copied ones (after the deleted
