@@ -255,7 +255,7 @@ type InboundCall struct {
 	ID      int64
 	ModemID string
 	From    string // the caller's number as the modem printed it; "" when withheld or unknown
-	// FromE164 is From in E.164 (CallerE164), "" when it cannot be read as
+	// FromE164 is From in E.164 (AddressE164), "" when it cannot be read as
 	// one: what missed-call verifications are matched on. It is not
 	// stored; From is.
 	FromE164 string

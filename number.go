@@ -188,23 +188,24 @@ func (p *Numbers) parse(s string) (*phonenumbers.PhoneNumber, error) {
 	return num, nil
 }
 
-// CallerE164 returns the caller's number of an incoming call, as a modem
-// prints it in +CLIP (TS 27.007 §7.6: <number>,<type>), in E.164, or ""
+// AddressE164 returns a number that a modem prints with its type of
+// address, as in +CLIP, the caller of an incoming call (TS 27.007 §7.6:
+// <number>,<type>), and +CNUM, the SIM's own number (§7.1), in E.164, or ""
 // when it cannot be read as one. <type> is the type-of-address octet of
 // TS 24.008 §10.5.4.7, whose bits 7 to 5 are the type of number: 001
 // international (145 with the ISDN numbering plan), 010 national (161), 000
 // unknown (129). An international number counts with or without its "+". A
 // national number, and one of unknown type without "+", is read in the
-// numbering plan of the country of called, the E.164 number of the SIM
-// that was called (its trunk prefix, "0" in most countries, and its
+// numbering plan of the country of home, the E.164 number of the SIM that
+// printed it (its trunk prefix, "0" in most countries, and its
 // international prefix, such as "00", are understood there), and must be a
 // valid number there; one of unknown type that is not is read as
-// international when that is a valid number. With called unknown these
-// give "". Any other type (network-specific, subscriber,
-// alphanumeric, abbreviated), a <type> that is not an octet with bit 8 set
-// but for 0 (none printed, read as unknown), and a withheld caller ("")
+// international when that is a valid number. With home unknown these give
+// "". Any other type (network-specific, subscriber, alphanumeric,
+// abbreviated), a <type> that is not an octet with bit 8 set but for 0
+// (none printed, read as unknown), and an empty number (a withheld caller)
 // give "".
-func CallerE164(number string, typ int, called string) string {
+func AddressE164(number string, typ int, home string) string {
 	n := strings.TrimSpace(number)
 	if strings.HasPrefix(n, "+") {
 		if IsE164(n) {
@@ -230,7 +231,7 @@ func CallerE164(number string, typ int, called string) string {
 		}
 		return ""
 	case 0, 2:
-		region := countryRegion(called)
+		region := countryRegion(home)
 		if region == "" {
 			return ""
 		}

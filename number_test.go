@@ -62,15 +62,15 @@ func TestIsE164(t *testing.T) {
 	}
 }
 
-// A caller's number is read as +CLIP gives it: international with or
-// without "+", national or of unknown type in the plan of the called SIM's
+// A number is read as +CLIP and +CNUM give it: international with or
+// without "+", national or of unknown type in the plan of the SIM's
 // country; anything else is no number, so that it matches nothing.
-func TestCallerE164(t *testing.T) {
+func TestAddressE164(t *testing.T) {
 	const de, us, es = "+4915123456789", "+16473005191", "+34600000001"
 	for _, c := range []struct {
 		number string
 		typ    int
-		called string
+		home   string
 		want   string
 	}{
 		{"+4917612345678", 145, de, "+4917612345678"},
@@ -85,7 +85,7 @@ func TestCallerE164(t *testing.T) {
 		{"16087700623", 129, us, "+16087700623"},     // NANP trunk prefix 1
 		{"656783741", 161, es, "+34656783741"},       // Spain has no trunk prefix
 		{"017612345678", 129, "", ""},                // no country to read it in
-		{"017612345678", 129, "015123456789", ""},    // nor in a called number that is not E.164
+		{"017612345678", 129, "015123456789", ""},    // nor in a home number that is not E.164
 		{"", 128, de, ""},                            // withheld
 		{"Telekom", 208, de, ""},                     // alphanumeric
 		{"4917612345678", 193, de, ""},               // subscriber number (TON 100)
@@ -95,8 +95,8 @@ func TestCallerE164(t *testing.T) {
 		{"+0176", 145, de, ""},
 		{"123", 145, de, ""},
 	} {
-		if got := simgate.CallerE164(c.number, c.typ, c.called); got != c.want {
-			t.Errorf("CallerE164(%q, %d, %q) = %q, want %q", c.number, c.typ, c.called, got, c.want)
+		if got := simgate.AddressE164(c.number, c.typ, c.home); got != c.want {
+			t.Errorf("AddressE164(%q, %d, %q) = %q, want %q", c.number, c.typ, c.home, got, c.want)
 		}
 	}
 }
