@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -32,9 +33,12 @@ type call struct {
 	rec *CallRecord
 }
 
+// ErrBusy is returned by Network.Call for a modem that has a call already.
+var ErrBusy = errors.New("the modem has a call")
+
 // Call makes the handset from call the modem whose number is to: it rings
-// at once and then every RingInterval. It fails for an unknown number or
-// while the modem already has a call.
+// at once and then every RingInterval. It fails for an unknown number
+// (ErrUnknownNumber) or while the modem already has a call (ErrBusy).
 func (n *Network) Call(from, to string) error {
 	n.mu.Lock()
 	target := n.byNumberLocked(to)
@@ -51,7 +55,7 @@ func (n *Network) Call(from, to string) error {
 	target.mu.Lock()
 	defer target.mu.Unlock()
 	if target.call != nil {
-		return fmt.Errorf("cannot call %s: it has a call", to)
+		return fmt.Errorf("cannot call %s: %w", to, ErrBusy)
 	}
 	rec := &CallRecord{From: from, At: time.Now()}
 	target.calls = append(target.calls, rec)

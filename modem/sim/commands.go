@@ -93,6 +93,9 @@ func (m *Modem) execLocked(c Command) reply {
 		if c.Op != OpExec {
 			return errReply()
 		}
+		if m.cfg.NoNumber {
+			return okReply()
+		}
 		return okReply(fmt.Sprintf("+CNUM: \"\",%q,%d", m.cfg.Number, toa(m.cfg.Number)))
 	case "+GCAP":
 		if c.Op != OpExec {

@@ -120,6 +120,20 @@ func TestCompoundEchoAndFormats(t *testing.T) {
 	c.waitFor("OK", cmdTimeout)
 }
 
+// AT+CNUM gives the SIM's number as real modems print it (modem's
+// testdata/devices/simcom-github-issues.txt), or OK alone for a SIM that does
+// not hold it.
+func TestCNUM(t *testing.T) {
+	_, mods := startNetwork(t, Config{Number: "+4917011111111"}, Config{NoNumber: true})
+	c := dial(t, mods[0].Path())
+	c.mustOK("ATE0")
+	c.want("AT+CNUM", `+CNUM: "","+4917011111111",145`, "OK")
+	c.want("AT+CNUM=?", "OK")
+	c = dial(t, mods[1].Path())
+	c.mustOK("ATE0")
+	c.want("AT+CNUM", "OK")
+}
+
 func TestCNMICaps(t *testing.T) {
 	_, mods := startNetwork(t, Config{CNMICaps: SIM800CNMICaps, ICCIDCommands: []string{"+CCID"}})
 	c := dial(t, mods[0].Path())

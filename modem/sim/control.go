@@ -22,6 +22,7 @@ import (
 //	POST /modems/{name}/unplug        pull it out, like a USB disconnect
 //	POST /modems/{name}/replug        plug it in again: {"name": "modem0b"} for a new path
 //	POST /inbound                     a handset sends {"from", "to", "text"}; to is a modem's number or name
+//	POST /calls                       a handset calls {"from", "to"}; to is a modem's number or name
 //	GET  /handsets/{number}/inbox     what a handset received
 //	GET  /submissions                 every SMS-SUBMIT that left a modem
 //
@@ -35,6 +36,7 @@ func (n *Network) Handler() http.Handler {
 	r.HandleFunc("/modems/{name}/unplug", n.withModem(n.handleUnplug)).Methods("POST")
 	r.HandleFunc("/modems/{name}/replug", n.withModem(n.handleReplug)).Methods("POST")
 	r.HandleFunc("/inbound", n.handleInbound).Methods("POST")
+	r.HandleFunc("/calls", n.handleCall).Methods("POST")
 	r.HandleFunc("/handsets/{number}/inbox", n.handleInbox).Methods("GET")
 	r.HandleFunc("/submissions", n.handleSubmissions).Methods("GET")
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -269,25 +271,58 @@ func (n *Network) handleInbound(w http.ResponseWriter, r *http.Request) {
 		To   string `json:"to"`
 		Text string `json:"text"`
 	}
-	if !readJSON(w, r, &req) {
+	if !readJSON(w, r, &req) || !n.handsetTo(w, req.From, &req.To) {
 		return
-	}
-	if req.From == "" || req.To == "" {
-		writeError(w, http.StatusBadRequest, "from and to are required")
-		return
-	}
-	if m := n.Modem(req.To); m != nil {
-		req.To = m.Config().Number
 	}
 	if err := n.Inject(req.From, req.To, req.Text); err != nil {
-		status := http.StatusBadRequest
-		if errors.Is(err, ErrUnknownNumber) {
-			status = http.StatusNotFound
-		}
-		writeError(w, status, "%v", err)
+		handsetError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "injected", "to": req.To})
+}
+
+// handsetTo checks the handset's from and to of a request and replaces a
+// modem's name in to with its number. It reports whether to go on; when
+// not, it answered.
+func (n *Network) handsetTo(w http.ResponseWriter, from string, to *string) bool {
+	if from == "" || *to == "" {
+		writeError(w, http.StatusBadRequest, "from and to are required")
+		return false
+	}
+	if m := n.Modem(*to); m != nil {
+		*to = m.Config().Number
+	}
+	return true
+}
+
+// handsetError answers the error of a handset's SMS or call: 404 for no
+// such modem, 409 for a modem that has a call, 400 otherwise.
+func handsetError(w http.ResponseWriter, err error) {
+	status := http.StatusBadRequest
+	switch {
+	case errors.Is(err, ErrUnknownNumber):
+		status = http.StatusNotFound
+	case errors.Is(err, ErrBusy):
+		status = http.StatusConflict
+	}
+	writeError(w, status, "%v", err)
+}
+
+// handleCall rings a modem from a handset (Network.Call): 202 while it
+// rings, 404 for no such modem, 409 for a modem that has a call.
+func (n *Network) handleCall(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		From string `json:"from"`
+		To   string `json:"to"`
+	}
+	if !readJSON(w, r, &req) || !n.handsetTo(w, req.From, &req.To) {
+		return
+	}
+	if err := n.Call(req.From, req.To); err != nil {
+		handsetError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "ringing", "to": req.To})
 }
 
 // HandsetMessageJSON is a handset's inbox entry in the control API.

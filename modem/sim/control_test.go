@@ -93,6 +93,16 @@ func TestControlAPI(t *testing.T) {
 		t.Fatalf("inbox = %+v", inbox)
 	}
 
+	// A call by modem name rings it; a second one while it rings is
+	// refused, as is a call to no modem.
+	controlDo(t, srv, "POST", "/calls", `{"from":"+4917612345678","to":"modem1"}`, 202, nil)
+	if cs := mods[1].Calls(); len(cs) != 1 || cs[0].From != "+4917612345678" || cs[0].Rings != 1 {
+		t.Fatalf("calls after POST /calls = %+v", cs)
+	}
+	controlDo(t, srv, "POST", "/calls", `{"from":"+4917612345679","to":"`+mods[1].Config().Number+`"}`, 409, nil)
+	controlDo(t, srv, "POST", "/calls", `{"from":"+4917612345678","to":"+19999999999"}`, 404, nil)
+	controlDo(t, srv, "POST", "/calls", `{"to":"modem0"}`, 400, nil)
+
 	// Unplug and replug under a new name.
 	var m ModemJSON
 	controlDo(t, srv, "POST", "/modems/modem0/unplug", "", 200, &m)

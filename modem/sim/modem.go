@@ -57,6 +57,9 @@ const (
 type Config struct {
 	Name   string // device name, e.g. "modem0": the symlink is <dir>/<Name>
 	Number string // the SIM's own MSISDN in E.164, e.g. "+15550000001"
+	// NoNumber makes AT+CNUM answer OK alone, as a SIM that does not hold
+	// its number does; the network still knows it (calls to Number ring).
+	NoNumber bool
 
 	// Profile makes the modem a real device (see Profiles): its identity
 	// answers, ICCID commands and AT+CNMI=? become the defaults of the
