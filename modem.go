@@ -42,9 +42,13 @@ type ModemStatus struct {
 	ID string // configured name, e.g. "modem0"
 	// Node is the node that drives it (simgate.Node); "" for a modem of
 	// this process when it shares its database with no other.
-	Node         string
-	Device       string // tty path in use
-	Identity     ModemIdentity
+	Node     string
+	Device   string // tty path in use
+	Identity ModemIdentity
+	// Number is the SIM's own number in E.164: configured, or read from
+	// the SIM (AT+CNUM); "" when unknown, and then it is not offered for
+	// missed-call verifications.
+	Number       string
 	State        ModemState
 	Reason       string
 	Operator     string

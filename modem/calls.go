@@ -15,14 +15,17 @@ const callGap = 10 * time.Second
 // incomingCall handles a RING, +CRING or +CLIP (TS 27.007 §7.6, §6.11): the
 // call is rejected at once (AT+CHUP, ATH where the modem lacks it), unless
 // Config.IgnoreCalls lets it ring, and handed on once (EventCall) with the
-// caller from +CLIP. Calls disturb nothing else: the rings of a call that is
-// let ring are only counted.
+// caller from +CLIP: <number>,<type>, read as E.164 in the plan of the
+// SIM's own country (simgate.AddressE164). Calls disturb nothing else: the
+// rings of a call that is let ring are only counted.
 func (m *Modem) incomingCall(ctx context.Context, c *conn, line string) error {
 	now := m.opts.Now()
-	from, clip := "", strings.HasPrefix(line, "+CLIP:")
+	from, typ, clip := "", 0, strings.HasPrefix(line, "+CLIP:")
 	if clip {
-		if f := fields(strings.TrimSpace(strings.TrimPrefix(line, "+CLIP:"))); len(f) > 0 {
-			from = f[0]
+		f := fields(strings.TrimSpace(strings.TrimPrefix(line, "+CLIP:")))
+		from = f[0]
+		if len(f) > 1 {
+			typ, _ = atoi(f[1])
 		}
 	}
 	if c.clip && !clip {
@@ -53,7 +56,8 @@ func (m *Modem) incomingCall(ctx context.Context, c *conn, line string) error {
 	}
 	m.log.Info("incoming call", "rejected", rejected)
 	ev := Event{Kind: EventCall, ModemID: m.cfg.Name, Identity: m.Identity(),
-		Call: &simgate.InboundCall{ModemID: m.cfg.Name, From: from, At: now, Rejected: rejected}}
+		Call: &simgate.InboundCall{ModemID: m.cfg.Name, From: from, FromE164: simgate.AddressE164(from, typ, m.Number()),
+			At: now, Rejected: rejected}}
 	if err := m.deliver(ctx, ev, false); err != nil {
 		m.log.Warn("incoming call not recorded", "error", err)
 	}

@@ -19,7 +19,7 @@ func TestIncomingCalls(t *testing.T) {
 			t.Fatal(err)
 		}
 		call := evs.wait(t, EventCall, 1)[0].Call
-		if call.From != "+4917612345678" || !call.Rejected {
+		if call.From != "+4917612345678" || call.FromE164 != "+4917612345678" || !call.Rejected {
 			t.Fatalf("call %+v, want rejected from +4917612345678", call)
 		}
 		eventually(t, "the call rejected on the network", func() bool {
@@ -28,6 +28,30 @@ func TestIncomingCalls(t *testing.T) {
 		})
 		if cs := mods[0].Calls(); cs[0].Rings != 1 {
 			t.Fatalf("the call rang %d times, want once (rejected within a second)", cs[0].Rings)
+		}
+	})
+	t.Run("national caller", func(t *testing.T) {
+		// +CLIP: "017612345678",129 to a German SIM: the caller is read
+		// in Germany's plan; with the SIM's number unknown it cannot be.
+		n, mods, dir := startSims(t, sim.Config{Number: "+4917011111111"}, sim.Config{Number: "+4917022222222", NoNumber: true})
+		evs := newEvents()
+		opts := testOptions(t, dir, evs)
+		openModem(t, Config{Name: "m0", Device: mods[0].Path()}, opts)
+		openModem(t, Config{Name: "m1", Device: mods[1].Path()}, opts)
+		for _, to := range []string{"+4917011111111", "+4917022222222"} {
+			if err := n.Call("017612345678", to); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := map[string]string{}
+		for _, ev := range evs.wait(t, EventCall, 2) {
+			if ev.Call.From != "017612345678" || !ev.Call.Rejected {
+				t.Fatalf("call %+v, want rejected from 017612345678 as printed", ev.Call)
+			}
+			got[ev.Call.ModemID] = ev.Call.FromE164
+		}
+		if got["m0"] != "+4917612345678" || got["m1"] != "" {
+			t.Fatalf("callers in E.164 by modem: %v, want +4917612345678 on m0 and none on m1", got)
 		}
 	})
 	t.Run("during a submit", func(t *testing.T) {

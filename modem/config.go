@@ -23,6 +23,10 @@ type Config struct {
 	Baud   int    // default 115200
 	PIN    string // SIM PIN, never logged
 	SMSC   string // AT+CSCA when set, e.g. "+4917012345678"
+	// Number is the SIM's own number in E.164. Empty: read from the SIM
+	// (AT+CNUM) at each connect, which many SIMs cannot tell. A modem
+	// whose number is unknown is not offered for missed calls.
+	Number string
 	// SubmitTimeout is how long AT+CMGS may take (default 60 s). A submit
 	// that times out is simgate.ClassAmbiguous and never resent.
 	SubmitTimeout time.Duration
@@ -41,7 +45,8 @@ type Config struct {
 	// then (balance.go).
 	Balance *BalanceWatch
 	// IgnoreCalls lets incoming calls ring instead of rejecting them
-	// (calls.go); either way each call is handed on once (EventCall).
+	// (calls.go); either way each call is handed on once (EventCall). A
+	// modem that ignores calls is not offered for missed calls.
 	IgnoreCalls bool
 	// ResetCommand is the soft reset of a modem that stopped answering
 	// (default "+CFUN=1,1"); USBReset allows a USB reset through the

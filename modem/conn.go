@@ -190,7 +190,7 @@ func cmdName(cmd string) string {
 // ERROR for a command the modem does not recognise), so they are not sent
 // again.
 var optional = map[string]bool{
-	"+CEREG": true, "+CGREG": true,
+	"+CEREG": true, "+CGREG": true, "+CNUM": true,
 	"+CCID": true, "+QCCID": true, "^ICCID": true, "+ICCID": true, "!ICCID": true,
 }
 

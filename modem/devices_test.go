@@ -294,7 +294,7 @@ func replayAnswer(t *testing.T, c deviceCase) (map[string]string, error) {
 	// the same form). Only the ICCID commands differ by vendor.
 	cmd := map[string]string{"cpin": "+CPIN?", "csq": "+CSQ", "creg": "+CREG?", "cgreg": "+CGREG?", "cereg": "+CEREG?",
 		"cops": "+COPS?", "cgsn": "+CGSN", "cimi": "+CIMI", "cnmi": "+CNMI=?", "cgmi": "+CGMI", "cgmm": "+CGMM",
-		"cgmr": "+CGMR", "cmgs": "+CMGS", "iccid": "+CCID"}[c.kind]
+		"cgmr": "+CGMR", "cmgs": "+CMGS", "iccid": "+CCID", "cnum": "+CNUM"}[c.kind]
 	if c.command != "" && (cmd == "" || c.kind == "iccid") {
 		cmd = strings.TrimPrefix(strings.ToUpper(c.command), "AT")
 	}
@@ -386,6 +386,8 @@ func replayAnswer(t *testing.T, c deviceCase) (map[string]string, error) {
 			gs = append(gs, strings.Join(ss, ","))
 		}
 		got["groups"] = strings.Join(gs, ";")
+	case "cnum":
+		got["number"] = conn.ownNumber(ctx)
 	case "cgmi", "cgmm", "cgmr":
 		got["value"] = strings.ReplaceAll(conn.text(ctx, "+"+strings.ToUpper(c.kind)), "\n", `\n`)
 	case "cmgs":

@@ -162,6 +162,7 @@ func newModem(cfg Config, opts Options, ps *ports) *Modem {
 		ID:       cfg.Name,
 		State:    simgate.ModemStarting,
 		Identity: simgate.ModemIdentity{IMEI: cfg.IMEI, ICCID: cfg.ICCID},
+		Number:   cfg.Number,
 		DailyCap: cfg.PerDay,
 	}
 	return m
@@ -228,6 +229,14 @@ func (m *Modem) Status() simgate.ModemStatus {
 		}
 	}
 	return s
+}
+
+// Number returns the SIM's own number in E.164: configured, or read at the
+// last connect; "" when unknown.
+func (m *Modem) Number() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.st.Number
 }
 
 // Identity returns what the modem said it is; empty until it connected.
@@ -549,12 +558,13 @@ func (m *Modem) setState(s simgate.ModemState, reason string, err error) {
 	}
 }
 
-func (m *Modem) beginSession(path string, id simgate.ModemIdentity, h health, warnings []string) {
+func (m *Modem) beginSession(path string, id simgate.ModemIdentity, number string, h health, warnings []string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.lastPath = path
 	m.st.Device = path
 	m.st.Identity = id
+	m.st.Number = number
 	m.st.Warnings = warnings
 	m.up = make(chan struct{})
 	m.failures = 0
@@ -807,6 +817,12 @@ func (m *Modem) initialise(ctx context.Context, c *conn) error {
 	if err != nil {
 		return fmt.Errorf("cannot identify %s: %w", c.path, err)
 	}
+	number := m.cfg.Number
+	if number == "" {
+		if number = c.ownNumber(ctx); number == "" {
+			m.log.Info("the SIM does not tell its number (AT+CNUM): it is not offered for missed calls until its number is configured", "device", c.path)
+		}
+	}
 	cnmi, phase2, err := c.configureSMS(ctx, m.cfg.SMSC)
 	if err != nil {
 		return fmt.Errorf("cannot set up SMS on %s: %w", c.path, err)
@@ -822,8 +838,8 @@ func (m *Modem) initialise(ctx context.Context, c *conn) error {
 		m.log.Warn(w, "device", c.path)
 		warnings = append(warnings, w)
 	}
-	m.beginSession(c.path, full, h, warnings)
-	m.log.Info("modem ready", "device", c.path, "imei", full.IMEI, "iccid", full.ICCID,
+	m.beginSession(c.path, full, number, h, warnings)
+	m.log.Info("modem ready", "device", c.path, "imei", full.IMEI, "iccid", full.ICCID, "number", number,
 		"model", full.Model, "cnmi", cnmi.String(), "phase2", phase2,
 		"operator", h.Operator, "registration", h.Registration, "rssi", h.RSSI)
 	// Messages and reports that arrived while nobody listened.

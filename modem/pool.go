@@ -626,6 +626,79 @@ func (p *Pool) pick(req simgate.SendRequest, parts int, tried map[string]bool) (
 	return mb, reservation{day: mb.day, at: now}, nil
 }
 
+// PickCallee picks the SIM that a missed call from the number to should
+// reach, as pick picks a sender: among the modems that are usable and not
+// draining, the one preferred for to's prefix (a call within a country
+// costs the caller least), then the healthier, then the one with fewer
+// sends in flight, then the one with more of its daily cap left, ties
+// rotated. Only modems whose SIM's number is known (Config.Number or
+// AT+CNUM) and that reject calls (not Config.IgnoreCalls) are offered; caps
+// do not exclude a modem, as the call costs no SMS. prefer is taken when it
+// is offered: a resend keeps its SIM. It returns the modem's name and its
+// SIM's number, or a simgate.CodeUnavailable error when no modem can take
+// the call.
+//
+// The pool is this process's modems: on hosts that share a database, a
+// SIM is picked on the host that starts the verification, and the call
+// arrives there, where the modem's goroutine hands it to the verifications.
+func (p *Pool) PickCallee(to, prefer string) (modemID, number string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return "", "", simgate.Errorf(simgate.CodeUnavailable, "no modem can take a missed call: the modems are closing")
+	}
+	now := p.opts.Now()
+	var cands []cand
+	numbers := map[*member]string{}
+	known := 0
+	n := len(p.order)
+	for i := 0; i < n; i++ {
+		mb := p.members[p.order[(p.next+i)%n]]
+		if mb == nil || mb.cfg.IgnoreCalls {
+			continue
+		}
+		num := mb.m.Number()
+		if num == "" {
+			continue
+		}
+		known++
+		ok, state := mb.m.usable()
+		if !ok || mb.draining {
+			continue
+		}
+		if mb.cfg.Name == prefer {
+			return mb.cfg.Name, num, nil
+		}
+		p.rollDay(mb, now)
+		c := cand{mb: mb, match: prefixMatch(mb.cfg.Prefixes, to), health: 1}
+		if state == simgate.ModemReady {
+			c.health = 2
+		}
+		if mb.cfg.PerDay > 0 {
+			c.ratio = float64(mb.dayUsed) / float64(mb.cfg.PerDay)
+		}
+		cands = append(cands, c)
+		numbers[mb] = num
+	}
+	if len(cands) == 0 {
+		if known == 0 {
+			return "", "", simgate.Errorf(simgate.CodeUnavailable, "no modem can take a missed call: "+
+				"none has a known number that rejects calls (set the SIM's number in the modem's configuration; calls must not be ignored)")
+		}
+		return "", "", simgate.Errorf(simgate.CodeUnavailable, "no modem can take a missed call now: "+
+			"%d with a known number, none ready", known)
+	}
+	best := 0
+	for i := 1; i < len(cands); i++ {
+		if better(cands[i], cands[best]) {
+			best = i
+		}
+	}
+	p.next = (p.next + 1) % max(n, 1)
+	mb := cands[best].mb
+	return mb.cfg.Name, numbers[mb], nil
+}
+
 // reservation is what pick took from a member's caps.
 type reservation struct {
 	day string

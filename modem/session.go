@@ -167,6 +167,42 @@ func (c *conn) identity(ctx context.Context, sim bool) (simgate.ModemIdentity, e
 	return id, nil
 }
 
+// ownNumber reads the SIM's own number with AT+CNUM (TS 27.007 §7.1) and
+// returns it in E.164, or "" (cnumNumber). Many SIMs do not hold their
+// number: the network knows it, and an operator need not write it to the
+// card. A SIM that lacks it answers OK alone, an empty number, or an error.
+func (c *conn) ownNumber(ctx context.Context) string {
+	info, err := c.cmd(ctx, "+CNUM")
+	if err != nil {
+		return ""
+	}
+	return cnumNumber(info)
+}
+
+// cnumNumber returns the voice number of an AT+CNUM answer, "+CNUM:
+// [<alpha>],<number>,<type>[,<speed>,<service>[,<itc>]]" a line per
+// number, in E.164: a line without <service> or with 4 (voice; the others
+// are data and fax numbers), whose number is "+" and digits or digits of
+// type 145 (international). A national number cannot be placed in a
+// country here, and is not taken.
+func cnumNumber(info []string) string {
+	for _, l := range info {
+		v, ok := strings.CutPrefix(strings.TrimSpace(l), "+CNUM:")
+		if !ok {
+			continue
+		}
+		f := fields(strings.TrimSpace(v))
+		if len(f) < 3 || len(f) >= 5 && f[4] != "" && f[4] != "4" {
+			continue
+		}
+		typ, _ := atoi(f[2])
+		if n := simgate.AddressE164(f[1], typ, ""); n != "" {
+			return n
+		}
+	}
+	return ""
+}
+
 // text returns the bare answer of AT+CGMI and the like, skipping lines that
 // are unsolicited rather than the answer.
 func (c *conn) text(ctx context.Context, cmd string) string {
