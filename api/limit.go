@@ -160,6 +160,30 @@ func (s *Server) allowMessage(ctx context.Context, number, text string) error {
 	return s.allowParts(ctx, number, simgate.CountParts(text))
 }
 
+// allowCall takes one missed-call verification of number from the
+// per-number limit, which also keeps a client from trying numbers fast. It
+// sends no SMS, so the SMS budgets (per prefix, hourly, daily) are not
+// taken.
+func (s *Server) allowCall(ctx context.Context, number string) error {
+	return s.allowNumber(ctx, number, 1, "missed-call verifications")
+}
+
+// allowNumber takes n of what (SMS, missed-call verifications) from the
+// per-number limit; a refusal raises an alert, at most once an hour per
+// number, and names the configuration key of the limit.
+func (s *Server) allowNumber(ctx context.Context, number string, n int, what string) error {
+	ok, after, first, err := allow(ctx, s.limits.perNumber, number, s.limits.now(), n)
+	if err != nil {
+		return err
+	} else if !ok {
+		if first {
+			s.alert(ctx, simgate.AlertNumberVelocity, number, "per-number "+what+" rate exceeded")
+		}
+		return rateLimited(RulePerNumber, after, "too many "+what+" to this number ("+keyPerNumber+"); try again later")
+	}
+	return nil
+}
+
 // allowParts takes parts SMS to number from the limits: per number, then
 // per prefix and global at once in the BudgetStore. A refusal raises an
 // alert, at most once an hour per subject, and names the configuration key
@@ -167,13 +191,8 @@ func (s *Server) allowMessage(ctx context.Context, number, text string) error {
 func (s *Server) allowParts(ctx context.Context, number string, parts int) error {
 	ls := s.limits
 	now := ls.now()
-	if ok, after, first, err := allow(ctx, ls.perNumber, number, now, parts); err != nil {
+	if err := s.allowNumber(ctx, number, parts, "SMS"); err != nil {
 		return err
-	} else if !ok {
-		if first {
-			s.alert(ctx, simgate.AlertNumberVelocity, number, "per-number SMS rate exceeded")
-		}
-		return rateLimited(RulePerNumber, after, "too many SMS to this number ("+keyPerNumber+"); try again later")
 	}
 	if !ls.budgeted() {
 		return nil

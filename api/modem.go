@@ -17,6 +17,7 @@ type modemJSON struct {
 	Node         string             `json:"node,omitempty"`
 	Device       string             `json:"device,omitempty"`
 	Identity     modemIdentityJSON  `json:"identity"`
+	Number       string             `json:"number,omitempty"`
 	State        simgate.ModemState `json:"state"`
 	Reason       string             `json:"reason,omitempty"`
 	Operator     string             `json:"operator,omitempty"`
@@ -64,7 +65,7 @@ type modemCountersJSON struct {
 
 func toModemJSON(m simgate.ModemStatus) modemJSON {
 	j := modemJSON{
-		ID: m.ID, Node: m.Node, Device: m.Device, State: m.State, Reason: m.Reason, Operator: m.Operator,
+		ID: m.ID, Node: m.Node, Device: m.Device, Number: m.Number, State: m.State, Reason: m.Reason, Operator: m.Operator,
 		AccessTech: m.AccessTech, Registration: m.Registration, SignalBars: m.SignalBars,
 		SentToday: m.SentToday, DailyCap: m.DailyCap, LastError: m.LastError, LastSeen: timePtr(m.LastSeen),
 		Identity: modemIdentityJSON(m.Identity),

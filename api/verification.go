@@ -12,7 +12,11 @@ import (
 
 // VerificationRequest is the body of POST /v1/verifications.
 type VerificationRequest struct {
-	To         string `json:"to"`
+	To string `json:"to"`
+	// Channel is "sms" (the default: a code by SMS) or "missed_call": the
+	// answer's call_to is the number the user calls from To; that call
+	// approves the verification, and no SMS is sent.
+	Channel    string `json:"channel,omitempty"`
 	Locale     string `json:"locale,omitempty"`
 	CodeLength int    `json:"code_length,omitempty"`
 	// TTL is a Go duration ("10m") or a number of seconds.
@@ -34,17 +38,22 @@ type CheckRequest struct {
 // verificationJSON is a verification as the API shows it: never its code
 // or hash.
 type verificationJSON struct {
-	ID             string     `json:"id"`
-	To             string     `json:"to"`
-	Status         string     `json:"status"`
-	Valid          *bool      `json:"valid,omitempty"` // check responses only
-	Locale         string     `json:"locale"`
-	AppName        string     `json:"app_name"`
-	Reference      string     `json:"reference,omitempty"`
-	CodeLength     int        `json:"code_length"`
+	ID      string `json:"id"`
+	To      string `json:"to"`
+	Status  string `json:"status"`
+	Channel string `json:"channel"`
+	// CallTo is the number to call, for a missed_call verification only.
+	CallTo    string `json:"call_to,omitempty"`
+	Valid     *bool  `json:"valid,omitempty"` // check responses only
+	Locale    string `json:"locale"`
+	AppName   string `json:"app_name"`
+	Reference string `json:"reference,omitempty"`
+	// CodeLength and AttemptsLeft are left out for a missed_call
+	// verification, which has no code to check.
+	CodeLength     int        `json:"code_length,omitempty"`
 	SendCount      int        `json:"send_count"`
 	Attempts       int        `json:"attempts"`
-	AttemptsLeft   int        `json:"attempts_left"`
+	AttemptsLeft   *int       `json:"attempts_left,omitempty"`
 	MessageID      string     `json:"message_id,omitempty"`
 	DeliveryStatus string     `json:"delivery_status,omitempty"`
 	ExpiresAt      time.Time  `json:"expires_at"`
@@ -55,13 +64,22 @@ type verificationJSON struct {
 
 func toVerificationJSON(v *simgate.Verification, delivery simgate.MessageStatus) verificationJSON {
 	j := verificationJSON{
-		ID: v.ID, To: v.To, Status: string(v.Status), Locale: v.Locale, AppName: v.AppName,
-		Reference: v.Reference, CodeLength: v.CodeLength, SendCount: v.SendCount, Attempts: v.Attempts,
-		AttemptsLeft: max(v.MaxAttempts-v.Attempts, 0), MessageID: v.MessageID, DeliveryStatus: string(delivery),
+		ID: v.ID, To: v.To, Status: string(v.Status), Channel: string(v.Channel), CallTo: v.CallTo, Locale: v.Locale,
+		AppName: v.AppName, Reference: v.Reference, CodeLength: v.CodeLength, SendCount: v.SendCount, Attempts: v.Attempts,
+		MessageID: v.MessageID, DeliveryStatus: string(delivery),
 		ExpiresAt: v.ExpiresAt, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt,
 	}
-	if v.Status != simgate.VerificationPending {
-		j.AttemptsLeft = 0
+	if j.Channel == "" {
+		j.Channel = string(simgate.ChannelSMS)
+	}
+	if v.Channel == simgate.ChannelMissedCall {
+		j.CodeLength = 0
+	} else {
+		left := 0
+		if v.Status == simgate.VerificationPending {
+			left = max(v.MaxAttempts-v.Attempts, 0)
+		}
+		j.AttemptsLeft = &left
 	}
 	if !v.ApprovedAt.IsZero() {
 		t := v.ApprovedAt
@@ -82,18 +100,31 @@ func (s *Server) createVerification(w http.ResponseWriter, r *http.Request, body
 	if err != nil {
 		return err
 	}
-	if err := s.allowSMS(r.Context(), to); err != nil {
+	channel := simgate.VerificationChannel(req.Channel)
+	switch channel {
+	case "", simgate.ChannelSMS:
+		err = s.allowSMS(r.Context(), to)
+	case simgate.ChannelMissedCall:
+		err = s.allowCall(r.Context(), to)
+	default:
+		err = simgate.Errorf(simgate.CodeInvalid, "channel must be %q or %q, got %q", simgate.ChannelSMS, simgate.ChannelMissedCall, req.Channel)
+	}
+	if err != nil {
 		return err
 	}
 	v := &simgate.Verification{
-		To: to, Locale: req.Locale, CodeLength: req.CodeLength, AppName: req.AppName, Reference: req.Reference,
-		APIKeyID: apiKeyFrom(r.Context()).ID,
+		To: to, Channel: channel, Locale: req.Locale, CodeLength: req.CodeLength, AppName: req.AppName,
+		Reference: req.Reference, APIKeyID: apiKeyFrom(r.Context()).ID,
 	}
 	m, err := s.opts.Verify.Start(r.Context(), v, time.Duration(req.TTL))
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, toVerificationJSON(v, m.Status))
+	var delivery simgate.MessageStatus
+	if m != nil {
+		delivery = m.Status
+	}
+	writeJSON(w, http.StatusCreated, toVerificationJSON(v, delivery))
 	return nil
 }
 

@@ -550,3 +550,88 @@ func TestVerificationStrength(t *testing.T) {
 	wantStatus(t, e.do("POST", "/v1/verifications", key, map[string]any{"to": "+4915123456780", "ttl": "61m"}),
 		http.StatusBadRequest, "invalid")
 }
+
+// oneSIM is the SIM every missed call goes to (the pool picks it in
+// production: cmd/simgate's tests run that on virtual modems).
+type oneSIM struct{}
+
+const simNumber = "+4917011111111"
+
+func (oneSIM) PickCallee(to, prefer string) (string, string, error) { return "modem0", simNumber, nil }
+
+// A missed-call verification answers with the number to call and sends no
+// SMS; a code check is a conflict; the call from its number approves it.
+// It takes no SMS budget, but the per-number limit; without modems it is
+// unavailable, and unknown channels are refused.
+func TestVerificationMissedCall(t *testing.T) {
+	e := newEnv(t, envOpts{
+		verify: func(o *verify.Options) { o.Callees = oneSIM{} },
+		api: func(o *api.Options) {
+			o.Limits.GlobalPerHour = 1
+			o.Limits.PerNumber = api.Rate{PerSecond: 0.001, Burst: 2}
+		},
+	})
+	key := e.key(simgate.ScopeVerify)
+
+	r := e.do("POST", "/v1/verifications", key, map[string]any{"to": number, "channel": "missed_call", "reference": "signup-7"})
+	wantStatus(t, r, http.StatusCreated)
+	v := r.json(t)
+	id := v["id"].(string)
+	for k, want := range map[string]any{"to": number, "status": "pending", "channel": "missed_call", "call_to": simNumber,
+		"send_count": 1.0, "reference": "signup-7", "attempts": 0.0} {
+		if got := v[k]; got != want {
+			t.Fatalf("%s = %v, want %v (%s)", k, got, want, r.body)
+		}
+	}
+	for _, k := range []string{"code_length", "attempts_left", "message_id", "delivery_status"} {
+		if got, ok := v[k]; ok {
+			t.Errorf("%s = %v in a missed-call verification (%s)", k, got, r.body)
+		}
+	}
+	if texts := e.queue.texts(number); len(texts) != 0 {
+		t.Fatalf("SMS sent: %q", texts)
+	}
+
+	r = e.do("POST", "/v1/verifications/check", key, map[string]any{"id": id, "code": "123456"})
+	wantStatus(t, r, http.StatusConflict, "conflict")
+	if !strings.Contains(string(r.body), "missed_call") || !strings.Contains(string(r.body), simNumber) {
+		t.Fatalf("the check's error does not say why: %s", r.body)
+	}
+
+	if ok, err := e.verify.HandleCall(context.Background(), &simgate.InboundCall{ModemID: "modem0", From: number, FromE164: number,
+		At: e.clock.Now()}); err != nil || !ok {
+		t.Fatalf("the call: %v, %v", ok, err)
+	}
+	r = e.do("GET", "/v1/verifications/"+id, key, nil)
+	wantStatus(t, r, http.StatusOK)
+	if g := r.json(t); g["status"] != "approved" || g["channel"] != "missed_call" || g["call_to"] != simNumber || g["approved_at"] == nil {
+		t.Fatalf("after the call: %s", r.body)
+	}
+
+	// No SMS budget taken: the one SMS of the hour still goes.
+	wantStatus(t, e.do("POST", "/v1/verifications", key, map[string]any{"to": "+4915123456780", "channel": "missed_call"}), http.StatusCreated)
+	r = e.do("POST", "/v1/verifications", key, map[string]any{"to": "+4915123456781"})
+	wantStatus(t, r, http.StatusCreated)
+	if g := r.json(t); g["channel"] != "sms" || g["code_length"] != 6.0 || g["attempts_left"] != 5.0 || g["call_to"] != nil {
+		t.Fatalf("an SMS verification: %s", r.body)
+	}
+	// The per-number limit holds: a third start for the number is refused.
+	r = e.do("POST", "/v1/verifications", key, map[string]any{"to": number, "channel": "missed_call"})
+	wantStatus(t, r, http.StatusCreated)
+	r = e.do("POST", "/v1/verifications", key, map[string]any{"to": number, "channel": "missed_call"})
+	wantStatus(t, r, http.StatusTooManyRequests, "rate_limited")
+	if !strings.Contains(string(r.body), "limits.per_number") {
+		t.Fatalf("the refusal does not name the limit: %s", r.body)
+	}
+
+	for body, code := range map[string]string{
+		`{"to":"+4915123456782","channel":"voice"}`:                       "invalid",
+		`{"to":"+4915123456782","channel":"missed_call","code_length":6}`: "invalid",
+	} {
+		wantStatus(t, e.do("POST", "/v1/verifications", key, body), http.StatusBadRequest, code)
+	}
+
+	plain := newEnv(t, envOpts{})
+	r = plain.do("POST", "/v1/verifications", plain.key(simgate.ScopeVerify), map[string]any{"to": number, "channel": "missed_call"})
+	wantStatus(t, r, http.StatusServiceUnavailable, "unavailable")
+}
