@@ -9,7 +9,9 @@ import (
 )
 
 // callGap is how long after its last ring a call counts as over: networks
-// ring every few seconds, so a ring after a longer pause is a new call.
+// ring every few seconds, so a ring after a longer pause is a new call. A
+// ring with another caller (+CLIP) is a new call at once: callers of
+// missed-call verifications may follow each other within seconds.
 const callGap = 10 * time.Second
 
 // incomingCall handles a RING, +CRING or +CLIP (TS 27.007 §7.6, §6.11): the
@@ -31,8 +33,11 @@ func (m *Modem) incomingCall(ctx context.Context, c *conn, line string) error {
 	if c.clip && !clip {
 		return nil // the +CLIP that follows every RING names the caller
 	}
-	fresh := now.Sub(m.callAt) > callGap
+	fresh := now.Sub(m.callAt) > callGap || clip && from != m.callFrom
 	m.callAt = now
+	if clip {
+		m.callFrom = from
+	}
 	if !fresh && (m.cfg.IgnoreCalls || !m.callRejected) {
 		return nil // a further ring of a call already handled
 	}

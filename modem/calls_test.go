@@ -30,6 +30,33 @@ func TestIncomingCalls(t *testing.T) {
 			t.Fatalf("the call rang %d times, want once (rejected within a second)", cs[0].Rings)
 		}
 	})
+	t.Run("callers in a row", func(t *testing.T) {
+		// Another caller within seconds of the last call's ring is a new
+		// call; the same caller again within them is a ring of the same.
+		n, mods, dir := startSims(t)
+		evs := newEvents()
+		openModem(t, Config{Name: "m0", Device: mods[0].Path()}, testOptions(t, dir, evs))
+		for i, from := range []string{"+4917612345678", "+4917612345679"} {
+			if err := n.Call(from, mods[0].Config().Number); err != nil {
+				t.Fatal(err)
+			}
+			if call := evs.wait(t, EventCall, i+1)[i].Call; call.From != from || !call.Rejected {
+				t.Fatalf("call %d: %+v, want rejected from %s", i+1, call, from)
+			}
+		}
+		if err := n.Call("+4917612345679", mods[0].Config().Number); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the third call rejected", func() bool { cs := mods[0].Calls(); return len(cs) == 3 && cs[2].Rejected })
+		// Events come in order: a fourth caller's is the third event
+		// unless the third call had one.
+		if err := n.Call("+4917612345670", mods[0].Config().Number); err != nil {
+			t.Fatal(err)
+		}
+		if call := evs.wait(t, EventCall, 3)[2].Call; call.From != "+4917612345670" {
+			t.Fatalf("third event from %s: the same caller within %s was handed on as a new call", call.From, callGap)
+		}
+	})
 	t.Run("national caller", func(t *testing.T) {
 		// +CLIP: "017612345678",129 to a German SIM: the caller is read
 		// in Germany's plan; with the SIM's number unknown it cannot be.

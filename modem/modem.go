@@ -68,10 +68,11 @@ type Modem struct {
 	resets     *resetCounter
 	meFailures int
 	// balanceAt is when the balance was last read (balance.go); callAt the
-	// last ring of an incoming call, callRejected whether it was rejected
-	// (calls.go).
+	// last ring of an incoming call, callFrom its caller as +CLIP gave it,
+	// callRejected whether it was rejected (calls.go).
 	balanceAt    time.Time
 	callAt       time.Time
+	callFrom     string
 	callRejected bool
 	// input is the PDU being handled, named by the fault guard (guard);
 	// poison are PDUs the driver failed on, handed on raw from then on;
