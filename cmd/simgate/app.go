@@ -136,7 +136,10 @@ func (a *App) Open(ctx context.Context) (err error) {
 		return err
 	}
 	vopts := verifyOptions(cfg.Verify)
-	vopts.Secret, vopts.Now, vopts.Logger = secret, a.Now, a.component("verify")
+	// Missed calls go to this node's own SIMs: a call reaches the node
+	// that drives the SIM, which approves the verification in the shared
+	// database.
+	vopts.Secret, vopts.Now, vopts.Logger, vopts.Callees = secret, a.Now, a.component("verify"), a.Pool
 	if a.Verify, err = verify.New(a.DB, a.Queue, vopts); err != nil {
 		return err
 	}
@@ -325,8 +328,10 @@ func (a *App) apiOptions(mounts []api.Mount) api.Options {
 
 // handleModemEvent hands a modem's status report, inbound SMS or late
 // submit answer to the dispatcher, and records its balance readings (with
-// the modem.balance_low event when one crosses the low mark) and calls. It runs on the modem's goroutine; an
-// error keeps a stored message on the SIM for the next start.
+// the modem.balance_low event when one crosses the low mark) and calls; a
+// call then goes to the missed-call verifications (verify.HandleCall). It
+// runs on the modem's goroutine; an error keeps a stored message on the SIM
+// for the next start.
 func (a *App) handleModemEvent(ctx context.Context, ev modem.Event) error {
 	switch ev.Kind {
 	case modem.EventBalance:
@@ -342,7 +347,15 @@ func (a *App) handleModemEvent(ctx context.Context, ev modem.Event) error {
 		}
 		return nil
 	case modem.EventCall:
-		return a.DB.CreateInboundCall(ctx, ev.Call)
+		if err := a.DB.CreateInboundCall(ctx, ev.Call); err != nil {
+			return err
+		}
+		// The call is recorded: a failure here is logged, not handed back
+		// to the modem as a call not recorded.
+		if _, err := a.Verify.HandleCall(ctx, ev.Call); err != nil {
+			a.Logger.Error("cannot apply a call to missed-call verifications", "modem", ev.ModemID, "error", err)
+		}
+		return nil
 	case modem.EventReport:
 		return a.Queue.HandleReport(ctx, ev.Report)
 	case modem.EventInbound:
@@ -521,7 +534,7 @@ func modemConfigs(ms []ModemConfig) []modem.Config {
 	out := make([]modem.Config, len(ms))
 	for i, m := range ms {
 		out[i] = modem.Config{
-			Name: m.Name, Device: m.Device, IMEI: m.IMEI, ICCID: m.ICCID, Baud: m.Baud, PIN: m.PIN, SMSC: m.SMSC,
+			Name: m.Name, Device: m.Device, IMEI: m.IMEI, ICCID: m.ICCID, Baud: m.Baud, PIN: m.PIN, SMSC: m.SMSC, Number: m.Number,
 			SubmitTimeout: m.SubmitTimeout, Validity: m.Validity, Prefixes: m.Prefixes,
 			PerMinute: m.PerMinute, PerHour: m.PerHour, PerDay: m.PerDay, Disabled: m.Disabled,
 			IgnoreCalls: m.Calls == "ignore", ResetCommand: m.ResetCommand, USBReset: m.USBReset,

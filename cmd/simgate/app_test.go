@@ -39,6 +39,8 @@ type appRig struct {
 	// productionBackoff, when set, replaces the short reconnect backoff of
 	// the rig with the modem package's defaults at the next open.
 	productionBackoff bool
+	// now, when set, is the App's clock from the next open on.
+	now simgate.Clock
 }
 
 func newAppRig(t *testing.T, modems int, tweak func(*Config)) *appRig {
@@ -106,6 +108,7 @@ func (r *appRig) open() {
 		AllowAllCountries: true,
 		ModemOptions:      modem.Options{Candidates: []string{filepath.Join(r.devDir, "*")}, MinBackoff: 50 * time.Millisecond},
 		WebhookInterval:   20 * time.Millisecond,
+		Now:               r.now,
 	}
 	if r.productionBackoff {
 		r.app.ModemOptions.MinBackoff = 0

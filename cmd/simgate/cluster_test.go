@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -226,6 +227,34 @@ func TestClusterNodeKilled(t *testing.T) {
 		!strings.Contains(string(body), `"status":"approved"`) {
 		t.Fatalf("check on b of a's verification: %d %s", status, body)
 	}
+
+	// A missed-call verification started on b names a SIM of b's own; the
+	// call reaches b, which approves it in the shared database, and a
+	// reads it approved.
+	status, body = apiDo(t, r, "POST", b.proc.base+"/v1/verifications", key,
+		map[string]any{"to": "+4917612345602", "channel": "missed_call"})
+	var mc struct {
+		ID     string
+		CallTo string `json:"call_to"`
+	}
+	if err := json.Unmarshal(body, &mc); status != http.StatusCreated || err != nil {
+		t.Fatalf("POST /v1/verifications on b, missed_call: %d %s", status, body)
+	}
+	var bSIMs []string
+	for _, name := range b.modems {
+		bSIMs = append(bSIMs, net.Modem(name).Config().Number)
+	}
+	if !slices.Contains(bSIMs, mc.CallTo) {
+		t.Fatalf("b's missed call goes to %s, not one of b's SIMs %v", mc.CallTo, bSIMs)
+	}
+	if err := net.Call("+4917612345602", mc.CallTo); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "a to read b's missed-call verification approved", func() bool {
+		var got struct{ Status string }
+		getJSON(t, r, a.proc.base+"/v1/verifications/"+mc.ID, &got)
+		return got.Status == "approved"
+	})
 
 	// c comes back: it takes its modems again, and sends.
 	c.proc = serveConfig(t, c.config)

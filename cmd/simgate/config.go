@@ -118,13 +118,17 @@ type LogConfig struct {
 // IMEI or ICCID is set, by probing candidate ports for that identity, so a
 // USB reset that renames the tty does not lose it.
 type ModemConfig struct {
-	Name          string        `yaml:"name"`
-	Device        string        `yaml:"device"`
-	IMEI          string        `yaml:"imei"`
-	ICCID         string        `yaml:"iccid"`
-	Baud          int           `yaml:"baud"`
-	PIN           string        `yaml:"pin"`
-	SMSC          string        `yaml:"smsc"`
+	Name   string `yaml:"name"`
+	Device string `yaml:"device"`
+	IMEI   string `yaml:"imei"`
+	ICCID  string `yaml:"iccid"`
+	Baud   int    `yaml:"baud"`
+	PIN    string `yaml:"pin"`
+	SMSC   string `yaml:"smsc"`
+	// Number is the SIM's own number in E.164, which missed-call
+	// verifications show to the user to call. Empty: read from the SIM
+	// (AT+CNUM), which most SIMs cannot tell.
+	Number        string        `yaml:"number"`
 	SubmitTimeout time.Duration `yaml:"submit_timeout"`
 	Validity      time.Duration `yaml:"validity"`
 	Prefixes      []string      `yaml:"prefixes"`
@@ -672,6 +676,7 @@ func (c *Config) validate(lines map[string]int) []ConfigProblem {
 
 	names := map[string]bool{}
 	devices := map[string]string{} // device -> the modem key that has it
+	numbers := map[string]string{} // number -> the modem key that has it
 	for i, m := range c.Modems {
 		k := fmt.Sprintf("modems[%d]", i)
 		switch {
@@ -703,6 +708,14 @@ func (c *Config) validate(lines map[string]int) []ConfigProblem {
 		}
 		if m.PIN != "" && !digits(m.PIN, 4, 8) {
 			bad(k+".pin", "must be 4 to 8 digits") // the PIN itself is not echoed
+		}
+		if m.Number != "" {
+			if !simgate.IsE164(m.Number) {
+				bad(k+".number", "must be the SIM's own number in E.164 (+, country code, number; no spaces), such as +4917012345678, got %q", m.Number)
+			} else if other, dup := numbers[m.Number]; dup {
+				bad(k+".number", "%s is the number of %s too: each SIM has its own", m.Number, other)
+			}
+			numbers[m.Number] = k
 		}
 		if m.SMSC != "" && !simgate.IsE164(m.SMSC) {
 			bad(k+".smsc", "must be an international number such as +4917012345678, got %q", m.SMSC)
