@@ -136,7 +136,7 @@ type Options struct {
 	MaxTTL     time.Duration
 	TTL        time.Duration // default 10 minutes, or MaxTTL when shorter
 	MaxChecks  int           // failed checks per verification; default 5
-	MaxSends   int           // SMS per number per SendWindow; default 5
+	MaxSends   int           // sends per number per SendWindow (code SMS and missed-call starts); default 5
 	SendWindow time.Duration // default 10 minutes
 	// FailureCap is the failed checks per number per 24 h; default 100.
 	FailureCap int
@@ -404,8 +404,9 @@ func rateLimited(after time.Duration, format string, args ...any) error {
 	return simgate.RateLimited("", max(after, time.Second), format, args...)
 }
 
-// sendRefusal applies the limits on codes sent to number: FailureCap failed
-// checks within FailureWindow, and MaxSends codes within SendWindow. It
+// sendRefusal applies the limits on verifications sent to number:
+// FailureCap failed checks within FailureWindow, and MaxSends sends (code
+// SMS and missed-call starts) within SendWindow. It
 // returns the refusal, a *simgate.RateLimitError, or nil; the first refusal
 // by the send limit in a window records an alert. err is the store's.
 func (s *Service) sendRefusal(ctx context.Context, tx simgate.VerificationTx, number string) (refusal, err error) {
@@ -423,11 +424,11 @@ func (s *Service) sendRefusal(ctx context.Context, tx simgate.VerificationTx, nu
 	} else if n >= s.opts.MaxSends {
 		// One alert per window per number, however often the limit is hit.
 		if _, err := tx.CreateAlertOnce(ctx, simgate.AlertSendLimit, number,
-			fmt.Sprintf("%d verification SMS within %s", n, window), window); err != nil {
+			fmt.Sprintf("%d verification sends (code SMS or missed-call starts) within %s", n, window), window); err != nil {
 			return nil, err
 		}
 		return rateLimited(oldest.Add(window).Sub(now),
-			"at most %d verification SMS per number within %s; try again later", s.opts.MaxSends, window), nil
+			"at most %d verification sends (code SMS or missed-call starts) per number within %s; try again later", s.opts.MaxSends, window), nil
 	}
 	return nil, nil
 }
