@@ -26,8 +26,10 @@ type SimFile struct {
 // SimModemEntry is one virtual modem in a SimFile. Empty fields get the
 // sim's defaults, derived from the modem's position so they stay stable.
 type SimModemEntry struct {
-	Name          string         `yaml:"name"`
-	Number        string         `yaml:"number"`
+	Name   string `yaml:"name"`
+	Number string `yaml:"number"`
+	// NoNumber makes AT+CNUM answer without the number, as most SIMs do.
+	NoNumber      bool           `yaml:"no_number"`
 	IMEI          string         `yaml:"imei"`
 	IMSI          string         `yaml:"imsi"`
 	ICCID         string         `yaml:"iccid"`
@@ -110,7 +112,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		cfgs[i] = sim.Config{
 			Profile: e.Profile, ChatterEvery: e.ChatterEvery,
-			Name: e.Name, Number: e.Number, IMEI: e.IMEI, IMSI: e.IMSI, ICCID: e.ICCID,
+			Name: e.Name, Number: e.Number, NoNumber: e.NoNumber, IMEI: e.IMEI, IMSI: e.IMSI, ICCID: e.ICCID,
 			Manufacturer: e.Manufacturer, Model: e.Model, Revision: e.Revision, Operator: e.Operator,
 			SMSC: e.SMSC, PIN: e.PIN, PUK: e.PUK, ICCIDCommands: e.ICCIDCommands, CNMICaps: e.CNMICaps,
 			Phase2: e.Phase2, SubmitLatency: orDefault(e.SubmitLatency, *latency), ReportDelay: orDefault(e.ReportDelay, *reportDelay),

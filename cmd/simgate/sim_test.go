@@ -35,7 +35,7 @@ func TestSimCommand(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "sim.yaml")
 	spec := "dir: " + filepath.Join(dir, "dev") + "\nlisten: \"\"\nmodems:\n" +
-		"  - name: usb0\n    imei: \"866758042175926\"\n    model: EC25\n    faults:\n      signal: 9\n"
+		"  - name: usb0\n    imei: \"866758042175926\"\n    model: EC25\n    no_number: true\n    faults:\n      signal: 9\n"
 	if err := os.WriteFile(file, []byte(spec), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestSimCommand(t *testing.T) {
 	if err := port.SetReadTimeout(100 * time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := port.Write([]byte("ATE0;+CGSN;+CSQ\r")); err != nil {
+	if _, err := port.Write([]byte("ATE0;+CGSN;+CSQ;+CNUM\r")); err != nil {
 		t.Fatal(err)
 	}
 	var got []byte
@@ -74,8 +74,8 @@ func TestSimCommand(t *testing.T) {
 		got = append(got, buf[:n]...)
 	}
 	port.Close()
-	if !bytes.Contains(got, []byte("866758042175926")) || !bytes.Contains(got, []byte("+CSQ: 9,")) {
-		t.Fatalf("modem answered %q, want its IMEI and the configured signal", got)
+	if !bytes.Contains(got, []byte("866758042175926")) || !bytes.Contains(got, []byte("+CSQ: 9,")) || bytes.Contains(got, []byte("+CNUM:")) {
+		t.Fatalf("modem answered %q, want its IMEI, the configured signal and no number", got)
 	}
 
 	cancel()
