@@ -14,7 +14,7 @@ func TestCallStatus(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	pending := func() *simgate.Verification {
 		return &simgate.Verification{To: "+4915123456789", Status: simgate.VerificationPending, Channel: simgate.ChannelMissedCall,
-			CallTo: "+4917011111111", CallModem: "sim0", ExpiresAt: now.Add(time.Minute)}
+			CallTo: "+4917011111111", CallModem: "sim0", CreatedAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Minute)}
 	}
 	call := &simgate.InboundCall{ModemID: "sim0", From: "+4915123456789", FromE164: "+4915123456789"}
 	for _, c := range []struct {
@@ -26,6 +26,8 @@ func TestCallStatus(t *testing.T) {
 		{"the caller on its SIM", func(*simgate.Verification, *simgate.InboundCall) {}, now, simgate.VerificationApproved},
 		{"just before the expiry", func(*simgate.Verification, *simgate.InboundCall) {}, now.Add(time.Minute - time.Millisecond), simgate.VerificationApproved},
 		{"at the expiry", func(*simgate.Verification, *simgate.InboundCall) {}, now.Add(time.Minute), simgate.VerificationExpired},
+		{"at its creation", func(*simgate.Verification, *simgate.InboundCall) {}, now.Add(-time.Minute), simgate.VerificationApproved},
+		{"before its creation", func(*simgate.Verification, *simgate.InboundCall) {}, now.Add(-time.Minute - time.Millisecond), simgate.VerificationPending},
 		{"another caller", func(_ *simgate.Verification, c *simgate.InboundCall) { c.FromE164 = "+4915123456780" }, now, simgate.VerificationPending},
 		{"a caller not read", func(_ *simgate.Verification, c *simgate.InboundCall) { c.FromE164 = "" }, now, simgate.VerificationPending},
 		{"another SIM", func(_ *simgate.Verification, c *simgate.InboundCall) { c.ModemID = "sim1" }, now, simgate.VerificationPending},

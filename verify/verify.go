@@ -720,8 +720,8 @@ func (s *Service) check(ctx context.Context, tx simgate.VerificationTx, id, to, 
 // HandleCall applies an incoming call to the missed-call verifications: the
 // newest pending one of the caller's number (call.FromE164) whose SIM
 // (CallModem) took the call (call.ModemID) is approved when the call came
-// (call.At, or now when unset) before its expiry, and marked expired when
-// it came later. One call approves at most one verification. It reports
+// (call.At, or now when unset) within its life, from its creation to its
+// expiry, and marked expired when it came later. One call approves at most one verification. It reports
 // whether it approved one. A call whose number cannot be read as E.164
 // (withheld, alphanumeric, or national without the called SIM's number:
 // FromE164 is "") or that matches no pending missed-call verification
@@ -772,12 +772,14 @@ func (s *Service) HandleCall(ctx context.Context, call *simgate.InboundCall) (ap
 
 // callStatus is what the call to v's SIM at makes of v: approved when it is
 // a pending missed-call verification of the caller's number on the modem
-// that took the call and at is before its expiry, expired when at is not,
-// pending (unchanged) when the call is not for v.
+// that took the call and at is within its life (from its creation to its
+// expiry), expired when at is past it, pending (unchanged) when the call is
+// not for v or rang before v was made.
 func callStatus(v *simgate.Verification, call *simgate.InboundCall, at time.Time) simgate.VerificationStatus {
 	switch {
 	case v.Channel != simgate.ChannelMissedCall || v.Status != simgate.VerificationPending,
-		call.FromE164 == "" || v.To != call.FromE164 || v.CallModem != call.ModemID:
+		call.FromE164 == "" || v.To != call.FromE164 || v.CallModem != call.ModemID,
+		at.Before(v.CreatedAt):
 		return simgate.VerificationPending
 	case !at.Before(v.ExpiresAt):
 		return simgate.VerificationExpired
