@@ -126,3 +126,21 @@ func TestNoModemPausesOnlyThisNode(t *testing.T) {
 	}
 	e.waitStatus(m.ID, simgate.StatusSent)
 }
+
+// A node paused after a send that found no modem claims again when the
+// pause ends, without a sweep or ModemReady to wake it.
+func TestNoModemPauseEnds(t *testing.T) {
+	e := newDBEnv(t)
+	s := &fakeSender{fn: noModem}
+	e.openQueue(queue.Options{Sender: s, Workers: 1, Ready: func() bool { return true },
+		NoModemBackoff: 200 * time.Millisecond, NoModemMaxBackoff: 200 * time.Millisecond})
+	m := e.enqueue(&simgate.Message{To: alice, Text: "no modem yet"})
+	waitFor(t, "the send that finds no modem", func() bool { return s.count() >= 1 }, func() string { return "" })
+	s.set(func(simgate.SendRequest) (simgate.Receipt, error) {
+		return simgate.Receipt{ModemID: "m0", MRs: []int{4}, SentAt: time.Now()}, nil
+	})
+	got := e.waitStatus(m.ID, simgate.StatusSent)
+	if got.Attempts != 1 {
+		t.Fatalf("attempts %d; want 1 (the send without a modem was no attempt)", got.Attempts)
+	}
+}

@@ -389,14 +389,20 @@ func (d *Dispatcher) worker(stop chan struct{}) {
 				}
 			}
 			if m == nil {
-				// Nothing due, or no modem here to send it: wait to be woken.
+				// Nothing due, or no modem here to send it: wait to be woken,
+				// or for the end of a pause after a send that found none.
+				pauseEnd, stopTimer := d.pauseEnd()
 				select {
 				case <-d.wake:
+				case <-pauseEnd:
 				case <-stop:
+					stopTimer()
 					return
 				case <-d.ctx.Done():
+					stopTimer()
 					return
 				}
+				stopTimer()
 				continue
 			}
 			// There may be more: let another idle worker look.
@@ -421,6 +427,20 @@ func (d *Dispatcher) mayClaim() bool {
 	paused := d.opts.Now().Before(d.pausedUntil)
 	d.mu.Unlock()
 	return !paused && d.opts.Ready()
+}
+
+// pauseEnd returns a channel that fires when this node's pause after a send
+// that found no modem ends (nil, which never fires, when none runs), and
+// the function that stops its timer.
+func (d *Dispatcher) pauseEnd() (<-chan time.Time, func()) {
+	d.mu.Lock()
+	left := d.pausedUntil.Sub(d.opts.Now())
+	d.mu.Unlock()
+	if left <= 0 {
+		return nil, func() {}
+	}
+	t := time.NewTimer(left)
+	return t.C, func() { t.Stop() }
 }
 
 // hold counts n more (or fewer) messages held in sending by this
