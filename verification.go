@@ -42,6 +42,23 @@ type Verification struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	ApprovedAt  time.Time
+	// ServiceID is the service the verification belongs to
+	// (DefaultServiceID when a request names none).
+	ServiceID string
+}
+
+// VerificationRef is the verification a request is about, as its caller
+// may see it: the one with ID, or else the pending verification of the
+// number To in ServiceID ("": the default service). With ID, a ServiceID
+// that is given must be the verification's. Services are those the
+// caller's API key is limited to (APIKey.Services; empty: every service):
+// a verification of another service is not found, the same answer as one
+// that does not exist.
+type VerificationRef struct {
+	ID        string
+	To        string
+	ServiceID string
+	Services  []string
 }
 
 // CheckCreate checks v before a store creates it
