@@ -62,11 +62,11 @@ type VerificationRef struct {
 }
 
 // CheckCreate checks v before a store creates it
-// (VerificationTx.CreateVerification): it needs an id, a number, an expiry
-// and at least one attempt.
+// (VerificationTx.CreateVerification): it needs an id, a number, a
+// service, an expiry and at least one attempt.
 func (v *Verification) CheckCreate() error {
-	if v.ID == "" || v.To == "" || v.ExpiresAt.IsZero() || v.MaxAttempts < 1 {
-		return errors.New("cannot create verification: it needs an id, a number, an expiry and at least one attempt")
+	if v.ID == "" || v.To == "" || v.ServiceID == "" || v.ExpiresAt.IsZero() || v.MaxAttempts < 1 {
+		return errors.New("cannot create verification: it needs an id, a number, a service, an expiry and at least one attempt")
 	}
 	return nil
 }
@@ -84,8 +84,10 @@ type VerificationTx interface {
 	// code hash, and the status of its newest SMS; CodeNotFound when none.
 	FindVerification(ctx context.Context, id string) (*Verification, MessageStatus, error)
 	// PendingVerification returns the newest pending verification of
-	// number, as FindVerification; CodeNotFound when none.
-	PendingVerification(ctx context.Context, number string) (*Verification, MessageStatus, error)
+	// number in the service serviceID, as FindVerification; CodeNotFound
+	// when none. A number has at most one pending verification per
+	// service: two applications verify their users independently.
+	PendingVerification(ctx context.Context, serviceID, number string) (*Verification, MessageStatus, error)
 	// CreateVerification stores v, which has its ID, as pending, with one
 	// send, created and updated now.
 	CreateVerification(ctx context.Context, v *Verification) error
@@ -103,7 +105,8 @@ type VerificationTx interface {
 
 	// CountSends and CountFailures count the codes sent to number, and the
 	// failed checks of its codes, at or after since, with the time of the
-	// oldest counted.
+	// oldest counted: in every service, so that more services do not mean
+	// more SMS to one number, nor more guesses at its codes.
 	CountSends(ctx context.Context, number string, since time.Time) (n int, oldest time.Time, err error)
 	CountFailures(ctx context.Context, number string, since time.Time) (n int, oldest time.Time, err error)
 	// AddSend and AddFailure count one now.

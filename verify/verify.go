@@ -380,7 +380,7 @@ func (s *Service) sendRefusal(ctx context.Context, tx simgate.VerificationTx, nu
 // v has one) and resent is true. A pending one that has expired is marked
 // expired first, and v is created with a new id.
 func (s *Service) startOrResend(ctx context.Context, tx simgate.VerificationTx, v *simgate.Verification, code string) (resent bool, err error) {
-	cur, _, err := tx.PendingVerification(ctx, v.To)
+	cur, _, err := tx.PendingVerification(ctx, v.ServiceID, v.To)
 	if err != nil && simgate.ErrorCode(err) != simgate.CodeNotFound {
 		return false, err
 	}
@@ -416,6 +416,9 @@ func (s *Service) startOrResend(ctx context.Context, tx simgate.VerificationTx, 
 func (s *Service) prepare(v *simgate.Verification, ttl *time.Duration) error {
 	if !simgate.IsE164(v.To) {
 		return simgate.Errorf(simgate.CodeInvalid, "to must be an E.164 number such as +4915123456789")
+	}
+	if v.ServiceID == "" {
+		v.ServiceID = simgate.DefaultServiceID
 	}
 	if v.CodeLength == 0 {
 		v.CodeLength = s.opts.CodeLength
@@ -552,7 +555,7 @@ func (s *Service) check(ctx context.Context, tx simgate.VerificationTx, id, to, 
 	if id != "" {
 		v, msgStatus, err = tx.FindVerification(ctx, id)
 	} else {
-		v, msgStatus, err = tx.PendingVerification(ctx, to)
+		v, msgStatus, err = tx.PendingVerification(ctx, simgate.DefaultServiceID, to)
 		if simgate.ErrorCode(err) == simgate.CodeNotFound {
 			err = simgate.Errorf(simgate.CodeNotFound, "no pending verification for this number")
 		}
