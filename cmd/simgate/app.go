@@ -135,7 +135,7 @@ func (a *App) Open(ctx context.Context) (err error) {
 	}); err != nil {
 		return err
 	}
-	vopts := verifyOptions(cfg.Verify)
+	vopts := a.verifyOptions()
 	vopts.Secret, vopts.Now, vopts.Logger = secret, a.Now, a.component("verify")
 	if a.Verify, err = verify.New(a.DB, a.Queue, vopts); err != nil {
 		return err
@@ -269,8 +269,17 @@ func verifyOptions(v VerifyConfig) verify.Options {
 		MaxChecks: v.MaxChecks, MaxSends: v.MaxSends, SendWindow: v.SendWindow, FailureCap: v.FailureCap,
 		NotifyOwner: v.NotifyOwner, NotifyTemplate: v.NotifyTemplate,
 		DefaultLocale: v.DefaultLocale, Templates: v.Templates,
-		SweepInterval: time.Minute,
+		AllowedCountries: v.AllowedCountries,
+		SweepInterval:    time.Minute,
 	}
+}
+
+// verifyOptions are this gateway's verification settings (the package
+// function's), with its country allow-list lifted as the API's is.
+func (a *App) verifyOptions() verify.Options {
+	o := verifyOptions(a.Config.Verify)
+	o.AllowAllCountries = a.AllowAllCountries
+	return o
 }
 
 // mounts are the handlers served beside the API: metrics and the console,
@@ -302,7 +311,7 @@ func (a *App) apiOptions(mounts []api.Mount) api.Options {
 		Addr: h.Listen, TLSCertFile: h.TLSCert, TLSKeyFile: h.TLSKey,
 		ReadHeaderTimeout: h.ReadHeaderTimeout, ReadTimeout: h.ReadTimeout, WriteTimeout: h.WriteTimeout,
 		IdleTimeout: h.IdleTimeout, ShutdownTimeout: h.ShutdownTimeout,
-		Keys: a.DB, Verify: a.Verify, Messages: a.Queue, Inbox: a.DB, Modems: a.Cluster, Nodes: a.Cluster,
+		Keys: a.DB, Verify: a.Verify, Services: a.Verify, Messages: a.Queue, Inbox: a.DB, Modems: a.Cluster, Nodes: a.Cluster,
 		Idempotency: a.DB, Alerts: a.DB, Budgets: a.DB, Buckets: sharedBuckets(a.DB), DB: a.DB, Webhooks: a.DB,
 		RateLimits: a.Metrics, Mounts: mounts,
 		MinReadyModems: a.Config.Pool.MinReadyModems,
