@@ -104,8 +104,11 @@ func (a *App) Open(ctx context.Context) (err error) {
 	}
 	// The SQLite file is locked to this process: other commands reach it
 	// through the control socket. PostgreSQL takes their connections itself.
+	// A service created through it is held to this gateway's settings, as
+	// one created through the API is.
 	if db, ok := a.DB.(*store.DB); ok {
-		if a.control, err = openControl(controlSocketPath(cfg.Database.Path), db, a.component("control")); err != nil {
+		if a.control, err = openControl(controlSocketPath(cfg.Database.Path), db, a.verifyOptions().CheckService,
+			a.component("control")); err != nil {
 			return err
 		}
 	}
