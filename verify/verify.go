@@ -438,11 +438,10 @@ func (s *Service) sendRefusal(ctx context.Context, tx simgate.VerificationTx, nu
 
 // startOrResend stores v with a hash of code and counts a send. When the
 // number has a pending verification in v's service that has not expired, v
-// takes it over
-// (a resend: v gets its id, creation time and attempts; its code, expiry,
-// length, locale and app name replace the old ones, its reference only when
-// v has one) and resent is true. A pending one that has expired is marked
-// expired first, and v is created with a new id.
+// takes it over (a resend: v gets its id, creation time and attempts; its
+// code, expiry, length, locale and app name replace the old ones, its
+// reference only when v has one) and resent is true. A pending one that has
+// expired is marked expired first, and v is created with a new id.
 func (s *Service) startOrResend(ctx context.Context, tx simgate.VerificationTx, v *simgate.Verification, code string) (resent bool, err error) {
 	cur, _, err := tx.PendingVerification(ctx, v.ServiceID, v.To)
 	if err != nil && simgate.ErrorCode(err) != simgate.CodeNotFound {
