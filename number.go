@@ -27,6 +27,26 @@ func IsE164(s string) bool {
 	return true
 }
 
+// CountryOf returns the country (ISO 3166, such as DE) of the E.164 number
+// s by its numbering plan, or "" when the plan names none.
+func CountryOf(s string) string {
+	num, err := phonenumbers.Parse(s, "")
+	if err != nil {
+		return ""
+	}
+	if region := phonenumbers.GetRegionCodeForNumber(num); region != "ZZ" {
+		return region
+	}
+	return ""
+}
+
+// IsCountry reports whether cc is a country as NumberPolicy and Service
+// name them: an ISO 3166 code in upper case, such as DE, of a numbering
+// plan that phonenumbers knows.
+func IsCountry(cc string) bool {
+	return len(cc) == 2 && strings.ToUpper(cc) == cc && phonenumbers.GetCountryCodeForRegion(cc) != 0
+}
+
 // NumberPolicy says which recipients are accepted (see Numbers).
 type NumberPolicy struct {
 	// DefaultRegion (ISO 3166, e.g. "DE") reads numbers given without

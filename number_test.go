@@ -100,3 +100,22 @@ func TestAddressE164(t *testing.T) {
 		}
 	}
 }
+
+func TestCountryOf(t *testing.T) {
+	for number, want := range map[string]string{
+		"+4915123456789": "DE",
+		"+436641234567":  "AT",
+		"+14155552671":   "US",
+		"+999123456789":  "",
+		"not a number":   "",
+	} {
+		if got := simgate.CountryOf(number); got != want {
+			t.Errorf("CountryOf(%q) = %q, want %q", number, got, want)
+		}
+	}
+	for cc, want := range map[string]bool{"DE": true, "AT": true, "de": false, "XX": false, "DEU": false, "": false} {
+		if got := simgate.IsCountry(cc); got != want {
+			t.Errorf("IsCountry(%q) = %v, want %v", cc, got, want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 // Package simgate holds the domain types that simgate's parts share: messages
-// and their parts, status reports, verifications, modem identity and status,
-// inbound messages and API keys, and the error codes every layer speaks.
+// and their parts, status reports, verifications and their services, modem
+// identity and status, inbound messages and API keys, and the error codes
+// every layer speaks.
 //
 // The packages below it are adapters named for what they wrap: store
 // (SQLite), modem (serial ports and AT commands), queue (dispatch), api

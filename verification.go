@@ -69,17 +69,34 @@ type Verification struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	ApprovedAt  time.Time
+	// ServiceID is the service the verification belongs to
+	// (DefaultServiceID when a request names none).
+	ServiceID string
+}
+
+// VerificationRef is the verification a request is about, as its caller
+// may see it: the one with ID, or else the pending verification of the
+// number To in ServiceID ("": the default service). With ID, a ServiceID
+// that is given must be the verification's. Services are those the
+// caller's API key is limited to (APIKey.Services; empty: every service):
+// a verification of another service is not found, the same answer as one
+// that does not exist.
+type VerificationRef struct {
+	ID        string
+	To        string
+	ServiceID string
+	Services  []string
 }
 
 // CheckCreate checks v before a store creates it
-// (VerificationTx.CreateVerification): it needs an id, a number, an expiry
-// and at least one attempt; a missed-call verification also the number to
-// call and its modem, and no code hash, and an SMS one neither of those.
-// An empty Channel becomes ChannelSMS, the channel of every verification
-// made before there were others.
+// (VerificationTx.CreateVerification): it needs an id, a number, a
+// service, an expiry and at least one attempt; a missed-call verification
+// also the number to call and its modem, and no code hash, and an SMS one
+// neither of those. An empty Channel becomes ChannelSMS, the channel of
+// every verification made before there were others.
 func (v *Verification) CheckCreate() error {
-	if v.ID == "" || v.To == "" || v.ExpiresAt.IsZero() || v.MaxAttempts < 1 {
-		return errors.New("cannot create verification: it needs an id, a number, an expiry and at least one attempt")
+	if v.ID == "" || v.To == "" || v.ServiceID == "" || v.ExpiresAt.IsZero() || v.MaxAttempts < 1 {
+		return errors.New("cannot create verification: it needs an id, a number, a service, an expiry and at least one attempt")
 	}
 	if v.Channel == "" {
 		v.Channel = ChannelSMS
@@ -112,11 +129,13 @@ type VerificationTx interface {
 	// code hash, and the status of its newest SMS; CodeNotFound when none.
 	FindVerification(ctx context.Context, id string) (*Verification, MessageStatus, error)
 	// PendingVerification returns the newest pending verification of
-	// number, as FindVerification; CodeNotFound when none.
-	PendingVerification(ctx context.Context, number string) (*Verification, MessageStatus, error)
+	// number in the service serviceID, as FindVerification; CodeNotFound
+	// when none. A number has at most one pending verification per
+	// service: two applications verify their users independently.
+	PendingVerification(ctx context.Context, serviceID, number string) (*Verification, MessageStatus, error)
 	// PendingCallVerification returns the newest pending missed-call
-	// verification of number whose CallModem is modemID; CodeNotFound when
-	// none.
+	// verification of number whose CallModem is modemID, of any service;
+	// CodeNotFound when none.
 	PendingCallVerification(ctx context.Context, number, modemID string) (*Verification, error)
 	// CreateVerification stores v, which has its ID, as pending, with one
 	// send, created and updated now.
@@ -136,7 +155,8 @@ type VerificationTx interface {
 
 	// CountSends and CountFailures count the codes sent to number, and the
 	// failed checks of its codes, at or after since, with the time of the
-	// oldest counted.
+	// oldest counted: in every service, so that more services do not mean
+	// more SMS to one number, nor more guesses at its codes.
 	CountSends(ctx context.Context, number string, since time.Time) (n int, oldest time.Time, err error)
 	CountFailures(ctx context.Context, number string, since time.Time) (n int, oldest time.Time, err error)
 	// AddSend and AddFailure count one now.

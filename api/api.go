@@ -1,11 +1,17 @@
 // Package api is simgate's JSON API over HTTP, on gorilla/mux: verifications
-// (one-time codes), messages, the inbox, modems and health checks.
+// (one-time codes) and their services, messages, the inbox, modems and
+// health checks.
 //
 // The package wraps no storage or hardware itself. It declares the small
-// interfaces it calls (KeyStore, VerifyService, MessageService, InboxService,
-// ModemService, IdempotencyStore, AlertStore, BudgetStore, Pinger) and
-// cmd/simgate hands it the real ones: *store.DB, *verify.Service, the queue's
-// dispatcher and *modem.Pool.
+// interfaces it calls (KeyStore, VerifyService, ServiceStore, MessageService,
+// InboxService, ModemService, IdempotencyStore, AlertStore, BudgetStore,
+// Pinger) and cmd/simgate hands it the real ones: *store.DB,
+// *verify.Service, the queue's dispatcher and *modem.Pool.
+//
+// A key limited to services (simgate.APIKey.Services) sees the
+// verifications and services of those only: the others answer 404, as
+// those that do not exist do (verify applies it to verifications, the
+// service routes to services).
 //
 // Errors are RFC 9457 problem documents (application/problem+json) with a
 // stable "code" member taken from simgate.Code; one function, Error, maps a
@@ -47,18 +53,39 @@ type KeyStore interface {
 // VerifyService creates and checks verifications. *verify.Service satisfies
 // it.
 type VerifyService interface {
-	// Start sends a code to v.To (E.164) and fills v; it returns the queued
-	// SMS, whose text must never be shown. Errors: CodeInvalid, a rate-limit
-	// error (CodeRateLimited with a RetryAfter method), the queue's errors.
+	// Start sends a code to v.To (E.164) in the service v.ServiceID and
+	// fills v; it returns the queued SMS, whose text must never be shown.
+	// Errors: CodeNotFound for a service that does not exist, CodeInvalid,
+	// a rate-limit error (CodeRateLimited with a RetryAfter method), the
+	// queue's errors.
 	Start(ctx context.Context, v *simgate.Verification, ttl time.Duration) (*simgate.Message, error)
-	// Check checks a code by verification id or else by number. It returns
-	// the verification after the check, CodeNotFound, CodeConflict when the
-	// verification is not pending, or a rate-limit error.
-	Check(ctx context.Context, id, to, code string) (*simgate.Verification, error)
-	// Get returns a verification; CodeNotFound when missing.
-	Get(ctx context.Context, id string) (*simgate.Verification, error)
-	// Cancel cancels a pending verification; CodeNotFound, CodeConflict.
-	Cancel(ctx context.Context, id string) (*simgate.Verification, error)
+	// StartCustom is Start with the code given (a custom code);
+	// CodeForbidden when the service takes none.
+	StartCustom(ctx context.Context, v *simgate.Verification, ttl time.Duration, code string) (*simgate.Message, error)
+	// Check checks a code against the verification ref names. It returns
+	// the verification after the check, CodeNotFound (also for one the
+	// caller may not see), CodeConflict when the verification is not
+	// pending, or a rate-limit error.
+	Check(ctx context.Context, ref simgate.VerificationRef, code string) (*simgate.Verification, error)
+	// Get returns the verification ref.ID; CodeNotFound when missing or
+	// not the caller's to see.
+	Get(ctx context.Context, ref simgate.VerificationRef) (*simgate.Verification, error)
+	// Cancel cancels the pending verification ref.ID; CodeNotFound,
+	// CodeConflict.
+	Cancel(ctx context.Context, ref simgate.VerificationRef) (*simgate.Verification, error)
+}
+
+// ServiceStore creates and reads services. *verify.Service satisfies it.
+type ServiceStore interface {
+	// CreateService checks a service's settings and stores it with a new
+	// id; CodeInvalid names the setting refused.
+	CreateService(ctx context.Context, s *simgate.Service) error
+	// GetService returns a service as it applies now;
+	// simgate.ServiceNotFound when none.
+	GetService(ctx context.Context, id string) (*simgate.Service, error)
+	// ListServices returns every service as it applies now, the default
+	// first.
+	ListServices(ctx context.Context) ([]*simgate.Service, error)
 }
 
 // MessageService queues and reads outbound SMS. The queue's dispatcher
@@ -176,6 +203,7 @@ type Options struct {
 
 	Keys        KeyStore
 	Verify      VerifyService
+	Services    ServiceStore
 	Messages    MessageService
 	Inbox       InboxService
 	Modems      ModemService

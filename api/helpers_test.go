@@ -339,7 +339,7 @@ func newEnv(t testing.TB, eo envOpts) *env {
 		t.Fatal(err)
 	}
 	opts := api.Options{
-		Keys: db, Verify: e.verify, Messages: e.queue, Inbox: db, Modems: e.modems,
+		Keys: db, Verify: e.verify, Services: e.verify, Messages: e.queue, Inbox: db, Modems: e.modems,
 		Idempotency: db, Alerts: db, Budgets: db, DB: db, MinReadyModems: 1,
 		Numbers: simgate.NumberPolicy{AllowAllCountries: true},
 		Now:     e.clock.Now, Logger: logger,
@@ -361,10 +361,18 @@ func newEnv(t testing.TB, eo envOpts) *env {
 // key creates an API key with the given scopes and returns it.
 func (e *env) key(scopes ...simgate.Scope) string {
 	e.t.Helper()
+	return e.serviceKey(nil, scopes...)
+}
+
+// serviceKey creates an API key limited to services (nil: to none) with
+// the given scopes and returns it.
+func (e *env) serviceKey(services []string, scopes ...simgate.Scope) string {
+	e.t.Helper()
 	key, k, err := api.NewAPIKey("test", scopes)
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	k.Services = services
 	if err := e.db.CreateAPIKey(context.Background(), k); err != nil {
 		e.t.Fatal(err)
 	}

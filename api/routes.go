@@ -30,6 +30,9 @@ type routeOpts struct {
 	// created the message messageID and died before its response was
 	// stored (see Server.idempotent).
 	recover func(w http.ResponseWriter, r *http.Request, messageID string) error
+	// noIdempotency, for an idempotent route, refuses an Idempotency-Key
+	// for a body it returns an error for, before anything is stored.
+	noIdempotency func(body []byte) error
 }
 
 // handlerFunc serves a request; a returned error is written by Server.Error.
@@ -57,10 +60,15 @@ func (s *Server) routes() *mux.Router {
 		return nil
 	})
 
-	s.handle(r, "POST", "/v1/verifications", routeOpts{scope: simgate.ScopeVerify, idempotent: true, recover: s.recoverVerification}, s.createVerification)
+	s.handle(r, "POST", "/v1/verifications", routeOpts{scope: simgate.ScopeVerify, idempotent: true, recover: s.recoverVerification,
+		noIdempotency: noIdempotentCustomCode}, s.createVerification)
 	s.handle(r, "POST", "/v1/verifications/check", verify, s.checkVerification)
 	s.handle(r, "GET", "/v1/verifications/{id}", verify, s.getVerification)
 	s.handle(r, "POST", "/v1/verifications/{id}/cancel", verify, s.cancelVerification)
+
+	s.handle(r, "POST", "/v1/services", admin, s.createService)
+	s.handle(r, "GET", "/v1/services", verify, s.listServices)
+	s.handle(r, "GET", "/v1/services/{id}", verify, s.getService)
 
 	s.handle(r, "POST", "/v1/messages", routeOpts{scope: simgate.ScopeSend, idempotent: true, recover: s.recoverMessage}, s.createMessage)
 	s.handle(r, "GET", "/v1/messages", read, s.listMessages)
@@ -169,6 +177,11 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, k *simgate.A
 	if len(ik) > 255 {
 		return simgate.Errorf(simgate.CodeInvalid, "Idempotency-Key must be at most 255 characters")
 	}
+	if o.noIdempotency != nil {
+		if err := o.noIdempotency(body); err != nil {
+			return err
+		}
+	}
 	sum := sha256.New()
 	sum.Write([]byte(r.Method + " " + r.URL.Path + "\n"))
 	sum.Write(body)
@@ -253,7 +266,7 @@ func (s *Server) recoverVerification(w http.ResponseWriter, r *http.Request, mes
 	if m.VerificationID == "" {
 		return simgate.Errorf(simgate.CodeConflict, "this Idempotency-Key was used for a message, not a verification")
 	}
-	v, err := s.opts.Verify.Get(r.Context(), m.VerificationID)
+	v, err := s.opts.Verify.Get(r.Context(), simgate.VerificationRef{ID: m.VerificationID, Services: apiKeyFrom(r.Context()).Services})
 	if err != nil {
 		return err
 	}

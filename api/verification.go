@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -26,6 +27,13 @@ type VerificationRequest struct {
 	// configuration only.
 	AppName   string `json:"app_name,omitempty"`
 	Reference string `json:"reference,omitempty"`
+	// Service is the id of the service the verification belongs to;
+	// absent: the key's one service, or the default service
+	// (simgate.APIKey.ServiceFor).
+	Service string `json:"service,omitempty"`
+	// CustomCode is the code to send instead of a drawn one, where the
+	// service allows it. It is kept only as its HMAC and never answered.
+	CustomCode string `json:"custom_code,omitempty"`
 }
 
 // CheckRequest is the body of POST /v1/verifications/check.
@@ -33,6 +41,10 @@ type CheckRequest struct {
 	ID   string `json:"id,omitempty"`
 	To   string `json:"to,omitempty"`
 	Code string `json:"code"`
+	// Service is the service whose pending verification of To is
+	// checked, as VerificationRequest.Service; with ID, the service the
+	// verification must be of.
+	Service string `json:"service,omitempty"`
 }
 
 // verificationJSON is a verification as the API shows it: never its code
@@ -60,6 +72,7 @@ type verificationJSON struct {
 	CreatedAt      time.Time  `json:"created_at"`
 	UpdatedAt      time.Time  `json:"updated_at"`
 	ApprovedAt     *time.Time `json:"approved_at,omitempty"`
+	Service        string     `json:"service"`
 }
 
 func toVerificationJSON(v *simgate.Verification, delivery simgate.MessageStatus) verificationJSON {
@@ -67,7 +80,7 @@ func toVerificationJSON(v *simgate.Verification, delivery simgate.MessageStatus)
 		ID: v.ID, To: v.To, Status: string(v.Status), Channel: string(v.Channel), CallTo: v.CallTo, Locale: v.Locale,
 		AppName: v.AppName, Reference: v.Reference, CodeLength: v.CodeLength, SendCount: v.SendCount, Attempts: v.Attempts,
 		MessageID: v.MessageID, DeliveryStatus: string(delivery),
-		ExpiresAt: v.ExpiresAt, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt,
+		ExpiresAt: v.ExpiresAt, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt, Service: v.ServiceID,
 	}
 	if j.Channel == "" {
 		j.Channel = string(simgate.ChannelSMS)
@@ -96,6 +109,11 @@ func (s *Server) createVerification(w http.ResponseWriter, r *http.Request, body
 	if err := decode(body, &req); err != nil {
 		return err
 	}
+	k := apiKeyFrom(r.Context())
+	service, err := k.ServiceFor(req.Service)
+	if err != nil {
+		return err
+	}
 	to, err := s.numbers.Recipient(req.To)
 	if err != nil {
 		return err
@@ -114,9 +132,14 @@ func (s *Server) createVerification(w http.ResponseWriter, r *http.Request, body
 	}
 	v := &simgate.Verification{
 		To: to, Channel: channel, Locale: req.Locale, CodeLength: req.CodeLength, AppName: req.AppName,
-		Reference: req.Reference, APIKeyID: apiKeyFrom(r.Context()).ID,
+		Reference: req.Reference, APIKeyID: k.ID, ServiceID: service,
 	}
-	m, err := s.opts.Verify.Start(r.Context(), v, time.Duration(req.TTL))
+	var m *simgate.Message
+	if req.CustomCode != "" {
+		m, err = s.opts.Verify.StartCustom(r.Context(), v, time.Duration(req.TTL), req.CustomCode)
+	} else {
+		m, err = s.opts.Verify.Start(r.Context(), v, time.Duration(req.TTL))
+	}
 	if err != nil {
 		return err
 	}
@@ -126,6 +149,23 @@ func (s *Server) createVerification(w http.ResponseWriter, r *http.Request, body
 	}
 	writeJSON(w, http.StatusCreated, toVerificationJSON(v, delivery))
 	return nil
+}
+
+// noIdempotentCustomCode refuses an Idempotency-Key with a custom code
+// (routeOpts.noIdempotency). The key's record keeps the SHA-256 of the
+// request's body for a day (Server.idempotent), and a custom code in that
+// body, a few digits, would be found by hashing the request with each code
+// in turn: codes are kept only as HMACs, under a secret the database does
+// not hold.
+func noIdempotentCustomCode(body []byte) error {
+	var req struct {
+		CustomCode json.RawMessage `json:"custom_code"`
+	}
+	if json.Unmarshal(body, &req) != nil || len(req.CustomCode) == 0 || string(req.CustomCode) == `""` || string(req.CustomCode) == "null" {
+		return nil
+	}
+	return simgate.Errorf(simgate.CodeInvalid, "a request with custom_code cannot have an Idempotency-Key: "+
+		"the key's record keeps a hash of the request, from which the code could be found; send it without the key")
 }
 
 func (s *Server) checkVerification(w http.ResponseWriter, r *http.Request, body []byte) error {
@@ -139,14 +179,20 @@ func (s *Server) checkVerification(w http.ResponseWriter, r *http.Request, body 
 	if (req.ID == "") == (req.To == "") {
 		return simgate.Errorf(simgate.CodeInvalid, "give either id or to")
 	}
-	to := ""
+	k := apiKeyFrom(r.Context())
+	ref := simgate.VerificationRef{ID: req.ID, ServiceID: req.Service, Services: k.Services}
 	if req.To != "" {
 		var err error
-		if to, err = s.numbers.Lookup(req.To); err != nil {
+		if ref.To, err = s.numbers.Lookup(req.To); err != nil {
 			return err
 		}
+		if ref.ServiceID, err = k.ServiceFor(req.Service); err != nil {
+			return err
+		}
+	} else if req.Service != "" && !simgate.IsServiceID(req.Service) {
+		return simgate.Errorf(simgate.CodeInvalid, "service must be a service id: \"VA\" and 32 lowercase hex digits")
 	}
-	v, err := s.opts.Verify.Check(r.Context(), req.ID, to, req.Code)
+	v, err := s.opts.Verify.Check(r.Context(), ref, req.Code)
 	if err != nil {
 		return err
 	}
@@ -157,11 +203,17 @@ func (s *Server) checkVerification(w http.ResponseWriter, r *http.Request, body 
 	return nil
 }
 
+// verificationRef is the verification of the request's path, as its key
+// may see it.
+func verificationRef(r *http.Request) simgate.VerificationRef {
+	return simgate.VerificationRef{ID: mux.Vars(r)["id"], Services: apiKeyFrom(r.Context()).Services}
+}
+
 func (s *Server) getVerification(w http.ResponseWriter, r *http.Request, _ []byte) error {
 	if s.opts.Verify == nil {
 		return simgate.Errorf(simgate.CodeUnavailable, "verifications are not available")
 	}
-	v, err := s.opts.Verify.Get(r.Context(), mux.Vars(r)["id"])
+	v, err := s.opts.Verify.Get(r.Context(), verificationRef(r))
 	if err != nil {
 		return err
 	}
@@ -173,7 +225,7 @@ func (s *Server) cancelVerification(w http.ResponseWriter, r *http.Request, _ []
 	if s.opts.Verify == nil {
 		return simgate.Errorf(simgate.CodeUnavailable, "verifications are not available")
 	}
-	v, err := s.opts.Verify.Cancel(r.Context(), mux.Vars(r)["id"])
+	v, err := s.opts.Verify.Cancel(r.Context(), verificationRef(r))
 	if err != nil {
 		return err
 	}

@@ -578,7 +578,7 @@ func TestVerificationMissedCall(t *testing.T) {
 	v := r.json(t)
 	id := v["id"].(string)
 	for k, want := range map[string]any{"to": number, "status": "pending", "channel": "missed_call", "call_to": simNumber,
-		"send_count": 1.0, "reference": "signup-7", "attempts": 0.0} {
+		"send_count": 1.0, "reference": "signup-7", "attempts": 0.0, "service": simgate.DefaultServiceID} {
 		if got := v[k]; got != want {
 			t.Fatalf("%s = %v, want %v (%s)", k, got, want, r.body)
 		}
@@ -627,6 +627,9 @@ func TestVerificationMissedCall(t *testing.T) {
 	for body, code := range map[string]string{
 		`{"to":"+4915123456782","channel":"voice"}`:                       "invalid",
 		`{"to":"+4915123456782","channel":"missed_call","code_length":6}`: "invalid",
+		// Before the service's refusal of custom codes (403): a missed
+		// call has no code in any service.
+		`{"to":"+4915123456782","channel":"missed_call","custom_code":"123456"}`: "invalid",
 	} {
 		wantStatus(t, e.do("POST", "/v1/verifications", key, body), http.StatusBadRequest, code)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/simgate/simgate"
 	"github.com/simgate/simgate/api"
@@ -18,6 +19,7 @@ import (
 	"github.com/simgate/simgate/modem"
 	"github.com/simgate/simgate/queue"
 	"github.com/simgate/simgate/store"
+	"github.com/simgate/simgate/store/storetest"
 )
 
 // The browser flows of the console (with Chromium) are tested in
@@ -264,5 +266,24 @@ func TestLogin_ConcurrentFailuresLimited(t *testing.T) {
 	wg.Wait()
 	if got := codes[http.StatusUnauthorized]; got > console.LoginFailures {
 		t.Fatalf("%d concurrent failures were looked up (%v), want at most %d", got, codes, console.LoginFailures)
+	}
+}
+
+// The verifications page shows each verification's service.
+func TestVerificationsShowService(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	svc := &simgate.Service{FriendlyName: "Shop"}
+	if err := e.db.CreateService(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	v := &simgate.Verification{To: "+4915123456789", CodeLength: 6, MaxAttempts: 5, ExpiresAt: time.Now().Add(time.Minute), ServiceID: svc.ID}
+	storetest.StartVerification(t, e.db, v, make([]byte, 32))
+	key, _ := e.key(simgate.ScopeAdmin)
+	b := e.browser()
+	e.login(b, key)
+	res, page := e.get(b, "/console/verifications")
+	if res.StatusCode != http.StatusOK || !strings.Contains(page, `<td class="mono">`+svc.ID+`</td>`) {
+		t.Fatalf("verifications page: %d, without the service %s:\n%s", res.StatusCode, svc.ID, page)
 	}
 }

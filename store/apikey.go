@@ -10,9 +10,10 @@ import (
 )
 
 // CreateAPIKey stores k. It sets k.ID when empty and k.CreatedAt to the
-// current time. It returns a CodeInvalid error when k.Hash is not a SHA-256
-// or k has no scope, and a CodeConflict error when a key with the same hash
-// or id exists.
+// current time. It returns a CodeInvalid error when k.Hash is not a SHA-256,
+// k has no scope, or its service limit is not one it may have
+// (simgate.APIKey.StoredServices) or names a service that does not exist,
+// and a CodeConflict error when a key with the same hash or id exists.
 func (db *DB) CreateAPIKey(ctx context.Context, k *simgate.APIKey) error {
 	tx, err := db.beginTx(ctx)
 	if err != nil {
@@ -102,15 +103,27 @@ func createAPIKey(ctx context.Context, tx *tx, k *simgate.APIKey) error {
 	if err != nil {
 		return err
 	}
+	services, err := k.StoredServices()
+	if err != nil {
+		return err
+	}
+	for i, id := range k.Services {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM services WHERE id = ?`, id).Scan(&n); err != nil {
+			return fmt.Errorf("cannot create api key: %w", err)
+		} else if n == 0 {
+			return simgate.Errorf(simgate.CodeInvalid, "services[%d]: service %s does not exist", i, id)
+		}
+	}
 
 	id := k.ID
 	if id == "" {
 		id = simgate.NewID("key", tx.now)
 	}
 	if _, err := tx.ExecContext(ctx, `
-		INSERT INTO api_keys (id, name, prefix, hash, scopes, created_at)
-		VALUES (?, ?, ?, ?, ?, ?)
-	`, id, k.Name, k.Prefix, k.Hash, scopes, tx.now.UnixMilli()); isUniqueViolation(err) {
+		INSERT INTO api_keys (id, name, prefix, hash, scopes, services, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+	`, id, k.Name, k.Prefix, k.Hash, scopes, services, tx.now.UnixMilli()); isUniqueViolation(err) {
 		return simgate.Errorf(simgate.CodeConflict, "api key already exists")
 	} else if err != nil {
 		return fmt.Errorf("cannot create api key: %w", err)
@@ -138,7 +151,7 @@ func revokeAPIKey(ctx context.Context, tx *tx, id string) error {
 // findAPIKeys returns the keys matching where (a WHERE clause, or empty).
 func findAPIKeys(ctx context.Context, tx *tx, where string, args ...any) ([]*simgate.APIKey, error) {
 	rows, err := tx.QueryContext(ctx, `
-		SELECT id, name, prefix, hash, scopes, created_at, revoked_at, last_used_at
+		SELECT id, name, prefix, hash, scopes, services, created_at, revoked_at, last_used_at
 		FROM api_keys `+where+`
 		ORDER BY created_at, id
 	`, args...)
@@ -150,12 +163,13 @@ func findAPIKeys(ctx context.Context, tx *tx, where string, args ...any) ([]*sim
 	keys := []*simgate.APIKey{}
 	for rows.Next() {
 		var k simgate.APIKey
-		var scopes string
+		var scopes, services string
 		var createdAt int64
 		var revokedAt, lastUsedAt sql.NullInt64
-		if err := rows.Scan(&k.ID, &k.Name, &k.Prefix, &k.Hash, &scopes, &createdAt, &revokedAt, &lastUsedAt); err != nil {
+		if err := rows.Scan(&k.ID, &k.Name, &k.Prefix, &k.Hash, &scopes, &services, &createdAt, &revokedAt, &lastUsedAt); err != nil {
 			return nil, fmt.Errorf("cannot find api keys: %w", err)
 		}
+		k.Services = simgate.ParseServices(services)
 		if k.Scopes, err = simgate.ParseScopes(scopes); err != nil {
 			return nil, fmt.Errorf("cannot find api keys: key %s: %w", k.ID, err)
 		}

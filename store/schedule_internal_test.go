@@ -2,12 +2,9 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 )
 
@@ -18,48 +15,15 @@ import (
 func TestMigrate0005_KeepsRows(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	path := filepath.Join(t.TempDir(), "simgate.db")
-
-	upTo4 := fstest.MapFS{}
-	entries, err := fs.ReadDir(migrationsFS, "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if e.Name() < "0005" {
-			b, err := fs.ReadFile(migrationsFS, "migrations/"+e.Name())
-			if err != nil {
-				t.Fatal(err)
-			}
-			upTo4["migrations/"+e.Name()] = &fstest.MapFile{Data: b}
-		}
-	}
-	db, err := open(ctx, path, Options{}, upTo4)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Rows by hand: the store's code is 0005's, and writes send_at.
 	const id = "msg_before0005"
-	for _, q := range []string{
+	db, path := upgraded(t, "0005",
 		`INSERT INTO messages (id, to_number, text, status, created_at, updated_at) VALUES ('msg_before0005', '+15550000001', 'before 0005', 'sent', 1, 1)`,
 		`INSERT INTO message_parts (message_id, seq, status, modem_id, mr, submitted_at) VALUES ('msg_before0005', 1, 'sent', 'm0', 7, 1), ('msg_before0005', 2, 'sent', 'm0', 8, 1)`,
 		`INSERT INTO message_events (message_id, at, status) VALUES ('msg_before0005', 1, 'queued'), ('msg_before0005', 1, 'sent')`,
 		`INSERT INTO status_reports (modem_id, mr, recipient, tp_st, received_at, message_id, part_seq) VALUES ('m0', 7, '+15550000001', 0, 2, 'msg_before0005', 1)`,
 		`INSERT INTO verifications (id, to_number, status, code_length, max_attempts, message_id, expires_at, created_at, updated_at) VALUES ('ver_1', '+15550000001', 'approved', 6, 5, 'msg_before0005', 1, 1, 1)`,
-	} {
-		if _, err := db.writer.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	db, err = Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	)
 	if got := db.Applied(); len(got) == 0 || got[0].String() != "0005_scheduled_sends" {
 		t.Fatalf("applied %v, want 0005_scheduled_sends first", got)
 	}
@@ -83,15 +47,7 @@ func TestMigrate0005_KeepsRows(t *testing.T) {
 
 	// The writer (which ran the migration) and a new connection both take
 	// 'scheduled' and refuse a status no code defines.
-	raw, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on&_busy_timeout=5000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	for name, exec := range map[string]func(string) error{
-		"writer": func(q string) error { _, err := db.writer.ExecContext(ctx, q); return err },
-		"new":    func(q string) error { _, err := raw.ExecContext(ctx, q); return err },
-	} {
+	for name, exec := range writerAndNew(t, db, path) {
 		id := "msg_" + name
 		if err := exec(`INSERT INTO messages (id, to_number, text, status, created_at, updated_at, send_at)
 			VALUES ('` + id + `', '+15550000001', 'x', 'scheduled', 1, 1, 2)`); err != nil {
@@ -123,21 +79,7 @@ func TestMigrate0005_QueryPlans(t *testing.T) {
 		WHERE status IN ('scheduled', 'accepted', 'queued', 'sending', 'sent') AND reports_missing_at IS NULL
 		GROUP BY status, priority`: "messages_active",
 	} {
-		rows, err := db.reader.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		if p := strings.Join(plan, "; "); !strings.Contains(p, index) {
+		if p := queryPlan(t, db, q); !strings.Contains(p, index) {
 			t.Errorf("plan of %q: %s; want %s", q, p, index)
 		}
 	}

@@ -10,7 +10,8 @@
 //     the transaction every query runs in;
 //   - internal/txn: the group-commit writer and the WAL checkpointer;
 //   - one file per kind of record (message.go, report.go, verification.go,
-//     apikey.go, webhook.go, ...), each with its exported methods first;
+//     apikey.go, service.go, webhook.go, ...), each with its exported
+//     methods first;
 //   - migrate.go and migrations/: the schema, applied at Open;
 //   - file.go, full.go, backup.go: a database file that disappears or is
 //     replaced, a full disk, consistent copies.

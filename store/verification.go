@@ -28,8 +28,9 @@ func (t verificationTx) FindVerification(ctx context.Context, id string) (*simga
 	return findVerification(ctx, t.tx, `v.id = ?`, id)
 }
 
-func (t verificationTx) PendingVerification(ctx context.Context, number string) (*simgate.Verification, simgate.MessageStatus, error) {
-	return findVerification(ctx, t.tx, `v.to_number = ? AND v.status = 'pending' ORDER BY v.created_at DESC, v.id DESC LIMIT 1`, number)
+func (t verificationTx) PendingVerification(ctx context.Context, serviceID, number string) (*simgate.Verification, simgate.MessageStatus, error) {
+	return findVerification(ctx, t.tx, `v.service_id = ? AND v.to_number = ? AND v.status = 'pending'
+		ORDER BY v.created_at DESC, v.id DESC LIMIT 1`, serviceID, number)
 }
 
 func (t verificationTx) PendingCallVerification(ctx context.Context, number, modemID string) (*simgate.Verification, error) {
@@ -45,10 +46,11 @@ func (t verificationTx) CreateVerification(ctx context.Context, v *simgate.Verif
 	now := t.tx.now.UnixMilli()
 	if _, err := t.tx.ExecContext(ctx, `
 		INSERT INTO verifications (id, to_number, status, channel, call_to, call_modem, code_hash, code_length, locale,
-		                           app_name, reference, max_attempts, send_count, api_key_id, expires_at, created_at, updated_at)
-		VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
+		                           app_name, reference, max_attempts, send_count, api_key_id, expires_at, created_at,
+		                           updated_at, service_id)
+		VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)
 	`, v.ID, v.To, v.Channel, v.CallTo, v.CallModem, v.CodeHash, v.CodeLength, v.Locale, v.AppName, v.Reference, v.MaxAttempts,
-		nullString(v.APIKeyID), v.ExpiresAt.UnixMilli(), now, now); err != nil {
+		nullString(v.APIKeyID), v.ExpiresAt.UnixMilli(), now, now, v.ServiceID); err != nil {
 		return fmt.Errorf("cannot create verification: %w", err)
 	}
 	v.Status, v.Attempts, v.SendCount = simgate.VerificationPending, 0, 1
@@ -252,7 +254,7 @@ func findVerification(ctx context.Context, tx *tx, where string, args ...any) (*
 	row := tx.QueryRowContext(ctx, `
 		SELECT v.id, v.to_number, v.status, v.channel, v.call_to, v.call_modem, v.code_hash, v.code_length, v.locale,
 		       v.app_name, v.reference, v.attempts, v.max_attempts, v.send_count, v.api_key_id, v.expires_at, v.created_at,
-		       v.updated_at, v.approved_at, m.id, m.status
+		       v.updated_at, v.approved_at, v.service_id, m.id, m.status
 		FROM verifications v
 		LEFT JOIN messages m ON m.id = COALESCE(v.message_id, (
 			SELECT id FROM messages WHERE verification_id = v.id ORDER BY created_at DESC, rowid DESC LIMIT 1))
@@ -264,7 +266,7 @@ func findVerification(ctx context.Context, tx *tx, where string, args ...any) (*
 	var approvedAt sql.NullInt64
 	if err := row.Scan(&v.ID, &v.To, &status, &channel, &v.CallTo, &v.CallModem, &v.CodeHash, &v.CodeLength, &v.Locale, &v.AppName, &v.Reference,
 		&v.Attempts, &v.MaxAttempts, &v.SendCount, &apiKeyID, &expiresAt, &createdAt,
-		&updatedAt, &approvedAt, &msgID, &msgStatus); errors.Is(err, sql.ErrNoRows) {
+		&updatedAt, &approvedAt, &v.ServiceID, &msgID, &msgStatus); errors.Is(err, sql.ErrNoRows) {
 		return nil, "", simgate.Errorf(simgate.CodeNotFound, "verification not found")
 	} else if err != nil {
 		return nil, "", fmt.Errorf("cannot find verification: %w", err)

@@ -3,6 +3,7 @@ package verify_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -105,7 +106,7 @@ func TestMissedCallStart(t *testing.T) {
 	if len(r.h.texts[caller]) != 0 {
 		t.Fatalf("SMS to the caller: %q", r.h.texts[caller])
 	}
-	got, err := r.s.Get(ctx, v.ID)
+	got, err := r.s.Get(ctx, simgate.VerificationRef{ID: v.ID})
 	if err != nil || got.Channel != simgate.ChannelMissedCall || got.CallTo != sim0 || got.Status != simgate.VerificationPending {
 		t.Fatalf("get: %+v, %v", got, err)
 	}
@@ -192,10 +193,10 @@ func TestMissedCallRule(t *testing.T) {
 	}
 	v := start(caller, 0)
 
-	if _, err := r.s.Check(ctx, v.ID, "", "123456"); simgate.ErrorCode(err) != simgate.CodeConflict {
+	if _, err := r.s.Check(ctx, simgate.VerificationRef{ID: v.ID}, "123456"); simgate.ErrorCode(err) != simgate.CodeConflict {
 		t.Fatalf("a code check of a missed-call verification: %v, want conflict", err)
 	}
-	if _, err := r.s.Check(ctx, "", caller, "123456"); simgate.ErrorCode(err) != simgate.CodeConflict {
+	if _, err := r.s.Check(ctx, simgate.VerificationRef{To: caller}, "123456"); simgate.ErrorCode(err) != simgate.CodeConflict {
 		t.Fatalf("a code check by number: %v, want conflict", err)
 	}
 	if got, _, err := r.db.GetVerification(ctx, v.ID); err != nil || got.Attempts != 0 || got.Status != simgate.VerificationPending {
@@ -222,14 +223,14 @@ func TestMissedCallRule(t *testing.T) {
 	if !handle(call(caller, "sim0", r.clock())) {
 		t.Fatal("the call from the number to its SIM did not approve")
 	}
-	got, err := r.s.Get(ctx, v.ID)
+	got, err := r.s.Get(ctx, simgate.VerificationRef{ID: v.ID})
 	if err != nil || got.Status != simgate.VerificationApproved || !got.ApprovedAt.Equal(r.clock()) {
 		t.Fatalf("approved: %+v, %v", got, err)
 	}
 	if handle(call(caller, "sim0", r.clock())) {
 		t.Fatal("a second call approved again")
 	}
-	if _, err := r.s.Check(ctx, v.ID, "", "123456"); simgate.ErrorCode(err) != simgate.CodeConflict {
+	if _, err := r.s.Check(ctx, simgate.VerificationRef{ID: v.ID}, "123456"); simgate.ErrorCode(err) != simgate.CodeConflict {
 		t.Fatalf("a code check after approval: %v, want conflict", err)
 	}
 
@@ -288,7 +289,7 @@ func TestMissedCallChannelSwitch(t *testing.T) {
 	if got, err := r.db.FindMessage(ctx, m.ID); err != nil || got.Status != simgate.StatusCanceled {
 		t.Fatalf("its queued SMS: %+v, %v; want canceled", got, err)
 	}
-	if _, err := r.s.Check(ctx, sms.ID, "", code); simgate.ErrorCode(err) != simgate.CodeConflict {
+	if _, err := r.s.Check(ctx, simgate.VerificationRef{ID: sms.ID}, code); simgate.ErrorCode(err) != simgate.CodeConflict {
 		t.Fatalf("the SMS code after the switch: %v, want conflict", err)
 	}
 
@@ -302,7 +303,7 @@ func TestMissedCallChannelSwitch(t *testing.T) {
 	if ok, err := r.s.HandleCall(ctx, call(caller, "sim0", r.clock())); err != nil || ok {
 		t.Fatalf("a call after the switch: %v, %v; want nothing approved", ok, err)
 	}
-	if got, err := r.s.Check(ctx, back.ID, "", r.h.code(t, caller)); err != nil || got.Status != simgate.VerificationApproved {
+	if got, err := r.s.Check(ctx, simgate.VerificationRef{ID: back.ID}, r.h.code(t, caller)); err != nil || got.Status != simgate.VerificationApproved {
 		t.Fatalf("the new code: %+v, %v", got, err)
 	}
 }
@@ -317,7 +318,7 @@ func TestMissedCallNewestFirst(t *testing.T) {
 	for range 2 {
 		if err := r.db.UpdateVerifications(ctx, func(tx simgate.VerificationTx) error {
 			v := &simgate.Verification{ID: simgate.NewID("ver", tx.Now()), To: caller, Channel: simgate.ChannelMissedCall,
-				CallTo: sim0, CallModem: "sim0", CodeLength: 6, MaxAttempts: 5, ExpiresAt: tx.Now().Add(10 * time.Minute)}
+				CallTo: sim0, CallModem: "sim0", ServiceID: simgate.DefaultServiceID, CodeLength: 6, MaxAttempts: 5, ExpiresAt: tx.Now().Add(10 * time.Minute)}
 			ids = append(ids, v.ID)
 			return tx.CreateVerification(ctx, v)
 		}); err != nil {
@@ -337,5 +338,52 @@ func TestMissedCallNewestFirst(t *testing.T) {
 				t.Fatalf("one call approved the older too: %s", st)
 			}
 		}
+	}
+}
+
+// A number has a pending missed-call verification per service, as it has a
+// code's: a start in one service leaves another's alone, and so does a
+// start of the other channel, which cancels only its own service's. A call
+// is for no service: it approves the newest pending verification of its
+// number on its SIM, whatever the service. A missed call takes no custom
+// code, as it has no code.
+func TestMissedCallServices(t *testing.T) {
+	ctx := context.Background()
+	r := newRulesRig(t, verify.Options{Callees: newSIMs("sim0", sim0)})
+	svc := &simgate.Service{FriendlyName: "Shop", CustomCodeAllowed: true}
+	if err := r.s.CreateService(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.s.StartCustom(ctx, &simgate.Verification{To: caller, Channel: simgate.ChannelMissedCall, ServiceID: svc.ID},
+		0, "123456"); simgate.ErrorCode(err) != simgate.CodeInvalid || !strings.Contains(err.Error(), "custom_code") {
+		t.Fatalf("a missed call with a custom code: %v; want invalid, naming custom_code", err)
+	}
+	def := &simgate.Verification{To: caller, Channel: simgate.ChannelMissedCall}
+	if _, err := r.s.Start(ctx, def, 0); err != nil || def.ServiceID != simgate.DefaultServiceID {
+		t.Fatalf("start in the default service: %+v, %v", def, err)
+	}
+	r.advance(time.Second)
+	shop := &simgate.Verification{To: caller, Channel: simgate.ChannelMissedCall, ServiceID: svc.ID}
+	if _, err := r.s.Start(ctx, shop, 0); err != nil || shop.ID == def.ID || shop.CallModem != "sim0" {
+		t.Fatalf("start in %s: %+v, %v; want a verification of its own on sim0", svc.ID, shop, err)
+	}
+	if st := r.status(t, def.ID); st != simgate.VerificationPending {
+		t.Fatalf("a start in another service made the default one's %s", st)
+	}
+	r.advance(time.Second)
+	if _, err := r.s.Start(ctx, &simgate.Verification{To: caller, ServiceID: svc.ID}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.status(t, shop.ID); st != simgate.VerificationCanceled {
+		t.Fatalf("an SMS start in %s left its missed call %s; want canceled", svc.ID, st)
+	}
+	if st := r.status(t, def.ID); st != simgate.VerificationPending {
+		t.Fatalf("an SMS start in another service made the default one's missed call %s", st)
+	}
+	if ok, err := r.s.HandleCall(ctx, call(caller, "sim0", r.clock())); err != nil || !ok {
+		t.Fatalf("the call: %v, %v", ok, err)
+	}
+	if st := r.status(t, def.ID); st != simgate.VerificationApproved {
+		t.Fatalf("after the call the default service's missed call is %s; want approved", st)
 	}
 }

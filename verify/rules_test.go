@@ -133,19 +133,19 @@ func TestVerificationRules(t *testing.T) {
 	}
 
 	if code1 != code2 {
-		got, err := r.s.Check(ctx, v.ID, "", code1)
+		got, err := r.s.Check(ctx, simgate.VerificationRef{ID: v.ID}, code1)
 		if err != nil || got.Status != simgate.VerificationPending || got.Attempts != 1 || got.CodeHash != nil {
 			t.Fatalf("the replaced code: %+v, %v; want pending with one attempt used", got, err)
 		}
 	}
-	got, err := r.s.Check(ctx, "", number, code2)
+	got, err := r.s.Check(ctx, simgate.VerificationRef{To: number}, code2)
 	if err != nil || got.Status != simgate.VerificationApproved || got.ApprovedAt.IsZero() || got.CodeHash != nil {
 		t.Fatalf("the new code, by number: %+v, %v", got, err)
 	}
-	if _, err := r.s.Check(ctx, "", number, code2); simgate.ErrorCode(err) != simgate.CodeNotFound {
+	if _, err := r.s.Check(ctx, simgate.VerificationRef{To: number}, code2); simgate.ErrorCode(err) != simgate.CodeNotFound {
 		t.Fatalf("by number after approval: %v, want not found", err)
 	}
-	if _, err := r.s.Check(ctx, v.ID, "", code2); simgate.ErrorCode(err) != simgate.CodeConflict {
+	if _, err := r.s.Check(ctx, simgate.VerificationRef{ID: v.ID}, code2); simgate.ErrorCode(err) != simgate.CodeConflict {
 		t.Fatalf("by id after approval: %v, want conflict", err)
 	}
 
@@ -155,7 +155,7 @@ func TestVerificationRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.advance(time.Minute)
-	if got, err := r.s.Get(ctx, v3.ID); err != nil || got.Status != simgate.VerificationExpired {
+	if got, err := r.s.Get(ctx, simgate.VerificationRef{ID: v3.ID}); err != nil || got.Status != simgate.VerificationExpired {
 		t.Fatalf("Get after expiry: %+v, %v", got, err)
 	}
 	if err := r.s.RunOnce(ctx); err != nil {
@@ -164,7 +164,7 @@ func TestVerificationRules(t *testing.T) {
 	if got, _, err := r.db.GetVerification(ctx, v3.ID); err != nil || got.Status != simgate.VerificationExpired {
 		t.Fatalf("stored after the sweep: %+v, %v", got, err)
 	}
-	if _, err := r.s.Cancel(ctx, v3.ID); simgate.ErrorCode(err) != simgate.CodeConflict {
+	if _, err := r.s.Cancel(ctx, simgate.VerificationRef{ID: v3.ID}); simgate.ErrorCode(err) != simgate.CodeConflict {
 		t.Fatalf("cancel of an expired verification: %v, want conflict", err)
 	}
 	// A new start after expiry makes a new verification.
@@ -188,7 +188,7 @@ func TestVerificationFailureRules(t *testing.T) {
 		if code == bad {
 			bad = "111111"
 		}
-		got, err := r.s.Check(ctx, id, "", bad)
+		got, err := r.s.Check(ctx, simgate.VerificationRef{ID: id}, bad)
 		if err != nil {
 			t.Fatalf("a wrong code: %v", err)
 		}
@@ -207,7 +207,7 @@ func TestVerificationFailureRules(t *testing.T) {
 	if n := r.alerts(t, simgate.AlertMaxAttempts); n != 1 {
 		t.Fatalf("max-attempts alerts = %d", n)
 	}
-	if _, err := r.s.Check(ctx, v.ID, "", r.h.code(t, number)); simgate.ErrorCode(err) != simgate.CodeConflict {
+	if _, err := r.s.Check(ctx, simgate.VerificationRef{ID: v.ID}, r.h.code(t, number)); simgate.ErrorCode(err) != simgate.CodeConflict {
 		t.Fatalf("the right code after max attempts: %v, want conflict", err)
 	}
 
@@ -221,7 +221,7 @@ func TestVerificationFailureRules(t *testing.T) {
 	}
 	r.advance(time.Minute)
 	var rl *simgate.RateLimitError
-	if _, err := r.s.Check(ctx, v2.ID, "", r.h.code(t, number)); !errors.As(err, &rl) || rl.RetryAfter() != verify.FailureWindow-time.Minute {
+	if _, err := r.s.Check(ctx, simgate.VerificationRef{ID: v2.ID}, r.h.code(t, number)); !errors.As(err, &rl) || rl.RetryAfter() != verify.FailureWindow-time.Minute {
 		t.Fatalf("the right code at the cap: %v; want refused for the rest of the window", err)
 	}
 	if _, err := r.s.Start(ctx, &simgate.Verification{To: number}, 0); !errors.As(err, &rl) {
@@ -249,7 +249,7 @@ func TestVerificationConcurrentChecks(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got, err := r.s.Check(ctx, v.ID, "", code)
+			got, err := r.s.Check(ctx, simgate.VerificationRef{ID: v.ID}, code)
 			switch {
 			case err == nil && got.Status == simgate.VerificationApproved:
 				approved.Add(1)

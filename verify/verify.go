@@ -24,12 +24,28 @@
 // unanswered, approves it (HandleCall). It proves only the caller ID the
 // network presents, which can be spoofed.
 //
+// Every verification belongs to a service (simgate.Service): one
+// application's name, code length, lifetime, texts, countries and whether
+// its requests may give their own code. What a service leaves zero is the
+// gateway's (these Options); the default service sets nothing, so the
+// requests that name no service work as they did before services existed.
+// A number has a pending verification per service, but the limits on the
+// sends to a number (code SMS and missed-call starts) and on the failed
+// checks of its codes count every service's: more services must not mean
+// more SMS to one victim, nor more guesses at one number's codes. A caller
+// whose API key is limited to services finds the verifications of no other
+// service (simgate.VerificationRef): by id and by number they are not
+// found, the answer for those that do not exist. A service's texts are
+// written by an admin key (or the operator's command line), never by a
+// request, so the rule above on texts holds for them too.
+//
 // The package does not import the store, the queue or the modems: it
 // declares the Store, Enqueuer and Callees it needs, and cmd/simgate wires
 // *store.DB, the dispatcher and the modem pool.
 package verify
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -71,6 +87,16 @@ type Store interface {
 	// RunExclusive runs fn unless another node sharing the database runs
 	// the duty of the same name, and reports whether fn ran.
 	RunExclusive(ctx context.Context, duty string, fn func(context.Context) error) (bool, error)
+
+	// CreateService stores a service as it is, with a new id when it has
+	// none, created and updated now; CodeInvalid for one the store cannot
+	// hold, CodeConflict for an id that exists.
+	CreateService(ctx context.Context, s *simgate.Service) error
+	// FindService returns the service with the given id as it is stored;
+	// simgate.ServiceNotFound when none.
+	FindService(ctx context.Context, id string) (*simgate.Service, error)
+	// ListServices returns every service as stored, the default first.
+	ListServices(ctx context.Context) ([]*simgate.Service, error)
 }
 
 // Enqueuer queues SMS. The queue's dispatcher satisfies it.
@@ -154,6 +180,12 @@ type Options struct {
 	// Callees picks the SIM of each missed-call verification; nil refuses
 	// that channel (CodeUnavailable).
 	Callees Callees
+	// AllowedCountries is the gateway's country allow-list (ISO 3166), which
+	// the API applies to every number (simgate.NumberPolicy) and a service
+	// may only narrow: CheckService refuses a service country outside it,
+	// unless AllowAllCountries (the demo) lifts the list.
+	AllowedCountries  []string
+	AllowAllCountries bool
 	// Now is the clock; default time.Now.
 	Now simgate.Clock
 	// Logger gets alerts and errors, never a code; default discards.
@@ -288,27 +320,57 @@ func (o Options) Check() []Problem {
 
 // Start sends a code to v.To, which the caller has normalised to E.164, or,
 // for a missed-call verification, picks the SIM the user must call. From
-// v it reads To, Channel ("" is SMS), Locale, AppName (empty or a key of
-// Options.AppNames; Start replaces it with the name shown), Reference,
-// CodeLength (0: the default; none for a missed call) and APIKeyID; ttl 0
-// means the default. It fills in the rest of v and returns the queued SMS,
-// whose text is sealed, or nil for a missed-call verification (see
-// startCall). The verification and its SMS are stored in one transaction;
-// a resend cancels the still-queued SMS with the old code. A pending
-// verification of the number by the other channel is canceled, not taken
-// over. It returns CodeInvalid for bad parameters, a rate-limit error when
-// the number has had too many sends or failures, and CodeUnavailable when
-// no SIM can take a missed call.
+// v it reads To, ServiceID ("": the default service), Channel ("" is SMS),
+// Locale, AppName (empty or a key of Options.AppNames; Start replaces it
+// with the name shown), Reference, CodeLength (0: the service's; none for a
+// missed call) and APIKeyID; ttl 0 means the service's. It fills in the
+// rest of v and returns the queued SMS, whose text is sealed, or nil for a
+// missed-call verification (see startCall). The verification and its SMS
+// are stored in one transaction; a resend (a pending verification of the
+// number in the same service and channel) cancels the still-queued SMS with
+// the old code. A pending verification of the number in the same service
+// by the other channel is canceled, not taken over. It returns
+// simgate.ServiceNotFound for a service that does not exist, CodeInvalid
+// for bad parameters (a number outside the service's countries among
+// them), a rate-limit error when the number has had too many sends or
+// failures, in any service, and CodeUnavailable when no SIM can take a
+// missed call.
 func (s *Service) Start(ctx context.Context, v *simgate.Verification, ttl time.Duration) (*simgate.Message, error) {
-	if err := s.prepare(v, &ttl); err != nil {
+	return s.start(ctx, v, ttl, "")
+}
+
+// StartCustom is Start with code, given by the caller, as the code instead
+// of one drawn: a custom code, which only a service that allows them takes
+// (CodeForbidden otherwise). It must be digits, as many as a code of the
+// service may have (CodeInvalid), and sets v.CodeLength. Like a drawn code
+// it is kept only as its HMAC, and is never logged nor answered; what it
+// does not have is a drawn code's unpredictability, which is the caller's
+// to give it.
+func (s *Service) StartCustom(ctx context.Context, v *simgate.Verification, ttl time.Duration, code string) (*simgate.Message, error) {
+	if code == "" {
+		return nil, simgate.Errorf(simgate.CodeInvalid, "custom_code is empty")
+	}
+	return s.start(ctx, v, ttl, code)
+}
+
+// start is Start with a custom code, or none ("").
+func (s *Service) start(ctx context.Context, v *simgate.Verification, ttl time.Duration, custom string) (*simgate.Message, error) {
+	svc, err := s.service(ctx, v.ServiceID)
+	if err != nil {
+		return nil, err
+	}
+	template, err := s.prepare(v, &ttl, svc, custom)
+	if err != nil {
 		return nil, err
 	}
 	if v.Channel == simgate.ChannelMissedCall {
 		return nil, s.startCall(ctx, v, ttl)
 	}
-	code, err := NewCode(v.CodeLength)
-	if err != nil {
-		return nil, err
+	code := custom
+	if code == "" {
+		if code, err = NewCode(v.CodeLength); err != nil {
+			return nil, err
+		}
 	}
 	v.ExpiresAt = s.opts.Now().Add(ttl)
 	v.MaxAttempts = s.opts.MaxChecks
@@ -328,7 +390,7 @@ func (s *Service) Start(ctx context.Context, v *simgate.Verification, ttl time.D
 		}
 		m = &simgate.Message{
 			To:             v.To,
-			Text:           s.render(v, code, ttl),
+			Text:           Render(template, code, v.AppName, ttl),
 			Priority:       simgate.PriorityVerification,
 			ExpiresAt:      v.ExpiresAt,
 			VerificationID: v.ID,
@@ -357,7 +419,8 @@ func (s *Service) Start(ctx context.Context, v *simgate.Verification, ttl time.D
 	}
 	s.queue.Wake()
 	v.CodeHash = nil
-	s.log.Info("verification sent", "verification", v.ID, "message", m.ID, "resent", resent, "send_count", v.SendCount)
+	s.log.Info("verification sent", "verification", v.ID, "service", v.ServiceID, "message", m.ID, "resent", resent,
+		"send_count", v.SendCount, "custom_code", custom != "")
 	return m, nil
 }
 
@@ -435,16 +498,17 @@ func (s *Service) sendRefusal(ctx context.Context, tx simgate.VerificationTx, nu
 
 // startOrResend stores v with a hash of code (none for a missed-call
 // verification, whose SIM it picks) and counts a send. When the number has
-// a pending verification of v's channel that has not expired, v takes it
-// over (a resend: v gets its id, creation time and attempts; its code,
-// expiry, length, locale and app name replace the old ones, its reference
-// only when v has one; a missed call goes to the same SIM while it can take
-// it) and resent is true. A pending one that has expired is marked expired
-// first, and one of the other channel canceled, with its queued SMS: its
-// code, or a call, must not approve what replaced it. Then v is created
-// with a new id.
+// a pending verification in v's service of v's channel that has not
+// expired, v takes it over (a resend: v gets its id, creation time and
+// attempts; its code, expiry, length, locale and app name replace the old
+// ones, its reference only when v has one; a missed call goes to the same
+// SIM while it can take it) and resent is true. A pending one that has
+// expired is marked expired first, and one of the other channel canceled,
+// with its queued SMS: its code, or a call, must not approve what replaced
+// it. Then v is created with a new id. The pending verifications of other
+// services are left alone.
 func (s *Service) startOrResend(ctx context.Context, tx simgate.VerificationTx, v *simgate.Verification, code string) (resent bool, err error) {
-	cur, _, err := tx.PendingVerification(ctx, v.To)
+	cur, _, err := tx.PendingVerification(ctx, v.ServiceID, v.To)
 	if err != nil && simgate.ErrorCode(err) != simgate.CodeNotFound {
 		return false, err
 	}
@@ -503,66 +567,132 @@ func channelName(c simgate.VerificationChannel) string {
 	return "SMS"
 }
 
-func (s *Service) prepare(v *simgate.Verification, ttl *time.Duration) error {
+// prepare checks v, a request to start a verification in the service svc
+// with the custom code custom (or none), fills in what it leaves to the
+// service and the gateway (channel, code length, TTL, app name, locale,
+// service), and returns the template of its text. A missed-call
+// verification has no code: it takes neither a custom code nor a
+// code_length, and keeps the configured default length (see
+// simgate.Verification.CodeLength).
+func (s *Service) prepare(v *simgate.Verification, ttl *time.Duration, svc *simgate.Service, custom string) (string, error) {
 	if !simgate.IsE164(v.To) {
-		return simgate.Errorf(simgate.CodeInvalid, "to must be an E.164 number such as +4915123456789")
+		return "", simgate.Errorf(simgate.CodeInvalid, "to must be an E.164 number such as +4915123456789")
 	}
 	switch v.Channel {
 	case "":
 		v.Channel = simgate.ChannelSMS
 	case simgate.ChannelSMS:
 	case simgate.ChannelMissedCall:
+		if custom != "" {
+			return "", simgate.Errorf(simgate.CodeInvalid, "custom_code does not apply to a missed_call verification: it has no code")
+		}
 		if v.CodeLength != 0 {
-			return simgate.Errorf(simgate.CodeInvalid, "code_length does not apply to a missed_call verification: it has no code")
+			return "", simgate.Errorf(simgate.CodeInvalid, "code_length does not apply to a missed_call verification: it has no code")
 		}
 		if s.opts.Callees == nil {
-			return simgate.Errorf(simgate.CodeUnavailable, "missed-call verifications are not available: no modems")
+			return "", simgate.Errorf(simgate.CodeUnavailable, "missed-call verifications are not available: no modems")
 		}
+		// The configured default, not the service's: the length means
+		// nothing here, and the stores require one.
+		v.CodeLength = s.opts.CodeLength
 	default:
-		return simgate.Errorf(simgate.CodeInvalid, "channel must be %q or %q, got %q", simgate.ChannelSMS, simgate.ChannelMissedCall, v.Channel)
+		return "", simgate.Errorf(simgate.CodeInvalid, "channel must be %q or %q, got %q", simgate.ChannelSMS, simgate.ChannelMissedCall, v.Channel)
 	}
 	v.CallTo, v.CallModem = "", ""
-	if v.CodeLength == 0 {
+	v.ServiceID = svc.ID
+	if len(svc.AllowedCountries) > 0 {
+		if cc := simgate.CountryOf(v.To); !slices.Contains(svc.AllowedCountries, cc) {
+			return "", simgate.Errorf(simgate.CodeInvalid, "service %s sends codes to %s only; to is a number of %s",
+				svc.ID, strings.Join(svc.AllowedCountries, ", "), cmp.Or(cc, "no country"))
+		}
+	}
+	lengthField := "code_length"
+	if custom != "" {
+		// Refused before its form is looked at: a service that takes no
+		// custom codes says so whatever the code.
+		if !svc.CustomCodeAllowed {
+			return "", simgate.Errorf(simgate.CodeForbidden, "service %s does not allow custom codes; "+
+				"create a service with custom codes allowed to give codes of your own", svc.ID)
+		}
+		if !validCode(custom) || len(custom) < s.opts.MinCodeLength {
+			return "", simgate.Errorf(simgate.CodeInvalid, "custom_code must be %d to %d digits", s.opts.MinCodeLength, MaxCodeLength)
+		}
+		if v.CodeLength != 0 && v.CodeLength != len(custom) {
+			return "", simgate.Errorf(simgate.CodeInvalid, "code_length is %d, but custom_code has %d digits; give one or the other", v.CodeLength, len(custom))
+		}
+		v.CodeLength = len(custom)
+	}
+	if v.CodeLength == 0 && svc.CodeLength != 0 {
+		v.CodeLength, lengthField = svc.CodeLength, "the code_length of service "+svc.ID
+	} else if v.CodeLength == 0 {
 		v.CodeLength = s.opts.CodeLength
 	}
 	if v.CodeLength < s.opts.MinCodeLength && v.CodeLength >= MinCodeLength {
-		return simgate.Errorf(simgate.CodeInvalid, "code_length must be at least %d digits, got %d; "+
-			"the operator can allow shorter codes with verify.min_code_length (NIST SP 800-63B asks for at least 6)", s.opts.MinCodeLength, v.CodeLength)
+		return "", simgate.Errorf(simgate.CodeInvalid, "%s must be at least %d digits, got %d; "+
+			"the operator can allow shorter codes with verify.min_code_length (NIST SP 800-63B asks for at least 6)", lengthField, s.opts.MinCodeLength, v.CodeLength)
 	}
 	if v.CodeLength < s.opts.MinCodeLength || v.CodeLength > MaxCodeLength {
-		return simgate.Errorf(simgate.CodeInvalid, "code_length must be %d to %d, got %d", s.opts.MinCodeLength, MaxCodeLength, v.CodeLength)
+		return "", simgate.Errorf(simgate.CodeInvalid, "%s must be %d to %d, got %d", lengthField, s.opts.MinCodeLength, MaxCodeLength, v.CodeLength)
 	}
-	if *ttl == 0 {
+	ttlField := "ttl"
+	if *ttl == 0 && svc.TTL != 0 {
+		*ttl, ttlField = svc.TTL, "the ttl of service "+svc.ID
+	} else if *ttl == 0 {
 		*ttl = s.opts.TTL
 	}
 	if *ttl > s.opts.MaxTTL && *ttl <= MaxTTL {
-		return simgate.Errorf(simgate.CodeInvalid, "ttl must be at most %s, got %s; "+
-			"the operator can allow longer lifetimes with verify.max_ttl (NIST SP 800-63B asks for at most 10m)", s.opts.MaxTTL, *ttl)
+		return "", simgate.Errorf(simgate.CodeInvalid, "%s must be at most %s, got %s; "+
+			"the operator can allow longer lifetimes with verify.max_ttl (NIST SP 800-63B asks for at most 10m)", ttlField, s.opts.MaxTTL, *ttl)
 	}
 	if *ttl < MinTTL || *ttl > s.opts.MaxTTL {
-		return simgate.Errorf(simgate.CodeInvalid, "ttl must be between %s and %s, got %s", MinTTL, s.opts.MaxTTL, *ttl)
+		return "", simgate.Errorf(simgate.CodeInvalid, "%s must be between %s and %s, got %s", ttlField, MinTTL, s.opts.MaxTTL, *ttl)
 	}
 	if len([]rune(v.Reference)) > MaxReference || len(v.Reference) > 4*MaxReference {
-		return simgate.Errorf(simgate.CodeInvalid, "reference must be at most %d characters", MaxReference)
+		return "", simgate.Errorf(simgate.CodeInvalid, "reference must be at most %d characters", MaxReference)
 	}
 	// app_name is a key, never text: the SMS shows only names the operator
 	// configured.
 	switch name, ok := s.opts.AppNames[v.AppName]; {
 	case v.AppName == "":
-		v.AppName = s.opts.AppName
+		v.AppName = cmp.Or(svc.FriendlyName, s.opts.AppName)
 	case ok:
 		v.AppName = name
 	case !ValidAppNameKey(v.AppName):
-		return simgate.Errorf(simgate.CodeInvalid, "app_name must be the key of a configured app name "+
+		return "", simgate.Errorf(simgate.CodeInvalid, "app_name must be the key of a configured app name "+
 			"(1 to %d letters, digits, '.', '_' or '-'), not text; the operator adds names under verify.app_names", MaxAppName)
 	default:
-		return simgate.Errorf(simgate.CodeInvalid, "app_name %q is not a configured app name (configured: %s); "+
+		return "", simgate.Errorf(simgate.CodeInvalid, "app_name %q is not a configured app name (configured: %s); "+
 			"the operator adds it as a key under verify.app_names, with the name to show as its value", v.AppName, s.appNameKeys())
 	}
-	if _, ok := s.opts.Templates[v.Locale]; !ok {
+	template, ok := s.template(svc, v.Locale)
+	if !ok {
 		v.Locale = s.opts.DefaultLocale
+		template, _ = s.template(svc, v.Locale)
 	}
-	return nil
+	return template, nil
+}
+
+// template returns the template of locale: the service's, or else the
+// gateway's; ok is false when neither has one.
+func (s *Service) template(svc *simgate.Service, locale string) (t string, ok bool) {
+	if t, ok = svc.Templates[locale]; ok {
+		return t, true
+	}
+	t, ok = s.opts.Templates[locale]
+	return t, ok
+}
+
+// service returns the service id ("": the default service) as stored. The
+// default service is not read: its row holds no settings (the schema
+// keeps it so), so it is the gateway's settings alone.
+func (s *Service) service(ctx context.Context, id string) (*simgate.Service, error) {
+	if id == "" || id == simgate.DefaultServiceID {
+		return &simgate.Service{ID: simgate.DefaultServiceID}, nil
+	}
+	if !simgate.IsServiceID(id) {
+		return nil, simgate.ServiceNotFound(id)
+	}
+	return s.store.FindService(ctx, id)
 }
 
 // appNameKeys lists the configured app name keys for an error message.
@@ -602,17 +732,18 @@ func CheckAppName(name string) error {
 	return nil
 }
 
-// Check checks code against the verification id or, when id is empty,
-// against the newest pending verification of the number to. It returns the
+// Check checks code against the verification ref names (by id, or the
+// newest pending verification of a number in a service). It returns the
 // verification after the check: approved when this check approved it,
 // pending with attempts left after a wrong code, max_attempts_reached when
 // this wrong code was the last allowed. It returns CodeNotFound when there is
-// no such verification, CodeConflict when it was not pending (already
+// no such verification or it is of a service the caller may not see (no
+// attempt is counted then), CodeConflict when it was not pending (already
 // approved, canceled, expired or failed: even the right code fails) or is a
 // missed-call verification (no code approves it: a call does; nothing is
 // counted), and a rate-limit error when the number reached its failure cap.
-func (s *Service) Check(ctx context.Context, id, to, code string) (*simgate.Verification, error) {
-	if id == "" && to == "" {
+func (s *Service) Check(ctx context.Context, ref simgate.VerificationRef, code string) (*simgate.Verification, error) {
+	if ref.ID == "" && ref.To == "" {
 		return nil, simgate.Errorf(simgate.CodeInvalid, "give id or to")
 	}
 	if !validCode(code) {
@@ -623,7 +754,7 @@ func (s *Service) Check(ctx context.Context, id, to, code string) (*simgate.Veri
 	var failures int
 	err := s.store.UpdateVerifications(ctx, func(tx simgate.VerificationTx) error {
 		var err error
-		v, changed, failures, err = s.check(ctx, tx, id, to, code)
+		v, changed, failures, err = s.check(ctx, tx, ref, code)
 		return err
 	})
 	if err != nil {
@@ -643,24 +774,54 @@ func (s *Service) Check(ctx context.Context, id, to, code string) (*simgate.Veri
 	return nil, simgate.Errorf(simgate.CodeConflict, "verification %s is %s", v.ID, v.Status)
 }
 
-// check compares code with the verification id, or with the newest
-// pending one of the number to, in tx. A pending verification past its
-// expiry becomes expired, and one whose last SMS failed becomes failed;
-// neither is compared. Otherwise a match approves it; a mismatch counts an
-// attempt and a failure of the number (an alert when the number reaches
-// FailureCap), and the attempt that reaches MaxAttempts makes it
-// max_attempts_reached (with an alert). changed reports whether this check
-// moved it out of pending; failures is the number's failed checks within
-// FailureWindow after it. A number at its FailureCap is refused without a
-// comparison. The returned verification has no code hash.
-func (s *Service) check(ctx context.Context, tx simgate.VerificationTx, id, to, code string) (v *simgate.Verification, changed bool, failures int, err error) {
+// verificationNotFound is the answer for a verification that does not
+// exist and for one of a service the caller may not see alike (the
+// stores' words).
+func verificationNotFound() error {
+	return simgate.Errorf(simgate.CodeNotFound, "verification not found")
+}
+
+// find returns the verification ref names by its id, in tx, when the
+// caller may see it (visible); CodeNotFound otherwise.
+func find(ctx context.Context, tx simgate.VerificationTx, ref simgate.VerificationRef) (*simgate.Verification, simgate.MessageStatus, error) {
+	v, msgStatus, err := tx.FindVerification(ctx, ref.ID)
+	if err != nil {
+		return nil, "", err
+	} else if !visible(ref, v) {
+		return nil, "", verificationNotFound()
+	}
+	return v, msgStatus, nil
+}
+
+// visible reports whether the caller of ref may see v: v is of a service
+// the caller may use, and of the service ref names, when it names one.
+func visible(ref simgate.VerificationRef, v *simgate.Verification) bool {
+	return simgate.ServiceAllowed(ref.Services, v.ServiceID) && (ref.ServiceID == "" || ref.ServiceID == v.ServiceID)
+}
+
+// check compares code with the verification that ref names, in tx. A
+// pending verification past its expiry becomes expired, and one whose last
+// SMS failed becomes failed; neither is compared. Otherwise a match
+// approves it; a mismatch counts an attempt and a failure of the number (an
+// alert when the number reaches FailureCap), and the attempt that reaches
+// MaxAttempts makes it max_attempts_reached (with an alert). changed
+// reports whether this check moved it out of pending; failures is the
+// number's failed checks within FailureWindow after it. A number at its
+// FailureCap is refused without a comparison. The returned verification
+// has no code hash. A verification the caller may not see is not found
+// before anything is written.
+func (s *Service) check(ctx context.Context, tx simgate.VerificationTx, ref simgate.VerificationRef, code string) (v *simgate.Verification, changed bool, failures int, err error) {
 	var msgStatus simgate.MessageStatus
-	if id != "" {
-		v, msgStatus, err = tx.FindVerification(ctx, id)
+	if ref.ID != "" {
+		v, msgStatus, err = find(ctx, tx, ref)
 	} else {
-		v, msgStatus, err = tx.PendingVerification(ctx, to)
-		if simgate.ErrorCode(err) == simgate.CodeNotFound {
-			err = simgate.Errorf(simgate.CodeNotFound, "no pending verification for this number")
+		serviceID := cmp.Or(ref.ServiceID, simgate.DefaultServiceID)
+		err = simgate.Errorf(simgate.CodeNotFound, "no pending verification for this number")
+		if simgate.ServiceAllowed(ref.Services, serviceID) {
+			v, msgStatus, err = tx.PendingVerification(ctx, serviceID, ref.To)
+			if simgate.ErrorCode(err) == simgate.CodeNotFound {
+				err = simgate.Errorf(simgate.CodeNotFound, "no pending verification for this number")
+			}
 		}
 	}
 	if err != nil {
@@ -721,13 +882,19 @@ func (s *Service) check(ctx context.Context, tx simgate.VerificationTx, id, to, 
 // newest pending one of the caller's number (call.FromE164) whose SIM
 // (CallModem) took the call (call.ModemID) is approved when the call came
 // (call.At, or now when unset) within its life, from its creation to its
-// expiry, and marked expired when it came later. One call approves at most one verification. It reports
-// whether it approved one. A call whose number cannot be read as E.164
-// (withheld, alphanumeric, or national without the called SIM's number:
-// FromE164 is "") or that matches no pending missed-call verification
-// changes nothing. Whether the call was rejected does not matter: what
-// approves is the caller ID, which the network presents and which can be
-// spoofed.
+// expiry, and marked expired when it came later. One call approves at most
+// one verification. It reports whether it approved one. A call whose number
+// cannot be read as E.164 (withheld, alphanumeric, or national without the
+// called SIM's number: FromE164 is "") or that matches no pending
+// missed-call verification changes nothing. Whether the call was rejected
+// does not matter: what approves is the caller ID, which the network
+// presents and which can be spoofed.
+//
+// The lookup is by number and SIM, whatever the service: a call says
+// nothing of the application it is for. When the number has pending
+// missed-call verifications in several services on the same SIM, the call
+// approves the newest, and the others stay pending until a later call or
+// their expiry.
 func (s *Service) HandleCall(ctx context.Context, call *simgate.InboundCall) (approved bool, err error) {
 	if call == nil || call.FromE164 == "" || call.ModemID == "" {
 		return false, nil
@@ -799,14 +966,16 @@ func pendingStatus(v *simgate.Verification, msgStatus simgate.MessageStatus, now
 	return simgate.VerificationPending
 }
 
-// Get returns the verification with the given id; CodeNotFound when none. A
-// pending verification past its expiry is returned as expired, and one
-// whose last SMS failed as failed, before a check or a sweep writes that
-// down.
-func (s *Service) Get(ctx context.Context, id string) (*simgate.Verification, error) {
-	v, msgStatus, err := s.store.GetVerification(ctx, id)
+// Get returns the verification ref.ID; CodeNotFound when there is none or
+// the caller of ref may not see it. A pending verification past its expiry
+// is returned as expired, and one whose last SMS failed as failed, before a
+// check or a sweep writes that down.
+func (s *Service) Get(ctx context.Context, ref simgate.VerificationRef) (*simgate.Verification, error) {
+	v, msgStatus, err := s.store.GetVerification(ctx, ref.ID)
 	if err != nil {
 		return nil, err
+	} else if !visible(ref, v) {
+		return nil, verificationNotFound()
 	}
 	if v.Status == simgate.VerificationPending {
 		v.Status = pendingStatus(v, msgStatus, s.opts.Now().UTC().Truncate(time.Millisecond))
@@ -814,16 +983,17 @@ func (s *Service) Get(ctx context.Context, id string) (*simgate.Verification, er
 	return v, nil
 }
 
-// Cancel cancels a pending verification, erasing its hash, and, best effort,
-// its queued SMS. It returns CodeNotFound when there is none and
-// CodeConflict when it is not pending (one past its expiry is marked expired
-// first).
-func (s *Service) Cancel(ctx context.Context, id string) (*simgate.Verification, error) {
+// Cancel cancels the pending verification ref.ID, erasing its hash, and,
+// best effort, its queued SMS. It returns CodeNotFound when there is none
+// or the caller of ref may not see it (nothing is written then) and
+// CodeConflict when it is not pending (one past its expiry is marked
+// expired first).
+func (s *Service) Cancel(ctx context.Context, ref simgate.VerificationRef) (*simgate.Verification, error) {
 	var v *simgate.Verification
 	var conflict error
 	err := s.store.UpdateVerifications(ctx, func(tx simgate.VerificationTx) error {
 		var err error
-		if v, _, err = tx.FindVerification(ctx, id); err != nil {
+		if v, _, err = find(ctx, tx, ref); err != nil {
 			return err
 		}
 		v.CodeHash = nil
@@ -952,12 +1122,6 @@ func (s *Service) hash(id, code string) []byte {
 	m.Write([]byte{':'})
 	m.Write([]byte(code))
 	return m.Sum(nil)
-}
-
-// render fills the template for v's locale.
-func (s *Service) render(v *simgate.Verification, code string, ttl time.Duration) string {
-	t := s.opts.Templates[v.Locale]
-	return Render(t, code, v.AppName, ttl)
 }
 
 // Render fills {code}, {app} and {ttl_minutes} in template t. A TTL that is

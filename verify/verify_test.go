@@ -106,10 +106,10 @@ func TestCancelCancelsSMS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.Get(ctx, v.ID); err != nil || got.MessageID != m.ID {
+	if got, err := s.Get(ctx, simgate.VerificationRef{ID: v.ID}); err != nil || got.MessageID != m.ID {
 		t.Fatalf("Get: %+v, %v; want message %s", got, err, m.ID)
 	}
-	if _, err := s.Cancel(ctx, v.ID); err != nil {
+	if _, err := s.Cancel(ctx, simgate.VerificationRef{ID: v.ID}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := q.Message(ctx, m.ID)

@@ -17,6 +17,7 @@ import (
 func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("apikey", "create|list|revoke [flags]",
 		`simgate apikey create -c /etc/simgate/simgate.yaml --name shop --scopes verify
+  simgate apikey create -c /etc/simgate/simgate.yaml --name shop --scopes verify --services VA...
   simgate apikey list -c /etc/simgate/simgate.yaml
   simgate apikey revoke -c /etc/simgate/simgate.yaml key_...`, stderr)
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -30,11 +31,13 @@ func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs = newFlagSet("apikey "+sub, "[flags]", "", stderr)
 	configPath := fs.String("c", "", "configuration file (for database.path)")
 	dbPath := fs.String("db", "", "database file, instead of the one in the configuration")
-	var name, scopes *string
+	var name, scopes, services *string
 	switch sub {
 	case "create":
 		name = fs.String("name", "", "a name for the key, e.g. the application that uses it")
 		scopes = fs.String("scopes", "", "comma-separated: verify, send, read, admin")
+		services = fs.String("services", "", "comma-separated service ids (see simgate services list) the key is limited to; "+
+			"default: every service. Only verify and send keys may be limited")
 	case "list", "revoke":
 	default:
 		return usageError{fmt.Sprintf("unknown subcommand %q: want create, list or revoke", sub)}
@@ -42,7 +45,7 @@ func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	db, err := openAdmin(ctx, *configPath, *dbPath)
+	db, _, err := openAdmin(ctx, *configPath, *dbPath)
 	if err != nil {
 		return err
 	}
@@ -61,24 +64,41 @@ func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
+		if *services != "" {
+			for _, id := range strings.Split(*services, ",") {
+				k.Services = append(k.Services, strings.TrimSpace(id))
+			}
+			if _, err := k.StoredServices(); err != nil {
+				return usageError{"--services: " + simgate.ErrorMessage(err)}
+			}
+		}
 		if err := db.CreateAPIKey(ctx, k); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "%s\n", key)
-		fmt.Fprintf(stderr, "created %s (%s) with scopes %s; the key above is shown only now: store it safely\n", k.ID, k.Name, *scopes)
+		limit := "every service"
+		if len(k.Services) > 0 {
+			limit = "the services " + strings.Join(k.Services, ", ")
+		}
+		fmt.Fprintf(stderr, "created %s (%s) with scopes %s, for %s; the key above is shown only now: store it safely\n",
+			k.ID, k.Name, *scopes, limit)
 	case "list":
 		keys, err := db.ListAPIKeys(ctx)
 		if err != nil {
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tSCOPES\tCREATED\tLAST USED\tREVOKED")
+		fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tSCOPES\tSERVICES\tCREATED\tLAST USED\tREVOKED")
 		for _, k := range keys {
 			var sc []string
 			for _, s := range k.Scopes {
 				sc = append(sc, string(s))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s…\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Prefix, strings.Join(sc, ","),
+			services := "all"
+			if len(k.Services) > 0 {
+				services = strings.Join(k.Services, ",")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s…\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Prefix, strings.Join(sc, ","), services,
 				when(k.CreatedAt), when(k.LastUsedAt), when(k.RevokedAt))
 		}
 		return tw.Flush()

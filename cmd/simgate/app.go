@@ -104,8 +104,11 @@ func (a *App) Open(ctx context.Context) (err error) {
 	}
 	// The SQLite file is locked to this process: other commands reach it
 	// through the control socket. PostgreSQL takes their connections itself.
+	// A service created through it is held to this gateway's settings, as
+	// one created through the API is.
 	if db, ok := a.DB.(*store.DB); ok {
-		if a.control, err = openControl(controlSocketPath(cfg.Database.Path), db, a.component("control")); err != nil {
+		if a.control, err = openControl(controlSocketPath(cfg.Database.Path), db, a.verifyOptions().CheckService,
+			a.component("control")); err != nil {
 			return err
 		}
 	}
@@ -135,7 +138,7 @@ func (a *App) Open(ctx context.Context) (err error) {
 	}); err != nil {
 		return err
 	}
-	vopts := verifyOptions(cfg.Verify)
+	vopts := a.verifyOptions()
 	// Missed calls go to this node's own SIMs: a call reaches the node
 	// that drives the SIM, which approves the verification in the shared
 	// database.
@@ -272,8 +275,17 @@ func verifyOptions(v VerifyConfig) verify.Options {
 		MaxChecks: v.MaxChecks, MaxSends: v.MaxSends, SendWindow: v.SendWindow, FailureCap: v.FailureCap,
 		NotifyOwner: v.NotifyOwner, NotifyTemplate: v.NotifyTemplate,
 		DefaultLocale: v.DefaultLocale, Templates: v.Templates,
-		SweepInterval: time.Minute,
+		AllowedCountries: v.AllowedCountries,
+		SweepInterval:    time.Minute,
 	}
+}
+
+// verifyOptions are this gateway's verification settings (the package
+// function's), with its country allow-list lifted as the API's is.
+func (a *App) verifyOptions() verify.Options {
+	o := verifyOptions(a.Config.Verify)
+	o.AllowAllCountries = a.AllowAllCountries
+	return o
 }
 
 // mounts are the handlers served beside the API: metrics and the console,
@@ -305,7 +317,7 @@ func (a *App) apiOptions(mounts []api.Mount) api.Options {
 		Addr: h.Listen, TLSCertFile: h.TLSCert, TLSKeyFile: h.TLSKey,
 		ReadHeaderTimeout: h.ReadHeaderTimeout, ReadTimeout: h.ReadTimeout, WriteTimeout: h.WriteTimeout,
 		IdleTimeout: h.IdleTimeout, ShutdownTimeout: h.ShutdownTimeout,
-		Keys: a.DB, Verify: a.Verify, Messages: a.Queue, Inbox: a.DB, Modems: a.Cluster, Nodes: a.Cluster,
+		Keys: a.DB, Verify: a.Verify, Services: a.Verify, Messages: a.Queue, Inbox: a.DB, Modems: a.Cluster, Nodes: a.Cluster,
 		Idempotency: a.DB, Alerts: a.DB, Budgets: a.DB, Buckets: sharedBuckets(a.DB), DB: a.DB, Webhooks: a.DB,
 		RateLimits: a.Metrics, Mounts: mounts,
 		MinReadyModems: a.Config.Pool.MinReadyModems,

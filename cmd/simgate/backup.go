@@ -17,7 +17,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if fs.NArg() != 1 {
 		return usageError{"want one argument: the new file to write the copy to"}
 	}
-	db, err := openAdmin(ctx, *configPath, *dbPath)
+	db, _, err := openAdmin(ctx, *configPath, *dbPath)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,8 @@ package main
 //	POST /keys              a simgate.APIKey (hashed: the key itself never crosses) -> its ID
 //	GET  /keys              the keys, without their hashes
 //	POST /keys/{id}/revoke
+//	POST /services          a simgate.Service, checked against the daemon's configuration -> the service stored
+//	GET  /services          the services as stored
 //	GET  /backup            a consistent copy of the database file
 
 import (
@@ -45,12 +47,17 @@ func controlSocketPath(dbPath string) string { return dbPath + ".sock" }
 // (sun_path holds 108 bytes with the terminating NUL).
 const maxSocketPath = 107
 
-// admin is what simgate apikey and simgate backup do to a database: a
+// admin is what simgate apikey, services and backup do to a database: a
 // *store.DB when no daemon runs, a *controlClient when one does.
 type admin interface {
 	CreateAPIKey(ctx context.Context, k *simgate.APIKey) error
 	ListAPIKeys(ctx context.Context) ([]*simgate.APIKey, error)
 	RevokeAPIKey(ctx context.Context, id string) error
+	// CreateService stores a service whose settings the caller checked
+	// (verify.Options.CheckService); the daemon checks them again against
+	// its own configuration.
+	CreateService(ctx context.Context, s *simgate.Service) error
+	ListServices(ctx context.Context) ([]*simgate.Service, error)
 	Backup(ctx context.Context, dest string) error
 	Close() error
 }
@@ -64,9 +71,10 @@ type control struct {
 }
 
 // openControl listens on path for the commands of the package comment, run
-// against db. Any file at path is left over from a daemon that died: this
-// process holds the database, so no other daemon of it can be running.
-func openControl(path string, db *store.DB, logger *slog.Logger) (*control, error) {
+// against db; checkService holds the services created through it to the
+// daemon's settings. Any file at path is left over from a daemon that died:
+// this process holds the database, so no other daemon of it can be running.
+func openControl(path string, db *store.DB, checkService func(*simgate.Service) error, logger *slog.Logger) (*control, error) {
 	if len(path) > maxSocketPath {
 		return nil, fmt.Errorf("cannot open the control socket %s: the path is %d bytes, Unix sockets allow %d (move database.path to a shorter one)", path, len(path), maxSocketPath)
 	}
@@ -93,7 +101,7 @@ func openControl(path string, db *store.DB, logger *slog.Logger) (*control, erro
 	}
 	c := &control{path: path, done: make(chan struct{})}
 	c.srv = &http.Server{
-		Handler:           controlHandler(db),
+		Handler:           controlHandler(db, checkService),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
@@ -163,16 +171,28 @@ type controlError struct {
 	Message string       `json:"message"`
 }
 
-func controlHandler(db *store.DB) http.Handler {
+func controlHandler(db *store.DB, checkService func(*simgate.Service) error) http.Handler {
 	mux := http.NewServeMux()
 	fail := func(w http.ResponseWriter, err error) {
 		status := http.StatusInternalServerError
-		if simgate.ErrorCode(err) == simgate.CodeNotFound {
+		switch simgate.ErrorCode(err) {
+		case simgate.CodeNotFound:
 			status = http.StatusNotFound
+		case simgate.CodeInvalid:
+			status = http.StatusBadRequest
+		case simgate.CodeConflict:
+			status = http.StatusConflict
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(controlError{Code: simgate.ErrorCode(err), Message: err.Error()})
+		// A domain error's message alone, which the client wraps in an
+		// error of the same code again; the operator's own socket gets an
+		// internal error whole.
+		msg := err.Error()
+		if simgate.ErrorCode(err) != simgate.CodeInternal {
+			msg = simgate.ErrorMessage(err)
+		}
+		json.NewEncoder(w).Encode(controlError{Code: simgate.ErrorCode(err), Message: msg})
 	}
 	mux.HandleFunc("POST /keys", func(w http.ResponseWriter, r *http.Request) {
 		var k simgate.APIKey
@@ -203,6 +223,31 @@ func controlHandler(db *store.DB) http.Handler {
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /services", func(w http.ResponseWriter, r *http.Request) {
+		var svc simgate.Service
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&svc); err != nil {
+			fail(w, simgate.Errorf(simgate.CodeInvalid, "cannot read the service: %v", err))
+			return
+		}
+		svc.ID = ""
+		if err := checkService(&svc); err != nil {
+			fail(w, err)
+			return
+		}
+		if err := db.CreateService(r.Context(), &svc); err != nil {
+			fail(w, err)
+			return
+		}
+		json.NewEncoder(w).Encode(svc)
+	})
+	mux.HandleFunc("GET /services", func(w http.ResponseWriter, r *http.Request) {
+		ss, err := db.ListServices(r.Context())
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		json.NewEncoder(w).Encode(ss)
 	})
 	mux.HandleFunc("GET /backup", func(w http.ResponseWriter, r *http.Request) {
 		// The copy is made beside the database, where the daemon may write,
@@ -238,30 +283,35 @@ func controlHandler(db *store.DB) http.Handler {
 
 // openAdmin returns the admin of the database named by a configuration file
 // or a path: the running daemon's control socket when one answers, else the
-// database itself, opened (and migrated) here.
-func openAdmin(ctx context.Context, configPath, dbPath string) (admin, error) {
+// database itself, opened (and migrated) here; and the configuration
+// (databaseFor).
+func openAdmin(ctx context.Context, configPath, dbPath string) (admin, *Config, error) {
 	path, cfg, err := databaseFor(configPath, dbPath)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if cfg.Database.Driver == driverPostgres {
 		db, err := postgres.Open(ctx, cfg.Database.DSN, postgres.Options{})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return postgresAdmin{db}, nil
+		return postgresAdmin{db}, cfg, nil
 	}
 	sock := controlSocketPath(path)
 	conn, err := net.DialTimeout("unix", sock, 5*time.Second)
 	switch {
 	case err == nil:
 		conn.Close()
-		return newControlClient(sock), nil
+		return newControlClient(sock), cfg, nil
 	case errors.Is(err, os.ErrNotExist), errors.Is(err, syscall.ECONNREFUSED):
 		// No daemon, or one that died and left its socket.
-		return store.Open(ctx, path, store.Options{Synchronous: cfg.Database.Synchronous})
+		db, err := store.Open(ctx, path, store.Options{Synchronous: cfg.Database.Synchronous})
+		if err != nil {
+			return nil, nil, err
+		}
+		return db, cfg, nil
 	default:
-		return nil, fmt.Errorf("cannot reach the running daemon at %s: %w (run this as root or as the daemon's user)", sock, err)
+		return nil, nil, fmt.Errorf("cannot reach the running daemon at %s: %w (run this as root or as the daemon's user)", sock, err)
 	}
 }
 
@@ -331,7 +381,7 @@ func (c *controlClient) request(ctx context.Context, method, path string, in any
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e); err != nil || e.Message == "" {
 		return nil, fmt.Errorf("the running daemon answered %s on %s", resp.Status, c.sock)
 	}
-	if e.Code == simgate.CodeNotFound || e.Code == simgate.CodeInvalid {
+	if e.Code == simgate.CodeNotFound || e.Code == simgate.CodeInvalid || e.Code == simgate.CodeConflict {
 		return nil, simgate.Errorf(e.Code, "%s", e.Message)
 	}
 	return nil, errors.New(e.Message)
@@ -354,6 +404,21 @@ func (c *controlClient) ListAPIKeys(ctx context.Context) ([]*simgate.APIKey, err
 
 func (c *controlClient) RevokeAPIKey(ctx context.Context, id string) error {
 	return c.do(ctx, "POST", "/keys/"+url.PathEscape(id)+"/revoke", nil, nil)
+}
+
+func (c *controlClient) CreateService(ctx context.Context, svc *simgate.Service) error {
+	var out simgate.Service
+	if err := c.do(ctx, "POST", "/services", svc, &out); err != nil {
+		return err
+	}
+	*svc = out
+	return nil
+}
+
+func (c *controlClient) ListServices(ctx context.Context) ([]*simgate.Service, error) {
+	var ss []*simgate.Service
+	err := c.do(ctx, "GET", "/services", nil, &ss)
+	return ss, err
 }
 
 // Backup writes the daemon's copy of the database to the new file dest

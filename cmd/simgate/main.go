@@ -32,6 +32,7 @@ func commands() []command {
 		{"modems", "probe serial ports for modems and show what they are", runModems},
 		{"send", "send one SMS through a running daemon or straight from a device", runSend},
 		{"apikey", "create, list and revoke API keys", runAPIKey},
+		{"services", "create and list services (one application's verification settings)", runServices},
 		{"backup", "write a consistent copy of the database, while the daemon runs or not", runBackup},
 		{"migrate", "create or upgrade the database schema", runMigrate},
 		{"check-config", "validate a configuration file", runCheckConfig},

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -12,9 +13,14 @@ import (
 
 // CreateAPIKey stores k (its hash, never the key), giving it an ID when it
 // has none and its creation time. It returns CodeInvalid for a malformed
-// key (simgate.APIKey.StoredScopes) and CodeConflict when the key exists.
+// key (simgate.APIKey.StoredScopes, StoredServices) or one limited to a
+// service that does not exist, and CodeConflict when the key exists.
 func (db *DB) CreateAPIKey(ctx context.Context, k *simgate.APIKey) error {
 	scopes, err := k.StoredScopes()
+	if err != nil {
+		return err
+	}
+	services, err := k.StoredServices()
 	if err != nil {
 		return err
 	}
@@ -23,9 +29,18 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *simgate.APIKey) error {
 	if id == "" {
 		id = simgate.NewID("key", now)
 	}
+	// Services are never deleted: one found here still exists when the
+	// key is inserted.
+	var missing *string
+	if err := db.pool.QueryRow(ctx, `SELECT min(want) FROM unnest($1::text[]) AS want WHERE NOT EXISTS (SELECT 1 FROM services WHERE id = want)`,
+		k.Services).Scan(&missing); err != nil {
+		return fmt.Errorf("cannot create api key: %w", unavailable(err))
+	} else if missing != nil {
+		return simgate.Errorf(simgate.CodeInvalid, "services[%d]: service %s does not exist", slices.Index(k.Services, *missing), *missing)
+	}
 	if _, err := db.pool.Exec(ctx, `
-		INSERT INTO api_keys (id, name, prefix, hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5, $6)
-	`, id, k.Name, k.Prefix, k.Hash, scopes, now.UnixMilli()); isUniqueViolation(err) {
+		INSERT INTO api_keys (id, name, prefix, hash, scopes, services, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+	`, id, k.Name, k.Prefix, k.Hash, scopes, services, now.UnixMilli()); isUniqueViolation(err) {
 		return simgate.Errorf(simgate.CodeConflict, "api key already exists")
 	} else if err != nil {
 		return fmt.Errorf("cannot create api key: %w", err)
@@ -80,7 +95,7 @@ func (db *DB) TouchAPIKey(ctx context.Context, id string) error {
 // empty), oldest first.
 func (db *DB) findAPIKeys(ctx context.Context, where string, args ...any) ([]*simgate.APIKey, error) {
 	rows, err := db.pool.Query(ctx, `
-		SELECT id, name, prefix, hash, scopes, created_at, revoked_at, last_used_at
+		SELECT id, name, prefix, hash, scopes, services, created_at, revoked_at, last_used_at
 		FROM api_keys `+where+`
 		ORDER BY created_at, id
 	`, args...)
@@ -89,12 +104,13 @@ func (db *DB) findAPIKeys(ctx context.Context, where string, args ...any) ([]*si
 	}
 	keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*simgate.APIKey, error) {
 		var k simgate.APIKey
-		var scopes string
+		var scopes, services string
 		var createdAt int64
 		var revokedAt, lastUsedAt *int64
-		if err := row.Scan(&k.ID, &k.Name, &k.Prefix, &k.Hash, &scopes, &createdAt, &revokedAt, &lastUsedAt); err != nil {
+		if err := row.Scan(&k.ID, &k.Name, &k.Prefix, &k.Hash, &scopes, &services, &createdAt, &revokedAt, &lastUsedAt); err != nil {
 			return nil, err
 		}
+		k.Services = simgate.ParseServices(services)
 		var err error
 		if k.Scopes, err = simgate.ParseScopes(scopes); err != nil {
 			return nil, fmt.Errorf("key %s: %w", k.ID, err)

@@ -102,3 +102,6 @@ func TestOptOuts(t *testing.T)                 { storetest.OptOuts(t, opener(t))
 func TestInboundMessages(t *testing.T)         { storetest.InboundMessages(t, opener(t)) }
 func TestConcurrentClaims(t *testing.T)        { storetest.ConcurrentClaims(t, opener(t)) }
 func TestRecentInbound(t *testing.T)           { storetest.RecentInbound(t, opener(t)) }
+func TestServices(t *testing.T)                { storetest.Services(t, opener(t)) }
+func TestAPIKeyServices(t *testing.T)          { storetest.APIKeyServices(t, opener(t)) }
+func TestVerificationServices(t *testing.T)    { storetest.VerificationServices(t, opener(t)) }

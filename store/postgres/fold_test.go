@@ -88,7 +88,7 @@ func countRows(t *testing.T, ctx context.Context, db *DB) int64 {
 // createVerification stores a pending verification to to, as the
 // verification service does, and returns it.
 func createVerification(ctx context.Context, db *DB, to string, expires time.Time) (*simgate.Verification, error) {
-	v := &simgate.Verification{To: to, CodeLength: 6, MaxAttempts: 3, ExpiresAt: expires}
+	v := &simgate.Verification{To: to, CodeLength: 6, MaxAttempts: 3, ExpiresAt: expires, ServiceID: simgate.DefaultServiceID}
 	return v, db.UpdateVerifications(ctx, func(tx simgate.VerificationTx) error {
 		v.ID, v.CodeHash = simgate.NewID("ver", tx.Now()), make([]byte, 32)
 		return tx.CreateVerification(ctx, v)

@@ -58,6 +58,12 @@ type importTable struct {
 	// copied rows into it, as they count every new row, and the copy checks
 	// that their counts are SQLite's.
 	countedByTriggers bool
+	// seeded is a condition on the table that holds for the rows the
+	// PostgreSQL migrations write (the default service, 0006): the check
+	// that the database is empty passes over them, and the copy deletes
+	// them before it copies SQLite's, which the SQLite migrations wrote
+	// alike.
+	seeded string
 }
 
 // importTables returns every table of the schema but schema_migrations (each
@@ -72,6 +78,7 @@ func importTables() []importTable {
 	return []importTable{
 		{name: "api_keys"},
 		{name: "modems"},
+		{name: "services", seeded: "id = 'VA00000000000000000000000000000000'"},
 		{name: "verifications", later: "message_id"},
 		{name: "messages"},
 		{name: "message_parts"},
@@ -110,7 +117,8 @@ func importTables() []importTable {
 var postgresOnly = map[string]bool{"nodes": true, "rate_buckets": true}
 
 // ImportSQLite copies the SQLite database src into db, which must hold no
-// simgate rows (ErrNotEmpty otherwise), in one transaction: all of it or,
+// simgate rows but the default service its migrations wrote (ErrNotEmpty
+// otherwise), in one transaction: all of it or,
 // on any error, nothing. Every value is copied as it is stored (times stay
 // unix milliseconds, key and code hashes, PIN fingerprints and sealed texts
 // byte for byte); a value PostgreSQL cannot hold as it is (text that is not
@@ -153,6 +161,11 @@ func (db *DB) importSnapshot(ctx context.Context, s *sql.Tx, t pgx.Tx) ([]TableC
 	for _, p := range plans {
 		if p.countedByTriggers {
 			continue
+		}
+		if p.seeded != "" {
+			if _, err := t.Exec(ctx, `DELETE FROM `+pgx.Identifier{p.name}.Sanitize()+` WHERE `+p.seeded); err != nil {
+				return nil, fmt.Errorf("cannot copy table %s: %w", p.name, err)
+			}
 		}
 		if _, err := copyRows(ctx, s, t, p, p.name, p.copied, ""); err != nil {
 			return nil, err
@@ -515,7 +528,8 @@ func sqliteKind(v any) string {
 }
 
 // lockEmpty locks the tables of plans against writes by others until the
-// copy commits, then refuses to copy when any holds a row.
+// copy commits, then refuses to copy when any holds a row but those the
+// migrations seeded.
 func (db *DB) lockEmpty(ctx context.Context, t pgx.Tx, plans []*tablePlan) error {
 	names := make([]string, len(plans))
 	for i, p := range plans {
@@ -527,7 +541,11 @@ func (db *DB) lockEmpty(ctx context.Context, t pgx.Tx, plans []*tablePlan) error
 	var full []string
 	for i, p := range plans {
 		var has bool
-		if err := t.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+names[i]+`)`).Scan(&has); err != nil {
+		q := `SELECT EXISTS (SELECT 1 FROM ` + names[i] + `)`
+		if p.seeded != "" {
+			q = `SELECT EXISTS (SELECT 1 FROM ` + names[i] + ` WHERE NOT (` + p.seeded + `))`
+		}
+		if err := t.QueryRow(ctx, q).Scan(&has); err != nil {
 			return fmt.Errorf("cannot read %s of %s: %w", p.name, db.name, err)
 		}
 		if has {

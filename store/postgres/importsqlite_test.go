@@ -309,9 +309,22 @@ func fillSQLite(t *testing.T) *filled {
 	waitStatus(keyed, simgate.StatusSent)
 	must(q.HandleReport(ctx, &simgate.StatusReport{ModemID: "m0", MR: 199, Recipient: "+4915199999999", TPST: 0x40}))
 
-	// Verifications: approved after a wrong code, canceled.
+	// A service with settings of its own, and a key limited to it.
+	shop := &simgate.Service{FriendlyName: "Shop", CodeLength: 8, TTL: 5 * time.Minute, CustomCodeAllowed: true,
+		Templates: map[string]string{"de": "Dein {app}-Code: {code}"}}
+	must(vs.CreateService(ctx, shop))
+	_, limited, err := api.NewAPIKey("shop app", []simgate.Scope{simgate.ScopeVerify})
+	must(err)
+	limited.Services = []string{shop.ID, simgate.DefaultServiceID}
+	must(sq.CreateAPIKey(ctx, limited))
+
+	// Verifications: approved after a wrong code, canceled (in the
+	// service).
 	for _, to := range []string{"+4917600000001", "+4917600000002"} {
 		v := &simgate.Verification{To: to, APIKeyID: f.keyID, Reference: "signup"}
+		if to == "+4917600000002" {
+			v.ServiceID = shop.ID
+		}
 		m, err := vs.Start(ctx, v, 0)
 		must(err)
 		f.verifications = append(f.verifications, v.ID)
@@ -320,13 +333,13 @@ func fillSQLite(t *testing.T) *filled {
 		if to == "+4917600000001" {
 			code := codeRE.FindString(catcher.texts[v.ID])
 			wrong := code[:5] + string('0'+(code[5]-'0'+1)%10)
-			if got, err := vs.Check(ctx, v.ID, "", wrong); err != nil || got.Status != simgate.VerificationPending {
+			if got, err := vs.Check(ctx, simgate.VerificationRef{ID: v.ID}, wrong); err != nil || got.Status != simgate.VerificationPending {
 				t.Fatalf("a wrong code: %+v, %v", got, err)
 			}
-			if got, err := vs.Check(ctx, v.ID, "", code); err != nil || got.Status != simgate.VerificationApproved {
+			if got, err := vs.Check(ctx, simgate.VerificationRef{ID: v.ID}, code); err != nil || got.Status != simgate.VerificationApproved {
 				t.Fatalf("check: %+v, %v", got, err)
 			}
-		} else if _, err := vs.Cancel(ctx, v.ID); err != nil {
+		} else if _, err := vs.Cancel(ctx, simgate.VerificationRef{ID: v.ID}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -531,6 +544,7 @@ func TestImportSQLite(t *testing.T) {
 		return []any{m, v}, err
 	}, sq, pg)
 	sameOnBoth(t, "API keys", func(s readStore) (any, error) { return s.ListAPIKeys(ctx) }, sq, pg)
+	sameOnBoth(t, "services", func(s readStore) (any, error) { return s.ListServices(ctx) }, sq, pg)
 	sameOnBoth(t, "inbound messages", func(s readStore) (any, error) { return s.ListInboundMessages(ctx, 0, 100) }, sq, pg)
 	sameOnBoth(t, "alerts", func(s readStore) (any, error) { return s.ListAlerts(ctx, 0, 100) }, sq, pg)
 	sameOnBoth(t, "modem hours", func(s readStore) (any, error) { return s.ModemHours(ctx, time.Time{}) }, sq, pg)
@@ -571,14 +585,14 @@ func TestImportSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, err := vs.Check(ctx, f.pending, "", f.pendingCode); err != nil || v.Status != simgate.VerificationApproved {
+	if v, err := vs.Check(ctx, simgate.VerificationRef{ID: f.pending}, f.pendingCode); err != nil || v.Status != simgate.VerificationApproved {
 		t.Fatalf("check on PostgreSQL: %+v, %v", v, err)
 	}
 	// The pending missed-call verification is approved by its call there.
 	if ok, err := vs.HandleCall(ctx, &simgate.InboundCall{ModemID: "m0", FromE164: "+4917600000005"}); err != nil || !ok {
 		t.Fatalf("the call on PostgreSQL: %v, %v", ok, err)
 	}
-	if v, err := vs.Get(ctx, f.pendingCall); err != nil || v.Status != simgate.VerificationApproved || v.CallTo != oneSIMNumber {
+	if v, err := vs.Get(ctx, simgate.VerificationRef{ID: f.pendingCall}); err != nil || v.Status != simgate.VerificationApproved || v.CallTo != oneSIMNumber {
 		t.Fatalf("the missed-call verification on PostgreSQL: %+v, %v", v, err)
 	}
 
@@ -621,6 +635,7 @@ func TestImportSQLite(t *testing.T) {
 type readStore interface {
 	StatusCounts(ctx context.Context) (map[simgate.MessageStatus]int, map[simgate.VerificationStatus]int, error)
 	ListAPIKeys(ctx context.Context) ([]*simgate.APIKey, error)
+	ListServices(ctx context.Context) ([]*simgate.Service, error)
 	ListInboundMessages(ctx context.Context, afterID int64, limit int) ([]*simgate.InboundMessage, error)
 	ListAlerts(ctx context.Context, afterID int64, limit int) ([]*simgate.Alert, error)
 	ModemHours(ctx context.Context, since time.Time) ([]simgate.ModemHour, error)

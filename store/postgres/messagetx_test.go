@@ -172,7 +172,7 @@ func TestResendBesideFailedSend(t *testing.T) {
 	clk := storetest.NewClock()
 	db := opener(t)(t, "resend", clk.Now).(*DB)
 	const to = "+4915123456781"
-	v := &simgate.Verification{To: to, CodeLength: 6, MaxAttempts: 3, ExpiresAt: clk.Now().Add(time.Hour)}
+	v := &simgate.Verification{To: to, CodeLength: 6, MaxAttempts: 3, ExpiresAt: clk.Now().Add(time.Hour), ServiceID: simgate.DefaultServiceID}
 	m := &simgate.Message{To: to, Text: "code", Status: simgate.StatusQueued, Reason: "accepted",
 		Priority: simgate.PriorityVerification, ExpiresAt: v.ExpiresAt,
 		Parts: []simgate.Part{{Status: simgate.StatusQueued, MR: -1}}}
@@ -212,7 +212,7 @@ func TestResendBesideFailedSend(t *testing.T) {
 				return err
 			}
 			pid <- p
-			cur, _, err := tx.PendingVerification(ctx, to)
+			cur, _, err := tx.PendingVerification(ctx, simgate.DefaultServiceID, to)
 			if simgate.ErrorCode(err) == simgate.CodeNotFound {
 				return nil // the failed send failed it first
 			} else if err != nil {

@@ -4,8 +4,9 @@
 //
 // It is being built (issue "Several gateway hosts on one PostgreSQL"). So
 // far it opens a database and brings its schema up to date, safely when
-// several hosts start at once, and keeps API keys (apikey.go), the API's
-// budgets as one count for the cluster (budget.go), verifications with
+// several hosts start at once, and keeps API keys (apikey.go), services
+// (service.go), the API's budgets as one count for the cluster
+// (budget.go), verifications with
 // their transaction, simgate.VerificationTx, and alerts (verification.go,
 // alert.go), messages with their transaction, simgate.MessageTx, and the
 // rest of the queue's store (messagetx.go, message.go, report.go, queue.go),

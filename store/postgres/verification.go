@@ -23,11 +23,14 @@ import (
 // lock per number (lockNumber), taken by every read a rule decides on: the
 // verifications of a number (PendingVerification, PendingCallVerification,
 // and FindVerification for the number of the verification it finds), its
-// sends and its failed
-// checks (CountSends, CountFailures). Two transactions about one number
-// therefore run one after the other: of concurrent starts one creates the
-// pending verification and the others find it, and no count or attempt is
-// lost. The verification read is also locked, against the writers that
+// sends and its failed checks (CountSends, CountFailures). The lock is the
+// number's in every service, not per service and number, though a number
+// has a pending verification per service: the sends and failures it guards
+// are counted per number across services (verify's limits), and a missed
+// call approves a pending verification of its caller whatever the service.
+// Two transactions about one number therefore run one after the other: of
+// concurrent starts one creates the pending verification and the others
+// find it, and no count or attempt is lost. The verification read is also locked, against the writers that
 // change it without the number's lock (ExpireVerifications, the queue's
 // FailPendingVerification). SetVerificationStatus changes only a pending
 // row, so that no verification leaves pending twice whatever locks a
@@ -96,7 +99,7 @@ func (t verificationTx) FindVerification(ctx context.Context, id string) (*simga
 	return findVerification(ctx, t.tx, `v.id = $1 FOR NO KEY UPDATE OF v`, id)
 }
 
-func (t verificationTx) PendingVerification(ctx context.Context, number string) (*simgate.Verification, simgate.MessageStatus, error) {
+func (t verificationTx) PendingVerification(ctx context.Context, serviceID, number string) (*simgate.Verification, simgate.MessageStatus, error) {
 	if err := t.lockNumber(ctx, number); err != nil {
 		return nil, "", err
 	}
@@ -105,7 +108,8 @@ func (t verificationTx) PendingVerification(ctx context.Context, number string) 
 	// verification of the number can become pending meanwhile; this one
 	// may have left pending (FailPendingVerification, ExpireVerifications),
 	// and then none is.
-	v, _, err := findVerification(ctx, t.tx, `v.to_number = $1 AND v.status = 'pending' ORDER BY v.created_at DESC, v.id DESC LIMIT 1`, number)
+	v, _, err := findVerification(ctx, t.tx, `v.service_id = $1 AND v.to_number = $2 AND v.status = 'pending'
+		ORDER BY v.created_at DESC, v.id DESC LIMIT 1`, serviceID, number)
 	if err != nil {
 		return nil, "", err
 	}
@@ -137,10 +141,11 @@ func (t verificationTx) CreateVerification(ctx context.Context, v *simgate.Verif
 	now := t.tx.now.UnixMilli()
 	if _, err := t.tx.Exec(ctx, `
 		INSERT INTO verifications (id, to_number, status, channel, call_to, call_modem, code_hash, code_length, locale,
-		                           app_name, reference, max_attempts, send_count, api_key_id, expires_at, created_at, updated_at)
-		VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13, $14, $15)
+		                           app_name, reference, max_attempts, send_count, api_key_id, expires_at, created_at,
+		                           updated_at, service_id)
+		VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13, $14, $15, $16)
 	`, v.ID, v.To, v.Channel, v.CallTo, v.CallModem, v.CodeHash, v.CodeLength, v.Locale, v.AppName, v.Reference, v.MaxAttempts,
-		nullIfEmpty(v.APIKeyID), v.ExpiresAt.UnixMilli(), now, now); err != nil {
+		nullIfEmpty(v.APIKeyID), v.ExpiresAt.UnixMilli(), now, now, v.ServiceID); err != nil {
 		return fmt.Errorf("cannot create verification: %w", err)
 	}
 	v.Status, v.Attempts, v.SendCount = simgate.VerificationPending, 0, 1
@@ -337,7 +342,7 @@ func findVerification(ctx context.Context, q querier, where string, args ...any)
 	row := q.QueryRow(ctx, `
 		SELECT v.id, v.to_number, v.status, v.channel, v.call_to, v.call_modem, v.code_hash, v.code_length, v.locale,
 		       v.app_name, v.reference, v.attempts, v.max_attempts, v.send_count, v.api_key_id, v.expires_at, v.created_at,
-		       v.updated_at, v.approved_at, m.id, m.status
+		       v.updated_at, v.approved_at, v.service_id, m.id, m.status
 		FROM verifications v
 		LEFT JOIN messages m ON m.id = COALESCE(v.message_id, (
 			SELECT id FROM messages WHERE verification_id = v.id ORDER BY created_at DESC, rowid DESC LIMIT 1))
@@ -349,7 +354,7 @@ func findVerification(ctx context.Context, q querier, where string, args ...any)
 	var approvedAt *int64
 	if err := row.Scan(&v.ID, &v.To, &status, &channel, &v.CallTo, &v.CallModem, &v.CodeHash, &v.CodeLength, &v.Locale, &v.AppName, &v.Reference,
 		&v.Attempts, &v.MaxAttempts, &v.SendCount, &apiKeyID, &expiresAt, &createdAt,
-		&updatedAt, &approvedAt, &msgID, &msgStatus); errors.Is(err, pgx.ErrNoRows) {
+		&updatedAt, &approvedAt, &v.ServiceID, &msgID, &msgStatus); errors.Is(err, pgx.ErrNoRows) {
 		return nil, "", simgate.Errorf(simgate.CodeNotFound, "verification not found")
 	} else if err != nil {
 		return nil, "", fmt.Errorf("cannot find verification: %w", err)

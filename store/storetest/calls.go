@@ -83,7 +83,7 @@ func MetricsReads(t *testing.T, open Open) {
 	start := clk.Now()
 	var vs []*simgate.Verification
 	for i, to := range []string{"+4915123456781", "+4915123456782", "+4915123456783"} {
-		v := &simgate.Verification{To: to, CodeLength: 6, MaxAttempts: 3, ExpiresAt: clk.Now().Add(time.Hour)}
+		v := &simgate.Verification{To: to, CodeLength: 6, MaxAttempts: 3, ExpiresAt: clk.Now().Add(time.Hour), ServiceID: simgate.DefaultServiceID}
 		if err := db.UpdateVerifications(ctx, func(tx simgate.VerificationTx) error {
 			v.ID, v.CodeHash = simgate.NewID("ver", tx.Now()), make([]byte, 32)
 			if err := tx.CreateVerification(ctx, v); err != nil {

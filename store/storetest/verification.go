@@ -39,11 +39,15 @@ func testContext(t *testing.T) context.Context {
 func pause() { time.Sleep(5 * time.Millisecond) }
 
 // StartVerification stores v as a new pending verification with hash, as
-// the verification service does (verify.Service.Start), without its rules.
+// the verification service does (verify.Service.Start), without its rules:
+// in v's service, the default service when v names none.
 func StartVerification(t *testing.T, db interface {
 	UpdateVerifications(ctx context.Context, fn func(simgate.VerificationTx) error) error
 }, v *simgate.Verification, hash []byte) {
 	t.Helper()
+	if v.ServiceID == "" {
+		v.ServiceID = simgate.DefaultServiceID
+	}
 	if err := db.UpdateVerifications(context.Background(), func(tx simgate.VerificationTx) error {
 		v.ID, v.CodeHash = simgate.NewID("ver", tx.Now()), hash
 		if err := tx.CreateVerification(context.Background(), v); err != nil {
@@ -77,7 +81,7 @@ func VerificationTx(t *testing.T, open Open) {
 	}
 
 	update(func(tx simgate.VerificationTx) error {
-		got, msg, err := tx.PendingVerification(ctx, v.To)
+		got, msg, err := tx.PendingVerification(ctx, simgate.DefaultServiceID, v.To)
 		if err != nil || got.ID != v.ID || !bytes.Equal(got.CodeHash, v.CodeHash) || msg != "" || got.Reference != "r1" {
 			t.Fatalf("pending of the number: %+v, %q, %v", got, msg, err)
 		}
@@ -129,7 +133,7 @@ func VerificationTx(t *testing.T, open Open) {
 		if err := tx.SetVerificationStatus(ctx, got, simgate.VerificationCanceled); simgate.ErrorCode(err) != simgate.CodeConflict {
 			t.Fatalf("a second change of status: %v, want conflict", err)
 		}
-		if _, _, err := tx.PendingVerification(ctx, v.To); simgate.ErrorCode(err) != simgate.CodeNotFound {
+		if _, _, err := tx.PendingVerification(ctx, simgate.DefaultServiceID, v.To); simgate.ErrorCode(err) != simgate.CodeNotFound {
 			t.Fatalf("pending after approval: %v, want not found", err)
 		}
 		return nil
@@ -234,12 +238,12 @@ func VerificationConcurrentStart(t *testing.T, open Open) {
 					return err
 				}
 				hash := bytes.Repeat([]byte{byte(i)}, 32)
-				cur, _, err := tx.PendingVerification(ctx, number)
+				cur, _, err := tx.PendingVerification(ctx, simgate.DefaultServiceID, number)
 				switch {
 				case simgate.ErrorCode(err) == simgate.CodeNotFound:
 					pause()
 					v := &simgate.Verification{ID: simgate.NewID("ver", tx.Now()), To: number, CodeHash: hash,
-						CodeLength: 6, MaxAttempts: 100, ExpiresAt: tx.Now().Add(time.Hour)}
+						CodeLength: 6, MaxAttempts: 100, ExpiresAt: tx.Now().Add(time.Hour), ServiceID: simgate.DefaultServiceID}
 					if err := tx.CreateVerification(ctx, v); err != nil {
 						return err
 					}
@@ -298,7 +302,7 @@ func VerificationConcurrentStart(t *testing.T, open Open) {
 		t.FailNow()
 	}
 	if err := db.UpdateVerifications(ctx, func(tx simgate.VerificationTx) error {
-		v, _, err := tx.PendingVerification(ctx, number)
+		v, _, err := tx.PendingVerification(ctx, simgate.DefaultServiceID, number)
 		if err != nil || v.ID != vid || v.SendCount != n || v.Attempts != n {
 			t.Fatalf("after %d starts and %d checks: %+v, %v; want %s with %d sends and %d attempts", n, n, v, err, vid, n, n)
 		}
@@ -391,7 +395,8 @@ func UpdateVerificationsWithMessage(t *testing.T, open Open) {
 	ctx := testContext(t)
 	db := as[VerificationStore](t, open(t, "withmessage", time.Now))
 	newV := func() *simgate.Verification {
-		return &simgate.Verification{To: "+4915123456789", CodeLength: 6, MaxAttempts: 3, ExpiresAt: time.Now().Add(10 * time.Minute)}
+		return &simgate.Verification{To: "+4915123456789", CodeLength: 6, MaxAttempts: 3, ExpiresAt: time.Now().Add(10 * time.Minute),
+			ServiceID: simgate.DefaultServiceID}
 	}
 	start := func(v *simgate.Verification, fail error) (*simgate.Message, error) {
 		var m *simgate.Message
@@ -484,7 +489,7 @@ func MissedCallVerifications(t *testing.T, open Open) {
 	}
 	call := func(to string) *simgate.Verification {
 		return &simgate.Verification{To: to, Channel: simgate.ChannelMissedCall, CallTo: callTo, CallModem: "sim0",
-			CodeLength: 6, MaxAttempts: 5, ExpiresAt: clk.Now().Add(10 * time.Minute)}
+			ServiceID: simgate.DefaultServiceID, CodeLength: 6, MaxAttempts: 5, ExpiresAt: clk.Now().Add(10 * time.Minute)}
 	}
 
 	for _, c := range []struct {
@@ -507,7 +512,7 @@ func MissedCallVerifications(t *testing.T, open Open) {
 		}
 	}
 
-	sms := &simgate.Verification{To: caller, CodeLength: 6, MaxAttempts: 5, ExpiresAt: clk.Now().Add(10 * time.Minute),
+	sms := &simgate.Verification{To: caller, ServiceID: simgate.DefaultServiceID, CodeLength: 6, MaxAttempts: 5, ExpiresAt: clk.Now().Add(10 * time.Minute),
 		CodeHash: bytes.Repeat([]byte{2}, 32)}
 	if err := create(sms); err != nil || sms.Channel != simgate.ChannelSMS {
 		t.Fatalf("an SMS verification without a channel: %+v, %v", sms, err)

@@ -133,3 +133,46 @@ func SetInboundJSON(m *simgate.InboundMessage, mms, raw *string) error {
 	}
 	return nil
 }
+
+// NewServiceRow readies the service s for a store to create: it gives s an
+// id when it has none (simgate.NewServiceID), checks it
+// (simgate.Service.CheckCreate), and returns its templates and
+// allowed_countries columns: a JSON object of locale to text ("{}" for
+// none), and the countries comma-separated. A country with a comma, which
+// would not read back as itself, is a simgate.CodeInvalid error.
+func NewServiceRow(s *simgate.Service) (templates, countries string, err error) {
+	if s.ID == "" {
+		s.ID = simgate.NewServiceID()
+	}
+	if err := s.CheckCreate(); err != nil {
+		return "", "", err
+	}
+	ts := s.Templates
+	if ts == nil {
+		ts = map[string]string{}
+	}
+	b, err := json.Marshal(ts)
+	if err != nil {
+		return "", "", fmt.Errorf("cannot write the templates of service %s: %w", s.ID, err)
+	}
+	for i, cc := range s.AllowedCountries {
+		if cc == "" || strings.Contains(cc, ",") {
+			return "", "", simgate.Errorf(simgate.CodeInvalid, "allowed_countries[%d] is %q, not a country", i, cc)
+		}
+	}
+	return string(b), strings.Join(s.AllowedCountries, ","), nil
+}
+
+// SetServiceColumns sets s.Templates and s.AllowedCountries from their
+// columns (NewServiceRow): an empty map and nil for none.
+func SetServiceColumns(s *simgate.Service, templates, countries string) error {
+	s.Templates = map[string]string{}
+	if err := json.Unmarshal([]byte(templates), &s.Templates); err != nil {
+		return fmt.Errorf("cannot read the templates of service %s: %w", s.ID, err)
+	}
+	s.AllowedCountries = nil
+	if countries != "" {
+		s.AllowedCountries = strings.Split(countries, ",")
+	}
+	return nil
+}
