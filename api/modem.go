@@ -212,12 +212,15 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ []byte) error 
 	}
 	ready := 0
 	var modems []simgate.ModemStatus
-	if s.opts.Modems != nil {
+	// Readiness is this node's: a load balancer asks each node, so the
+	// modems listed are this node's own (the first node's), not the
+	// cluster's.
+	switch {
+	case s.opts.Modems == nil:
+	case s.opts.Nodes != nil:
+		ready, modems = s.opts.Modems.Ready(), s.opts.Nodes.Nodes()[0].Modems
+	default:
 		ready, modems = s.opts.Modems.Ready(), s.opts.Modems.Status()
-	}
-	if s.opts.Nodes != nil {
-		// Readiness is this node's: a load balancer asks each node.
-		modems = s.opts.Nodes.Nodes()[0].Modems
 	}
 	if ready < s.opts.MinReadyModems {
 		notReady(w, r, ready, s.opts.MinReadyModems, modems)

@@ -14,7 +14,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"time"
 
@@ -75,7 +74,8 @@ type Cluster struct {
 	started time.Time
 
 	mu     sync.Mutex
-	others []simgate.Node // as last read, without this node
+	others []simgate.Node // as last read, without this node, by id
+	leases int            // this node's, as last read
 	warned map[string]bool
 
 	cancel context.CancelFunc
@@ -193,11 +193,14 @@ func (c *Cluster) beat(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	others := nodes[:0]
+	others, leases := nodes[:0], 0
 	for _, n := range nodes {
 		if n.ID != c.opts.NodeID {
 			others = append(others, n)
-		} else if !n.StartedAt.Equal(c.started.Truncate(time.Millisecond)) {
+			continue
+		}
+		leases = n.Leases
+		if !n.StartedAt.Equal(c.started.Truncate(time.Millisecond)) {
 			// Another process wrote this node's report since: it shares the
 			// node.id and takes this node's leases.
 			c.log.Error("another process reports this node's id; give each host its own node.id",
@@ -218,7 +221,7 @@ func (c *Cluster) beat(ctx context.Context) error {
 			}
 		}
 	}
-	c.others = others
+	c.others, c.leases = others, leases
 	return nil
 }
 
@@ -231,20 +234,19 @@ func (c *Cluster) local() []simgate.ModemStatus {
 	return ms
 }
 
-// Nodes returns every node, this one first and the others by id, as last
-// read (at most Interval ago); this node's modems and leases are as they
-// are now, but for Leases, as last reported.
+// Nodes returns every node, this one first and the others by id (the
+// order the store reads them in), as last read, at most Interval ago; this
+// node's modems are as they are now, its leases as last read (none alone).
 func (c *Cluster) Nodes() []simgate.NodeStatus {
 	now := c.opts.Now()
-	self := simgate.NodeStatus{Node: simgate.Node{ID: c.opts.NodeID, Version: c.opts.Version,
-		StartedAt: c.started, LastSeen: now, Modems: c.local()}, Self: true}
+	modems := c.local()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := []simgate.NodeStatus{self}
+	out := []simgate.NodeStatus{{Node: simgate.Node{ID: c.opts.NodeID, Version: c.opts.Version,
+		StartedAt: c.started, LastSeen: now, Modems: modems, Leases: c.leases}, Self: true}}
 	for _, n := range c.others {
 		out = append(out, simgate.NodeStatus{Node: n, Gone: n.Gone(now, c.opts.Timeout)})
 	}
-	sort.SliceStable(out[1:], func(i, j int) bool { return out[1+i].ID < out[1+j].ID })
 	return out
 }
 
@@ -252,8 +254,11 @@ func (c *Cluster) Nodes() []simgate.NodeStatus {
 // reported them, or down when their node is gone (simgate.Node.GoneModems).
 func (c *Cluster) Status() []simgate.ModemStatus {
 	ms := c.local()
-	for _, n := range c.Nodes()[1:] {
-		if n.Gone {
+	now := c.opts.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range c.others {
+		if n.Gone(now, c.opts.Timeout) {
 			ms = append(ms, n.GoneModems()...)
 		} else {
 			ms = append(ms, n.Modems...)

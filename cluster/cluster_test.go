@@ -120,8 +120,23 @@ func TestNodesSeeEachOther(t *testing.T) {
 	}
 
 	// a stops reporting; after the timeout b shows it gone, its modems down.
+	// Meanwhile b holds a message in sending: its own leases show too.
 	a.Close()
 	clk.Advance(11 * time.Second)
+	db, err := postgres.Open(context.Background(), dsn, postgres.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	m := storetest.NewMessage("+15550000001", "held by b", 1)
+	if err := storetest.CreateMessage(context.Background(), db, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.UpdateMessages(context.Background(), func(tx simgate.MessageTx) error {
+		return tx.StartAttempt(context.Background(), m.ID, "attempt 1", "b", tx.Now().Add(time.Minute))
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +145,8 @@ func TestNodesSeeEachOther(t *testing.T) {
 		t.Fatal(err)
 	}
 	nodes = b.Nodes()
-	if len(nodes) != 2 || !nodes[1].Gone {
-		t.Fatalf("b's nodes after a stopped %+v; want a gone", nodes)
+	if len(nodes) != 2 || !nodes[1].Gone || nodes[0].Leases != 1 {
+		t.Fatalf("b's nodes after a stopped %+v; want a gone, b holding one lease", nodes)
 	}
 	st := b.Status()
 	if got, want := ids(st), "b/b0/ready a/a0/down a/a1/down"; got != want {
