@@ -28,8 +28,11 @@ type SendOutcome struct {
 type MessageFilter struct {
 	Status MessageStatus // empty: any
 	To     string        // empty: any
-	Cursor string
-	Limit  int
+	// VerificationID selects the SMS sent for one verification (its code,
+	// once per send); empty: any.
+	VerificationID string
+	Cursor         string
+	Limit          int
 }
 
 // QueueStats describe the outbound queue, status report matching and late

@@ -68,10 +68,22 @@ func ErrorMessage(err error) string {
 type RateLimitError struct {
 	Err   *Error
 	After time.Duration
-	// Rule names the limit, for metrics: one of the API's rules, or "" for
-	// the verification service's own limits.
+	// Rule names the limit, for metrics and for the answers that tell the
+	// limits apart (the Twilio surface's codes): one of the API's rules or
+	// of the verification service's (RuleVerificationSends,
+	// RuleVerificationChecks).
 	Rule string
 }
+
+// The verification service's own limits, as RateLimitError.Rule names them.
+const (
+	// RuleVerificationSends: the sends (code SMS and missed-call starts)
+	// to one number within the send window.
+	RuleVerificationSends = "verification_sends"
+	// RuleVerificationChecks: the failed checks of one number's codes
+	// within the failure window.
+	RuleVerificationChecks = "verification_checks"
+)
 
 // Error implements error.
 func (e *RateLimitError) Error() string { return e.Err.Error() }

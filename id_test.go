@@ -48,3 +48,40 @@ func TestNewID(t *testing.T) {
 		t.Fatalf("two ids of one millisecond share their random part: %q %q", a, b)
 	}
 }
+
+// TestIDBits: the bits of an id give the id back, the first 48 are its
+// time, and what is not such an id has none.
+func TestIDBits(t *testing.T) {
+	now := time.Date(2026, 12, 3, 15, 4, 5, 678_000_000, time.UTC)
+	for range 200 {
+		id := NewID("ver", now)
+		bits, ok := IDBits("ver", id)
+		if !ok {
+			t.Fatalf("IDBits(%q) found none", id)
+		}
+		var ms int64
+		for _, b := range bits[:6] {
+			ms = ms<<8 | int64(b)
+		}
+		if ms != now.UnixMilli() {
+			t.Fatalf("%s: time bits %d, want %d", id, ms, now.UnixMilli())
+		}
+		if back := IDFromBits("ver", bits); back != id {
+			t.Fatalf("IDFromBits(IDBits(%q)) = %q", id, back)
+		}
+	}
+	var all [16]byte
+	for i := range all {
+		all[i] = 0xff
+	}
+	if id := IDFromBits("key", all); id != "key_7zzzzzzzzzzzzzzzzzzzzzzzzz" {
+		t.Fatalf("all ones: %q", id)
+	}
+	good := strings.TrimPrefix(NewID("ver", now), "ver_")
+	for _, bad := range []string{"", "ver_", "msg_" + good, "ver_" + good[:25], "ver_" + good + "0", "ver_8" + good[1:],
+		"ver_" + good[:25] + "u", "ver_" + strings.ToUpper(good), "ver-" + good} {
+		if _, ok := IDBits("ver", bad); ok {
+			t.Fatalf("IDBits(%q) took it", bad)
+		}
+	}
+}

@@ -88,6 +88,31 @@ type VerificationRef struct {
 	Services  []string
 }
 
+// VerificationConflict is the CodeConflict error of a request that a
+// verification's status or channel refuses: a check or a cancel of one
+// that is no longer pending, a code for one by missed call. It names the
+// verification and says what it is, so that an API can answer in its own
+// terms (the Twilio surface tells one it deleted from one that had its
+// last check).
+type VerificationConflict struct {
+	Err     *Error
+	ID      string
+	Status  VerificationStatus
+	Channel VerificationChannel
+}
+
+// Error implements error.
+func (e *VerificationConflict) Error() string { return e.Err.Error() }
+
+// Unwrap returns the *Error, so ErrorCode finds CodeConflict.
+func (e *VerificationConflict) Unwrap() error { return e.Err }
+
+// Conflict returns the VerificationConflict about v with a formatted
+// message.
+func (v *Verification) Conflict(format string, args ...any) *VerificationConflict {
+	return &VerificationConflict{Err: Errorf(CodeConflict, format, args...), ID: v.ID, Status: v.Status, Channel: v.Channel}
+}
+
 // CheckCreate checks v before a store creates it
 // (VerificationTx.CreateVerification): it needs an id, a number, a
 // service, an expiry and at least one attempt; a missed-call verification

@@ -64,15 +64,19 @@ type VerifyService interface {
 	StartCustom(ctx context.Context, v *simgate.Verification, ttl time.Duration, code string) (*simgate.Message, error)
 	// Check checks a code against the verification ref names. It returns
 	// the verification after the check, CodeNotFound (also for one the
-	// caller may not see), CodeConflict when the verification is not
-	// pending, or a rate-limit error.
+	// caller may not see), a *simgate.VerificationConflict when the
+	// verification is not pending or is one no code approves, or a
+	// rate-limit error.
 	Check(ctx context.Context, ref simgate.VerificationRef, code string) (*simgate.Verification, error)
 	// Get returns the verification ref.ID; CodeNotFound when missing or
 	// not the caller's to see.
 	Get(ctx context.Context, ref simgate.VerificationRef) (*simgate.Verification, error)
-	// Cancel cancels the pending verification ref.ID; CodeNotFound,
-	// CodeConflict.
+	// Cancel cancels the pending verification ref.ID; CodeNotFound, or a
+	// *simgate.VerificationConflict when it is not pending.
 	Cancel(ctx context.Context, ref simgate.VerificationRef) (*simgate.Verification, error)
+	// Approve approves the pending verification ref.ID without a code;
+	// errors as Cancel's.
+	Approve(ctx context.Context, ref simgate.VerificationRef) (*simgate.Verification, error)
 }
 
 // ServiceStore creates and reads services. *verify.Service satisfies it.

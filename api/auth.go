@@ -123,13 +123,20 @@ func (s *Server) authenticate(r *http.Request) (*simgate.APIKey, error) {
 	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return nil, simgate.Errorf(simgate.CodeUnauthorized, "missing Authorization: Bearer header")
+		return nil, simgate.Errorf(simgate.CodeUnauthorized, "missing Authorization header: Bearer with an API key, or Basic with a key made for Twilio's clients")
 	}
-	scheme, token, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || !strings.HasPrefix(token, KeyPrefix) || len(token) > 256 {
-		return nil, simgate.Errorf(simgate.CodeUnauthorized, "the Authorization header must be \"Bearer sg_...\"")
+	var sum [sha256.Size]byte
+	switch scheme, token, _ := strings.Cut(h, " "); {
+	case strings.EqualFold(scheme, "Bearer") && strings.HasPrefix(token, KeyPrefix) && len(token) <= 256:
+		sum = sha256.Sum256([]byte(token))
+	case strings.EqualFold(scheme, "Basic"):
+		var err error
+		if sum, err = basicCredential(r); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, simgate.Errorf(simgate.CodeUnauthorized, "the Authorization header must be \"Bearer sg_...\" or Basic with an account or API key SID and its secret")
 	}
-	sum := sha256.Sum256([]byte(token))
 	k, err := s.opts.Keys.FindAPIKeyByHash(r.Context(), sum[:])
 	if simgate.ErrorCode(err) == simgate.CodeNotFound {
 		return nil, simgate.Errorf(simgate.CodeUnauthorized, "unknown or revoked API key")

@@ -63,19 +63,16 @@ type problem struct {
 // simgate.RateLimitError, or the store's answer to a full disk.
 type retryAfterer interface{ RetryAfter() time.Duration }
 
-// Error writes err as a problem document with the status of its code. A rate
+// Error writes err as a problem document with the status of its code, or
+// on the Twilio surface as Twilio's error JSON (twilioCodeOf). A rate
 // limit adds Retry-After (whole seconds, rounded up). Only internal errors
 // are logged, with the request's method and path; their text is not sent.
 func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	code := simgate.ErrorCode(err)
 	status := statusOf(code)
-	if code == simgate.CodeRateLimited && s.opts.RateLimits != nil {
-		rule := RuleVerification
-		var re *simgate.RateLimitError
-		if errors.As(err, &re) && re.Rule != "" {
-			rule = re.Rule
-		}
-		s.opts.RateLimits.RateLimited(rule)
+	var re *simgate.RateLimitError
+	if errors.As(err, &re) && s.opts.RateLimits != nil {
+		s.opts.RateLimits.RateLimited(re.Rule)
 	}
 	if code == simgate.CodeInternal {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
@@ -87,6 +84,10 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if code == simgate.CodeUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="simgate"`)
+	}
+	if isTwilio(r) {
+		writeTwilioError(w, r, status, twilioCodeOf(err), simgate.ErrorMessage(err))
+		return
 	}
 	writeProblem(w, r, status, code, simgate.ErrorMessage(err))
 }
@@ -121,7 +122,9 @@ func rateLimited(rule string, after time.Duration, msg string) error {
 	return simgate.RateLimited(rule, after, "%s", msg)
 }
 
-// Rate-limit rules, as RateLimitObserver is told them.
+// Rate-limit rules of the API, as RateLimitObserver is told them, beside
+// the verification service's (simgate.RuleVerificationSends and
+// simgate.RuleVerificationChecks).
 const (
 	RulePerIP        = "per_ip"
 	RulePerAPIKey    = "per_api_key"
@@ -129,7 +132,6 @@ const (
 	RulePerPrefix    = "per_prefix"
 	RuleGlobalHourly = "global_hourly"
 	RuleGlobalDaily  = "global_daily"
-	RuleVerification = "verification" // the verification service's own limits (sends per number, failed checks)
 )
 
 // writeJSON writes v as JSON with status.

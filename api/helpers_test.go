@@ -176,7 +176,8 @@ func (q *fakeQueue) ListMessages(ctx context.Context, f simgate.MessageFilter) (
 	var all []*simgate.Message
 	for i := len(q.entries) - 1; i >= 0; i-- {
 		m := q.entries[i].m
-		if (f.Status == "" || m.Status == f.Status) && (f.To == "" || m.To == f.To) {
+		if (f.Status == "" || m.Status == f.Status) && (f.To == "" || m.To == f.To) &&
+			(f.VerificationID == "" || m.VerificationID == f.VerificationID) {
 			c := *m
 			all = append(all, &c)
 		}

@@ -217,7 +217,8 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request, _ []byte) 
 	if err != nil {
 		return err
 	}
-	ms, next, err := s.opts.Messages.ListMessages(r.Context(), simgate.MessageFilter{Status: status, To: to, Cursor: q.Get("cursor"), Limit: limit})
+	f := simgate.MessageFilter{Status: status, To: to, VerificationID: q.Get("verification_id"), Cursor: q.Get("cursor"), Limit: limit}
+	ms, next, err := s.opts.Messages.ListMessages(r.Context(), f)
 	if err != nil {
 		return err
 	}

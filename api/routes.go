@@ -41,9 +41,13 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, body []byte) error
 func (s *Server) routes() *mux.Router {
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, r, http.StatusNotFound, simgate.CodeNotFound, "no such route")
+		s.Error(w, r, simgate.Errorf(simgate.CodeNotFound, "no such route"))
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isTwilio(r) {
+			writeTwilioError(w, r, http.StatusMethodNotAllowed, twilioMethodNotAllowed, "Method not allowed")
+			return
+		}
 		writeProblem(w, r, http.StatusMethodNotAllowed, simgate.CodeInvalid, "method not allowed on this route")
 	})
 
@@ -86,12 +90,14 @@ func (s *Server) routes() *mux.Router {
 	s.handle(r, "POST", "/v1/modems/{id}/ussd", admin, s.modemUSSD)
 
 	s.handle(r, "GET", "/v1/webhooks/deliveries", admin, s.listWebhookDeliveries)
+
+	s.twilioRoutes(r)
 	return r
 }
 
 // handle registers h with the controls every route shares, in this order:
-// per-IP limit, body size, authentication, scope, Content-Type of a body,
-// per-key limit, idempotency, then h.
+// per-IP limit, body size, authentication, scope, Content-Type of a body
+// (JSON; a form on the Twilio surface), per-key limit, idempotency, then h.
 func (s *Server) handle(r *mux.Router, method, path string, o routeOpts, h handlerFunc) {
 	r.Methods(method).Path(path).HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -138,7 +144,11 @@ func (s *Server) serve(w *statusWriter, r *http.Request, o routeOpts, h handlerF
 		return simgate.Errorf(simgate.CodeForbidden, "this API key lacks the %s scope", o.scope)
 	}
 	if len(body) > 0 {
-		if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+		check := checkContentType
+		if isTwilio(r) {
+			check = checkFormContentType
+		}
+		if err := check(r.Header.Get("Content-Type")); err != nil {
 			return err
 		}
 	}

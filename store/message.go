@@ -176,6 +176,9 @@ func (db *DB) ListMessages(ctx context.Context, f simgate.MessageFilter) ([]*sim
 	if f.To != "" {
 		where, args = append(where, "to_number = ?"), append(args, f.To)
 	}
+	if f.VerificationID != "" {
+		where, args = append(where, "verification_id = ?"), append(args, f.VerificationID)
+	}
 	if f.Cursor != "" {
 		at, id, err := rowcodec.ParseCursor(f.Cursor)
 		if err != nil {

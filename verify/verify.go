@@ -461,10 +461,10 @@ func (s *Service) startCall(ctx context.Context, v *simgate.Verification, ttl ti
 // failed attempts on one account, and a day is the period its guidance uses.
 const FailureWindow = 24 * time.Hour
 
-// rateLimited is a refusal by the service's limits, to be retried no sooner
-// than in a second.
-func rateLimited(after time.Duration, format string, args ...any) error {
-	return simgate.RateLimited("", max(after, time.Second), format, args...)
+// rateLimited is a refusal by the service's limit rule, to be retried no
+// sooner than in a second.
+func rateLimited(rule string, after time.Duration, format string, args ...any) error {
+	return simgate.RateLimited(rule, max(after, time.Second), format, args...)
 }
 
 // sendRefusal applies the limits on verifications sent to number:
@@ -478,7 +478,7 @@ func (s *Service) sendRefusal(ctx context.Context, tx simgate.VerificationTx, nu
 	if err != nil {
 		return nil, err
 	} else if n >= s.opts.FailureCap {
-		return rateLimited(oldest.Add(FailureWindow).Sub(now), "too many failed checks for this number; try again later"), nil
+		return rateLimited(simgate.RuleVerificationChecks, oldest.Add(FailureWindow).Sub(now), "too many failed checks for this number; try again later"), nil
 	}
 	window := s.opts.SendWindow
 	n, oldest, err = tx.CountSends(ctx, number, now.Add(-window))
@@ -490,7 +490,7 @@ func (s *Service) sendRefusal(ctx context.Context, tx simgate.VerificationTx, nu
 			fmt.Sprintf("%d verification sends (code SMS or missed-call starts) within %s", n, window), window); err != nil {
 			return nil, err
 		}
-		return rateLimited(oldest.Add(window).Sub(now),
+		return rateLimited(simgate.RuleVerificationSends, oldest.Add(window).Sub(now),
 			"at most %d verification sends (code SMS or missed-call starts) per number within %s; try again later", s.opts.MaxSends, window), nil
 	}
 	return nil, nil
@@ -738,10 +738,10 @@ func CheckAppName(name string) error {
 // pending with attempts left after a wrong code, max_attempts_reached when
 // this wrong code was the last allowed. It returns CodeNotFound when there is
 // no such verification or it is of a service the caller may not see (no
-// attempt is counted then), CodeConflict when it was not pending (already
-// approved, canceled, expired or failed: even the right code fails) or is a
-// missed-call verification (no code approves it: a call does; nothing is
-// counted), and a rate-limit error when the number reached its failure cap.
+// attempt is counted then), a *simgate.VerificationConflict when it was not
+// pending (already approved, canceled, expired or failed: even the right
+// code fails) or is a missed-call verification (no code approves it: a call
+// does; nothing is counted), and a rate-limit error when the number reached its failure cap.
 func (s *Service) Check(ctx context.Context, ref simgate.VerificationRef, code string) (*simgate.Verification, error) {
 	if ref.ID == "" && ref.To == "" {
 		return nil, simgate.Errorf(simgate.CodeInvalid, "give id or to")
@@ -771,7 +771,7 @@ func (s *Service) Check(ctx context.Context, ref simgate.VerificationRef, code s
 		s.notifyOwner(ctx, v)
 		return v, nil
 	}
-	return nil, simgate.Errorf(simgate.CodeConflict, "verification %s is %s", v.ID, v.Status)
+	return nil, v.Conflict("verification %s is %s", v.ID, v.Status)
 }
 
 // verificationNotFound is the answer for a verification that does not
@@ -830,7 +830,7 @@ func (s *Service) check(ctx context.Context, tx simgate.VerificationTx, ref simg
 	hash := v.CodeHash
 	v.CodeHash = nil
 	if v.Channel == simgate.ChannelMissedCall {
-		return nil, false, 0, simgate.Errorf(simgate.CodeConflict, "verification %s is a missed_call verification (%s): "+
+		return nil, false, 0, v.Conflict("verification %s is a missed_call verification (%s): "+
 			"a call from its number to %s approves it, not a code; read its status with GET /v1/verifications/%s", v.ID, v.Status, v.CallTo, v.ID)
 	}
 	if v.Status != simgate.VerificationPending {
@@ -846,7 +846,7 @@ func (s *Service) check(ctx context.Context, tx simgate.VerificationTx, ref simg
 		return nil, false, 0, err
 	}
 	if failures >= s.opts.FailureCap {
-		return nil, false, failures, rateLimited(oldest.Add(FailureWindow).Sub(now),
+		return nil, false, failures, rateLimited(simgate.RuleVerificationChecks, oldest.Add(FailureWindow).Sub(now),
 			"too many failed checks for this number; try again later")
 	}
 
@@ -985,10 +985,24 @@ func (s *Service) Get(ctx context.Context, ref simgate.VerificationRef) (*simgat
 
 // Cancel cancels the pending verification ref.ID, erasing its hash, and,
 // best effort, its queued SMS. It returns CodeNotFound when there is none
-// or the caller of ref may not see it (nothing is written then) and
-// CodeConflict when it is not pending (one past its expiry is marked
-// expired first).
+// or the caller of ref may not see it (nothing is written then) and a
+// *simgate.VerificationConflict when it is not pending (one past its expiry
+// is marked expired first).
 func (s *Service) Cancel(ctx context.Context, ref simgate.VerificationRef) (*simgate.Verification, error) {
+	return s.settle(ctx, ref, simgate.VerificationCanceled)
+}
+
+// Approve approves the pending verification ref.ID without a code or a
+// call: the caller has proved the number some other way (Twilio's
+// update with Status=approved). Otherwise it is Cancel: the hash is
+// erased, the queued SMS canceled, and the errors are Cancel's.
+func (s *Service) Approve(ctx context.Context, ref simgate.VerificationRef) (*simgate.Verification, error) {
+	return s.settle(ctx, ref, simgate.VerificationApproved)
+}
+
+// settle moves the pending verification ref.ID to status, canceled or
+// approved, for Cancel and Approve.
+func (s *Service) settle(ctx context.Context, ref simgate.VerificationRef, status simgate.VerificationStatus) (*simgate.Verification, error) {
 	var v *simgate.Verification
 	var conflict error
 	err := s.store.UpdateVerifications(ctx, func(tx simgate.VerificationTx) error {
@@ -1004,10 +1018,13 @@ func (s *Service) Cancel(ctx context.Context, ref simgate.VerificationRef) (*sim
 			}
 		}
 		if v.Status != simgate.VerificationPending {
-			conflict = simgate.Errorf(simgate.CodeConflict, "verification %s is %s", v.ID, v.Status)
+			conflict = v.Conflict("verification %s is %s", v.ID, v.Status)
 			return nil
 		}
-		return tx.SetVerificationStatus(ctx, v, simgate.VerificationCanceled)
+		if status == simgate.VerificationApproved {
+			v.ApprovedAt = tx.Now()
+		}
+		return tx.SetVerificationStatus(ctx, v, status)
 	})
 	if err == nil {
 		err = conflict
@@ -1015,6 +1032,7 @@ func (s *Service) Cancel(ctx context.Context, ref simgate.VerificationRef) (*sim
 	if err != nil {
 		return nil, err
 	}
+	s.log.Info("verification "+string(status)+" by request", "verification", v.ID)
 	if v.MessageID != "" {
 		// The SMS may be gone already; its code no longer works either way.
 		if err := s.queue.Cancel(ctx, v.MessageID); err != nil && simgate.ErrorCode(err) == simgate.CodeInternal {

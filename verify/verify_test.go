@@ -84,9 +84,11 @@ func (nopSender) Send(context.Context, simgate.SendRequest) (simgate.Receipt, er
 	return simgate.Receipt{}, nil
 }
 
-// TestCancelCancelsSMS uses the real queue (not opened, so nothing is sent)
-// over the real store.
-func TestCancelCancelsSMS(t *testing.T) {
+// TestSettleCancelsSMS: Cancel and Approve settle a pending verification
+// without a code and cancel its queued SMS; a second settle is a conflict,
+// and a verification of a service the caller may not use is not found. It
+// uses the real queue (not opened, so nothing is sent) over the real store.
+func TestSettleCancelsSMS(t *testing.T) {
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "db"), store.Options{})
 	if err != nil {
@@ -101,23 +103,39 @@ func TestCancelCancelsSMS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &simgate.Verification{To: "+4915123456789"}
-	m, err := s.Start(ctx, v, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := s.Get(ctx, simgate.VerificationRef{ID: v.ID}); err != nil || got.MessageID != m.ID {
-		t.Fatalf("Get: %+v, %v; want message %s", got, err, m.ID)
-	}
-	if _, err := s.Cancel(ctx, simgate.VerificationRef{ID: v.ID}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := q.Message(ctx, m.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Status != simgate.StatusCanceled {
-		t.Fatalf("SMS status = %s, want canceled", got.Status)
+	for _, c := range []struct {
+		name   string
+		settle func(context.Context, simgate.VerificationRef) (*simgate.Verification, error)
+		want   simgate.VerificationStatus
+	}{
+		{"cancel", s.Cancel, simgate.VerificationCanceled},
+		{"approve", s.Approve, simgate.VerificationApproved},
+	} {
+		v := &simgate.Verification{To: "+4915123456789"}
+		m, err := s.Start(ctx, v, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Get(ctx, simgate.VerificationRef{ID: v.ID}); err != nil || got.MessageID != m.ID {
+			t.Fatalf("%s: Get: %+v, %v; want message %s", c.name, got, err, m.ID)
+		}
+		other := simgate.VerificationRef{ID: v.ID, Services: []string{simgate.NewServiceID()}}
+		if _, err := c.settle(ctx, other); simgate.ErrorCode(err) != simgate.CodeNotFound {
+			t.Fatalf("%s by a key of another service: %v, want not found", c.name, err)
+		}
+		got, err := c.settle(ctx, simgate.VerificationRef{ID: v.ID})
+		if err != nil || got.Status != c.want || got.ApprovedAt.IsZero() != (c.want != simgate.VerificationApproved) {
+			t.Fatalf("%s: %+v, %v; want %s", c.name, got, err, c.want)
+		}
+		if got, err := s.Get(ctx, simgate.VerificationRef{ID: v.ID}); err != nil || got.Status != c.want {
+			t.Fatalf("%s: Get after: %+v, %v; want %s", c.name, got, err, c.want)
+		}
+		if msg, err := q.Message(ctx, m.ID); err != nil || msg.Status != simgate.StatusCanceled {
+			t.Fatalf("%s: SMS %+v, %v; want canceled", c.name, msg, err)
+		}
+		if _, err := c.settle(ctx, simgate.VerificationRef{ID: v.ID}); simgate.ErrorCode(err) != simgate.CodeConflict {
+			t.Fatalf("%s twice: %v, want conflict", c.name, err)
+		}
 	}
 }
 

@@ -60,6 +60,9 @@ func (db *DB) ListMessages(ctx context.Context, f simgate.MessageFilter) ([]*sim
 	if f.To != "" {
 		where = append(where, "to_number = "+arg(f.To))
 	}
+	if f.VerificationID != "" {
+		where = append(where, "verification_id = "+arg(f.VerificationID))
+	}
 	if f.Cursor != "" {
 		at, id, err := rowcodec.ParseCursor(f.Cursor)
 		if err != nil {

@@ -393,7 +393,8 @@ func Alerts(t *testing.T, open Open) {
 // neither; canceling the queued SMS of a verification erases their text.
 func UpdateVerificationsWithMessage(t *testing.T, open Open) {
 	ctx := testContext(t)
-	db := as[VerificationStore](t, open(t, "withmessage", time.Now))
+	st := open(t, "withmessage", time.Now)
+	db, messages := as[VerificationStore](t, st), as[MessageStore](t, st)
 	newV := func() *simgate.Verification {
 		return &simgate.Verification{To: "+4915123456789", CodeLength: 6, MaxAttempts: 3, ExpiresAt: time.Now().Add(10 * time.Minute),
 			ServiceID: simgate.DefaultServiceID}
@@ -447,6 +448,16 @@ func UpdateVerificationsWithMessage(t *testing.T, open Open) {
 	}
 	if got, msg, err := db.GetVerification(ctx, v.ID); err != nil || got.MessageID != first.ID || msg != simgate.StatusQueued {
 		t.Fatalf("verification's message: %+v, %q, %v", got, msg, err)
+	}
+	other := NewMessage(v.To, "not of the verification", 1)
+	if err := CreateMessage(ctx, messages, other); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]int{v.ID: 1, "ver_nosuch": 0} {
+		ms, _, err := messages.ListMessages(ctx, simgate.MessageFilter{VerificationID: id})
+		if err != nil || len(ms) != want || want == 1 && ms[0].ID != first.ID {
+			t.Fatalf("messages of verification %s: %d, %v; want %d (%s)", id, len(ms), err, want, first.ID)
+		}
 	}
 	if err := db.UpdateVerifications(ctx, func(tx simgate.VerificationTx) error {
 		return tx.CancelQueuedMessages(ctx, v.ID, "replaced")
