@@ -18,6 +18,8 @@ func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("apikey", "create|list|revoke [flags]",
 		`simgate apikey create -c /etc/simgate/simgate.yaml --name shop --scopes verify
   simgate apikey create -c /etc/simgate/simgate.yaml --name shop --scopes verify --services VA...
+  simgate apikey create -c /etc/simgate/simgate.yaml --name shop --scopes verify --twilio
+  simgate apikey create -c /etc/simgate/simgate.yaml --name shop --scopes verify --twilio=api-key
   simgate apikey list -c /etc/simgate/simgate.yaml
   simgate apikey revoke -c /etc/simgate/simgate.yaml key_...`, stderr)
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -32,8 +34,11 @@ func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	configPath := fs.String("c", "", "configuration file (for database.path)")
 	dbPath := fs.String("db", "", "database file, instead of the one in the configuration")
 	var name, scopes, services *string
+	var twilio twilioFlag
 	switch sub {
 	case "create":
+		fs.Var(&twilio, "twilio", "make credentials that Twilio's clients take: printed as TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, "+
+			"or with --twilio=api-key as TWILIO_API_KEY and TWILIO_API_SECRET (with TWILIO_ACCOUNT_SID)")
 		name = fs.String("name", "", "a name for the key, e.g. the application that uses it")
 		scopes = fs.String("scopes", "", "comma-separated: verify, send, read, admin")
 		services = fs.String("services", "", "comma-separated service ids (see simgate services list) the key is limited to; "+
@@ -60,7 +65,14 @@ func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return usageError{"--scopes: " + err.Error()}
 		}
-		key, k, err := api.NewAPIKey(*name, sc)
+		var key string
+		var k *simgate.APIKey
+		var cred api.TwilioCredential
+		if twilio != "" {
+			cred, k, err = api.NewTwilioKey(*name, sc, twilio == twilioAPIKey, time.Now())
+		} else {
+			key, k, err = api.NewAPIKey(*name, sc)
+		}
 		if err != nil {
 			return err
 		}
@@ -75,13 +87,23 @@ func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err := db.CreateAPIKey(ctx, k); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s\n", key)
+		if twilio != "" {
+			// NAME=value lines: a file for systemd's EnvironmentFile= or
+			// docker's --env-file, or a shell's export.
+			fmt.Fprintln(stdout, strings.Join(cred.Env(), "\n"))
+		} else {
+			fmt.Fprintf(stdout, "%s\n", key)
+		}
 		limit := "every service"
 		if len(k.Services) > 0 {
 			limit = "the services " + strings.Join(k.Services, ", ")
 		}
 		fmt.Fprintf(stderr, "created %s (%s) with scopes %s, for %s; the key above is shown only now: store it safely\n",
 			k.ID, k.Name, *scopes, limit)
+		if twilio != "" {
+			fmt.Fprintf(stderr, "point the Twilio client's Verify requests at this server (docs/TWILIO.md); the default service is VERIFY_SERVICE_SID=%s\n",
+				simgate.DefaultServiceID)
+		}
 	case "list":
 		keys, err := db.ListAPIKeys(ctx)
 		if err != nil {
@@ -167,4 +189,32 @@ func databaseFor(configPath, dbPath string) (string, *Config, error) {
 		cfg.Database.Driver, cfg.Database.Path = driverSQLite, dbPath
 	}
 	return cfg.Database.Path, cfg, nil
+}
+
+// twilioFlag is --twilio: "" when not given, twilioAccount for a bare
+// --twilio, or the form given with --twilio=FORM.
+type twilioFlag string
+
+const (
+	twilioAccount = "account" // an account SID and auth token
+	twilioAPIKey  = "api-key" // an API key SID and secret
+)
+
+func (f *twilioFlag) String() string { return string(*f) }
+
+// IsBoolFlag lets --twilio stand alone (the flag package sets "true").
+func (f *twilioFlag) IsBoolFlag() bool { return true }
+
+func (f *twilioFlag) Set(v string) error {
+	switch v {
+	case "true", twilioAccount:
+		*f = twilioAccount
+	case twilioAPIKey:
+		*f = twilioAPIKey
+	case "false":
+		*f = ""
+	default:
+		return fmt.Errorf("want --twilio, --twilio=account or --twilio=api-key, not %q", v)
+	}
+	return nil
 }
