@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"html"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -269,8 +270,9 @@ func TestLogin_ConcurrentFailuresLimited(t *testing.T) {
 	}
 }
 
-// The verifications page shows each verification's service.
-func TestVerificationsShowService(t *testing.T) {
+// The verifications page shows each verification's service and channel,
+// and the number a missed call goes to.
+func TestVerificationsShowServiceAndChannel(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	svc := &simgate.Service{FriendlyName: "Shop"}
@@ -279,11 +281,32 @@ func TestVerificationsShowService(t *testing.T) {
 	}
 	v := &simgate.Verification{To: "+4915123456789", CodeLength: 6, MaxAttempts: 5, ExpiresAt: time.Now().Add(time.Minute), ServiceID: svc.ID}
 	storetest.StartVerification(t, e.db, v, make([]byte, 32))
+	call := &simgate.Verification{To: "+4915123456780", Channel: simgate.ChannelMissedCall, CallTo: "+4917011111111", CallModem: "sim0",
+		CodeLength: 6, MaxAttempts: 5, ExpiresAt: time.Now().Add(time.Minute)}
+	storetest.StartVerification(t, e.db, call, nil)
 	key, _ := e.key(simgate.ScopeAdmin)
 	b := e.browser()
 	e.login(b, key)
 	res, page := e.get(b, "/console/verifications")
-	if res.StatusCode != http.StatusOK || !strings.Contains(page, `<td class="mono">`+svc.ID+`</td>`) {
-		t.Fatalf("verifications page: %d, without the service %s:\n%s", res.StatusCode, svc.ID, page)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("verifications page: %d\n%s", res.StatusCode, page)
+	}
+	for _, c := range []struct {
+		v     *simgate.Verification
+		cells []string
+	}{
+		{v, []string{`<td class="mono">` + svc.ID + `</td>`, `<td>sms</td>`}},
+		{call, []string{`<td class="mono">` + simgate.DefaultServiceID + `</td>`, `<td>missed_call <span class="muted">to +4917011111111</span></td>`}},
+	} {
+		_, row, ok := strings.Cut(page, `<tr id="ver-`+c.v.ID+`">`)
+		if !ok {
+			t.Fatalf("no row of %s:\n%s", c.v.ID, page)
+		}
+		row, _, _ = strings.Cut(html.UnescapeString(row), "</tr>")
+		for _, cell := range c.cells {
+			if !strings.Contains(row, cell) {
+				t.Errorf("the row of %s has no %s:\n%s", c.v.ID, cell, row)
+			}
+		}
 	}
 }

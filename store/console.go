@@ -75,7 +75,7 @@ func (db *DB) RecentVerifications(ctx context.Context, limit int) ([]*simgate.Ve
 	}
 	rows, err := db.reader.QueryContext(ctx, `
 		SELECT id, to_number, status, code_length, locale, app_name, reference, attempts, max_attempts,
-		       send_count, message_id, api_key_id, expires_at, created_at, updated_at, approved_at, service_id
+		       send_count, message_id, api_key_id, expires_at, created_at, updated_at, approved_at, service_id, channel, call_to
 		FROM verifications ORDER BY created_at DESC, id DESC LIMIT ?
 	`, min(limit, 1000))
 	if err != nil {
@@ -85,15 +85,16 @@ func (db *DB) RecentVerifications(ctx context.Context, limit int) ([]*simgate.Ve
 	vs := []*simgate.Verification{}
 	for rows.Next() {
 		var v simgate.Verification
-		var status string
+		var status, channel string
 		var msgID, keyID sql.NullString
 		var expiresAt, createdAt, updatedAt int64
 		var approvedAt sql.NullInt64
 		if err := rows.Scan(&v.ID, &v.To, &status, &v.CodeLength, &v.Locale, &v.AppName, &v.Reference, &v.Attempts,
-			&v.MaxAttempts, &v.SendCount, &msgID, &keyID, &expiresAt, &createdAt, &updatedAt, &approvedAt, &v.ServiceID); err != nil {
+			&v.MaxAttempts, &v.SendCount, &msgID, &keyID, &expiresAt, &createdAt, &updatedAt, &approvedAt, &v.ServiceID,
+			&channel, &v.CallTo); err != nil {
 			return nil, fmt.Errorf("cannot list verifications: %w", err)
 		}
-		v.Status = simgate.VerificationStatus(status)
+		v.Status, v.Channel = simgate.VerificationStatus(status), simgate.VerificationChannel(channel)
 		v.MessageID, v.APIKeyID = msgID.String, keyID.String
 		v.ExpiresAt = time.UnixMilli(expiresAt).UTC()
 		v.CreatedAt = time.UnixMilli(createdAt).UTC()

@@ -43,6 +43,7 @@ func TestConsoleSessions(t *testing.T)         { storetest.ConsoleSessions(t, op
 func TestRejectedPINs(t *testing.T)            { storetest.RejectedPINs(t, opener(t)) }
 func TestWebhookOutboxContract(t *testing.T)   { storetest.WebhookOutbox(t, opener(t)) }
 func TestWebhookConcurrentClaims(t *testing.T) { storetest.WebhookConcurrentClaims(t, opener(t)) }
+func TestVerificationEvents(t *testing.T)      { storetest.VerificationEvents(t, opener(t)) }
 func TestInboundCalls(t *testing.T)            { storetest.InboundCalls(t, opener(t)) }
 func TestMetricsReads(t *testing.T)            { storetest.MetricsReads(t, opener(t)) }
 func TestRollupSamples(t *testing.T)           { storetest.RollupSamples(t, opener(t)) }

@@ -35,7 +35,7 @@ func (db *DB) RecentVerifications(ctx context.Context, limit int) ([]*simgate.Ve
 	}
 	rows, err := db.pool.Query(ctx, `
 		SELECT id, to_number, status, code_length, locale, app_name, reference, attempts, max_attempts,
-		       send_count, message_id, api_key_id, expires_at, created_at, updated_at, approved_at, service_id
+		       send_count, message_id, api_key_id, expires_at, created_at, updated_at, approved_at, service_id, channel, call_to
 		FROM verifications ORDER BY created_at DESC, id DESC LIMIT $1
 	`, min(limit, 1000))
 	if err != nil {
@@ -47,7 +47,8 @@ func (db *DB) RecentVerifications(ctx context.Context, limit int) ([]*simgate.Ve
 		var expiresAt, createdAt, updatedAt int64
 		var approvedAt *int64
 		if err := row.Scan(&v.ID, &v.To, &v.Status, &v.CodeLength, &v.Locale, &v.AppName, &v.Reference, &v.Attempts,
-			&v.MaxAttempts, &v.SendCount, &msgID, &keyID, &expiresAt, &createdAt, &updatedAt, &approvedAt, &v.ServiceID); err != nil {
+			&v.MaxAttempts, &v.SendCount, &msgID, &keyID, &expiresAt, &createdAt, &updatedAt, &approvedAt, &v.ServiceID,
+			&v.Channel, &v.CallTo); err != nil {
 			return nil, err
 		}
 		if msgID != nil {

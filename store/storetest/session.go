@@ -116,7 +116,8 @@ type HealthStore interface {
 
 // PingAndRecent checks that an open database answers Ping and a closed one
 // does not, and that the console lists verifications newest first, without
-// their code hashes, within its limit.
+// their code hashes, within its limit, each with its channel (and a
+// missed-call one with its number to call).
 func PingAndRecent(t *testing.T, open Open) {
 	ctx := testContext(t)
 	clk := NewClock()
@@ -139,8 +140,16 @@ func PingAndRecent(t *testing.T, open Open) {
 	if err != nil || len(vs) != 2 || vs[0].ID != ids[2] || vs[1].ID != ids[1] {
 		t.Fatalf("recent = %+v, %v; want the two newest, newest first", vs, err)
 	}
-	if v := vs[0]; v.CodeHash != nil || v.Reference != "r-3" || v.Status != simgate.VerificationPending || v.SendCount != 1 {
+	if v := vs[0]; v.CodeHash != nil || v.Reference != "r-3" || v.Status != simgate.VerificationPending || v.SendCount != 1 ||
+		v.Channel != simgate.ChannelSMS || v.CallTo != "" {
 		t.Fatalf("listed %+v", v)
+	}
+	call := &simgate.Verification{To: "+4915123456784", Channel: simgate.ChannelMissedCall, CallTo: "+4917011111111",
+		CallModem: "sim0", CodeLength: 6, MaxAttempts: 3, ExpiresAt: clk.Now().Add(time.Hour)}
+	StartVerification(t, db, call, nil)
+	if vs, err := db.RecentVerifications(ctx, 1); err != nil || len(vs) != 1 || vs[0].ID != call.ID ||
+		vs[0].Channel != simgate.ChannelMissedCall || vs[0].CallTo != call.CallTo {
+		t.Fatalf("recent = %+v, %v; want the missed-call verification %s with its number to call", vs, err, call.ID)
 	}
 	if err := store.Close(); err != nil {
 		t.Fatal(err)

@@ -224,3 +224,80 @@ func WebhookConcurrentClaims(t *testing.T, open Open) {
 		}
 	}
 }
+
+// VerificationEventStore is the outbox with the services whose
+// verifications its events name.
+type VerificationEventStore interface {
+	OutboxStore
+	CreateService(ctx context.Context, s *simgate.Service) error
+}
+
+// VerificationEvents checks the data of the verification.* events, key by
+// key and in order, so that both stores write the same text: each names its
+// verification's service and channel, for an SMS verification and a
+// missed-call one, in a service and in the default service.
+func VerificationEvents(t *testing.T, open Open) {
+	ctx := testContext(t)
+	clk := NewClock()
+	db := as[VerificationEventStore](t, open(t, "verevents", clk.Now))
+	if err := db.SetWebhookSubscriptions(ctx, simgate.EventTypes); err != nil {
+		t.Fatal(err)
+	}
+	shop := &simgate.Service{FriendlyName: "Shop"}
+	if err := db.CreateService(ctx, shop); err != nil {
+		t.Fatal(err)
+	}
+	const number, callTo = "+4915123456789", "+4917011111111"
+	sms := func(service string) *simgate.Verification {
+		return &simgate.Verification{To: number, ServiceID: service, CodeLength: 6, MaxAttempts: 3, Reference: "r1",
+			ExpiresAt: clk.Now().Add(10 * time.Minute)}
+	}
+	call := func(service string) *simgate.Verification {
+		return &simgate.Verification{To: number, ServiceID: service, Channel: simgate.ChannelMissedCall, CallTo: callTo,
+			CallModem: "sim0", CodeLength: 6, MaxAttempts: 3, ExpiresAt: clk.Now().Add(10 * time.Minute)}
+	}
+	cases := []struct {
+		v      *simgate.Verification
+		status simgate.VerificationStatus
+	}{
+		{sms(shop.ID), simgate.VerificationApproved},
+		{call(shop.ID), simgate.VerificationExpired},
+		{sms(simgate.DefaultServiceID), simgate.VerificationMaxAttemptsReached},
+		{sms(simgate.DefaultServiceID), simgate.VerificationFailed},
+		{call(simgate.DefaultServiceID), simgate.VerificationApproved},
+	}
+	var want []string
+	for _, c := range cases {
+		var hash []byte
+		if c.v.Channel != simgate.ChannelMissedCall {
+			hash = bytes.Repeat([]byte{1}, 32)
+		}
+		StartVerification(t, db, c.v, hash)
+		created := clk.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+		clk.Advance(1500 * time.Millisecond)
+		if err := db.UpdateVerifications(ctx, func(tx simgate.VerificationTx) error {
+			if c.status == simgate.VerificationApproved {
+				c.v.ApprovedAt = tx.Now()
+			}
+			return tx.SetVerificationStatus(ctx, c.v, c.status)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, `{"verification_id":"`+c.v.ID+`","service":"`+c.v.ServiceID+`","channel":"`+string(c.v.Channel)+
+			`","to":"`+number+`","status":"`+string(c.status)+`","reference":"`+c.v.Reference+`","attempts":0,"send_count":1,`+
+			`"message_id":null,"created_at":"`+created+`","updated_at":"`+clk.Now().UTC().Format("2006-01-02T15:04:05.000Z")+`"}`)
+	}
+
+	_, claimed := FanOutOneByOne(t, db, everything())
+	if len(claimed) != len(cases) {
+		t.Fatalf("%d events, want %d", len(claimed), len(cases))
+	}
+	for i, a := range claimed {
+		if got, wantType := a.Event.Type, "verification."+string(cases[i].status); got != wantType {
+			t.Errorf("event %d is %s, want %s", i, got, wantType)
+		}
+		if got := string(a.Event.Data); got != want[i] {
+			t.Errorf("event %d (%s) data\n%s\nwant\n%s", i, a.Event.Type, got, want[i])
+		}
+	}
+}
