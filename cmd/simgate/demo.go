@@ -330,20 +330,46 @@ func (d *demo) serve(simListen string, app *App) error {
 	go srv.Serve(ln)
 	defer srv.Close()
 	sim := "http://" + ln.Addr().String()
+	// Credentials for Twilio's clients, with every scope as the demo key.
+	tw, k, err := api.NewTwilioKey("demo-twilio", []simgate.Scope{simgate.ScopeVerify, simgate.ScopeSend, simgate.ScopeRead, simgate.ScopeAdmin},
+		false, d.clock.Now())
+	if err != nil {
+		return err
+	}
+	if err := app.DB.CreateAPIKey(d.ctx, k); err != nil {
+		return err
+	}
+	jsonBody := `-H "Content-Type: application/json"`
 	fmt.Fprintf(d.out, `
 simgate keeps running. Try (the demo key has every scope):
 
-  export SIMGATE_API_KEY=%s
-  curl -s -H "Authorization: Bearer $SIMGATE_API_KEY" -d '{"to":"%s"}' %s/v1/verifications
-  curl -s %s/handsets/%s/inbox                  # what the handset received
-  curl -s -H "Authorization: Bearer $SIMGATE_API_KEY" -d '{"to":"%s","code":"<code>"}' %s/v1/verifications/check
-  curl -s -H "Authorization: Bearer $SIMGATE_API_KEY" -d '{"to":"%s","text":"hello"}' %s/v1/messages
-  curl -s -H "Authorization: Bearer $SIMGATE_API_KEY" %s/v1/modems
-  curl -s -X PUT -d '{"cms_error_rate":1,"cms_error_code":38}' %s/modems/sim0/faults   # break a modem
-  curl -s -d '{"from":"+4917099999999","to":"sim0","text":"STOP"}' %s/inbound           # an inbound SMS
+export SIMGATE_API_KEY=%[1]s
+  curl -s -H "Authorization: Bearer $SIMGATE_API_KEY" %[2]s -d '{"to":"%[3]s"}' %[4]s/v1/verifications
+  curl -s %[5]s/handsets/%[3]s/inbox                  # what the handset received
+  curl -s -H "Authorization: Bearer $SIMGATE_API_KEY" %[2]s -d '{"to":"%[3]s","code":"<code>"}' %[4]s/v1/verifications/check
+  curl -s -H "Authorization: Bearer $SIMGATE_API_KEY" %[2]s -d '{"to":"%[3]s","text":"hello"}' %[4]s/v1/messages
+  curl -s -H "Authorization: Bearer $SIMGATE_API_KEY" %[4]s/v1/modems
+
+Twilio's Verify clients work unchanged once they send to %[4]s (docs/TWILIO.md).
+The demo's credentials for them, and its default service:
+
+export TWILIO_ACCOUNT_SID=%[6]s
+export TWILIO_AUTH_TOKEN=%[7]s
+export VERIFY_SERVICE_SID=%[8]s
+  curl -s -u "$TWILIO_ACCOUNT_SID:$TWILIO_AUTH_TOKEN" --data-urlencode To=%[9]s -d Channel=sms %[4]s/v2/Services/$VERIFY_SERVICE_SID/Verifications
+  curl -s -u "$TWILIO_ACCOUNT_SID:$TWILIO_AUTH_TOKEN" --data-urlencode To=%[9]s -d Code=<code> %[4]s/v2/Services/$VERIFY_SERVICE_SID/VerificationCheck
+
+  In Node.js (npm install twilio), with the variables above:
+    const client = require('twilio')(process.env.TWILIO_ACCOUNT_SID, process.env.TWILIO_AUTH_TOKEN);
+    client.verify.baseUrl = '%[4]s';
+    client.verify.v2.services(process.env.VERIFY_SERVICE_SID).verifications.create({ to: '%[9]s', channel: 'sms' }).then((v) => console.log(v.sid, v.status));
+
+The virtual modems (the code is in %[5]s/handsets/%[9]s/inbox):
+  curl -s -X PUT -d '{"cms_error_rate":1,"cms_error_code":38}' %[5]s/modems/sim0/faults   # break a modem
+  curl -s -d '{"from":"+4917099999999","to":"sim0","text":"STOP"}' %[5]s/inbound           # an inbound SMS
 
 Stop with Ctrl-C.
-`, d.key, demoHandset, d.base, sim, demoHandset, demoHandset, d.base, demoHandset, d.base, d.base, sim, sim)
+`, d.key, jsonBody, demoHandset, d.base, sim, tw.AccountSID, tw.Secret, simgate.DefaultServiceID, demoHandset2)
 	<-d.ctx.Done()
 	return app.Close()
 }
