@@ -18,10 +18,15 @@
 // domain error to its status. The OpenAPI 3.1 document of every route is
 // embedded and served at /v1/openapi.json.
 //
-// Clients authenticate with an API key in an Authorization: Bearer header.
+// Clients authenticate with an API key in an Authorization: Bearer header,
+// or, with a key made for Twilio's clients (NewTwilioKey), with HTTP Basic.
 // The key is looked up on every request (by its SHA-256), so a revocation
 // takes effect on the next request; a key in the query string is refused,
 // since URLs end up in proxy and server logs.
+//
+// The routes under /v2/ are Twilio's Verify API, version 2 (twilio.go,
+// docs/TWILIO.md): form-encoded requests, Twilio's fields and error codes,
+// over the same services and verifications.
 package api
 
 import (
