@@ -95,10 +95,11 @@ type VerificationRef struct {
 // terms (the Twilio surface tells one it deleted from one that had its
 // last check).
 type VerificationConflict struct {
-	Err     *Error
-	ID      string
-	Status  VerificationStatus
-	Channel VerificationChannel
+	Err       *Error
+	ID        string
+	Status    VerificationStatus
+	Channel   VerificationChannel
+	ExpiresAt time.Time
 }
 
 // Error implements error.
@@ -110,7 +111,8 @@ func (e *VerificationConflict) Unwrap() error { return e.Err }
 // Conflict returns the VerificationConflict about v with a formatted
 // message.
 func (v *Verification) Conflict(format string, args ...any) *VerificationConflict {
-	return &VerificationConflict{Err: Errorf(CodeConflict, format, args...), ID: v.ID, Status: v.Status, Channel: v.Channel}
+	return &VerificationConflict{Err: Errorf(CodeConflict, format, args...), ID: v.ID, Status: v.Status, Channel: v.Channel,
+		ExpiresAt: v.ExpiresAt}
 }
 
 // CheckCreate checks v before a store creates it
@@ -158,6 +160,12 @@ type VerificationTx interface {
 	// when none. A number has at most one pending verification per
 	// service: two applications verify their users independently.
 	PendingVerification(ctx context.Context, serviceID, number string) (*Verification, MessageStatus, error)
+	// SpentVerification returns the newest verification of number in the
+	// service serviceID that had its last allowed check
+	// (VerificationMaxAttemptsReached) and has not expired; CodeNotFound
+	// when none. A check by number finds it when the number has no pending
+	// verification, to say that its checks are spent.
+	SpentVerification(ctx context.Context, serviceID, number string) (*Verification, error)
 	// PendingCallVerification returns the newest pending missed-call
 	// verification of number whose CallModem is modemID, of any service;
 	// CodeNotFound when none.

@@ -513,11 +513,14 @@ func (s *Server) toTwilioVerification(r *http.Request, c twilioCall, v *simgate.
 	return j, nil
 }
 
-// twilioGone reports whether a verification in status is gone for the
-// Twilio surface: Twilio deletes a verification once it is approved,
-// canceled or expired, and answers 20404 for it from then on.
-func twilioGone(status simgate.VerificationStatus) bool {
-	return status == simgate.VerificationApproved || status == simgate.VerificationCanceled || status == simgate.VerificationExpired
+// twilioGone reports whether a verification in status that expires at
+// expires is gone for the Twilio surface at now: Twilio deletes a
+// verification once it is approved, canceled or expired, and answers 20404
+// for it from then on. One that had its last check is expired too once its
+// lifetime is over.
+func twilioGone(status simgate.VerificationStatus, expires, now time.Time) bool {
+	return status == simgate.VerificationApproved || status == simgate.VerificationCanceled ||
+		status == simgate.VerificationExpired || !now.Before(expires)
 }
 
 // Handlers.
@@ -652,7 +655,7 @@ func (s *Server) twilioFetchVerification(w http.ResponseWriter, r *http.Request,
 	v, err := s.opts.Verify.Get(r.Context(), ref)
 	if err != nil {
 		return err
-	} else if twilioGone(v.Status) {
+	} else if twilioGone(v.Status, v.ExpiresAt, s.opts.Now()) {
 		return notFoundHere()
 	}
 	j, err := s.toTwilioVerification(r, c, v)
@@ -693,7 +696,7 @@ func (s *Server) twilioUpdateVerification(w http.ResponseWriter, r *http.Request
 		return simgate.Errorf(simgate.CodeInvalid, "Invalid parameter Status: %q is not canceled or approved", status)
 	}
 	if err != nil {
-		return twilioConflict(err)
+		return s.twilioConflict(err)
 	}
 	j, err := s.toTwilioVerification(r, c, v)
 	if err != nil {
@@ -706,14 +709,15 @@ func (s *Server) twilioUpdateVerification(w http.ResponseWriter, r *http.Request
 // twilioConflict is the answer to a check or an update that verify
 // refused with conflict (a *simgate.VerificationConflict): 20404 for a
 // verification that is gone for Twilio (twilioGone), 60202 for one that had
-// its last check, and the conflict, which says why, otherwise (a failed SMS;
+// its last check (found by its SID, or by number when the number has no
+// pending one), and the conflict, which says why, otherwise (a failed SMS;
 // a missed-call verification, which no code approves).
-func twilioConflict(err error) error {
+func (s *Server) twilioConflict(err error) error {
 	var vc *simgate.VerificationConflict
 	switch {
 	case !errors.As(err, &vc):
 		return err
-	case twilioGone(vc.Status):
+	case twilioGone(vc.Status, vc.ExpiresAt, s.opts.Now()):
 		return notFoundHere()
 	case vc.Status == simgate.VerificationMaxAttemptsReached:
 		return &twilioCoded{simgate.Errorf(simgate.CodeRateLimited, "%s: start a new verification", twilioMaxCheckText), twilioMaxCheckAttempts}
@@ -755,7 +759,7 @@ func (s *Server) twilioCheck(w http.ResponseWriter, r *http.Request, body []byte
 	}
 	v, err := s.opts.Verify.Check(r.Context(), ref, code)
 	if err != nil {
-		return twilioConflict(err)
+		return s.twilioConflict(err)
 	}
 	verdict, err := verdictOf(c, v)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/simgate/simgate"
 	"github.com/simgate/simgate/api"
@@ -291,15 +292,18 @@ func TestTwilioLimits(t *testing.T) {
 			t.Fatalf("wrong code %d: %d %s, want 200 %s", i, r.status, r.body, want)
 		}
 	}
-	// A sixth, even the right one, is 60202 by its SID; by number there is
-	// no pending verification any more (docs/TWILIO.md).
+	// A sixth, even the right one, is 60202, by its SID and by number.
 	code := e.queue.lastCode(t, to)
 	wantTwilio(t, e.twilio("POST", base+"/VerificationCheck", c, url.Values{"VerificationSid": {sid}, "Code": {code}}), 429, 60202)
-	wantTwilio(t, e.twilio("POST", base+"/VerificationCheck", c, url.Values{"To": {to}, "Code": {code}}), 404, 20404)
-	// It can be fetched, as in Twilio.
+	wantTwilio(t, e.twilio("POST", base+"/VerificationCheck", c, url.Values{"To": {to}, "Code": {code}}), 429, 60202)
+	// It can be fetched.
 	if r := e.twilio("GET", base+"/Verifications/"+sid, c, nil); r.status != http.StatusOK || r.json(t)["status"] != "max_attempts_reached" {
 		t.Fatalf("fetch after the last check: %d %s", r.status, r.body)
 	}
+	// Once it has expired, it is gone.
+	e.clock.Add(10 * time.Minute)
+	wantTwilio(t, e.twilio("POST", base+"/VerificationCheck", c, url.Values{"To": {to}, "Code": {code}}), 404, 20404)
+	wantTwilio(t, e.twilio("POST", base+"/VerificationCheck", c, url.Values{"VerificationSid": {sid}, "Code": {code}}), 404, 20404)
 
 	// Sends: the first to another number and four resends take the five
 	// sends of the window; the resends keep the SID and list each send.

@@ -20,9 +20,10 @@ func opener(t *testing.T) storetest.Open {
 	}
 }
 
-func TestAPIKeys(t *testing.T)        { storetest.APIKeys(t, opener(t)) }
-func TestBudgets(t *testing.T)        { storetest.Budgets(t, opener(t)) }
-func TestVerificationTx(t *testing.T) { storetest.VerificationTx(t, opener(t)) }
+func TestAPIKeys(t *testing.T)            { storetest.APIKeys(t, opener(t)) }
+func TestBudgets(t *testing.T)            { storetest.Budgets(t, opener(t)) }
+func TestVerificationTx(t *testing.T)     { storetest.VerificationTx(t, opener(t)) }
+func TestSpentVerifications(t *testing.T) { storetest.SpentVerifications(t, opener(t)) }
 func TestMissedCallVerifications(t *testing.T) {
 	storetest.MissedCallVerifications(t, opener(t))
 }

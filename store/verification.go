@@ -33,6 +33,12 @@ func (t verificationTx) PendingVerification(ctx context.Context, serviceID, numb
 		ORDER BY v.created_at DESC, v.id DESC LIMIT 1`, serviceID, number)
 }
 
+func (t verificationTx) SpentVerification(ctx context.Context, serviceID, number string) (*simgate.Verification, error) {
+	v, _, err := findVerification(ctx, t.tx, `v.service_id = ? AND v.to_number = ? AND v.status = 'max_attempts_reached'
+		AND v.expires_at > ? ORDER BY v.created_at DESC, v.id DESC LIMIT 1`, serviceID, number, t.tx.now.UnixMilli())
+	return v, err
+}
+
 func (t verificationTx) PendingCallVerification(ctx context.Context, number, modemID string) (*simgate.Verification, error) {
 	v, _, err := findVerification(ctx, t.tx, `v.to_number = ? AND v.call_modem = ? AND v.status = 'pending' AND v.channel = 'missed_call'
 		ORDER BY v.created_at DESC, v.id DESC LIMIT 1`, number, modemID)

@@ -210,6 +210,16 @@ func TestVerificationFailureRules(t *testing.T) {
 	if _, err := r.s.Check(ctx, simgate.VerificationRef{ID: v.ID}, r.h.code(t, number)); simgate.ErrorCode(err) != simgate.CodeConflict {
 		t.Fatalf("the right code after max attempts: %v, want conflict", err)
 	}
+	// By number, the spent verification is found, not "none": its checks
+	// are spent. Another service's is not.
+	var vc *simgate.VerificationConflict
+	if _, err := r.s.Check(ctx, simgate.VerificationRef{To: number}, r.h.code(t, number)); !errors.As(err, &vc) ||
+		vc.ID != v.ID || vc.Status != simgate.VerificationMaxAttemptsReached {
+		t.Fatalf("the right code by number after max attempts: %v; want the conflict of %s", err, v.ID)
+	}
+	if _, err := r.s.Check(ctx, simgate.VerificationRef{To: number, ServiceID: simgate.NewServiceID()}, r.h.code(t, number)); simgate.ErrorCode(err) != simgate.CodeNotFound {
+		t.Fatalf("by number in another service: %v, want not found", err)
+	}
 
 	v2 := &simgate.Verification{To: number}
 	if _, err := r.s.Start(ctx, v2, 0); err != nil {

@@ -740,8 +740,11 @@ func CheckAppName(name string) error {
 // no such verification or it is of a service the caller may not see (no
 // attempt is counted then), a *simgate.VerificationConflict when it was not
 // pending (already approved, canceled, expired or failed: even the right
-// code fails) or is a missed-call verification (no code approves it: a call
-// does; nothing is counted), and a rate-limit error when the number reached its failure cap.
+// code fails), is a missed-call verification (no code approves it: a call
+// does; nothing is counted), or, for a check by number with no pending
+// verification, when the number's newest verification that had its last
+// check has not expired (spent), and a rate-limit error when the number
+// reached its failure cap.
 func (s *Service) Check(ctx context.Context, ref simgate.VerificationRef, code string) (*simgate.Verification, error) {
 	if ref.ID == "" && ref.To == "" {
 		return nil, simgate.Errorf(simgate.CodeInvalid, "give id or to")
@@ -820,7 +823,7 @@ func (s *Service) check(ctx context.Context, tx simgate.VerificationTx, ref simg
 		if simgate.ServiceAllowed(ref.Services, serviceID) {
 			v, msgStatus, err = tx.PendingVerification(ctx, serviceID, ref.To)
 			if simgate.ErrorCode(err) == simgate.CodeNotFound {
-				err = simgate.Errorf(simgate.CodeNotFound, "no pending verification for this number")
+				err = spent(ctx, tx, serviceID, ref.To)
 			}
 		}
 	}
@@ -876,6 +879,22 @@ func (s *Service) check(ctx context.Context, tx simgate.VerificationTx, ref simg
 		return v, true, failures, tx.SetVerificationStatus(ctx, v, simgate.VerificationMaxAttemptsReached)
 	}
 	return v, false, failures, nil
+}
+
+// spent is the answer to a check by number when the number has no pending
+// verification in the service: a conflict naming the newest of its
+// verifications that had its last allowed check, while that one has not
+// expired, so that its caller learns that the checks are spent (the Twilio
+// surface's 60202); CodeNotFound otherwise.
+func spent(ctx context.Context, tx simgate.VerificationTx, serviceID, number string) error {
+	v, err := tx.SpentVerification(ctx, serviceID, number)
+	switch {
+	case simgate.ErrorCode(err) == simgate.CodeNotFound:
+		return simgate.Errorf(simgate.CodeNotFound, "no pending verification for this number")
+	case err != nil:
+		return err
+	}
+	return v.Conflict("verification %s of this number is %s: it had its last allowed check; start a new one", v.ID, v.Status)
 }
 
 // HandleCall applies an incoming call to the missed-call verifications: the

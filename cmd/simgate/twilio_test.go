@@ -195,8 +195,10 @@ func TestTwilioGoClient(t *testing.T) {
 			t.Fatalf("wrong code %d: %v", i+1, err)
 		}
 	}
-	_, err = tw.CreateVerificationCheck(service, (&twverify.CreateVerificationCheckParams{}).SetVerificationSid(*v.Sid).SetCode(code))
+	_, err = tw.CreateVerificationCheck(service, (&twverify.CreateVerificationCheckParams{}).SetTo(third).SetCode(code))
 	wantRestError(t, "sixth check", err, 429, 60202)
+	_, err = tw.CreateVerificationCheck(service, (&twverify.CreateVerificationCheckParams{}).SetVerificationSid(*v.Sid).SetCode(code))
+	wantRestError(t, "seventh check, by its SID", err, 429, 60202)
 
 	// Too many sends: five within the window, then 60203.
 	const fourth = "+4915144444444"

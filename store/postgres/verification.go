@@ -122,6 +122,17 @@ func (t verificationTx) PendingVerification(ctx context.Context, serviceID, numb
 	return findVerification(ctx, t.tx, `v.id = $1 AND v.status = 'pending' FOR NO KEY UPDATE OF v`, v.ID)
 }
 
+// SpentVerification takes the number's lock before it reads, as
+// PendingVerification does; it reads and locks nothing else.
+func (t verificationTx) SpentVerification(ctx context.Context, serviceID, number string) (*simgate.Verification, error) {
+	if err := t.lockNumber(ctx, number); err != nil {
+		return nil, err
+	}
+	v, _, err := findVerification(ctx, t.tx, `v.service_id = $1 AND v.to_number = $2 AND v.status = 'max_attempts_reached'
+		AND v.expires_at > $3 ORDER BY v.created_at DESC, v.id DESC LIMIT 1`, serviceID, number, t.tx.now.UnixMilli())
+	return v, err
+}
+
 // PendingCallVerification takes the number's lock before it reads, as
 // PendingVerification does, and locks the row it finds. A missed-call
 // verification has no messages, so none is locked before the row.

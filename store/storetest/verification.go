@@ -179,6 +179,63 @@ func VerificationTx(t *testing.T, open Open) {
 	})
 }
 
+// SpentVerifications checks the lookup of a number's verification that had
+// its last check: the newest of the service, only while it has not expired,
+// and none of another service, of another number, or in another status.
+func SpentVerifications(t *testing.T, open Open) {
+	ctx := testContext(t)
+	clk := NewClock()
+	db := as[VerificationStore](t, open(t, "spent", clk.Now))
+	const number = "+4915123456789"
+	spend := func(v *simgate.Verification, status simgate.VerificationStatus) {
+		t.Helper()
+		StartVerification(t, db, v, bytes.Repeat([]byte{1}, 32))
+		if err := db.UpdateVerifications(ctx, func(tx simgate.VerificationTx) error {
+			return tx.SetVerificationStatus(ctx, v, status)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	find := func(serviceID, number string) (*simgate.Verification, error) {
+		var v *simgate.Verification
+		err := db.UpdateVerifications(ctx, func(tx simgate.VerificationTx) error {
+			var err error
+			v, err = tx.SpentVerification(ctx, serviceID, number)
+			return err
+		})
+		return v, err
+	}
+	newV := func(ttl time.Duration) *simgate.Verification {
+		return &simgate.Verification{To: number, CodeLength: 6, MaxAttempts: 3, ExpiresAt: clk.Now().Add(ttl)}
+	}
+	if _, err := find(simgate.DefaultServiceID, number); simgate.ErrorCode(err) != simgate.CodeNotFound {
+		t.Fatalf("none yet: %v, want not found", err)
+	}
+	older, newer := newV(20*time.Minute), newV(10*time.Minute)
+	spend(older, simgate.VerificationMaxAttemptsReached)
+	clk.Advance(time.Second)
+	spend(newer, simgate.VerificationMaxAttemptsReached)
+	clk.Advance(time.Second)
+	spend(newV(time.Hour), simgate.VerificationApproved) // newest, but not spent
+	if got, err := find(simgate.DefaultServiceID, number); err != nil || got.ID != newer.ID || got.Status != simgate.VerificationMaxAttemptsReached {
+		t.Fatalf("spent: %+v, %v; want %s", got, err, newer.ID)
+	}
+	for _, c := range [][2]string{{simgate.NewServiceID(), number}, {simgate.DefaultServiceID, "+4915123456780"}} {
+		if _, err := find(c[0], c[1]); simgate.ErrorCode(err) != simgate.CodeNotFound {
+			t.Fatalf("service %s, number %s: %v, want not found", c[0], c[1], err)
+		}
+	}
+	// The newer expires first: the older one, still valid, is found; then none.
+	clk.Advance(10 * time.Minute)
+	if got, err := find(simgate.DefaultServiceID, number); err != nil || got.ID != older.ID {
+		t.Fatalf("after the newer expired: %+v, %v; want %s", got, err, older.ID)
+	}
+	clk.Advance(10 * time.Minute)
+	if _, err := find(simgate.DefaultServiceID, number); simgate.ErrorCode(err) != simgate.CodeNotFound {
+		t.Fatalf("after both expired: %v, want not found", err)
+	}
+}
+
 // VerificationConcurrentApproval checks that of many concurrent
 // transactions that each approve a verification they find pending, exactly
 // one approves.

@@ -99,6 +99,7 @@ test('too many checks: 60202', async () => {
     const check = await verify.verificationChecks.create({ to, code: wrong(c) });
     assert.equal(check.valid, false);
   }
+  await rejects(verify.verificationChecks.create({ to, code: c }), 429, 60202);
   await rejects(verify.verificationChecks.create({ verificationSid: v.sid, code: c }), 429, 60202);
 });
 
