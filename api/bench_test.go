@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -46,6 +47,7 @@ type benchEnv struct {
 	srv    *api.Server
 	url    string
 	key    string
+	twilio api.TwilioCredential // a verify key for the Twilio surface
 	client *http.Client
 	q      *capture
 }
@@ -126,14 +128,65 @@ func newBenchEnv(b *testing.B, open func(*testing.B) (benchStore, error), limits
 	if err := db.CreateAPIKey(ctx, k); err != nil {
 		b.Fatal(err)
 	}
+	tw, tk, _ := api.NewTwilioKey("bench-twilio", []simgate.Scope{simgate.ScopeVerify}, false, time.Now())
+	if err := db.CreateAPIKey(ctx, tk); err != nil {
+		b.Fatal(err)
+	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
-	return &benchEnv{srv: srv, url: "http://" + srv.Addr().String(), key: key, client: client, q: q}
+	return &benchEnv{srv: srv, url: "http://" + srv.Addr().String(), key: key, twilio: tw, client: client, q: q}
+}
+
+// postForm posts form to the Twilio surface's path as Twilio's clients do.
+func (e *benchEnv) postForm(path string, form url.Values) (int, []byte, error) {
+	req, _ := http.NewRequest("POST", e.url+path, strings.NewReader(form.Encode()))
+	req.SetBasicAuth(e.twilio.Username, e.twilio.Secret)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return e.send(req)
+}
+
+// BenchmarkTwilioCreateVerification is BenchmarkCreateVerification through
+// the Twilio surface: a form, Basic credentials, and the answer with the
+// verification's SMS (a read more than the JSON API's).
+func BenchmarkTwilioCreateVerification(b *testing.B) {
+	onBenchStores(b, func(b *testing.B, open func(*testing.B) (benchStore, error), clients int) {
+		e := newBenchEnv(b, open)
+		run(b, clients, func(i int) error {
+			status, body, err := e.postForm("/v2/Services/"+simgate.DefaultServiceID+"/Verifications",
+				url.Values{"To": {fmt.Sprintf("+49151%08d", i)}, "Channel": {"sms"}})
+			if err == nil && status != http.StatusCreated {
+				err = fmt.Errorf("status %d: %s", status, body)
+			}
+			return err
+		})
+	})
+}
+
+// BenchmarkTwilioCheckVerification is BenchmarkCheckVerification through
+// the Twilio surface, by VerificationSid.
+func BenchmarkTwilioCheckVerification(b *testing.B) {
+	onBenchStores(b, func(b *testing.B, open func(*testing.B) (benchStore, error), clients int) {
+		e := newBenchEnv(b, open)
+		ids, codes := e.verifications(b)
+		run(b, clients, func(i int) error {
+			status, body, err := e.postForm("/v2/Services/"+simgate.DefaultServiceID+"/VerificationCheck",
+				url.Values{"VerificationSid": {sidOf(b, ids[i])}, "Code": {codes[i]}})
+			if err == nil && (status != http.StatusOK || !bytes.Contains(body, []byte(`"valid":true`))) {
+				err = fmt.Errorf("status %d: %s", status, body)
+			}
+			return err
+		})
+	})
 }
 
 func (e *benchEnv) post(path, body string) (int, []byte, error) {
 	req, _ := http.NewRequest("POST", e.url+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+e.key)
 	req.Header.Set("Content-Type", "application/json")
+	return e.send(req)
+}
+
+// send sends req and returns the response's status and body.
+func (e *benchEnv) send(req *http.Request) (int, []byte, error) {
 	res, err := e.client.Do(req)
 	if err != nil {
 		return 0, nil, err
@@ -141,6 +194,21 @@ func (e *benchEnv) post(path, body string) (int, []byte, error) {
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	return res.StatusCode, b, err
+}
+
+// verifications starts b.N verifications, each of a new number, and
+// returns their ids and codes.
+func (e *benchEnv) verifications(b *testing.B) (ids, codes []string) {
+	ids, codes = make([]string, b.N), make([]string, b.N)
+	for i := range b.N {
+		status, body, err := e.post("/v1/verifications", fmt.Sprintf(`{"to":"+49151%08d"}`, i))
+		if err != nil || status != http.StatusCreated {
+			b.Fatalf("%d %s %v", status, body, err)
+		}
+		ids[i] = string(bytes.SplitN(bytes.SplitN(body, []byte(`"id":"`), 2)[1], []byte(`"`), 2)[0])
+		codes[i] = codeRE.FindStringSubmatch(e.q.texts[ids[i]])[1]
+	}
+	return ids, codes
 }
 
 // run calls do b.N times from clients goroutines and reports throughput and
@@ -223,18 +291,7 @@ func benchCreate(b *testing.B, open func(*testing.B) (benchStore, error), client
 
 func benchCheck(b *testing.B, open func(*testing.B) (benchStore, error), clients int) {
 	e := newBenchEnv(b, open)
-	ids := make([]string, b.N)
-	for i := range b.N {
-		status, body, err := e.post("/v1/verifications", fmt.Sprintf(`{"to":"+49151%08d"}`, i))
-		if err != nil || status != http.StatusCreated {
-			b.Fatalf("%d %s %v", status, body, err)
-		}
-		ids[i] = string(bytes.SplitN(bytes.SplitN(body, []byte(`"id":"`), 2)[1], []byte(`"`), 2)[0])
-	}
-	codes := make([]string, b.N)
-	for i, id := range ids {
-		codes[i] = codeRE.FindStringSubmatch(e.q.texts[id])[1]
-	}
+	ids, codes := e.verifications(b)
 	run(b, clients, func(i int) error {
 		status, body, err := e.post("/v1/verifications/check", fmt.Sprintf(`{"id":%q,"code":%q}`, ids[i], codes[i]))
 		if err == nil && (status != http.StatusOK || !bytes.Contains(body, []byte(`"valid":true`))) {

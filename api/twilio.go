@@ -487,20 +487,25 @@ type twilioCheckJSON struct {
 const maxTwilioAttempts = 1000
 
 // toTwilioVerification returns v as Twilio shows it, with its sends: the
-// SMS sent for it, oldest first.
-func (s *Server) toTwilioVerification(r *http.Request, c twilioCall, v *simgate.Verification) (twilioVerificationJSON, error) {
+// SMS sent for it, oldest first. first, when not nil, is v's SMS when v
+// has had one send (it was just created), which saves reading it back.
+func (s *Server) toTwilioVerification(r *http.Request, c twilioCall, v *simgate.Verification, first *simgate.Message) (twilioVerificationJSON, error) {
 	verdict, err := verdictOf(c, v)
 	if err != nil {
 		return twilioVerificationJSON{}, err
 	}
 	j := twilioVerificationJSON{twilioVerdict: verdict, SendCodeAttempts: []twilioAttempt{},
 		URL: baseURL(r) + "/v2/Services/" + v.ServiceID + "/Verifications/" + verdict.SID}
-	if v.Channel == simgate.ChannelMissedCall || s.opts.Messages == nil {
+	var ms []*simgate.Message
+	switch {
+	case v.Channel == simgate.ChannelMissedCall || s.opts.Messages == nil:
 		return j, nil
-	}
-	ms, _, err := s.opts.Messages.ListMessages(r.Context(), simgate.MessageFilter{VerificationID: v.ID, Limit: maxTwilioAttempts})
-	if err != nil {
-		return twilioVerificationJSON{}, err
+	case first != nil && v.SendCount == 1:
+		ms = []*simgate.Message{first}
+	default:
+		if ms, _, err = s.opts.Messages.ListMessages(r.Context(), simgate.MessageFilter{VerificationID: v.ID, Limit: maxTwilioAttempts}); err != nil {
+			return twilioVerificationJSON{}, err
+		}
 	}
 	for _, m := range slices.Backward(ms) {
 		attempt, err := twilioSID("VL", "msg", m.ID)
@@ -616,15 +621,16 @@ func (s *Server) twilioCreateVerification(w http.ResponseWriter, r *http.Request
 		return err
 	}
 	v := &simgate.Verification{To: to, Channel: simgate.ChannelSMS, Locale: form["Locale"], APIKeyID: c.key.ID, ServiceID: c.service}
+	var m *simgate.Message
 	if code, ok := form["CustomCode"]; ok {
-		_, err = s.opts.Verify.StartCustom(r.Context(), v, 0, code)
+		m, err = s.opts.Verify.StartCustom(r.Context(), v, 0, code)
 	} else {
-		_, err = s.opts.Verify.Start(r.Context(), v, 0)
+		m, err = s.opts.Verify.Start(r.Context(), v, 0)
 	}
 	if err != nil {
 		return err
 	}
-	j, err := s.toTwilioVerification(r, c, v)
+	j, err := s.toTwilioVerification(r, c, v, m)
 	if err != nil {
 		return err
 	}
@@ -658,7 +664,7 @@ func (s *Server) twilioFetchVerification(w http.ResponseWriter, r *http.Request,
 	} else if twilioGone(v.Status, v.ExpiresAt, s.opts.Now()) {
 		return notFoundHere()
 	}
-	j, err := s.toTwilioVerification(r, c, v)
+	j, err := s.toTwilioVerification(r, c, v, nil)
 	if err != nil {
 		return err
 	}
@@ -698,7 +704,7 @@ func (s *Server) twilioUpdateVerification(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return s.twilioConflict(err)
 	}
-	j, err := s.toTwilioVerification(r, c, v)
+	j, err := s.toTwilioVerification(r, c, v, nil)
 	if err != nil {
 		return err
 	}

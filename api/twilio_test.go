@@ -104,7 +104,8 @@ func TestTwilioVerifyFlow(t *testing.T) {
 		t.Fatalf("created verification: %s", r.body)
 	}
 	attempt := attempts[0].(map[string]any)
-	if !vlSID.MatchString(attempt["attempt_sid"].(string)) || attempt["channel"] != "sms" || !attemptTime.MatchString(attempt["time"].(string)) {
+	if !vlSID.MatchString(attempt["attempt_sid"].(string)) || attempt["channel"] != "sms" || !attemptTime.MatchString(attempt["time"].(string)) ||
+		!strings.HasPrefix(attempt["time"].(string), strings.TrimSuffix(v["date_created"].(string), "Z")) {
 		t.Fatalf("send attempt: %v", attempt)
 	}
 	if !regexp.MustCompile(`^AC[0-9a-f]{32}$`).MatchString(c.AccountSID) || c.Username != c.AccountSID ||
