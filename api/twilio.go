@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -294,16 +295,19 @@ func checkFormContentType(ct string) error {
 }
 
 // twilioForm reads a form-encoded body of Twilio parameters: names and
-// values valid UTF-8 once unescaped, each parameter at most once, and none but known. Twilio's parameters that
-// simgate does not implement are refused by name rather than ignored, so
-// that no request is taken to mean what simgate does not do.
+// values valid UTF-8 once unescaped, each parameter at most once, and none
+// but known. Twilio's parameters that simgate does not implement are
+// refused by name rather than ignored, so that no request is taken to mean
+// what simgate does not do. Of several faults, the one of the first name in
+// sort order is told.
 func twilioForm(body []byte, known ...string) (map[string]string, error) {
 	vals, err := url.ParseQuery(string(body))
 	if err != nil {
 		return nil, simgate.Errorf(simgate.CodeInvalid, "the request body is not a form: %v", err)
 	}
 	out := make(map[string]string, len(vals))
-	for name, vs := range vals {
+	for _, name := range slices.Sorted(maps.Keys(vals)) {
+		vs := vals[name]
 		switch {
 		case !utf8.ValidString(name) || slices.ContainsFunc(vs, func(v string) bool { return !utf8.ValidString(v) }):
 			return nil, simgate.Errorf(simgate.CodeInvalid, "parameter %s is not valid UTF-8", strconv.QuoteToASCII(name))
@@ -548,8 +552,8 @@ func (s *Server) twilioCreateService(w http.ResponseWriter, r *http.Request, bod
 		return err
 	}
 	if n, ok := form["CodeLength"]; ok {
-		if svc.CodeLength, err = strconv.Atoi(n); err != nil {
-			return simgate.Errorf(simgate.CodeInvalid, "Invalid parameter CodeLength: %q is not a number", n)
+		if svc.CodeLength, err = strconv.Atoi(n); err != nil || svc.CodeLength == 0 {
+			return simgate.Errorf(simgate.CodeInvalid, "Invalid parameter CodeLength: %q is not a number of digits", n)
 		}
 	}
 	if svc.CustomCodeAllowed, err = formBool(form, "CustomCodeEnabled"); err != nil {

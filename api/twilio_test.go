@@ -363,7 +363,7 @@ func TestTwilioServices(t *testing.T) {
 	}
 	r = e.twilio("POST", "/v2/Services", admin, url.Values{"FriendlyName": {"Blog"}})
 	blogSID, _ := r.json(t)["sid"].(string)
-	for _, bad := range []url.Values{{"CodeLength": {"8"}}, {"FriendlyName": {"X"}, "CodeLength": {"eight"}},
+	for _, bad := range []url.Values{{"CodeLength": {"8"}}, {"FriendlyName": {"X"}, "CodeLength": {"eight"}}, {"FriendlyName": {"X"}, "CodeLength": {"0"}}, {"FriendlyName": {"X"}, "CodeLength": {"3"}},
 		{"FriendlyName": {"X"}, "CustomCodeEnabled": {"yes"}}, {"FriendlyName": {"X"}, "Psd2Enabled": {"true"}}} {
 		wantTwilio(t, e.twilio("POST", "/v2/Services", admin, bad), 400, 60200)
 	}
