@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -400,5 +401,28 @@ func TestReadyzSaysWhy(t *testing.T) {
 	wantStatus(t, r, http.StatusOK)
 	if strings.Contains(string(r.body), "modem1") {
 		t.Fatalf("ready body names modems: %s", r.body)
+	}
+}
+
+// TestOpenAPIWebhookEvents: the document lists every webhook event type.
+func TestOpenAPIWebhookEvents(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas struct {
+				WebhookDelivery struct {
+					Properties struct {
+						EventType struct {
+							Enum []string `json:"enum"`
+						} `json:"event_type"`
+					} `json:"properties"`
+				} `json:"WebhookDelivery"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(api.OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if got := doc.Components.Schemas.WebhookDelivery.Properties.EventType.Enum; !slices.Equal(got, simgate.EventTypes) {
+		t.Fatalf("WebhookDelivery.event_type lists %v, want simgate.EventTypes %v", got, simgate.EventTypes)
 	}
 }
