@@ -271,7 +271,8 @@ func TestLogin_ConcurrentFailuresLimited(t *testing.T) {
 }
 
 // The verifications page shows each verification's service and channel,
-// and the number a missed call goes to.
+// the number a missed call goes to, and no failed checks for a missed-call
+// verification, which takes no code.
 func TestVerificationsShowServiceAndChannel(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -295,8 +296,9 @@ func TestVerificationsShowServiceAndChannel(t *testing.T) {
 		v     *simgate.Verification
 		cells []string
 	}{
-		{v, []string{`<td class="mono">` + svc.ID + `</td>`, `<td>sms</td>`}},
-		{call, []string{`<td class="mono">` + simgate.DefaultServiceID + `</td>`, `<td>missed_call <span class="muted">to +4917011111111</span></td>`}},
+		{v, []string{`<td class="mono">` + svc.ID + `</td>`, `<td>sms</td>`, `<td class="num">0 / 5</td>`}},
+		{call, []string{`<td class="mono">` + simgate.DefaultServiceID + `</td>`, `<td>missed_call <span class="muted">to +4917011111111</span></td>`,
+			`<td class="num"><span class="muted" title="a call approves it, not a code">-</span></td>`}},
 	} {
 		_, row, ok := strings.Cut(page, `<tr id="ver-`+c.v.ID+`">`)
 		if !ok {
