@@ -46,6 +46,7 @@ func isTwilio(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, twili
 func (s *Server) twilioRoutes(r *mux.Router) {
 	verify := routeOpts{scope: simgate.ScopeVerify}
 	s.handle(r, "POST", "/v2/Services", routeOpts{scope: simgate.ScopeAdmin}, s.twilioCreateService)
+	s.handle(r, "GET", "/v2/Services", verify, s.twilioListServices)
 	s.handle(r, "GET", "/v2/Services/{service}", verify, s.twilioFetchService)
 	s.handle(r, "POST", "/v2/Services/{service}/Verifications", verify, s.twilioCreateVerification)
 	s.handle(r, "GET", "/v2/Services/{service}/Verifications/{sid}", verify, s.twilioFetchVerification)
@@ -584,6 +585,80 @@ func (s *Server) twilioFetchService(w http.ResponseWriter, r *http.Request, _ []
 		return err
 	}
 	writeJSON(w, http.StatusOK, toTwilioService(r, c.account, svc))
+	return nil
+}
+
+// twilioPageJSON is the meta of a page of a Twilio list: where the page
+// is, and the URLs of the first, previous and next pages (null when none).
+type twilioPageJSON struct {
+	Page            int     `json:"page"`
+	PageSize        int     `json:"page_size"`
+	FirstPageURL    string  `json:"first_page_url"`
+	PreviousPageURL *string `json:"previous_page_url"`
+	URL             string  `json:"url"`
+	NextPageURL     *string `json:"next_page_url"`
+	Key             string  `json:"key"`
+}
+
+// Twilio's page sizes: the default, and the largest a request may ask.
+const (
+	twilioPageSize    = 50
+	twilioMaxPageSize = 1000
+)
+
+// twilioListServices answers GET /v2/Services: the services the key may
+// use, the default first, a page at a time (PageSize, Page; Twilio's
+// PageToken is taken and not needed: the pages are numbered).
+func (s *Server) twilioListServices(w http.ResponseWriter, r *http.Request, _ []byte) error {
+	if s.opts.Services == nil {
+		return simgate.Errorf(simgate.CodeUnavailable, "services are not available")
+	}
+	c, err := twilioCallOf(r)
+	if err != nil {
+		return err
+	}
+	q, err := twilioForm([]byte(r.URL.RawQuery), "PageSize", "Page", "PageToken")
+	if err != nil {
+		return err
+	}
+	size, page := twilioPageSize, 0
+	if v, ok := q["PageSize"]; ok {
+		if size, err = strconv.Atoi(v); err != nil || size < 1 || size > twilioMaxPageSize {
+			return simgate.Errorf(simgate.CodeInvalid, "Invalid parameter PageSize: %q is not 1 to %d", v, twilioMaxPageSize)
+		}
+	}
+	if v, ok := q["Page"]; ok {
+		if page, err = strconv.Atoi(v); err != nil || page < 0 {
+			return simgate.Errorf(simgate.CodeInvalid, "Invalid parameter Page: %q is not a page number (0 or more)", v)
+		}
+	}
+	all, err := s.opts.Services.ListServices(r.Context())
+	if err != nil {
+		return err
+	}
+	all = slices.DeleteFunc(all, func(svc *simgate.Service) bool { return !c.key.AllowsService(svc.ID) })
+	out := struct {
+		Services []twilioServiceJSON `json:"services"`
+		Meta     twilioPageJSON      `json:"meta"`
+	}{Services: []twilioServiceJSON{}}
+	start := len(all)
+	if page <= len(all)/size { // and page*size cannot overflow
+		start = page * size
+	}
+	for _, svc := range all[start:min(start+size, len(all))] {
+		out.Services = append(out.Services, toTwilioService(r, c.account, svc))
+	}
+	pageURL := func(p int) string { return fmt.Sprintf("%s/v2/Services?PageSize=%d&Page=%d", baseURL(r), size, p) }
+	out.Meta = twilioPageJSON{Page: page, PageSize: size, FirstPageURL: pageURL(0), URL: pageURL(page), Key: "services"}
+	if page > 0 {
+		prev := pageURL(page - 1)
+		out.Meta.PreviousPageURL = &prev
+	}
+	if start+size < len(all) {
+		next := pageURL(page + 1)
+		out.Meta.NextPageURL = &next
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

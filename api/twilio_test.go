@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -405,5 +406,70 @@ func TestTwilioServices(t *testing.T) {
 	r = e.twilio("POST", "/v2/Services/"+shopSID+"/VerificationCheck", shopKey, url.Values{"To": {to}, "Code": {"73921584"}})
 	if r.status != http.StatusOK || r.json(t)["status"] != "approved" {
 		t.Fatalf("shop's check: %d %s", r.status, r.body)
+	}
+}
+
+// TestTwilioListServices: the services a key may use, a page at a time,
+// with Twilio's page meta.
+func TestTwilioListServices(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	admin := e.twilioCred(false, nil, simgate.ScopeAdmin)
+	var made []string
+	for _, name := range []string{"Shop", "Blog"} {
+		r := e.twilio("POST", "/v2/Services", admin, url.Values{"FriendlyName": {name}})
+		sid, _ := r.json(t)["sid"].(string)
+		made = append(made, sid)
+	}
+	type page struct {
+		Services []struct {
+			SID          string `json:"sid"`
+			FriendlyName string `json:"friendly_name"`
+		} `json:"services"`
+		Meta struct {
+			Page            int     `json:"page"`
+			PageSize        int     `json:"page_size"`
+			URL             string  `json:"url"`
+			FirstPageURL    string  `json:"first_page_url"`
+			Key             string  `json:"key"`
+			PreviousPageURL *string `json:"previous_page_url"`
+			NextPageURL     *string `json:"next_page_url"`
+		} `json:"meta"`
+	}
+	list := func(c api.TwilioCredential, query string) page {
+		t.Helper()
+		r := e.twilio("GET", "/v2/Services"+query, c, nil)
+		var p page
+		if r.status != http.StatusOK {
+			t.Fatalf("list%s: %d %s", query, r.status, r.body)
+		}
+		if err := json.Unmarshal(r.body, &p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	all := list(admin, "")
+	if len(all.Services) != 3 || all.Services[0].SID != simgate.DefaultServiceID || all.Meta.PageSize != 50 || all.Meta.Key != "services" ||
+		all.Meta.NextPageURL != nil || all.Meta.PreviousPageURL != nil {
+		t.Fatalf("one page of all: %+v", all)
+	}
+	first := list(admin, "?PageSize=2")
+	if len(first.Services) != 2 || first.Meta.NextPageURL == nil || *first.Meta.NextPageURL != e.ts.URL+"/v2/Services?PageSize=2&Page=1" {
+		t.Fatalf("first of two pages: %+v", first)
+	}
+	second := list(admin, strings.TrimPrefix(*first.Meta.NextPageURL, e.ts.URL+"/v2/Services"))
+	if len(second.Services) != 1 || second.Services[0].SID != all.Services[2].SID || second.Meta.NextPageURL != nil ||
+		second.Meta.PreviousPageURL == nil || *second.Meta.PreviousPageURL != e.ts.URL+"/v2/Services?PageSize=2&Page=0" {
+		t.Fatalf("second of two pages: %+v", second)
+	}
+	if far := list(admin, "?Page=9223372036854775807"); len(far.Services) != 0 || far.Meta.NextPageURL != nil {
+		t.Fatalf("a page past the end: %+v", far)
+	}
+	// A key limited to one service lists that one only.
+	shop := e.twilioCred(false, []string{made[0]}, simgate.ScopeVerify)
+	if p := list(shop, ""); len(p.Services) != 1 || p.Services[0].SID != made[0] || p.Services[0].FriendlyName != "Shop" {
+		t.Fatalf("the shop key's list: %+v", p)
+	}
+	for _, bad := range []string{"?PageSize=0", "?PageSize=1001", "?Page=-1", "?Page=x", "?Limit=5"} {
+		wantTwilio(t, e.twilio("GET", "/v2/Services"+bad, admin, nil), 400, 60200)
 	}
 }

@@ -229,6 +229,10 @@ func TestTwilioGoClient(t *testing.T) {
 	if got, err := tw.FetchService(*shop.Sid); err != nil || *got.FriendlyName != "Shop" {
 		t.Fatalf("fetch service: %+v, %v", got, err)
 	}
+	listed, err := tw.ListService(&twverify.ListServiceParams{})
+	if err != nil || len(listed) != 2 || *listed[0].Sid != service || *listed[0].Sid == *listed[1].Sid || *listed[1].Sid != *shop.Sid {
+		t.Fatalf("list services: %+v, %v; want the default service and the shop", listed, err)
+	}
 	const fifth = "+4915155555555"
 	if _, err := tw.CreateVerification(*shop.Sid, (&twverify.CreateVerificationParams{}).SetTo(fifth).SetChannel("sms")); err != nil {
 		t.Fatal(err)

@@ -127,6 +127,8 @@ test('services, with an API key', async () => {
   assert.equal(shop.accountSid, env.ADMIN_ACCOUNT_SID);
   const fetched = await app.verify.v2.services(shop.sid).fetch();
   assert.equal(fetched.friendlyName, 'Shop');
+  const listed = await app.verify.v2.services.list();
+  assert.deepEqual(listed.map((s) => s.sid).sort(), [service, shop.sid].sort());
   const to = '+4915166666666';
   await app.verify.v2.services(shop.sid).verifications.create({ to, channel: 'sms' });
   assert.equal((await code(to, 1)).length, 8);
