@@ -382,6 +382,15 @@ func (s *Server) twilioVerifyCall(r *http.Request) (twilioCall, error) {
 	return twilioCallOf(r)
 }
 
+// twilioServicesCall is twilioCallOf for a route of services, which need
+// the service store.
+func (s *Server) twilioServicesCall(r *http.Request) (twilioCall, error) {
+	if s.opts.Services == nil {
+		return twilioCall{}, simgate.Errorf(simgate.CodeUnavailable, "services are not available")
+	}
+	return twilioCallOf(r)
+}
+
 // baseURL is where r was sent, for the answers' url fields.
 func baseURL(r *http.Request) string {
 	scheme := "http"
@@ -537,10 +546,7 @@ func twilioGone(status simgate.VerificationStatus, expires, now time.Time) bool 
 
 // twilioCreateService answers POST /v2/Services (admin scope).
 func (s *Server) twilioCreateService(w http.ResponseWriter, r *http.Request, body []byte) error {
-	if s.opts.Services == nil {
-		return simgate.Errorf(simgate.CodeUnavailable, "services are not available")
-	}
-	c, err := twilioCallOf(r)
+	c, err := s.twilioServicesCall(r)
 	if err != nil {
 		return err
 	}
@@ -573,10 +579,7 @@ func (s *Server) twilioCreateService(w http.ResponseWriter, r *http.Request, bod
 
 // twilioFetchService answers GET /v2/Services/{ServiceSid}.
 func (s *Server) twilioFetchService(w http.ResponseWriter, r *http.Request, _ []byte) error {
-	if s.opts.Services == nil {
-		return simgate.Errorf(simgate.CodeUnavailable, "services are not available")
-	}
-	c, err := twilioCallOf(r)
+	c, err := s.twilioServicesCall(r)
 	if err != nil {
 		return err
 	}
@@ -610,10 +613,7 @@ const (
 // use, the default first, a page at a time (PageSize, Page; Twilio's
 // PageToken is taken and not needed: the pages are numbered).
 func (s *Server) twilioListServices(w http.ResponseWriter, r *http.Request, _ []byte) error {
-	if s.opts.Services == nil {
-		return simgate.Errorf(simgate.CodeUnavailable, "services are not available")
-	}
-	c, err := twilioCallOf(r)
+	c, err := s.twilioServicesCall(r)
 	if err != nil {
 		return err
 	}
