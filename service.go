@@ -63,11 +63,17 @@ func NewServiceID() string {
 
 // IsServiceID reports whether s is written as a service id: "VA" and 32
 // lowercase hex digits.
-func IsServiceID(s string) bool {
-	if len(s) != 34 || !strings.HasPrefix(s, "VA") {
+func IsServiceID(s string) bool { return IsSID("VA", s) }
+
+// IsSID reports whether s is written as a Twilio SID with the two letters:
+// the letters and 32 lowercase hex digits, as simgate writes its SIDs
+// (service ids, and the credentials made for Twilio's clients).
+func IsSID(letters, s string) bool {
+	h, found := strings.CutPrefix(s, letters)
+	if !found || len(h) != 32 {
 		return false
 	}
-	for _, c := range []byte(s[2:]) {
+	for _, c := range []byte(h) {
 		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
 			return false
 		}

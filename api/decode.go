@@ -15,17 +15,22 @@ import (
 	"github.com/simgate/simgate"
 )
 
-// checkContentType refuses a body sent as anything but application/json
-// (with at most a charset=utf-8 parameter): a form or text/plain body is a
-// cross-site request a browser sends without asking, and a charset other
-// than UTF-8 would be read as something else than what was written.
-func checkContentType(ct string) error {
+// checkContentType refuses a body sent as anything but want, the media
+// type of the route (application/json; on the Twilio surface a form,
+// application/x-www-form-urlencoded, as Twilio's clients send it), with at
+// most a charset=utf-8 parameter. On the JSON API a form or text/plain body
+// is a cross-site request a browser sends without asking (the Twilio
+// surface takes only Basic or Bearer credentials, which a browser does not
+// add to such a request: Server.Error never asks it for Basic ones), and a
+// charset other than UTF-8 would be read as something else than what was
+// written.
+func checkContentType(ct, want string) error {
 	if ct == "" {
-		return simgate.Errorf(CodeUnsupportedMediaType, "a request body needs Content-Type: application/json")
+		return simgate.Errorf(CodeUnsupportedMediaType, "a request body needs Content-Type: %s", want)
 	}
 	mt, params, err := mime.ParseMediaType(ct)
-	if err != nil || mt != "application/json" {
-		return simgate.Errorf(CodeUnsupportedMediaType, "Content-Type %q is not accepted; send the body as application/json", ct)
+	if err != nil || mt != want {
+		return simgate.Errorf(CodeUnsupportedMediaType, "Content-Type %q is not accepted; send the body as %s", ct, want)
 	}
 	for k, v := range params {
 		if k != "charset" || !strings.EqualFold(v, "utf-8") {

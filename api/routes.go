@@ -144,11 +144,11 @@ func (s *Server) serve(w *statusWriter, r *http.Request, o routeOpts, h handlerF
 		return simgate.Errorf(simgate.CodeForbidden, "this API key lacks the %s scope", o.scope)
 	}
 	if len(body) > 0 {
-		check := checkContentType
+		want := "application/json"
 		if isTwilio(r) {
-			check = checkFormContentType
+			want = "application/x-www-form-urlencoded"
 		}
-		if err := check(r.Header.Get("Content-Type")); err != nil {
+		if err := checkContentType(r.Header.Get("Content-Type"), want); err != nil {
 			return err
 		}
 	}

@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -78,21 +77,6 @@ func twilioID(letters, prefix, sid string) (id string, ok bool) {
 		return "", false
 	}
 	return simgate.IDFromBits(prefix, [16]byte(b)), true
-}
-
-// isTwilioSID reports whether s is letters and 32 lowercase hex digits, as
-// the SIDs of the keys made for Twilio's clients are written.
-func isTwilioSID(letters, s string) bool {
-	h, found := strings.CutPrefix(s, letters)
-	if !found || len(h) != 32 {
-		return false
-	}
-	for _, c := range []byte(h) {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // Credentials.
@@ -173,7 +157,7 @@ func basicCredential(r *http.Request) ([sha256.Size]byte, error) {
 	switch {
 	case !ok:
 		return [sha256.Size]byte{}, simgate.Errorf(simgate.CodeUnauthorized, "the Basic credentials are not base64 of username:secret")
-	case !isTwilioSID("AC", user) && !isTwilioSID("SK", user):
+	case !simgate.IsSID("AC", user) && !simgate.IsSID("SK", user):
 		return [sha256.Size]byte{}, simgate.Errorf(simgate.CodeUnauthorized,
 			"the Basic username must be an account SID (AC and 32 hex digits) or an API key SID (SK ...): see simgate apikey create --twilio")
 	case secret == "" || len(secret) > 128 || strings.Trim(secret, secretAlphabet) != "":
@@ -211,7 +195,6 @@ const (
 	twilioChannelDisabled   = 60223
 	twilioMoreInfo          = "https://www.twilio.com/docs/errors/"
 	twilioMaxCheckText      = "Max check attempts reached"
-	twilioMaxSendText       = "Max send attempts reached"
 	twilioNotFoundTextStart = "The requested resource "
 )
 
@@ -278,22 +261,6 @@ func writeTwilioError(w http.ResponseWriter, r *http.Request, status, code int, 
 func notFoundHere() error { return simgate.Errorf(simgate.CodeNotFound, "not found") }
 
 // Requests.
-
-// checkFormContentType refuses a body of the Twilio surface sent as
-// anything but a form (application/x-www-form-urlencoded, with at most a
-// charset=utf-8 parameter), which is what Twilio's clients send.
-func checkFormContentType(ct string) error {
-	mt, params, err := mime.ParseMediaType(ct)
-	if err != nil || mt != "application/x-www-form-urlencoded" {
-		return simgate.Errorf(CodeUnsupportedMediaType, "Content-Type %q is not accepted; send the parameters as application/x-www-form-urlencoded", ct)
-	}
-	for k, v := range params {
-		if k != "charset" || !strings.EqualFold(v, "utf-8") {
-			return simgate.Errorf(CodeUnsupportedMediaType, "Content-Type %q is not accepted: the only parameter allowed is charset=utf-8", ct)
-		}
-	}
-	return nil
-}
 
 // twilioForm reads a form-encoded body of Twilio parameters: names and
 // values valid UTF-8 once unescaped, each parameter at most once, and none

@@ -45,19 +45,24 @@ func TestDemoServe(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGINT)
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("simgate demo --serve after Ctrl-C: %v", err)
-		}
-	}()
 	var printed []string
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() && sc.Text() != "Stop with Ctrl-C." {
 		printed = append(printed, sc.Text())
 	}
+	// The rest of the output is read until the demo exits, before Wait,
+	// which closes the pipe.
+	drained := make(chan struct{})
 	go func() {
+		defer close(drained)
 		for sc.Scan() {
+		}
+	}()
+	defer func() {
+		cmd.Process.Signal(syscall.SIGINT)
+		<-drained
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("simgate demo --serve after Ctrl-C: %v", err)
 		}
 	}()
 
